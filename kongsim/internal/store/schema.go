@@ -81,10 +81,12 @@ var (
 	fTags      = func() *Field {
 		return &Field{Name: "tags", Type: "set", Elements: &Field{Type: "string"}}
 	}
-	fName     = func() *Field { return &Field{Name: "name", Type: "string", Unique: true} }
-	strArray  = func(name string) *Field { return &Field{Name: name, Type: "array", Elements: &Field{Type: "string"}} }
-	strSet    = func(name string) *Field { return &Field{Name: name, Type: "set", Elements: &Field{Type: "string"}} }
-	timeout   = func(name string) *Field { return &Field{Name: name, Type: "integer", Default: float64(60000), Between: between(1, 2147483646)} }
+	fName    = func() *Field { return &Field{Name: "name", Type: "string", Unique: true} }
+	strArray = func(name string) *Field { return &Field{Name: name, Type: "array", Elements: &Field{Type: "string"}} }
+	strSet   = func(name string) *Field { return &Field{Name: name, Type: "set", Elements: &Field{Type: "string"}} }
+	timeout  = func(name string) *Field {
+		return &Field{Name: name, Type: "integer", Default: float64(60000), Between: between(1, 2147483646)}
+	}
 	consumerF = func() *Field {
 		return &Field{Name: "consumer", Type: "foreign", Reference: "consumers", Required: true, Cascade: true}
 	}

@@ -44,8 +44,10 @@ func obj(t *testing.T, s string) map[string]any {
 
 func TestStoreRules(t *testing.T) {
 	for name, mk := range map[string]func(t *testing.T) *Store{
-		"pg":  pgStore,
-		"mem": func(*testing.T) *Store { return &Store{Reg: NewRegistry(kongrelease.MustParse("3.8.0")), Backend: NewMem()} },
+		"pg": pgStore,
+		"mem": func(*testing.T) *Store {
+			return &Store{Reg: NewRegistry(kongrelease.MustParse("3.8.0")), Backend: NewMem()}
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := mk(t)
