@@ -1,0 +1,252 @@
+package testenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// cluster is a throwaway PostgreSQL cluster: a data directory in a
+// temporary directory and a postgres server process, child of the test
+// binary, listening on 127.0.0.1 and on a unix socket in that directory.
+type cluster struct {
+	dir  string // temporary directory: data/, sock/, postgres.log
+	cmd  *exec.Cmd
+	done chan struct{} // closed when cmd has exited
+	pg   *PG
+}
+
+// clusterSettings are appended to postgresql.conf: durability off and
+// small logs, since the cluster lives for one test binary.
+const clusterSettings = `
+listen_addresses = '127.0.0.1'
+max_connections = 200
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+wal_level = minimal
+max_wal_senders = 0
+max_wal_size = '1GB'
+checkpoint_timeout = '30min'
+shared_buffers = '64MB'
+autovacuum = off
+log_min_messages = warning
+log_min_error_statement = error
+logging_collector = off
+`
+
+// pgBinDir finds the directory of initdb and postgres: `pg_config --bindir`
+// when it holds them, else the newest /usr/lib/postgresql/*/bin.
+func pgBinDir() (string, error) {
+	has := func(dir string) bool {
+		for _, b := range []string{"initdb", "postgres"} {
+			if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
+				return false
+			}
+		}
+		return true
+	}
+	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
+		if dir := strings.TrimSpace(string(out)); has(dir) {
+			return dir, nil
+		}
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	version := func(d string) float64 {
+		v, _ := strconv.ParseFloat(filepath.Base(filepath.Dir(d)), 64)
+		return v
+	}
+	sort.Slice(dirs, func(i, j int) bool { return version(dirs[i]) > version(dirs[j]) })
+	for _, d := range dirs {
+		if has(d) {
+			return d, nil
+		}
+	}
+	return "", &errMissing{binary: "initdb and postgres", pkg: "postgresql",
+		details: "looked in `pg_config --bindir` and /usr/lib/postgresql/*/bin"}
+}
+
+// startCluster creates and starts a cluster. When running as root, the
+// server runs as the OS user postgres (PostgreSQL refuses to run as root)
+// and the temporary directory belongs to that user.
+func startCluster() (*cluster, error) {
+	bin, err := pgBinDir()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "upshift-pg-")
+	if err != nil {
+		return nil, fmt.Errorf("create cluster directory: %w", err)
+	}
+	c := &cluster{dir: dir}
+	ok := false
+	defer func() {
+		if !ok {
+			os.RemoveAll(dir)
+		}
+	}()
+	cred, err := c.prepareDir()
+	if err != nil {
+		return nil, err
+	}
+	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", c.path("data"), "-U", "postgres",
+		"--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions")
+	initdb.Dir = dir
+	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	if err := runCmd(initdb); err != nil {
+		return nil, fmt.Errorf("initdb: %w", err)
+	}
+	// Trust on the socket and 127.0.0.1 only: replace initdb's pg_hba.conf.
+	if err := c.appendFile("data/pg_hba.conf", "local all all trust\nhost all all 127.0.0.1/32 trust\n", true); err != nil {
+		return nil, err
+	}
+	if err := c.appendFile("data/postgresql.conf", clusterSettings, false); err != nil {
+		return nil, err
+	}
+	err = retryPorts(1, func(ports []int) error { return c.run(bin, cred, ports[0]) })
+	if err != nil {
+		return nil, fmt.Errorf("start postgres: %w", err)
+	}
+	ok = true
+	return c, nil
+}
+
+func (c *cluster) path(rel string) string { return filepath.Join(c.dir, rel) }
+
+// prepareDir creates data/ and sock/ and, when running as root, hands the
+// directory to the postgres user and returns its credentials.
+func (c *cluster) prepareDir() (*syscall.Credential, error) {
+	for _, d := range []string{"data", "sock"} {
+		if err := os.Mkdir(c.path(d), 0o700); err != nil {
+			return nil, fmt.Errorf("create cluster directory: %w", err)
+		}
+	}
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, fmt.Errorf("running as root, PostgreSQL must run as the OS user postgres: %w", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	for _, p := range []string{"", "data", "sock"} {
+		if err := os.Chown(c.path(p), uid, gid); err != nil {
+			return nil, fmt.Errorf("hand cluster directory to postgres: %w", err)
+		}
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
+// appendFile appends text to the file rel (or replaces its content).
+func (c *cluster) appendFile(rel, text string, replace bool) error {
+	flag := os.O_WRONLY | os.O_APPEND
+	if replace {
+		flag = os.O_WRONLY | os.O_TRUNC
+	}
+	f, err := os.OpenFile(c.path(rel), flag, 0)
+	if err != nil {
+		return fmt.Errorf("configure cluster: %w", err)
+	}
+	if _, err := f.WriteString(text); err != nil {
+		f.Close()
+		return fmt.Errorf("configure cluster: %w", err)
+	}
+	return f.Close()
+}
+
+// run starts postgres on port and waits until it accepts connections. On
+// failure the process is gone and the error holds the log's end.
+func (c *cluster) run(bin string, cred *syscall.Credential, port int) error {
+	logPath := c.path("postgres.log")
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("open log: %w", err)
+	}
+	defer logf.Close() // the child holds its own descriptor
+	cmd := exec.Command(filepath.Join(bin, "postgres"), "-D", c.path("data"),
+		"-p", strconv.Itoa(port), "-k", c.path("sock"))
+	cmd.Dir = c.dir
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Pdeathsig: if the test binary dies without running Main's cleanup,
+	// SIGQUIT makes the postmaster stop its backends and exit at once.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT, Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("%s: %w", cmd.Path, err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+
+	pg := &PG{Host: "127.0.0.1", Port: port, User: "postgres", logPath: logPath}
+	pg.admin = url.URL{Scheme: "postgres", User: url.User("postgres"),
+		Host: fmt.Sprintf("127.0.0.1:%d", port), Path: "/postgres", RawQuery: "sslmode=disable"}
+	if err := waitReady(pg.admin.String(), done); err != nil {
+		_ = cmd.Process.Kill()
+		<-done
+		return fmt.Errorf("%w; log:\n%s", err, tail(logPath, 4<<10))
+	}
+	c.cmd, c.done, c.pg = cmd, done, pg
+	return nil
+}
+
+// waitReady polls until the server accepts a connection and a query, the
+// process exits, or 60 s pass.
+func waitReady(dsn string, exited <-chan struct{}) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	var last error
+	for {
+		cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
+		conn, err := pgx.Connect(cctx, dsn)
+		if err == nil {
+			_, err = conn.Exec(cctx, "SELECT 1")
+			conn.Close(context.Background())
+		}
+		ccancel()
+		if err == nil {
+			return nil
+		}
+		last = err
+		select {
+		case <-exited:
+			return errors.New("postgres exited before accepting connections")
+		case <-ctx.Done():
+			return fmt.Errorf("postgres not ready after 60s: %w", last)
+		case <-tick.C:
+		}
+	}
+}
+
+// stop shuts the server down (fast shutdown: SIGINT; SIGQUIT after 30 s)
+// and removes the temporary directory.
+func (c *cluster) stop() error {
+	var errs []error
+	if c.cmd != nil {
+		_ = c.cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-c.done:
+		case <-time.After(30 * time.Second):
+			_ = c.cmd.Process.Signal(syscall.SIGQUIT)
+			<-c.done
+			errs = append(errs, errors.New("postgres did not stop within 30s of SIGINT; sent SIGQUIT"))
+		}
+	}
+	if err := os.RemoveAll(c.dir); err != nil {
+		errs = append(errs, fmt.Errorf("remove cluster directory: %w", err))
+	}
+	return errors.Join(errs...)
+}
