@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 
 	"github.com/upshift-dev/upshift/kongrelease"
 	"github.com/upshift-dev/upshift/kongsim/internal/migrations"
@@ -215,12 +213,7 @@ func connector(getenv func(string) string) (func(context.Context) (*pgx.Conn, er
 	cfg.Database = database
 	cfg.User = env("KONG_PG_USER", "kong")
 	cfg.Password = getenv("KONG_PG_PASSWORD")
-	// pgmoon's application_name, so pg_stat_activity shows what Kong shows.
-	cfg.RuntimeParams["application_name"] = "pgmoon"
-	// A client timeout must not cancel the server's query (pgmoon just
-	// stops reading): set a socket deadline, never send a cancel request.
-	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
-		return &pgconn.DeadlineContextWatcherHandler{Conn: c.Conn()}
-	}
-	return func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, cfg) }, database, nil
+	// migrations.Connector: pgmoon's application_name, and a client timeout
+	// never cancels the server's query.
+	return migrations.Connector(cfg), database, nil
 }

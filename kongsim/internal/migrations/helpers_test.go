@@ -28,6 +28,7 @@ type result struct {
 type db struct {
 	t   *testing.T
 	dsn string
+	c   *pgx.Conn // the test's own connection, opened on first use
 }
 
 func newDB(t *testing.T) *db {
@@ -36,16 +37,14 @@ func newDB(t *testing.T) *db {
 }
 
 func (d *db) connectFunc(appName string) func(ctx context.Context) (*pgx.Conn, error) {
-	return func(ctx context.Context) (*pgx.Conn, error) {
-		cfg, err := pgx.ParseConfig(d.dsn)
-		if err != nil {
-			return nil, err
-		}
-		if appName != "" {
-			cfg.RuntimeParams["application_name"] = appName
-		}
-		return pgx.ConnectConfig(ctx, cfg)
+	cfg, err := pgx.ParseConfig(d.dsn)
+	if err != nil {
+		d.t.Fatalf("parse dsn: %v", err)
 	}
+	if appName != "" {
+		cfg.RuntimeParams["application_name"] = appName
+	}
+	return Connector(cfg)
 }
 
 // run runs one command for version v with opts (Version, Stdout, Stderr
@@ -76,6 +75,9 @@ func (d *db) must(v, command string) result {
 
 func (d *db) conn() *pgx.Conn {
 	d.t.Helper()
+	if d.c != nil && !d.c.IsClosed() {
+		return d.c
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := pgx.Connect(ctx, d.dsn)
@@ -83,6 +85,7 @@ func (d *db) conn() *pgx.Conn {
 		d.t.Fatalf("connect: %v", err)
 	}
 	d.t.Cleanup(func() { _ = c.Close(context.Background()) })
+	d.c = c
 	return c
 }
 
