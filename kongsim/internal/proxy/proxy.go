@@ -1,0 +1,117 @@
+package proxy
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+
+	"github.com/kong/go-kong/kong"
+
+	"github.com/upshift-dev/upshift/kongrelease"
+	"github.com/upshift-dev/upshift/kongsim/internal/prom"
+)
+
+// Config is the entities the proxy needs, as go-kong types. Foreign keys
+// (Route.Service, Plugin.Service/Route/Consumer, KeyAuth.Consumer,
+// ACLGroup.Consumer) are matched by ID.
+type Config struct {
+	Services  []*kong.Service
+	Routes    []*kong.Route
+	Plugins   []*kong.Plugin
+	Consumers []*kong.Consumer
+	KeyAuths  []*kong.KeyAuth
+	ACLs      []*kong.ACLGroup
+}
+
+// Options configure a Handler. The zero value of every field but Version
+// and Load is usable.
+type Options struct {
+	Version kongrelease.Version
+	NodeID  string
+	// Load returns the current configuration; it is called on the first
+	// request and on the first request after Invalidate. A nil *Config is
+	// an empty configuration. When Load fails, the last good configuration
+	// stays in use (Kong keeps its router when the database is unreachable);
+	// with none, requests get 500 "An unexpected error occurred".
+	Load func(ctx context.Context) (*Config, error)
+	// Metrics receives the prometheus plugin's observations; nil disables them.
+	Metrics *prom.Metrics
+	Logger  *slog.Logger
+	// Transport forwards to upstreams; nil uses a private http.Transport.
+	Transport http.RoundTripper
+}
+
+// Handler serves a kongsim node's proxy listener. It is safe for
+// concurrent use.
+type Handler struct {
+	opts Options
+	log  *slog.Logger
+	rt   http.RoundTripper
+
+	mu    sync.Mutex
+	stale bool
+	state *state // built from the last good Config
+
+	counters *counterStore // rate-limiting counters (local policy and emulated redis)
+}
+
+// New returns the proxy handler of a node.
+func New(opts Options) *Handler {
+	h := &Handler{opts: opts, log: opts.Logger, rt: opts.Transport, stale: true, counters: newCounterStore()}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.rt == nil {
+		h.rt = newTransport()
+	}
+	if opts.Metrics != nil {
+		opts.Metrics.SetEnabledFunc(h.prometheusEnabled)
+	}
+	return h
+}
+
+// Invalidate makes the next request reload the configuration. The node
+// calls it after every Admin API write and /config load.
+func (h *Handler) Invalidate() {
+	h.mu.Lock()
+	h.stale = true
+	h.mu.Unlock()
+}
+
+// current returns the routing state, reloading it when stale.
+func (h *Handler) current(ctx context.Context) (*state, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.stale && h.state != nil {
+		return h.state, nil
+	}
+	var cfg *Config
+	var err error
+	if h.opts.Load != nil {
+		cfg, err = h.opts.Load(ctx)
+	}
+	if err != nil {
+		h.log.Error("proxy: reload configuration", "err", err)
+		if h.state != nil {
+			return h.state, nil
+		}
+		return nil, err
+	}
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	h.state = build(h.opts.Version, cfg, h.log)
+	h.stale = false
+	return h.state, nil
+}
+
+// prometheusEnabled reports whether any enabled prometheus plugin is
+// configured (exporter.lua configure()).
+func (h *Handler) prometheusEnabled() bool {
+	st, err := h.current(context.Background())
+	if err != nil || st == nil {
+		return false
+	}
+	return st.promEnabled
+}
