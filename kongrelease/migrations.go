@@ -211,8 +211,12 @@ type Classification []ClassifiedSubsystem
 // schema_meta rows, exactly as Kong's state.lua does:
 //   - no row for the subsystem: every migration is new;
 //   - listed in executed: executed; else listed in pending: pending;
-//   - else, if it comes after the row's last_executed in the catalogue (or
-//     last_executed is not a name v knows): new; before it: missing.
+//   - else new, except the migration named by the row's last_executed,
+//     which is missing. state.lua sets its "after last_executed" index
+//     only when its loop reaches last_executed, so a name absent from the
+//     arrays before last_executed is new too, not missing (kong-facts §3.1
+//     says "before → missing"; the source says otherwise, and this follows
+//     the source: K: kong/db/migrations/state.lua at 22246ef).
 //
 // Rows for subsystems v does not know, and names v does not know, are
 // ignored (so an older node keeps running after a newer `up`). Whether the
@@ -227,17 +231,13 @@ func Classify(v Version, rows []SchemaMetaRow) Classification {
 	for _, sub := range Migrations(v) {
 		cs := ClassifiedSubsystem{Name: sub.Name, Namespace: sub.Namespace}
 		row, ok := byName[sub.Name]
-		// next is the index after last_executed, or -1 when last_executed
-		// is unknown to v (then every unlisted migration is new).
+		// next mirrors state.lua's n: unset (-1) until the loop reaches
+		// last_executed, then that index + 1.
 		next := -1
-		if ok {
-			for i, m := range sub.Migrations {
-				if m.Name == row.LastExecuted {
-					next = i + 1
-				}
-			}
-		}
 		for i, m := range sub.Migrations {
+			if ok && m.Name == row.LastExecuted {
+				next = i + 1
+			}
 			st := StateNew
 			switch {
 			case !ok:

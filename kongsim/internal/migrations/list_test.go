@@ -73,16 +73,26 @@ func TestListPendingAndNew(t *testing.T) {
 func TestInspectMissingAndUnknown(t *testing.T) {
 	d := newDB(t)
 	d.must("3.5.0", "bootstrap")
-	// A row that lost 019_320_to_330 and carries a name no version knows.
-	d.exec(`UPDATE schema_meta SET executed = array_remove(executed, '019_320_to_330') || '{999_custom}'::text[] WHERE subsystem = 'core'`)
+	// A core row that lost its last_executed name (021) and carries a name
+	// no version knows; a subsystem no open-source version knows.
+	d.exec(`UPDATE schema_meta SET executed = array_remove(executed, '021_340_to_350') || '{999_custom}'::text[] WHERE subsystem = 'core'`)
 	d.exec(`INSERT INTO schema_meta (key, subsystem, last_executed, executed) VALUES ('schema_meta', 'enterprise-only', 'x', '{x}')`)
 	st := d.inspect("3.5.0")
-	if !reflect.DeepEqual(st.Missing, map[string][]string{"core": {"019_320_to_330"}}) || len(st.New) != 0 || !st.UpToDate() {
+	if !reflect.DeepEqual(st.Missing, map[string][]string{"core": {"021_340_to_350"}}) || len(st.New) != 0 || !st.UpToDate() {
 		t.Errorf("missing %v new %v", st.Missing, st.New)
 	}
 	// list does not print missing migrations; exit 0.
-	if r := d.run("3.5.0", "list", Options{}); r.code != 0 || strings.Contains(r.stdout, "019_320_to_330") || strings.Contains(r.stdout, "999_custom") {
+	if r := d.run("3.5.0", "list", Options{}); r.code != 0 || strings.Contains(r.stdout, "021_340_to_350") || strings.Contains(r.stdout, "999_custom") {
 		t.Errorf("list: %d\n%s", r.code, r.stdout)
+	}
+	// A name lost before last_executed is new, as state.lua has it: the
+	// node would refuse to start, and list exits 5.
+	d.exec(`UPDATE schema_meta SET executed = array_remove(executed, '019_320_to_330') WHERE subsystem = 'core'`)
+	if st := d.inspect("3.5.0"); !reflect.DeepEqual(st.New, map[string][]string{"core": {"019_320_to_330"}}) || st.UpToDate() {
+		t.Errorf("after losing 019: new %v", st.New)
+	}
+	if r := d.run("3.5.0", "list", Options{}); r.code != 5 {
+		t.Errorf("list after losing 019: exit %d", r.code)
 	}
 }
 
