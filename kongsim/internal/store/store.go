@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -26,6 +27,35 @@ type Store struct {
 	// Check, when set, runs before every backend call; a non-nil result is
 	// returned as a database error (fault injection: database unreachable).
 	Check func() error
+	// ReadOnly makes writes fail after validation with code 12, as a
+	// DB-less node does (K: kong/db/strategies/off/init.lua).
+	ReadOnly bool
+
+	mu sync.RWMutex // guards Backend and ReadOnly after SetBackend
+}
+
+func (s *Store) be() Backend {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.Backend
+}
+
+func (s *Store) readOnly() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.ReadOnly
+}
+
+// SetBackend swaps the backend while requests may be running (a DB-less
+// /config load); readOnly as for ReadOnly.
+func (s *Store) SetBackend(b Backend, readOnly bool) {
+	s.mu.Lock()
+	s.Backend, s.ReadOnly = b, readOnly
+	s.mu.Unlock()
+}
+
+func (s *Store) unsupported(op string, ent *Entity) error {
+	return Unsupported(fmt.Sprintf("cannot %s '%s' entities when not using a database", op, ent.Name))
 }
 
 // Parent restricts an operation to the children of one parent entity, as
@@ -76,14 +106,14 @@ func (s *Store) Lookup(ctx context.Context, ent *Entity, idOrKey string, parent 
 	}
 	var obj map[string]any
 	if IsUUID(idOrKey) {
-		o, err := s.Backend.Get(ctx, ent, idOrKey)
+		o, err := s.be().Get(ctx, ent, idOrKey)
 		if err != nil {
 			return nil, s.dbErr(err)
 		}
 		obj = o
 	}
 	if obj == nil && ent.EndpointKey != "" {
-		l, err := s.Backend.Find(ctx, ent, ent.EndpointKey, idOrKey)
+		l, err := s.be().Find(ctx, ent, ent.EndpointKey, idOrKey)
 		if err != nil {
 			return nil, s.dbErr(err)
 		}
@@ -126,7 +156,7 @@ func (s *Store) Page(ctx context.Context, ent *Entity, q PageQuery) (data []map[
 	if q.Filter == nil {
 		bq.Limit = q.Size + 1
 	}
-	rows, err := s.Backend.List(ctx, ent, bq)
+	rows, err := s.be().List(ctx, ent, bq)
 	if err != nil {
 		return nil, "", s.dbErr(err)
 	}
@@ -168,7 +198,7 @@ func (s *Store) All(ctx context.Context, ent *Entity) ([]map[string]any, error) 
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	rows, err := s.Backend.List(ctx, ent, Query{})
+	rows, err := s.be().List(ctx, ent, Query{})
 	return rows, s.dbErr(err)
 }
 
@@ -181,7 +211,7 @@ func (s *Store) Insert(ctx context.Context, ent *Entity, in map[string]any, pare
 	if obj["id"] == nil {
 		obj["id"] = uuid.NewString()
 	}
-	return s.write(ctx, ent, obj, nil)
+	return s.write(ctx, ent, obj, "create")
 }
 
 // Upsert is PUT /<entity>/<id|key>: it replaces the entity (fields not
@@ -209,7 +239,7 @@ func (s *Store) Upsert(ctx context.Context, ent *Entity, idOrKey string, in map[
 	if old != nil && ent.Field("created_at") != nil {
 		obj["created_at"] = old["created_at"]
 	}
-	return s.write(ctx, ent, obj, old)
+	return s.write(ctx, ent, obj, "create or update")
 }
 
 // Update is PATCH: the given top-level fields replace the stored ones;
@@ -231,10 +261,10 @@ func (s *Store) Update(ctx context.Context, ent *Entity, old map[string]any, in 
 		obj[k] = v
 	}
 	obj["id"] = old["id"]
-	return s.write(ctx, ent, obj, old)
+	return s.write(ctx, ent, obj, "update")
 }
 
-func (s *Store) write(ctx context.Context, ent *Entity, obj, old map[string]any) (map[string]any, error) {
+func (s *Store) write(ctx context.Context, ent *Entity, obj map[string]any, op string) (map[string]any, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
@@ -249,13 +279,16 @@ func (s *Store) write(ctx context.Context, ent *Entity, obj, old map[string]any)
 	if errs := complete(ent, obj, s.Plugin); errs != nil {
 		return nil, SchemaViolation(errs)
 	}
+	if s.readOnly() {
+		return nil, s.unsupported(op, ent)
+	}
 	if err := s.checkRefs(ctx, ent, obj); err != nil {
 		return nil, err
 	}
 	if err := s.checkUnique(ctx, ent, obj); err != nil {
 		return nil, err
 	}
-	if err := s.Backend.Save(ctx, ent, obj); err != nil {
+	if err := s.be().Save(ctx, ent, obj); err != nil {
 		if isPgCode(err, "23505") {
 			return nil, UniqueViolation(map[string]any{"id": obj["id"]})
 		}
@@ -295,7 +328,7 @@ func (s *Store) checkRefs(ctx context.Context, ent *Entity, obj map[string]any) 
 		if ref == nil {
 			continue
 		}
-		o, err := s.Backend.Get(ctx, ref, id)
+		o, err := s.be().Get(ctx, ref, id)
 		if err != nil {
 			return s.dbErr(err)
 		}
@@ -312,7 +345,7 @@ func (s *Store) checkUnique(ctx context.Context, ent *Entity, obj map[string]any
 		if !f.Unique || obj[f.Name] == nil {
 			continue
 		}
-		l, err := s.Backend.Find(ctx, ent, f.Name, fmt.Sprint(obj[f.Name]))
+		l, err := s.be().Find(ctx, ent, f.Name, fmt.Sprint(obj[f.Name]))
 		if err != nil {
 			return s.dbErr(err)
 		}
@@ -323,7 +356,7 @@ func (s *Store) checkUnique(ctx context.Context, ent *Entity, obj map[string]any
 		}
 	}
 	if len(ent.CacheKey) > 0 {
-		l, err := s.Backend.Find(ctx, ent, "cache_key", cacheKey(ent, obj))
+		l, err := s.be().Find(ctx, ent, "cache_key", cacheKey(ent, obj))
 		if err != nil {
 			return s.dbErr(err)
 		}
@@ -346,13 +379,16 @@ func (s *Store) Delete(ctx context.Context, ent *Entity, obj map[string]any) err
 	if err := s.check(); err != nil {
 		return err
 	}
+	if s.readOnly() {
+		return s.unsupported("remove", ent)
+	}
 	id := obj["id"].(string)
 	for _, child := range s.Reg.Children(ent.Name) {
 		for _, f := range child.Foreign() {
 			if f.Reference != ent.Name {
 				continue
 			}
-			rows, err := s.Backend.List(ctx, child, Query{Where: map[string]string{f.Name: id}})
+			rows, err := s.be().List(ctx, child, Query{Where: map[string]string{f.Name: id}})
 			if err != nil {
 				return s.dbErr(err)
 			}
@@ -369,7 +405,7 @@ func (s *Store) Delete(ctx context.Context, ent *Entity, obj map[string]any) err
 			}
 		}
 	}
-	return s.dbErr(s.Backend.Delete(ctx, ent, id))
+	return s.dbErr(s.be().Delete(ctx, ent, id))
 }
 
 // ParseTags reads the tags query parameter: "a,b" means all of them,

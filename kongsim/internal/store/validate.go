@@ -26,8 +26,9 @@ var typeMsg = map[string]string{
 }
 
 // PluginValidator validates and fills a plugin's config for the node's
-// version (the plugins package's Validate). fieldErrs uses Kong's nested
-// shape under "config"; err means the plugin is unknown or not enabled.
+// version (the plugins package's Validate). fieldErrs is the value of the
+// error's "fields" key, e.g. {"config":{"whitelist":"unknown field"}}; err
+// means the plugin is unknown or not enabled (reported under "name").
 type PluginValidator func(name string, config map[string]any) (filled map[string]any, fieldErrs map[string]any, err error)
 
 // normalize applies Kong's shorthands before validation (services.url).
@@ -109,7 +110,9 @@ func complete(ent *Entity, obj map[string]any, plugin PluginValidator) map[strin
 			case err != nil:
 				errs["name"] = err.Error()
 			case len(ferrs) > 0:
-				errs["config"] = ferrs
+				for k, v := range ferrs { // already Kong's "fields" shape
+					errs[k] = v
+				}
 			default:
 				obj["config"] = filled
 			}
