@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/url"
@@ -101,12 +102,8 @@ func startCluster() (*cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", c.path("data"), "-U", "postgres",
-		"--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions")
-	initdb.Dir = dir
-	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	if err := runCmd(initdb); err != nil {
-		return nil, fmt.Errorf("initdb: %w", err)
+	if err := c.initData(bin, cred); err != nil {
+		return nil, err
 	}
 	// Trust on the socket and 127.0.0.1 only: replace initdb's pg_hba.conf.
 	if err := c.appendFile("data/pg_hba.conf", "local all all trust\nhost all all 127.0.0.1/32 trust\n", true); err != nil {
@@ -121,6 +118,95 @@ func startCluster() (*cluster, error) {
 	}
 	ok = true
 	return c, nil
+}
+
+// initData fills data/ with a fresh cluster: a copy of the cached template
+// when one exists for these binaries, else initdb's output (which then
+// becomes the template). Copying takes a fraction of initdb's time, and
+// every test binary that uses PostgreSQL pays it.
+func (c *cluster) initData(bin string, cred *syscall.Credential) error {
+	tmpl, err := templatePath(bin, cred)
+	if err != nil {
+		return err
+	}
+	if tmpl != "" && validTemplate(tmpl, cred) {
+		if err := runCmd(exec.Command("cp", "-a", tmpl+"/.", c.path("data"))); err == nil {
+			return nil
+		}
+		// A template being removed or damaged: fall back to initdb.
+		if err := os.RemoveAll(c.path("data")); err != nil {
+			return fmt.Errorf("clear data directory: %w", err)
+		}
+		if _, err := c.prepareDir(); err != nil {
+			return err
+		}
+	}
+	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", c.path("data"), "-U", "postgres",
+		"--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions")
+	initdb.Dir = c.dir
+	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	if err := runCmd(initdb); err != nil {
+		return fmt.Errorf("initdb: %w", err)
+	}
+	if tmpl != "" {
+		saveTemplate(c.path("data"), tmpl)
+	}
+	return nil
+}
+
+// templatePath names the cached initdb output for these binaries and this
+// owner, in the system temporary directory: the name holds a hash of the
+// bin directory and `postgres --version`, so another PostgreSQL gets its
+// own template. "" means no caching (the version could not be read).
+func templatePath(bin string, cred *syscall.Credential) (string, error) {
+	out, err := exec.Command(filepath.Join(bin, "postgres"), "--version").Output()
+	if err != nil {
+		return "", nil
+	}
+	sum := sha256.Sum256([]byte(bin + "\x00" + string(out) + "\x00" + initdbFlagsVersion))
+	return filepath.Join(os.TempDir(), fmt.Sprintf("upshift-testenv-pgtemplate-%x-uid%d", sum[:6], ownerUID(cred))), nil
+}
+
+// initdbFlagsVersion changes whenever the initdb flags change, so that old
+// templates are not reused.
+const initdbFlagsVersion = "v1 -U postgres --auth=trust --encoding=UTF8 --locale=C"
+
+func ownerUID(cred *syscall.Credential) int {
+	if cred != nil {
+		return int(cred.Uid)
+	}
+	return os.Geteuid()
+}
+
+// validTemplate accepts a template that is complete (PG_VERSION exists)
+// and belongs to the cluster's owner, so that a directory planted in the
+// shared temporary directory by another user is not used.
+func validTemplate(tmpl string, cred *syscall.Credential) bool {
+	for _, p := range []string{tmpl, filepath.Join(tmpl, "PG_VERSION")} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return false
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok || int(st.Uid) != ownerUID(cred) {
+			return false
+		}
+	}
+	return true
+}
+
+// saveTemplate copies a fresh data directory to tmpl, atomically (copy,
+// then rename); when several test binaries race, one rename wins and the
+// others drop their copy. Failures only cost the next binary an initdb.
+func saveTemplate(data, tmpl string) {
+	tmp := fmt.Sprintf("%s.tmp%d", tmpl, os.Getpid())
+	if err := runCmd(exec.Command("cp", "-a", data, tmp)); err != nil {
+		os.RemoveAll(tmp)
+		return
+	}
+	if err := os.Rename(tmp, tmpl); err != nil {
+		os.RemoveAll(tmp)
+	}
 }
 
 func (c *cluster) path(rel string) string { return filepath.Join(c.dir, rel) }
