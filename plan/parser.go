@@ -1,0 +1,204 @@
+package plan
+
+import (
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+)
+
+// FileSuffix is how plan files are named; LoadPaths picks them out of
+// directories (a file named on the command line is read whatever its name).
+const FileSuffix = ".upshift.hcl"
+
+// MaxFileSize is the largest plan file LoadPaths reads. A plan is a few KB;
+// anything past 4 MiB is a mistake (a wrong path, a generated blob), refused
+// with a positioned error before parsing.
+const MaxFileSize = 4 << 20
+
+// MaxNesting bounds how deeply brackets, braces and parentheses may nest in a
+// plan file. HCL's parser is recursive; bounding the depth before parsing
+// keeps hostile input from exhausting the stack. Real plans nest < 10 deep.
+const MaxNesting = 64
+
+// Parser reads plan files. It wraps hclparse.Parser so that every file read
+// stays available (Files) for source snippets in diagnostics. A Parser is
+// not safe for concurrent use.
+type Parser struct {
+	hcl *hclparse.Parser
+}
+
+// NewParser returns an empty Parser.
+func NewParser() *Parser { return &Parser{hcl: hclparse.NewParser()} }
+
+// Files returns every file parsed so far, by filename, for rendering
+// diagnostics with source snippets.
+func (p *Parser) Files() map[string]*hcl.File { return p.hcl.Files() }
+
+// LoadPaths reads the plan files at paths: a file is read whatever its
+// name; a directory is walked recursively for *.upshift.hcl files. Files
+// are read in sorted order. It returns every plan that decoded and every
+// diagnostic (syntax, types, missing or unknown attributes and blocks).
+// A file that fails to parse yields its diagnostics and no plans. LoadPaths
+// never panics and never stops at the first error.
+func (p *Parser) LoadPaths(paths ...string) (*Set, hcl.Diagnostics) {
+	set := &Set{}
+	var diags hcl.Diagnostics
+	seen := map[string]bool{}
+	var files []string
+	for _, path := range paths {
+		found, d := collect(path)
+		diags = append(diags, d...)
+		for _, f := range found {
+			if !seen[f] {
+				seen[f] = true
+				files = append(files, f)
+			}
+		}
+	}
+	sort.Strings(files)
+	set.Files = files
+	for _, f := range files {
+		plans, d := p.loadFile(f)
+		diags = append(diags, d...)
+		set.Plans = append(set.Plans, plans...)
+	}
+	return set, diags
+}
+
+// collect expands one path argument into plan files.
+func collect(path string) ([]string, hcl.Diagnostics) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, hcl.Diagnostics{fileError(path, "Cannot read plan path", fmt.Sprintf("%v.", err))}
+	}
+	if !info.IsDir() {
+		return []string{path}, nil
+	}
+	var files []string
+	var diags hcl.Diagnostics
+	walkErr := filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			diags = append(diags, fileError(p, "Cannot read plan directory", fmt.Sprintf("%v.", err)))
+			if d != nil && d.IsDir() && p != path {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() {
+			if name := d.Name(); p != path && (strings.HasPrefix(name, ".") || name == "testdata") {
+				return fs.SkipDir // .git and friends; fixtures of tools living next to plans
+			}
+			return nil
+		}
+		if strings.HasSuffix(d.Name(), FileSuffix) {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if walkErr != nil {
+		diags = append(diags, fileError(path, "Cannot read plan directory", fmt.Sprintf("%v.", walkErr)))
+	}
+	if len(files) == 0 && !diags.HasErrors() {
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagWarning,
+			Summary:  "No plan files",
+			Detail:   fmt.Sprintf("The directory %s holds no *%s files.", path, FileSuffix),
+			Subject:  &hcl.Range{Filename: path, Start: hcl.InitialPos, End: hcl.InitialPos},
+		})
+	}
+	return files, diags
+}
+
+// fileError is a diagnostic about a whole file, positioned at its start.
+func fileError(path, summary, detail string) *hcl.Diagnostic {
+	return &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  summary,
+		Detail:   detail,
+		Subject:  &hcl.Range{Filename: path, Start: hcl.InitialPos, End: hcl.InitialPos},
+	}
+}
+
+// loadFile reads, bounds-checks, parses and decodes one file.
+func (p *Parser) loadFile(path string) ([]*Plan, hcl.Diagnostics) {
+	src, err := readBounded(path)
+	if err != nil {
+		return nil, hcl.Diagnostics{fileError(path, "Cannot read plan file", err.Error())}
+	}
+	if d := checkNesting(path, src); d != nil {
+		return nil, hcl.Diagnostics{d}
+	}
+	f, diags := p.hcl.ParseHCL(src, path)
+	if diags.HasErrors() || f == nil {
+		return nil, diags
+	}
+	plans, d := decodeFile(f, path)
+	return plans, append(diags, d...)
+}
+
+// readBounded reads at most MaxFileSize bytes of path, refusing larger files
+// without reading them whole.
+func readBounded(path string) ([]byte, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%v.", err)
+	}
+	defer fh.Close()
+	src, err := io.ReadAll(io.LimitReader(fh, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %v.", path, err)
+	}
+	if len(src) > MaxFileSize {
+		return nil, fmt.Errorf("The file is larger than %d MiB, the most a plan file may be; a plan is a few kilobytes. Check that the path names a plan.", MaxFileSize>>20)
+	}
+	return src, nil
+}
+
+// checkNesting refuses sources whose brackets nest deeper than MaxNesting,
+// or which chain more than MaxNesting unary operators, before HCL's
+// recursive parser sees them. It over-approximates (brackets inside strings
+// count too), which only matters for absurd files.
+func checkNesting(path string, src []byte) *hcl.Diagnostic {
+	depth, unary := 0, 0
+	line, col := 1, 1
+	for i, c := range src {
+		switch c {
+		case '{', '[', '(':
+			depth++
+		case '}', ']', ')':
+			if depth > 0 {
+				depth--
+			}
+		}
+		switch c {
+		case '!', '-':
+			unary++
+		case ' ', '\t', '\r':
+		default:
+			unary = 0
+		}
+		if depth > MaxNesting || unary > 4*MaxNesting {
+			pos := hcl.Pos{Line: line, Column: col, Byte: i}
+			return &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Nesting too deep",
+				Detail:   fmt.Sprintf("Blocks, brackets or operators nest more than %d deep here; a plan never needs that. Flatten the expression.", MaxNesting),
+				Subject:  &hcl.Range{Filename: path, Start: pos, End: hcl.Pos{Line: line, Column: col + 1, Byte: i + 1}},
+			}
+		}
+		if c == '\n' {
+			line++
+			col = 1
+		} else {
+			col++
+		}
+	}
+	return nil
+}
