@@ -83,6 +83,9 @@ type plugin struct {
 	config     []*field
 	shorthands []shorthand
 	checks     []entityCheck
+	// custom is the config record's custom_validator; its message becomes
+	// the whole "config" error ({"config":"<message>"}).
+	custom func(cfg map[string]any) string
 	// extraTop are the plugin entity's other schema fields for /schemas
 	// (protocols, consumer...); nil uses the defaults.
 	noConsumer bool
@@ -121,12 +124,15 @@ func (p *plugin) validate(v kongrelease.Version, config map[string]any) (map[str
 		errs[k] = e
 	}
 	var entity []string
+	if len(errs) == 0 && p.custom != nil {
+		if m := p.custom(out); m != "" {
+			return nil, map[string]any{"config": m}, nil
+		}
+	}
 	if len(errs) == 0 {
 		for _, c := range p.checks {
 			fe, en := c(out)
-			for k, e := range fe {
-				errs[k] = e
-			}
+			mergeErrs(errs, fe)
 			entity = append(entity, en...)
 		}
 	}
@@ -202,14 +208,12 @@ func validateRecord(rec *field, in map[string]any) (map[string]any, map[string]a
 	for _, f := range rec.fields {
 		val, present := in[f.name]
 		if !present || val == nil {
-			if f.required && f.def == nil && !(f.typ == tRecord && !f.nullRecord) {
+			d := defaultOf(f)
+			if f.required && d == nil {
 				errs[f.name] = msgRequired
 				continue
 			}
-			out[f.name] = defaultOf(f)
-			if f.required && out[f.name] == nil {
-				errs[f.name] = msgRequired
-			}
+			out[f.name] = d
 			continue
 		}
 		filled, e := validateValue(f, val)
@@ -470,4 +474,17 @@ func sortedNames(m map[string]any) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// mergeErrs merges nested field errors from src into dst.
+func mergeErrs(dst, src map[string]any) {
+	for k, v := range src {
+		sm, sok := v.(map[string]any)
+		dm, dok := dst[k].(map[string]any)
+		if sok && dok {
+			mergeErrs(dm, sm)
+			continue
+		}
+		dst[k] = v
+	}
 }
