@@ -24,8 +24,7 @@ import (
 // binary, listening on 127.0.0.1 and on a unix socket in that directory.
 type cluster struct {
 	dir  string // temporary directory: data/, sock/, postgres.log
-	cmd  *exec.Cmd
-	done chan struct{} // closed when cmd has exited
+	proc *proc  // the postmaster
 	pg   *PG
 }
 
@@ -257,78 +256,44 @@ func (c *cluster) appendFile(rel, text string, replace bool) error {
 // failure the process is gone and the error holds the log's end.
 func (c *cluster) run(bin string, cred *syscall.Credential, port int) error {
 	logPath := c.path("postgres.log")
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return fmt.Errorf("open log: %w", err)
-	}
-	defer logf.Close() // the child holds its own descriptor
 	cmd := exec.Command(filepath.Join(bin, "postgres"), "-D", c.path("data"),
 		"-p", strconv.Itoa(port), "-k", c.path("sock"))
 	cmd.Dir = c.dir
-	cmd.Stdout, cmd.Stderr = logf, logf
-	// Pdeathsig: if the test binary dies without running Main's cleanup,
-	// SIGQUIT makes the postmaster stop its backends and exit at once.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT, Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("%s: %w", cmd.Path, err)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	// If the test binary dies without running Main's cleanup, SIGQUIT makes
+	// the postmaster stop its backends and exit at once.
+	p, err := startProc(cmd, logPath, syscall.SIGQUIT)
+	if err != nil {
+		return err
 	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-
 	pg := &PG{Host: "127.0.0.1", Port: port, User: "postgres", logPath: logPath}
 	pg.admin = url.URL{Scheme: "postgres", User: url.User("postgres"),
 		Host: fmt.Sprintf("127.0.0.1:%d", port), Path: "/postgres", RawQuery: "sslmode=disable"}
-	if err := waitReady(pg.admin.String(), done); err != nil {
-		_ = cmd.Process.Kill()
-		<-done
-		return fmt.Errorf("%w; log:\n%s", err, tail(logPath, 4<<10))
+	ready := func(ctx context.Context) error {
+		conn, err := pgx.Connect(ctx, pg.admin.String())
+		if err != nil {
+			return err
+		}
+		defer conn.Close(context.WithoutCancel(ctx))
+		_, err = conn.Exec(ctx, "SELECT 1")
+		return err
 	}
-	c.cmd, c.done, c.pg = cmd, done, pg
+	if err := p.waitUntil(60*time.Second, ready); err != nil {
+		_ = p.stop(syscall.SIGQUIT, 10*time.Second)
+		return err
+	}
+	c.proc, c.pg = p, pg
 	return nil
 }
 
-// waitReady polls until the server accepts a connection and a query, the
-// process exits, or 60 s pass.
-func waitReady(dsn string, exited <-chan struct{}) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	var last error
-	for {
-		cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
-		conn, err := pgx.Connect(cctx, dsn)
-		if err == nil {
-			_, err = conn.Exec(cctx, "SELECT 1")
-			conn.Close(context.Background())
-		}
-		ccancel()
-		if err == nil {
-			return nil
-		}
-		last = err
-		select {
-		case <-exited:
-			return errors.New("postgres exited before accepting connections")
-		case <-ctx.Done():
-			return fmt.Errorf("postgres not ready after 60s: %w", last)
-		case <-tick.C:
-		}
-	}
-}
-
-// stop shuts the server down (fast shutdown: SIGINT; SIGQUIT after 30 s)
+// stop shuts the server down (fast shutdown: SIGINT; SIGKILL after 30 s)
 // and removes the temporary directory.
 func (c *cluster) stop() error {
 	var errs []error
-	if c.cmd != nil {
-		_ = c.cmd.Process.Signal(syscall.SIGINT)
-		select {
-		case <-c.done:
-		case <-time.After(30 * time.Second):
-			_ = c.cmd.Process.Signal(syscall.SIGQUIT)
-			<-c.done
-			errs = append(errs, errors.New("postgres did not stop within 30s of SIGINT; sent SIGQUIT"))
+	if c.proc != nil {
+		// SIGINT: fast shutdown; after 30 s the process group is killed.
+		if err := c.proc.stop(syscall.SIGINT, 30*time.Second); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if err := os.RemoveAll(c.dir); err != nil {
