@@ -14,10 +14,29 @@
 // test binary, only when a test first asks for it; UPSHIFT_TEST_DATABASE_URL
 // points the harness at an existing server instead.
 //
-// The other helpers ([Nginx], [HAProxy], [GitServer], [SSHD]) start one
-// server per call and stop it in t.Cleanup. Every server writes its log to a
-// file in its temporary directory; the log is printed with t.Log when the
-// test failed.
+// The cluster's data directory is copied from an initdb template cached in
+// the system temporary directory (upshift-testenv-pgtemplate-*), made by
+// the first binary that needs it; startup then takes about half a second.
+//
+// The other helpers start one server per call and stop it in t.Cleanup:
+//   - [Nginx]: nginx whose upstream block lives in its own file
+//     ([NginxProc.UpstreamFile]) for a traffic driver to rewrite;
+//     [NginxProc.Reload] returns once new workers serve.
+//   - [HAProxy]: a backend of named, weighted servers and an admin runtime
+//     API socket ([HAProxyProc.Command]).
+//   - [GitServer] / [GitServerWithAuth]: bare repositories over smart HTTP,
+//     pushes included, with helpers that drive the git CLI in an isolated
+//     environment ([GitSrv.NewRepo], [GitSrv.Clone], [GitSrv.CommitFiles]).
+//   - [SSHD]: OpenSSH on a loopback port with generated keys;
+//     [SSHDProc.SSHCommand] is a GIT_SSH_COMMAND.
+//
+// [Load] is a paced, bounded stream of GETs from Go's net/http client (the
+// retrying client of the design's traffic notes) that counts failures and
+// which backend answered. [FreePort] picks a free loopback port; servers are
+// started on fresh ports again when a start fails (a port taken meanwhile).
+//
+// Every server writes its log to a file in its temporary directory; the log
+// is printed with t.Log when the test failed.
 //
 // Missing binaries: when a server's binary is absent, the test is skipped
 // with a message naming the binary and the Debian package, unless the
