@@ -43,11 +43,6 @@ func killSelf() {
 	select {}
 }
 
-func stdinIsTTY() bool {
-	fi, err := os.Stdin.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
-
 // run is the whole CLI; main only wires the process to it.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, isTTY bool, stdout, stderr io.Writer, kill func()) int {
 	inv, err := parseArgs(args, getenv)
