@@ -31,8 +31,22 @@ var typeMsg = map[string]string{
 // means the plugin is unknown or not enabled (reported under "name").
 type PluginValidator func(name string, config map[string]any) (filled map[string]any, fieldErrs map[string]any, err error)
 
-// normalize applies Kong's shorthands before validation (services.url).
+// normalize applies Kong's shorthands before validation (services.url)
+// and reduces foreign references given as whole objects to their primary
+// key, as Kong's Admin API does.
 func normalize(ent *Entity, in map[string]any) map[string]any {
+	for _, f := range ent.Foreign() {
+		if m, ok := in[f.Name].(map[string]any); ok && len(m) > 1 {
+			if id, ok := m["id"]; ok {
+				cp := map[string]any{}
+				for k, v := range in {
+					cp[k] = v
+				}
+				cp[f.Name] = map[string]any{"id": id}
+				in = cp
+			}
+		}
+	}
 	if ent.Name != "services" {
 		return in
 	}
