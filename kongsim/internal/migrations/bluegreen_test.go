@@ -63,6 +63,7 @@ const redisPlugin = `{"id":"8d1a2b6e-4f0e-4b52-9d55-1b1d7e1f3a01","name":"rate-l
            "redis_password":null,"redis_username":null,"redis_ssl":false,"redis_ssl_verify":false,"redis_server_name":null}}`
 
 func TestBlueGreen350To361(t *testing.T) {
+	t.Parallel()
 	d := newDB(t)
 
 	r := d.must("3.5.0", "bootstrap")
@@ -113,4 +114,31 @@ func TestBlueGreen350To361(t *testing.T) {
 		t.Errorf("after finish: has redis_host, redis.port = %q", got)
 	}
 	wantResult(t, "finish again", d.run("3.6.1", "finish", Options{}), 0, "No pending migrations to finish\n", "")
+}
+
+func TestStartMessages(t *testing.T) {
+	t.Parallel()
+	d := newDB(t)
+	if err := d.inspect("3.5.0").StartError(); err == nil || !strings.HasPrefix(err.Error(), "Database needs bootstrapping") {
+		t.Errorf("fresh db: %v", err)
+	}
+	d.must("3.5.0", "bootstrap")
+	if err := d.inspect("3.6.1").StartError(); err == nil || err.Error() != "New migrations available; run 'kong migrations up' to proceed" {
+		t.Errorf("3.6.1 on 3.5.0 db: %v", err)
+	}
+	d.must("3.6.1", "up")
+	st := d.inspect("3.6.1")
+	if err := st.StartError(); err != nil {
+		t.Errorf("pending only must start: %v", err)
+	}
+	want := "Database has pending migrations:\n                 acme: 003_350_to_360\n        rate-limiting: 006_350_to_360\nresponse-ratelimiting: 001_350_to_360"
+	if got := st.StartInfo(); got != want {
+		t.Errorf("StartInfo:\n%q\nwant\n%q", got, want)
+	}
+	if got := st.NginxWarning(); got != "database has pending migrations:\n"+strings.TrimPrefix(want, "Database has pending migrations:\n") {
+		t.Errorf("NginxWarning: %q", got)
+	}
+	if st := d.inspect("3.5.0"); st.StartError() != nil || st.StartInfo() != "" {
+		t.Errorf("3.5.0 after up: %v %q", st.StartError(), st.StartInfo())
+	}
 }

@@ -45,6 +45,7 @@ func (d *db) check006() (migrated bool, state string) {
 // Scenario 2: the client times out, the server commits, schema_meta does
 // not record the step, the lock is released.
 func TestClientTimeoutFault(t *testing.T) {
+	t.Parallel()
 	d := seed35(t)
 	r := d.run("3.6.1", "up", Options{Faults: Faults{ClientTimeout: "rate-limiting/006_350_to_360"}})
 	wantResult(t, "up", r, 1, upTo361Until006, clientTimeoutErr)
@@ -60,6 +61,7 @@ func TestClientTimeoutFault(t *testing.T) {
 // --db-timeout. The client gives up; the server's transaction goes on and
 // commits later.
 func TestSlowStepHitsDBTimeout(t *testing.T) {
+	t.Parallel()
 	d := seed35(t)
 	r := d.run("3.6.1", "up", Options{DBTimeout: 500 * time.Millisecond, Faults: Faults{Slow: map[string]time.Duration{"006_350_to_360": 1500 * time.Millisecond}}})
 	wantResult(t, "up", r, 1, upTo361Until006, clientTimeoutErr)
@@ -83,6 +85,7 @@ func TestSlowStepHitsDBTimeout(t *testing.T) {
 // Scenario 1: the runner dies after the step committed, before schema_meta
 // records it; the lock row stays until its TTL.
 func TestKillAfterCommitFault(t *testing.T) {
+	t.Parallel()
 	d := seed35(t)
 	killedCalled := false
 	r := d.run("3.6.1", "up", Options{Faults: Faults{KillAfterCommit: "006_350_to_360"}, Kill: func() { killedCalled = true }})

@@ -9,6 +9,7 @@ import (
 const hint = "\n  Run with --v (verbose) or --vv (debug) for more details\n"
 
 func TestListNeedsBootstrap(t *testing.T) {
+	t.Parallel()
 	d := newDB(t)
 	wantResult(t, "list", d.run("3.6.1", "list", Options{}), 3, needsBootstrapMsg+"\n", "")
 	if st := d.inspect("3.6.1"); !st.NeedsBootstrap || st.UpToDate() || len(st.New["core"]) != 21 {
@@ -24,6 +25,7 @@ func TestListNeedsBootstrap(t *testing.T) {
 }
 
 func TestListNewOnly(t *testing.T) {
+	t.Parallel()
 	d := newDB(t)
 	d.must("3.5.0", "bootstrap")
 	r := d.run("3.6.1", "list", Options{})
@@ -43,6 +45,7 @@ func TestListNewOnly(t *testing.T) {
 }
 
 func TestListPendingAndNew(t *testing.T) {
+	t.Parallel()
 	d := newDB(t)
 	d.must("3.5.0", "bootstrap")
 	d.must("3.6.1", "up")
@@ -71,6 +74,7 @@ func TestListPendingAndNew(t *testing.T) {
 }
 
 func TestInspectMissingAndUnknown(t *testing.T) {
+	t.Parallel()
 	d := newDB(t)
 	d.must("3.5.0", "bootstrap")
 	// A core row that lost its last_executed name (021) and carries a name
@@ -97,6 +101,7 @@ func TestInspectMissingAndUnknown(t *testing.T) {
 }
 
 func TestEnterpriseLTSHop(t *testing.T) {
+	t.Parallel()
 	d := newDB(t)
 	d.must("3.4.3.12", "bootstrap")
 	up := d.must("3.10.0.2", "up")
@@ -122,6 +127,7 @@ func TestEnterpriseLTSHop(t *testing.T) {
 }
 
 func TestResetAndForce(t *testing.T) {
+	t.Parallel()
 	d := newDB(t)
 	d.must("3.9.1", "bootstrap")
 	wantResult(t, "reset off-tty", d.run("3.9.1", "reset", Options{}), 1, "",

@@ -17,6 +17,7 @@ func (d *db) holdLock(ttl string) {
 }
 
 func TestFinishAbortsWhileLocked(t *testing.T) {
+	t.Parallel()
 	d := newDB(t)
 	d.must("3.5.0", "bootstrap")
 	d.must("3.6.1", "up")
@@ -32,6 +33,7 @@ func TestFinishAbortsWhileLocked(t *testing.T) {
 // exits 0 (kong-facts §3.1). The test sees the waiting runner's lock polls
 // in pg_stat_activity before releasing the lock: no sleeps.
 func TestUpWaitsForLockThenAborts(t *testing.T) {
+	t.Parallel()
 	d := newDB(t)
 	d.must("3.5.0", "bootstrap")
 	d.holdLock("60 seconds")
@@ -77,6 +79,7 @@ func TestUpWaitsForLockThenAborts(t *testing.T) {
 }
 
 func TestUpLockTimeout(t *testing.T) {
+	t.Parallel()
 	d := newDB(t)
 	d.must("3.5.0", "bootstrap")
 	d.holdLock("60 seconds")
@@ -85,6 +88,7 @@ func TestUpLockTimeout(t *testing.T) {
 }
 
 func TestStaleLockIsTakenOver(t *testing.T) {
+	t.Parallel()
 	d := newDB(t)
 	d.must("3.5.0", "bootstrap")
 	d.holdLock("-1 seconds")

@@ -2,7 +2,9 @@ package migrations
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -95,4 +97,45 @@ func readSchemaMeta(ctx context.Context, db Querier) ([]kongrelease.SchemaMetaRo
 		return nil, true, fmt.Errorf("read schema_meta: %w", err)
 	}
 	return out, true, nil
+}
+
+// StartError is Kong's check_state at `kong start` (K:
+// kong/cmd/utils/migrations.lua): the error a node refuses to start with,
+// or nil. The caller prints it as the CLI does: "Error: " + message.
+func (s State) StartError() error {
+	switch {
+	case s.NeedsBootstrap:
+		return errors.New(needsBootstrapMsg)
+	case len(s.New) > 0:
+		return errors.New("New migrations available; run 'kong migrations up' to proceed")
+	}
+	return nil
+}
+
+// StartInfo is what `kong start` logs at info level after check_state
+// passes (K: kong/cmd/start.lua): "Database is missing some migrations:"
+// and "Database has pending migrations:" with the lists in `list` format;
+// "" when there are neither.
+func (s State) StartInfo() string {
+	var b strings.Builder
+	if m := s.Classification.Filter(kongrelease.StateMissing); len(m) > 0 {
+		b.WriteString("Database is missing some migrations:\n" + formatList(m))
+		b.WriteString("\n\n")
+	}
+	if p := s.Classification.Filter(kongrelease.StatePending); len(p) > 0 {
+		b.WriteString("Database has pending migrations:\n" + formatList(p))
+	} else if b.Len() > 0 {
+		return strings.TrimSuffix(b.String(), "\n\n")
+	}
+	return b.String()
+}
+
+// NginxWarning is the warning each Kong worker logs at init when pending
+// migrations exist (K: kong/init.lua: "database has pending migrations:\n"
+// and the list); "" when there are none.
+func (s State) NginxWarning() string {
+	if p := s.Classification.Filter(kongrelease.StatePending); len(p) > 0 {
+		return "database has pending migrations:\n" + formatList(p)
+	}
+	return ""
 }
