@@ -65,10 +65,10 @@ type Metrics struct {
 	version kongrelease.Version
 	nodeID  string
 
-	mu     sync.Mutex
-	status map[statusKey]float64
-	bw     map[bwKey]float64
-	hist   map[histKey]*histogram
+	mu      sync.Mutex
+	status  map[statusKey]float64
+	bw      map[bwKey]float64
+	hist    map[histKey]*histogram
 	enabled func() bool
 }
 

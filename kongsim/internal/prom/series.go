@@ -79,7 +79,7 @@ func (h *histogram) observe(v float64) {
 // HELP/TYPE lines use.
 type sample struct {
 	key, short, line string
-	order           float64 // bucket bound within one series, to keep le order numeric
+	order            float64 // bucket bound within one series, to keep le order numeric
 }
 
 // metricDef is a registered metric's HELP and TYPE.

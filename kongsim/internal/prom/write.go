@@ -95,16 +95,16 @@ func (m *Metrics) observe(k histKey, b []float64, v float64) {
 
 func (m *Metrics) defs() map[string]metricDef {
 	d := map[string]metricDef{
-		"nginx_timers":                      {"Number of nginx timers", "gauge"},
-		"datastore_reachable":               {"Datastore reachable from Kong, 0 is unreachable", "gauge"},
-		"memory_workers_lua_vms_bytes":      {"Allocated bytes in worker Lua VM", "gauge"},
-		"memory_lua_shared_dict_bytes":      {"Allocated slabs in bytes in a shared_dict", "gauge"},
+		"nginx_timers":                       {"Number of nginx timers", "gauge"},
+		"datastore_reachable":                {"Datastore reachable from Kong, 0 is unreachable", "gauge"},
+		"memory_workers_lua_vms_bytes":       {"Allocated bytes in worker Lua VM", "gauge"},
+		"memory_lua_shared_dict_bytes":       {"Allocated slabs in bytes in a shared_dict", "gauge"},
 		"memory_lua_shared_dict_total_bytes": {"Total capacity in bytes of a shared_dict", "gauge"},
-		"nginx_metric_errors_total":         {"Number of nginx-lua-prometheus errors", "counter"},
-		"data_plane_last_seen":              {"Last time data plane contacted control plane", "gauge"},
-		"data_plane_config_hash":            {"Config hash numeric value of the data plane", "gauge"},
-		"data_plane_version_compatible":     {"Version compatible status of the data plane, 0 is incompatible", "gauge"},
-		"control_plane_connected":           {"Kong connected to control plane, 0 is unconnected", "gauge"},
+		"nginx_metric_errors_total":          {"Number of nginx-lua-prometheus errors", "counter"},
+		"data_plane_last_seen":               {"Last time data plane contacted control plane", "gauge"},
+		"data_plane_config_hash":             {"Config hash numeric value of the data plane", "gauge"},
+		"data_plane_version_compatible":      {"Version compatible status of the data plane, 0 is incompatible", "gauge"},
+		"control_plane_connected":            {"Kong connected to control plane, 0 is unconnected", "gauge"},
 	}
 	if m.version.Major < 3 {
 		d["nginx_http_current_connections"] = metricDef{"Number of HTTP connections", "gauge"}
@@ -275,4 +275,3 @@ func hashNumber(h string) float64 {
 	}
 	return f
 }
-
