@@ -2,6 +2,7 @@ package kongsim
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"os"
 	"testing"
@@ -63,3 +64,5 @@ func client(t *testing.T, n *Node) *kong.Client {
 	}
 	return c
 }
+
+func decodeJSON(r io.Reader, out any) error { return json.NewDecoder(r).Decode(out) }
