@@ -4,7 +4,9 @@ import "github.com/hashicorp/hcl/v2"
 
 // Severity of a lint finding. hcl.Diagnostic has only errors and warnings;
 // Upshift adds Info for findings that change nothing (for example a plan
-// whose to.version equals from.version: "stay on / roll back to X").
+// whose to.version equals from.version: "stay on / roll back to X") and
+// for acknowledged findings. An Info finding's hcl severity is DiagWarning:
+// count and render with SeverityOf, never with d.Severity.
 type Severity int
 
 const (
@@ -40,6 +42,12 @@ type Rule struct {
 type Finding struct {
 	Rule     *Rule
 	Severity Severity
+	// Plan is the name of the plan the finding is about ("" for findings
+	// about the set, such as duplicate names, reported at the later plan).
+	Plan string
+	// Acknowledged is true when the plan acknowledges Rule: Severity is
+	// then SeverityInfo whatever the rule's own severity.
+	Acknowledged bool
 }
 
 // FindingOf returns the Finding attached to d, or nil (hcl's own

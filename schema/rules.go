@@ -1,0 +1,144 @@
+package schema
+
+import "sort"
+
+// The rule table. IDs are stable: a rule is never renumbered, and a
+// removed rule's ID is never reused.
+var (
+	ruleVersionInvalid = &Rule{ID: "UP001", Severity: SeverityError,
+		Summary: "Version is not a Kong version",
+		Fix:     `Write X.Y.Z for open source ("3.9.1") or X.Y.Z.B for Enterprise ("3.4.3.12").`}
+	ruleDowngrade = &Rule{ID: "UP002", Severity: SeverityError,
+		Summary: "Downgrade",
+		Fix:     "Kong's migrations are not reversible: to.version must not be older than from.version. To go back, restore the backup taken before the upgrade."}
+	ruleSameVersion = &Rule{ID: "UP003", Severity: SeverityInfo,
+		Summary: "Stay on / roll back to the current version",
+		Fix:     "to.version equals from.version: the plan keeps (or brings back) cluster X. Nothing to fix if that is the intent."}
+	rulePath = &Rule{ID: "UP004", Severity: SeverityError,
+		Summary: "Not a guaranteed upgrade path",
+		Fix:     "Kong guarantees patch → patch, a series to the next, and an LTS to the next LTS (2.8, 3.4, 3.10, 3.14). Split the upgrade into one plan per hop, chained with depends_on."}
+	rule1x = &Rule{ID: "UP005", Severity: SeverityError,
+		Summary: "Kong 3.x migrates only from 2.1 or later",
+		Fix:     "Upgrade 1.x (and 2.0) to 2.1 or later first, then on through 2.8 (LTS)."}
+	ruleBlueGreenMin = &Rule{ID: "UP006", Severity: SeverityError, Acknowledgeable: true,
+		Summary: "Blue-green needs 2.8.2 or later",
+		Fix:     "Upgrade X to at least 2.8.2 with another strategy first, or use dual_cluster."}
+	ruleBlueGreenPatch = &Rule{ID: "UP007", Severity: SeverityError, Acknowledgeable: true,
+		Summary: "Blue-green only between patches of one series",
+		Fix:     "Kong supports blue-green for patch upgrades only; use dual_cluster (or in_place) across series, or acknowledge UP007 after testing the hop's pending migrations."}
+	ruleBlueGreenLTS = &Rule{ID: "UP008", Severity: SeverityError, Acknowledgeable: true,
+		Summary: "Blue-green is not an LTS-to-LTS strategy",
+		Fix:     "Kong's LTS upgrade guide lists only in_place, dual_cluster and rolling for LTS → LTS hops; use dual_cluster."}
+	ruleStrategyMode = &Rule{ID: "UP009", Severity: SeverityError,
+		Summary: "Strategy does not fit the mode",
+		Fix:     "rolling is for dbless and hybrid_dp; dual_cluster, blue_green and in_place are for traditional and hybrid_cp."}
+	ruleRequired = &Rule{ID: "UP010", Severity: SeverityError,
+		Summary: "Required by the strategy",
+		Fix:     "Add what the strategy needs (see the table in RULES.md): databases, Y's kong command, traffic and rollout, nodes, control_plane, backup."}
+	ruleAbsent = &Rule{ID: "UP011", Severity: SeverityError,
+		Summary: "Not used by the strategy",
+		Fix:     "Remove it: the strategy never uses it, and keeping it suggests a different upgrade than the one that will run."}
+	ruleSharedDB = &Rule{ID: "UP012", Severity: SeverityError,
+		Summary: "Dual-cluster needs Y's own database",
+		Fix:     "to.database must name a different database from from.database: Y's is restored from X's backup and migrated, X's stays untouched for rollback."}
+	ruleDataPlane = &Rule{ID: "UP013", Severity: SeverityError,
+		Summary: "Control plane refuses this data plane version",
+		Fix:     "Upgrade the control plane first (a plan ordered before this one with depends_on): a data plane's major must equal the control plane's and its minor must not be newer."}
+	ruleHybridMajor = &Rule{ID: "UP014", Severity: SeverityWarning, Acknowledgeable: true,
+		Summary: "Hybrid hop crosses a major version",
+		Fix:     "Y's control plane will refuse every data plane still on X's major; plan the data-plane upgrade right after, or acknowledge UP014."}
+	ruleHybrid31 = &Rule{ID: "UP015", Severity: SeverityError,
+		Summary: "Hybrid 3.1.0.x–3.1.1.2 must go to 3.1.1.3 first",
+		Fix:     "3.1.0.0 and 3.1.1.1 lack the legacy CP/DP protocol and 3.2 dropped the new one: upgrade to 3.1.1.3 (or a later 3.1) first, in its own plan."}
+	ruleCassandra = &Rule{ID: "UP016", Severity: SeverityError,
+		Summary: "Cassandra is gone from Kong 3.4",
+		Fix:     "Migrate the cluster to PostgreSQL before upgrading to 3.4 or later."}
+	ruleWeights = &Rule{ID: "UP017", Severity: SeverityError,
+		Summary: "Rollout weights",
+		Fix:     "Weights are whole percentages 0–100, strictly increasing, and the last step is 100."}
+	ruleDuration = &Rule{ID: "UP018", Severity: SeverityError,
+		Summary: "Invalid duration",
+		Fix:     `Write a Go duration string: "30s", "5m", "1h30m".`}
+	ruleDowntime = &Rule{ID: "UP019", Severity: SeverityWarning, Acknowledgeable: true,
+		Summary: "In-place upgrades mean downtime",
+		Fix:     "in_place stops X before Y starts: the proxy is down meanwhile. Prefer dual_cluster, or set max_downtime and rehearse = true and acknowledge UP019."}
+	ruleNoChecks = &Rule{ID: "UP020", Severity: SeverityWarning, Acknowledgeable: true,
+		Summary: "No checks",
+		Fix:     "Add at least one check block: a staging test against Y before any traffic moves (for example, that key-auth still rejects anonymous requests)."}
+	ruleNoAnalysis = &Rule{ID: "UP021", Severity: SeverityWarning, Acknowledgeable: true,
+		Summary: "No analysis",
+		Fix:     `Add an analysis block so that every rollout pause is judged: a Prometheus query, or compare = "kong_metrics".`}
+	ruleDupName = &Rule{ID: "UP022", Severity: SeverityError,
+		Summary: "Duplicate plan name",
+		Fix:     "A plan's name is its identity in the journal: rename one of the plans."}
+	ruleUnordered = &Rule{ID: "UP023", Severity: SeverityError,
+		Summary: "Plans on one cluster are not ordered",
+		Fix:     "Two plans that change the same cluster must be ordered: add depends_on to the later one."}
+	ruleUnknownDep = &Rule{ID: "UP024", Severity: SeverityError,
+		Summary: "depends_on names no plan",
+		Fix:     "Name an existing plan (plan names are unique across all plan files)."}
+	ruleCycle = &Rule{ID: "UP025", Severity: SeverityError,
+		Summary: "depends_on cycle",
+		Fix:     "Break the cycle: depends_on must describe an order."}
+	ruleEnvShape = &Rule{ID: "UP026", Severity: SeverityError,
+		Summary: "Invalid env() call",
+		Fix:     `Call env with one string literal naming a variable: env("KONG_ADMIN_TOKEN") ([A-Za-z_][A-Za-z0-9_]*).`}
+	ruleEnvUnset = &Rule{ID: "UP027", Severity: SeverityError,
+		Summary: "Environment variable not set",
+		Fix:     "Set the variable in the environment that runs Upshift (checked only with --strict-env)."}
+	ruleInlineSecret = &Rule{ID: "UP028", Severity: SeverityError,
+		Summary: "Secret written in the plan",
+		Fix:     `Plans live in Git: take tokens and DSN passwords from the environment, admin_token = env("KONG_ADMIN_TOKEN"), dsn = env("KONG_DSN"), or leave the password to PGPASSWORD / a pgpass file.`}
+	rulePlaceholder = &Rule{ID: "UP029", Severity: SeverityError,
+		Summary: "Invalid placeholder in the kong command",
+		Fix:     "Only {pg_host} {pg_port} {pg_database} {pg_user} are substituted; the password travels only as KONG_PG_PASSWORD in the environment, never in argv."}
+	ruleAck = &Rule{ID: "UP030", Severity: SeverityError,
+		Summary: "Cannot acknowledge this rule",
+		Fix:     "acknowledge lists only IDs of acknowledgeable rules (see RULES.md); safety rules can never be acknowledged."}
+	ruleEnum = &Rule{ID: "UP031", Severity: SeverityError,
+		Summary: "Unknown value",
+		Fix:     "Use one of the values the attribute accepts (the diagnostic lists them)."}
+	ruleEdition = &Rule{ID: "UP032", Severity: SeverityWarning, Acknowledgeable: true,
+		Summary: "Edition changes",
+		Fix:     "from and to are different editions (open source 3-part, Enterprise 4-part): moving between editions is a migration of its own. Check both versions, or acknowledge UP032."}
+	ruleNoOSS = &Rule{ID: "UP033", Severity: SeverityError,
+		Summary: "No open-source release of this series",
+		Fix:     "Kong's open-source releases end with 3.9.x; 3.10 and later are Enterprise only, with 4-part versions (3.10.0.2)."}
+	ruleAnalysis = &Rule{ID: "UP034", Severity: SeverityError,
+		Summary: "Incomplete analysis",
+		Fix:     `An analysis is either prometheus + query + max and/or min, or compare = "kong_metrics" with error_rate_margin and/or p99_latency_margin.`}
+	ruleCheck = &Rule{ID: "UP035", Severity: SeverityError,
+		Summary: "Incomplete check",
+		Fix:     "A check has request + expect, or data_planes_synced = true (hybrid modes only)."}
+	ruleApprove = &Rule{ID: "UP036", Severity: SeverityWarning, Acknowledgeable: true,
+		Summary: "Consent item does not apply to this strategy",
+		Fix:     "stop_current applies to in_place, finish to blue_green, decommission to all: remove the item."}
+)
+
+var allRules = []*Rule{
+	ruleVersionInvalid, ruleDowngrade, ruleSameVersion, rulePath, rule1x,
+	ruleBlueGreenMin, ruleBlueGreenPatch, ruleBlueGreenLTS, ruleStrategyMode,
+	ruleRequired, ruleAbsent, ruleSharedDB, ruleDataPlane, ruleHybridMajor,
+	ruleHybrid31, ruleCassandra, ruleWeights, ruleDuration, ruleDowntime,
+	ruleNoChecks, ruleNoAnalysis, ruleDupName, ruleUnordered, ruleUnknownDep,
+	ruleCycle, ruleEnvShape, ruleEnvUnset, ruleInlineSecret, rulePlaceholder,
+	ruleAck, ruleEnum, ruleEdition, ruleNoOSS, ruleAnalysis, ruleCheck, ruleApprove,
+}
+
+// Rules returns every rule, sorted by ID. The slice is a copy; the rules
+// are shared and must not be modified.
+func Rules() []*Rule {
+	out := append([]*Rule(nil), allRules...)
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// RuleByID returns the rule with the given ID, or nil.
+func RuleByID(id string) *Rule {
+	for _, r := range allRules {
+		if r.ID == id {
+			return r
+		}
+	}
+	return nil
+}
