@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 
-
 	"github.com/upshift-dev/upshift/plan"
 )
 
@@ -216,4 +215,3 @@ func sameDatabase(x, y plan.Value) (bool, string) {
 	}
 	return false, ""
 }
-
