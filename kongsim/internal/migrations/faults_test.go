@@ -2,8 +2,11 @@ package migrations
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/upshift-dev/upshift/kongrelease"
 )
 
 const upTo361Until006 = `migrating core on database 'kong'...
@@ -100,4 +103,53 @@ func TestKillAfterCommitFault(t *testing.T) {
 	}
 	// The next runner finds the dead runner's live lock: "aborted", exit 0.
 	wantResult(t, "finish", d.run("3.6.1", "finish", Options{}), 0, notLeaderMsg+"\n", "")
+}
+
+// Scenario 4: the lock expires while a slow step runs; a second runner
+// takes the lock and applies the same migrations; both exit 0 and
+// schema_meta records the steps twice.
+func TestLockExpiresMidMigration(t *testing.T) {
+	t.Parallel()
+	d := newDB(t)
+	d.must("3.5.0", "bootstrap")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	first := make(chan result, 1)
+	go func() {
+		var out, errb strings.Builder
+		r := New(d.connectFunc("first-up"), Options{Version: kongrelease.MustParse("3.6.1"), Database: "kong", Stdout: &out, Stderr: &errb,
+			LockTimeout: 500 * time.Millisecond, Faults: Faults{Slow: map[string]time.Duration{"core/022_350_to_360": 3 * time.Second}}})
+		code := r.Run(ctx, "up")
+		first <- result{code, out.String(), errb.String()}
+	}()
+	c := d.conn()
+	for {
+		var sleeping, live int
+		err := c.QueryRow(ctx, `SELECT (SELECT count(*) FROM pg_stat_activity WHERE application_name = 'first-up' AND query LIKE '%pg_sleep%'),
+		                               (SELECT count(*) FROM locks WHERE ttl >= now())`).Scan(&sleeping, &live)
+		if err != nil {
+			t.Fatalf("waiting for the first runner's slow step and lock expiry: %v", err)
+		}
+		if sleeping > 0 && live == 0 {
+			break
+		}
+	}
+	second := d.run("3.6.1", "up", Options{})
+	if second.code != 0 || !strings.Contains(second.stdout, "4 migrations processed") {
+		t.Errorf("second runner: %+v", second)
+	}
+	var r1 result
+	select {
+	case r1 = <-first:
+	case <-ctx.Done():
+		t.Fatal("first runner did not finish")
+	}
+	if r1.code != 0 || !strings.Contains(r1.stdout, "4 migrations processed") {
+		t.Errorf("first runner: %+v", r1)
+	}
+	got := d.queryString(`SELECT (SELECT array_to_string(array_positions(executed, '022_350_to_360'), ',') FROM schema_meta WHERE subsystem = 'core') || ' ' ||
+		(SELECT array_to_string(pending, ',') FROM schema_meta WHERE subsystem = 'rate-limiting')`)
+	if got != "21,22 006_350_to_360,006_350_to_360" {
+		t.Errorf("schema_meta after two runners = %q, want 022 recorded twice and 006 pending twice", got)
+	}
 }
