@@ -139,7 +139,11 @@ var sharedDicts = []struct {
 
 func (m *Metrics) write(w io.Writer, s NodeState) error {
 	m.mu.Lock()
-	enabled := m.enabled == nil || m.enabled()
+	enabledFn := m.enabled
+	m.mu.Unlock()
+	// Asked outside m.mu: the proxy may load its configuration to answer.
+	enabled := enabledFn == nil || enabledFn()
+	m.mu.Lock()
 	v3 := m.version.Major >= 3
 	var ss []sample
 	add := func(short, name string, ls []label, v float64) {

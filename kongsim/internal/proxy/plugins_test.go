@@ -2,7 +2,11 @@ package proxy
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/kong/go-kong/kong"
@@ -155,5 +159,48 @@ func TestPrometheusFlags(t *testing.T) {
 	}
 	if out := run("3.9.1", nil); strings.Contains(out, "kong_nginx_metric_errors_total") {
 		t.Errorf("3.9 without the plugin prints shared-dict metrics:\n%s", out)
+	}
+}
+
+// TestInvalidateAndLoadFailure: Invalidate reloads; a failing Load keeps
+// the last good configuration (Kong keeps its router when the database is
+// unreachable); with none, requests get Kong's 500.
+func TestInvalidateAndLoadFailure(t *testing.T) {
+	host, port := upstream(t, nil)
+	var mu sync.Mutex
+	cfg := &Config{Services: []*kong.Service{service("svc", host, port, "")}, Routes: []*kong.Route{route("a", "svc", "/a")}}
+	var loadErr error
+	h := New(Options{Version: kongrelease.MustParse("3.9.1"), Load: func(context.Context) (*Config, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return cfg, loadErr
+	}})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	if r := do(t, "GET", srv.URL+"/b", nil); r.status != 404 {
+		t.Fatalf("before: %d", r.status)
+	}
+	mu.Lock()
+	cfg = &Config{Services: cfg.Services, Routes: []*kong.Route{route("b", "svc", "/b")}}
+	mu.Unlock()
+	if r := do(t, "GET", srv.URL+"/b", nil); r.status != 404 {
+		t.Fatalf("served a new config before Invalidate: %d", r.status)
+	}
+	h.Invalidate()
+	if r := do(t, "GET", srv.URL+"/b", nil); r.status != 200 {
+		t.Fatalf("after Invalidate: %d", r.status)
+	}
+	mu.Lock()
+	loadErr = errors.New("database unreachable")
+	mu.Unlock()
+	h.Invalidate()
+	if r := do(t, "GET", srv.URL+"/b", nil); r.status != 200 {
+		t.Fatalf("with the database down: %d", r.status)
+	}
+	fresh := New(Options{Version: kongrelease.MustParse("3.9.1"), Load: func(context.Context) (*Config, error) { return nil, errors.New("down") }})
+	rec := httptest.NewRecorder()
+	fresh.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	if rec.Code != 500 || !strings.Contains(rec.Body.String(), "An unexpected error occurred") {
+		t.Fatalf("never loaded: %d %s", rec.Code, rec.Body.String())
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/kong/go-kong/kong"
 
@@ -42,6 +43,13 @@ type Options struct {
 	Transport http.RoundTripper
 }
 
+// loadTimeout bounds one Load; retryLoadAfter spaces retries after a
+// failure, during which the last good configuration serves.
+const (
+	loadTimeout    = 10 * time.Second
+	retryLoadAfter = time.Second
+)
+
 // Handler serves a kongsim node's proxy listener. It is safe for
 // concurrent use.
 type Handler struct {
@@ -49,11 +57,12 @@ type Handler struct {
 	log  *slog.Logger
 	rt   http.RoundTripper
 
-	mu    sync.Mutex
-	stale bool
-	state *state // built from the last good Config
+	mu      sync.Mutex
+	stale   bool
+	state   *state    // built from the last good Config
+	retryAt time.Time // after a failed Load, when to try again
 
-	counters *counterStore // rate-limiting counters (local policy and emulated redis)
+	counters *counterStore // rate-limiting counters of the local policy
 }
 
 // New returns the proxy handler of a node.
@@ -86,13 +95,20 @@ func (h *Handler) current(ctx context.Context) (*state, error) {
 	if !h.stale && h.state != nil {
 		return h.state, nil
 	}
+	if h.state != nil && time.Now().Before(h.retryAt) {
+		return h.state, nil
+	}
 	var cfg *Config
 	var err error
 	if h.opts.Load != nil {
-		cfg, err = h.opts.Load(ctx)
+		// The load outlives a client that goes away, and is bounded.
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), loadTimeout)
+		cfg, err = h.opts.Load(lctx)
+		cancel()
 	}
 	if err != nil {
 		h.log.Error("proxy: reload configuration", "err", err)
+		h.retryAt = time.Now().Add(retryLoadAfter)
 		if h.state != nil {
 			return h.state, nil
 		}

@@ -11,16 +11,20 @@ import (
 	"github.com/kong/go-kong/kong"
 )
 
-// counterStore holds rate-limiting counters. The local policy keys them by
-// plugin; the redis policy (no Redis here) keys them by the Redis address
-// the config names, so nodes of one process sharing "a Redis" share counts
-// (FIDELITY).
+// counterStore holds rate-limiting counters. The local policy uses the
+// node's own store (Kong's shared dict); the cluster policy (counters in the
+// database) and the redis policy (no Redis here) use sharedCounters, keyed by
+// plugin id and by the Redis address the config names, so nodes of one
+// process that share a database or "a Redis" share counts (FIDELITY).
 type counterStore struct {
 	mu sync.Mutex
 	m  map[string]int64
 }
 
 func newCounterStore() *counterStore { return &counterStore{m: map[string]int64{}} }
+
+// sharedCounters emulates counters kept outside the node.
+var sharedCounters = newCounterStore()
 
 // periods in Kong's order with their window lengths in seconds
 // (kong/plugins/rate-limiting/expiration.lua).
@@ -93,7 +97,17 @@ func redisAddr(rc *reqCtx, conf kong.Configuration) (string, bool) {
 func (h *Handler) rateLimit(w http.ResponseWriter, rc *reqCtx, p *kong.Plugin) bool {
 	conf := p.Config
 	policy, _ := cfgString(conf, "policy")
-	scope := "local:" + idOf(p.ID)
+	// Kong's counter key names the plugin's route and service ids
+	// (policies/init.lua get_service_and_route_ids); local counters live in
+	// the node, cluster ones in the database, redis ones in Redis.
+	var pr, ps string
+	if p.Route != nil {
+		pr = idOf(p.Route.ID)
+	}
+	if p.Service != nil {
+		ps = idOf(p.Service.ID)
+	}
+	scope := "local|" + pr + "|" + ps
 	switch policy {
 	case "redis":
 		addr, ok := redisAddr(rc, conf)
@@ -107,9 +121,13 @@ func (h *Handler) rateLimit(w http.ResponseWriter, rc *reqCtx, p *kong.Plugin) b
 			rc.kongResponse(w, http.StatusInternalServerError, msgUnexpected, nil)
 			return false
 		}
-		scope = "redis:" + addr
+		scope = "redis:" + addr + "|" + pr + "|" + ps
 	case "cluster":
-		scope = "cluster:" + idOf(p.ID)
+		scope = "cluster|" + pr + "|" + ps
+	}
+	store := h.counters
+	if policy == "redis" || policy == "cluster" {
+		store = sharedCounters
 	}
 	id := h.rlIdentifier(rc, conf)
 	now := time.Now()
@@ -120,7 +138,7 @@ func (h *Handler) rateLimit(w http.ResponseWriter, rc *reqCtx, p *kong.Plugin) b
 	}
 	var uses []use
 	var stop *use
-	h.counters.mu.Lock()
+	store.mu.Lock()
 	for _, per := range periods {
 		lim, ok := cfgNumber(conf, per.name)
 		if !ok {
@@ -128,7 +146,7 @@ func (h *Handler) rateLimit(w http.ResponseWriter, rc *reqCtx, p *kong.Plugin) b
 		}
 		start := periodStart(per.name, now)
 		key := fmt.Sprintf("%s|%s|%s|%d", scope, id, per.name, start.Unix())
-		u := use{name: per.name, title: per.title, limit: int64(lim), remain: int64(lim) - h.counters.m[key], window: per.window, started: start.Unix()}
+		u := use{name: per.name, title: per.title, limit: int64(lim), remain: int64(lim) - store.m[key], window: per.window, started: start.Unix()}
 		uses = append(uses, u)
 		if u.remain <= 0 && stop == nil {
 			s := u
@@ -138,11 +156,11 @@ func (h *Handler) rateLimit(w http.ResponseWriter, rc *reqCtx, p *kong.Plugin) b
 	if stop == nil {
 		for _, per := range periods {
 			if _, ok := cfgNumber(conf, per.name); ok {
-				h.counters.m[fmt.Sprintf("%s|%s|%s|%d", scope, id, per.name, periodStart(per.name, now).Unix())]++
+				store.m[fmt.Sprintf("%s|%s|%s|%d", scope, id, per.name, periodStart(per.name, now).Unix())]++
 			}
 		}
 	}
-	h.counters.mu.Unlock()
+	store.mu.Unlock()
 	if len(uses) == 0 {
 		return true
 	}
