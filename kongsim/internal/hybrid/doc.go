@@ -1,6 +1,6 @@
 // Package hybrid is kongsim's hybrid mode: the control plane's registry of
 // data planes (what GET /clustering/data-planes lists, and the acceptance
-// rule of kong-facts §4.2 through kongrelease.DataPlaneAccepted) and the
+// rule of kong-facts §4.2, kongrelease.DataPlaneAccepted) and the
 // data plane's client that pulls the declarative configuration from its
 // control plane.
 //

@@ -88,7 +88,7 @@ func (r *Registry) Accept(ctx context.Context, rep Report, ip string) (ReportAns
 		return ReportAnswer{}, fmt.Errorf("data plane report without node_id")
 	}
 	ans := ReportAnswer{SyncStatus: StatusNormal}
-	if ok, why := dataPlaneAccepted(r.opts.Version, dpv); !ok {
+	if ok, why := kongrelease.DataPlaneAccepted(r.opts.Version, dpv); !ok {
 		ans = ReportAnswer{SyncStatus: StatusKongVersionIncompat, Message: why}
 	} else {
 		snap, err := r.snapshot(ctx)
