@@ -100,7 +100,9 @@ func (l *linter) checkStrategy() {
 			never(s.side.Kong.Set, s.side.Kong.Range, s.name+".kong", "no migrations run on DB-less or data-plane nodes")
 		} else {
 			need(s.side.AdminURL.Set, s.side.DeclRange, s.name+".admin_url")
-			need(s.side.Database != nil, s.side.DeclRange, s.name+" database { dsn = ... }")
+			if s.name == "from" || st == "dual_cluster" {
+				need(s.side.Database != nil, s.side.DeclRange, s.name+" database { dsn = ... }")
+			}
 			if len(s.side.Nodes) > 0 {
 				never(true, s.side.Nodes[0].DeclRange, "node blocks", "they are for rolling upgrades; give the side's admin_url")
 			}
