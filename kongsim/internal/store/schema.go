@@ -24,6 +24,10 @@ type Field struct {
 	Fields    []*Field // record
 	Reference string   // foreign: the referenced entity's name
 	Cascade   bool     // foreign: on_delete = "cascade" (else restrict)
+	// Prefixes: a string must start with one of them, else PrefixErr
+	// (Kong's match_any on route paths).
+	Prefixes  []string
+	PrefixErr string
 }
 
 // Entity describes one Kong entity: its table, its Admin API paths, its
@@ -139,7 +143,7 @@ func Entities(v kongrelease.Version) []*Entity {
 		fID(), fCreatedAt(), fUpdatedAt(), fName(),
 		{Name: "protocols", Type: "set", Required: true, Default: []any{"http", "https"}, Elements: &Field{Type: "string", OneOf: protocols}},
 		{Name: "methods", Type: "set", Elements: &Field{Type: "string"}},
-		strArray("hosts"), strArray("paths"),
+		strArray("hosts"), routePaths(v),
 		{Name: "headers", Type: "map"},
 		{Name: "https_redirect_status_code", Type: "integer", Required: true, Default: float64(426), OneOf: []any{float64(426), float64(301), float64(302), float64(307), float64(308)}},
 		{Name: "regex_priority", Type: "integer", Default: float64(0)},
@@ -282,6 +286,16 @@ func Entities(v kongrelease.Version) []*Entity {
 		out = append(out, e)
 	}
 	return out
+}
+
+// routePaths is routes.paths: from 3.0 a path starts with "/" or "~/"
+// (regex); before, with "/" (K: kong/db/schema/typedefs.lua path).
+func routePaths(v kongrelease.Version) *Field {
+	el := &Field{Type: "string", Prefixes: []string{"/"}, PrefixErr: "should start with: /"}
+	if v.Major >= 3 {
+		el = &Field{Type: "string", Prefixes: []string{"/", "~/"}, PrefixErr: "should start with: / (fixed path) or ~/ (regex path)"}
+	}
+	return &Field{Name: "paths", Type: "array", Elements: el}
 }
 
 func withoutField(fs []*Field, name string) []*Field {

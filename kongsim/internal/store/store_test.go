@@ -72,6 +72,10 @@ func TestStoreRules(t *testing.T) {
 			if e, ok := err.(*Error); !ok || e.Message != "schema violation (must set one of 'methods', 'hosts', 'headers', 'paths', 'snis' when 'protocols' is 'https')" {
 				t.Fatalf("route check: %#v", err)
 			}
+			_, err = s.Insert(ctx, routeE, obj(t, `{"paths":["/ok","^/x"]}`), nil)
+			if e, ok := err.(*Error); !ok || e.Message != "schema violation (paths.2: should start with: / (fixed path) or ~/ (regex path))" {
+				t.Fatalf("path prefix: %#v", err)
+			}
 			r, err := s.Insert(ctx, routeE, obj(t, `{"name":"r","paths":["/a"],"tags":["t1","t2"]}`), &Parent{Field: "service", ID: svc["id"].(string)})
 			if err != nil {
 				t.Fatal(err)

@@ -168,6 +168,15 @@ func checkValue(f *Field, v any) any {
 		if f.LenMin > 0 && len(s) < f.LenMin {
 			return fmt.Sprintf("length must be at least %d", f.LenMin)
 		}
+		if len(f.Prefixes) > 0 {
+			ok := false
+			for _, p := range f.Prefixes {
+				ok = ok || strings.HasPrefix(s, p)
+			}
+			if !ok {
+				return f.PrefixErr
+			}
+		}
 	case "integer", "number":
 		n, ok := v.(float64)
 		if !ok || (f.Type == "integer" && n != math.Trunc(n)) {
