@@ -10,7 +10,7 @@ func (d *decoder) decodeTraffic(b *hcl.Block) *Traffic {
 	schema, ok := trafficSchemas[t.Kind]
 	if !ok {
 		d.errorf(b.LabelRanges[0], "Unknown traffic driver", "traffic %q is not a driver Upshift has; use one of nginx, haproxy, command.%s", t.Kind, DidYouMean(t.Kind, TrafficKinds))
-		return nil
+		return t // kept (without attributes) so that lint does not call it missing
 	}
 	content, diags := b.Body.Content(schema)
 	d.add(diags...)

@@ -16,6 +16,11 @@ type String struct {
 	Set   bool
 }
 
+// Given reports whether the attribute was written in the file, even if its
+// value failed to decode (HCL reported that already): lint uses it so that
+// a broken attribute is not also reported as missing.
+func (s String) Given() bool { return s.Set || s.Range.Filename != "" }
+
 // Duration parses s as a time.Duration ("30s", "5m"). Lint reports a bad
 // duration at s.Range; callers past lint may rely on it parsing.
 func (s String) Duration() (time.Duration, error) {
@@ -64,8 +69,9 @@ type Value struct {
 	Set         bool
 }
 
-// IsZero reports whether the attribute was absent.
-func (v Value) IsZero() bool { return !v.Set }
+// Given reports whether the attribute was written in the file, even if its
+// value failed to decode.
+func (v Value) Given() bool { return v.Set || v.Range.Filename != "" }
 
 // Resolve returns the value: the literal, or the named environment variable
 // looked up with lookup (os.LookupEnv in production). An unset variable or
@@ -101,6 +107,10 @@ type Argv struct {
 	ElemRanges []hcl.Range
 	Set        bool
 }
+
+// Given reports whether the attribute was written in the file, even if its
+// value failed to decode.
+func (a Argv) Given() bool { return a.Set || a.Range.Filename != "" }
 
 // Placeholders lists the {name} placeholders in a, in order, with the range
 // of the argument holding each. Only {pg_host} {pg_port} {pg_database}

@@ -36,6 +36,7 @@ func (l *linter) checkGates() {
 			switch {
 			case w < 0 || w > 100:
 				l.reportf(ruleWeights, s.Weight.Range, "weight %d is outside 0–100.", w)
+				continue
 			case w <= prev:
 				l.reportf(ruleWeights, s.Weight.Range, "weight %d does not increase on the step before (%d).", w, prev)
 			case i == len(p.Rollout.Steps)-1 && w != 100:

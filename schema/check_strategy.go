@@ -99,7 +99,7 @@ func (l *linter) checkStrategy() {
 			never(s.side.Database != nil, dbRange(s.side), s.name+".database", "its nodes use no database of their own")
 			never(s.side.Kong.Set, s.side.Kong.Range, s.name+".kong", "no migrations run on DB-less or data-plane nodes")
 		} else {
-			need(s.side.AdminURL.Set, s.side.DeclRange, s.name+".admin_url")
+			need(s.side.AdminURL.Given(), s.side.DeclRange, s.name+".admin_url")
 			if s.name == "from" || st == "dual_cluster" {
 				need(s.side.Database != nil, s.side.DeclRange, s.name+" database { dsn = ... }")
 			}
@@ -116,7 +116,7 @@ func (l *linter) checkStrategy() {
 		}
 	}
 	if p.To != nil && !rolling {
-		need(p.To.Kong.Set, p.To.DeclRange, `to.kong, Y's kong command for "kong migrations" (kong = ["kong"])`)
+		need(p.To.Kong.Given(), p.To.DeclRange, `to.kong, Y's kong command for "kong migrations" (kong = ["kong"])`)
 	}
 	if p.From != nil && p.From.Kong.Set {
 		never(true, p.From.Kong.Range, "from.kong", "migrations run with Y's kong only")

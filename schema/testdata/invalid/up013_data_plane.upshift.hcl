@@ -1,0 +1,31 @@
+# The control plane (3.8) refuses 3.9 data planes.
+upgrade "p" {
+  cluster  = "edge"
+  strategy = "rolling"
+  mode     = "hybrid_dp"
+  from {
+    version = "3.8.0"
+    node "x1" { admin_url = "http://x1:8001" }
+  }
+  to {
+    version = "3.9.1" # ERROR: UP013
+    node "y1" { admin_url = "http://y1:8001" }
+  }
+  control_plane {
+    version   = "3.8.0"
+    admin_url = "http://cp:8001"
+  }
+  backup { dir = "/var/lib/upshift" }
+  traffic "command" { set = ["./lb.sh", "{to_weight}"] }
+  check "up" {
+    request { path = "/" }
+    expect { status = 200 }
+  }
+  analysis "same" {
+    compare           = "kong_metrics"
+    error_rate_margin = 0.01
+  }
+  rollout {
+    step { weight = 100 }
+  }
+}

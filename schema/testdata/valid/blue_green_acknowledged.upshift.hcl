@@ -1,0 +1,33 @@
+# Blue-green across series (3.5.0 -> 3.6.1) with UP007 acknowledged: info.
+upgrade "p" {
+  cluster  = "c"
+  strategy    = "blue_green" # INFO: UP007
+  acknowledge = ["UP007"]
+  from {
+    version   = "3.5.0"
+    admin_url = "http://x:8001"
+    database { dsn = "postgres://kong@x-db/kong" }
+  }
+  to {
+    version   = "3.6.1"
+    admin_url = "http://y:8001"
+    kong      = ["kong"]
+  }
+  backup { dir = "/var/lib/upshift" }
+  traffic "command" { set = ["./lb.sh", "{to_weight}"] }
+  check "up" {
+    request { path = "/" }
+    expect { status = 200 }
+  }
+  analysis "same" {
+    compare           = "kong_metrics"
+    error_rate_margin = 0.01
+  }
+  rollout {
+    step {
+      weight = 50
+      pause  = "1m"
+    }
+    step { weight = 100 }
+  }
+}

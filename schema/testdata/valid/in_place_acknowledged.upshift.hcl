@@ -1,0 +1,21 @@
+# in_place with its downtime warning acknowledged: reported as info.
+upgrade "p" {
+  cluster     = "c"
+  strategy    = "in_place" # INFO: UP019
+  acknowledge = ["UP019"]
+  from {
+    version   = "3.8.0"
+    admin_url = "http://x:8001"
+    database { dsn = "postgres://kong@db/kong" }
+  }
+  to {
+    version   = "3.9.1"
+    admin_url = "http://x:8001"
+    kong      = ["kong"]
+  }
+  backup { dir = "/var/lib/upshift" }
+  check "up" {
+    request { path = "/" }
+    expect { status = 200 }
+  }
+}

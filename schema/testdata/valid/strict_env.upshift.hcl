@@ -1,0 +1,33 @@
+# StrictEnv (the test sets SET_* variables): every env() is set.
+upgrade "p" {
+  cluster  = "c"
+  strategy = "dual_cluster"
+  from {
+    version   = "3.8.0"
+    admin_url = env("SET_X_ADMIN_URL")
+    database { dsn = env("SET_X_DSN") }
+  }
+  to {
+    version   = "3.9.1"
+    admin_url = "http://y:8001"
+    database { dsn = env("SET_Y_DSN") }
+    kong      = ["kong"]
+  }
+  backup { dir = "/var/lib/upshift" }
+  traffic "command" { set = ["./lb.sh", "{to_weight}"] }
+  check "up" {
+    request { path = "/" }
+    expect { status = 200 }
+  }
+  analysis "same" {
+    compare           = "kong_metrics"
+    error_rate_margin = 0.01
+  }
+  rollout {
+    step {
+      weight = 50
+      pause  = "1m"
+    }
+    step { weight = 100 }
+  }
+}
