@@ -201,7 +201,7 @@ func (n *Node) one(w http.ResponseWriter, r *http.Request, ent *store.Entity, ke
 		writeJSON(w, http.StatusOK, obj)
 	case http.MethodDelete:
 		if obj != nil {
-			if err := n.store.Delete(ctx, ent, obj); err != nil {
+			if err := n.store.DeleteBy(ctx, ent, key, obj); err != nil {
 				n.writeErr(w, err)
 				return
 			}
@@ -218,7 +218,7 @@ func (n *Node) one(w http.ResponseWriter, r *http.Request, ent *store.Entity, ke
 			writeMessage(w, http.StatusNotFound, "Not found")
 			return
 		}
-		out, err := n.store.Update(ctx, ent, obj, in)
+		out, err := n.store.Update(ctx, ent, key, obj, in)
 		if err != nil {
 			n.writeErr(w, err)
 			return

@@ -138,3 +138,40 @@ func TestHybrid(t *testing.T) {
 		t.Fatalf("refused DP ready: %d %v", code, body)
 	}
 }
+
+// TestTwoNodesOneDatabase: a route written through node A is served by
+// node B's proxy once B polls (db_update_frequency).
+func TestTwoNodesOneDatabase(t *testing.T) {
+	ctx := context.Background()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	}))
+	t.Cleanup(up.Close)
+	dsn := bootstrapped(t, "3.9.1")
+	a := startNode(t, Config{Version: "3.9.1", DSN: dsn, DBUpdateFrequency: 50 * time.Millisecond})
+	b := startNode(t, Config{Version: "3.9.1", DSN: dsn, DBUpdateFrequency: 50 * time.Millisecond})
+	res, err := http.Get(b.ProxyURL() + "/shared")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 404 {
+		t.Fatalf("before the write: %d, want 404", res.StatusCode)
+	}
+	c := client(t, a)
+	svc, err := c.Services.Create(ctx, &kong.Service{Name: kong.String("shared"), URL: kong.String(up.URL)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Routes.CreateInService(ctx, svc.ID, &kong.Route{Paths: kong.StringSlice("/shared")}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "node B to route /shared", func() bool {
+		res, err := http.Get(b.ProxyURL() + "/shared")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == 200
+	})
+}

@@ -125,6 +125,14 @@ func TestStatusAPI(t *testing.T) {
 	if code, _, _ := get(t, "GET", off.StatusURL()+"/status/ready", nil); code != 200 {
 		t.Fatalf("ready after load: %d", code)
 	}
+	code, body, _ = get(t, "PATCH", off.AdminURL()+"/services/s", strings.NewReader(`{"retries":1}`))
+	if code != 405 || body["message"] != "cannot update 'services' entities by 'name' when not using a database" {
+		t.Fatalf("DB-less PATCH by name: %d %v", code, body)
+	}
+	code, body, _ = get(t, "DELETE", off.AdminURL()+"/services/s", nil)
+	if code != 405 || body["message"] != "cannot remove 'services' entities by 'name' when not using a database" {
+		t.Fatalf("DB-less DELETE by name: %d %v", code, body)
+	}
 	// GET /config gives back Kong's declarative YAML, which loads again to
 	// the same hash.
 	_, gc, _ := get(t, "GET", off.AdminURL()+"/config", nil)

@@ -49,6 +49,9 @@ type Config struct {
 	NodeID string
 	// Hostname reported in GET / and to a control plane; os.Hostname() when "".
 	Hostname string
+	// DBUpdateFrequency is db_update_frequency: how often a DB-mode node
+	// picks up entity changes other nodes wrote (Kong's default 5 s).
+	DBUpdateFrequency time.Duration
 }
 
 type pgInfo struct {
@@ -157,6 +160,17 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err := n.listen(); err != nil {
 		n.Stop()
 		return nil, err
+	}
+	if !n.dbless() {
+		every := cfg.DBUpdateFrequency
+		if every <= 0 {
+			every = 5 * time.Second
+		}
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.pollChanges(runCtx, every)
+		}()
 	}
 	if cfg.Role == "data_plane" {
 		n.dp = hybrid.NewClient(hybrid.ClientOptions{
@@ -339,6 +353,22 @@ func (n *Node) Stop() error {
 		n.pool.Close()
 	}
 	return errors.Join(errs...)
+}
+
+// pollChanges makes the proxy reload every period, so a node sees what
+// other nodes on the same database wrote (Kong polls cluster_events every
+// db_update_frequency; kongsim reloads instead of reading events).
+func (n *Node) pollChanges(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n.proxy.Invalidate()
+		}
+	}
 }
 
 // changed tells the proxy to reload after an Admin API write.

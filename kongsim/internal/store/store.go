@@ -54,8 +54,21 @@ func (s *Store) SetBackend(b Backend, readOnly bool) {
 	s.mu.Unlock()
 }
 
-func (s *Store) unsupported(op string, ent *Entity) error {
+// unsupported is the DB-less strategy's refusal; byField is the endpoint
+// key the URL used instead of the id, if any (K: kong/db/strategies/off).
+func (s *Store) unsupported(op string, ent *Entity, byField string) error {
+	if byField != "" {
+		return Unsupported(fmt.Sprintf("cannot %s '%s' entities by '%s' when not using a database", op, ent.Name, byField))
+	}
 	return Unsupported(fmt.Sprintf("cannot %s '%s' entities when not using a database", op, ent.Name))
+}
+
+// byField is the endpoint key used in place of an id, "" for an id.
+func byField(ent *Entity, idOrKey string) string {
+	if IsUUID(idOrKey) || ent.EndpointKey == "" {
+		return ""
+	}
+	return ent.EndpointKey
 }
 
 // Parent restricts an operation to the children of one parent entity, as
@@ -211,7 +224,7 @@ func (s *Store) Insert(ctx context.Context, ent *Entity, in map[string]any, pare
 	if obj["id"] == nil {
 		obj["id"] = uuid.NewString()
 	}
-	return s.write(ctx, ent, obj, "create")
+	return s.write(ctx, ent, obj, "create", "")
 }
 
 // Upsert is PUT /<entity>/<id|key>: it replaces the entity (fields not
@@ -239,12 +252,13 @@ func (s *Store) Upsert(ctx context.Context, ent *Entity, idOrKey string, in map[
 	if old != nil && ent.Field("created_at") != nil {
 		obj["created_at"] = old["created_at"]
 	}
-	return s.write(ctx, ent, obj, "create or update")
+	return s.write(ctx, ent, obj, "create or update", byField(ent, idOrKey))
 }
 
-// Update is PATCH: the given top-level fields replace the stored ones;
-// a plugin's config is merged key by key as Kong does.
-func (s *Store) Update(ctx context.Context, ent *Entity, old map[string]any, in map[string]any) (map[string]any, error) {
+// Update is PATCH of old, found by idOrKey: the given top-level fields
+// replace the stored ones; a plugin's config is merged key by key as Kong
+// does.
+func (s *Store) Update(ctx context.Context, ent *Entity, idOrKey string, old map[string]any, in map[string]any) (map[string]any, error) {
 	obj := copyObj(old)
 	in = normalize(ent, in)
 	for k, v := range in {
@@ -261,10 +275,10 @@ func (s *Store) Update(ctx context.Context, ent *Entity, old map[string]any, in 
 		obj[k] = v
 	}
 	obj["id"] = old["id"]
-	return s.write(ctx, ent, obj, "update")
+	return s.write(ctx, ent, obj, "update", byField(ent, idOrKey))
 }
 
-func (s *Store) write(ctx context.Context, ent *Entity, obj map[string]any, op string) (map[string]any, error) {
+func (s *Store) write(ctx context.Context, ent *Entity, obj map[string]any, op, by string) (map[string]any, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
@@ -280,7 +294,7 @@ func (s *Store) write(ctx context.Context, ent *Entity, obj map[string]any, op s
 		return nil, SchemaViolation(errs)
 	}
 	if s.readOnly() {
-		return nil, s.unsupported(op, ent)
+		return nil, s.unsupported(op, ent, by)
 	}
 	if err := s.checkRefs(ctx, ent, obj); err != nil {
 		return nil, err
@@ -373,6 +387,15 @@ func (s *Store) checkUnique(ctx context.Context, ent *Entity, obj map[string]any
 	return nil
 }
 
+// DeleteBy is Delete for a row the URL named by idOrKey (DB-less nodes
+// word their refusal after it).
+func (s *Store) DeleteBy(ctx context.Context, ent *Entity, idOrKey string, obj map[string]any) error {
+	if s.readOnly() {
+		return s.unsupported("remove", ent, byField(ent, idOrKey))
+	}
+	return s.Delete(ctx, ent, obj)
+}
+
 // Delete removes obj, cascading to children whose foreign key cascades and
 // refusing (code 4) when a restricting child exists.
 func (s *Store) Delete(ctx context.Context, ent *Entity, obj map[string]any) error {
@@ -380,7 +403,7 @@ func (s *Store) Delete(ctx context.Context, ent *Entity, obj map[string]any) err
 		return err
 	}
 	if s.readOnly() {
-		return s.unsupported("remove", ent)
+		return s.unsupported("remove", ent, "")
 	}
 	id := obj["id"].(string)
 	for _, child := range s.Reg.Children(ent.Name) {
