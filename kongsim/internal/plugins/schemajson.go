@@ -8,33 +8,51 @@ import "github.com/upshift-dev/upshift/kongrelease"
 // go-database-reconciler reads config defaults from
 // fields[].config.fields[].<name>.default.
 func (p *plugin) schemaJSON(v kongrelease.Version) map[string]any {
-	var cfg []*field
+	var fields []any
+	cfg := &field{typ: tRecord, required: true}
 	if p != nil {
-		cfg = p.config
+		if p.noConsumer {
+			// typedefs.no_consumer
+			fields = append(fields, map[string]any{"consumer": map[string]any{"type": "foreign", "reference": "consumers", "eq": nil}})
+		}
+		if p.protocols != nil {
+			var def []any
+			for _, s := range p.protocols {
+				def = append(def, s)
+			}
+			fields = append(fields, map[string]any{"protocols": map[string]any{"type": "set", "required": true, "default": def,
+				"elements": map[string]any{"type": "string", "one_of": def}}})
+		}
+		cfg.fields = p.config
 	}
-	protocols := []any{"grpc", "grpcs", "http", "https"}
-	if p != nil && p.protocols != nil {
-		protocols = nil
-		for _, s := range p.protocols {
-			protocols = append(protocols, s)
+	c := fieldJSON(cfg)
+	if p != nil {
+		var shs []any
+		for _, sh := range p.shorthands {
+			d := map[string]any{"type": string(sh.typ)}
+			if sh.back && v.AtLeast(3, 6, 0) {
+				var path []any
+				for _, e := range sh.path {
+					path = append(path, e)
+				}
+				d["translate_backwards"] = path
+				d["deprecation"] = map[string]any{"removal_in_version": "4.0", "replaced_with": []any{map[string]any{"path": path}}}
+			}
+			shs = append(shs, map[string]any{sh.name: d})
+		}
+		if shs != nil {
+			c["shorthand_fields"] = shs
 		}
 	}
-	consumer := map[string]any{"type": "foreign", "reference": "consumers", "eq": nil, "default": nil, "on_delete": "cascade"}
-	if p == nil || !p.noConsumer {
-		delete(consumer, "eq")
-	}
-	fields := []any{
-		map[string]any{"consumer": consumer},
-		map[string]any{"protocols": map[string]any{"type": "set", "required": true, "default": protocols,
-			"elements": map[string]any{"type": "string", "one_of": []any{"grpc", "grpcs", "http", "https", "tcp", "tls", "tls_passthrough", "udp", "ws", "wss"}}}},
-		map[string]any{"config": fieldJSON(&field{typ: tRecord, fields: cfg, required: true})},
-	}
+	fields = append(fields, map[string]any{"config": c})
 	return map[string]any{"fields": fields}
 }
 
 func fieldJSON(f *field) map[string]any {
 	out := map[string]any{"type": string(f.typ)}
-	if f.required {
+	// Records are required unless declared otherwise (kong/db/schema/entity.lua
+	// make_records_required), so their defaults show in full.
+	if f.required || (f.typ == tRecord && !f.nullRecord) {
 		out["required"] = true
 	}
 	if f.def != nil {
