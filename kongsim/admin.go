@@ -3,7 +3,6 @@ package kongsim
 import (
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/upshift-dev/upshift/kongsim/internal/store"
@@ -20,6 +19,10 @@ var enterpriseOnly = map[string]bool{
 // admin serves the Admin API (K: kong/api/routes/*.lua, kong/api/endpoints.lua).
 func (n *Node) admin(w http.ResponseWriter, r *http.Request) {
 	if n.faults.intercept(w, r, "admin") {
+		return
+	}
+	if !bodyAllowed(r) {
+		w.WriteHeader(http.StatusUnsupportedMediaType) // kong.response.exit(415): no body
 		return
 	}
 	path := strings.TrimSuffix(r.URL.Path, "/")
@@ -254,16 +257,19 @@ func (n *Node) list(w http.ResponseWriter, r *http.Request, ent *store.Entity, p
 	}
 	body := map[string]any{"data": data, "next": nil}
 	if next != "" {
+		// K: endpoints.lua get_collection_endpoint: top-level collections
+		// carry tags then size; nested ones only the offset.
+		nextURL := path + "?offset=" + url.QueryEscape(next)
+		if p == nil {
+			if t := q.Get("tags"); t != "" {
+				nextURL += "&tags=" + url.QueryEscape(t)
+			}
+			if q.Get("size") != "" {
+				nextURL += "&size=" + q.Get("size")
+			}
+		}
 		body["offset"] = next
-		nq := url.Values{}
-		nq.Set("offset", next)
-		if q.Get("size") != "" {
-			nq.Set("size", strconv.Itoa(size))
-		}
-		if q.Get("tags") != "" {
-			nq.Set("tags", q.Get("tags"))
-		}
-		body["next"] = path + "?" + nq.Encode()
+		body["next"] = nextURL
 	}
 	writeJSON(w, http.StatusOK, body)
 }

@@ -26,11 +26,13 @@ func writeMessage(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]any{"message": msg})
 }
 
-// writeErr renders a store error as Kong's Admin API does; other errors
-// are 500 {"message":"An unexpected error occurred"}.
+// writeErr renders a store error as Kong's Admin API does; a database
+// error (code 8) and any other error are logged and answered 500
+// {"message":"An unexpected error occurred"} (K: kong/api/api_helpers.lua
+// new_db_on_error, kong/api/endpoints.lua handle_error).
 func (n *Node) writeErr(w http.ResponseWriter, err error) {
 	var e *store.Error
-	if as(err, &e) {
+	if as(err, &e) && e.Code != store.CodeDatabase {
 		writeJSON(w, e.Status(), e.Body())
 		return
 	}
@@ -38,7 +40,28 @@ func (n *Node) writeErr(w http.ResponseWriter, err error) {
 	writeMessage(w, http.StatusInternalServerError, "An unexpected error occurred")
 }
 
-// readBody decodes a JSON request body; an empty body is {}.
+// bodyAllowed is Kong's before_filter: a PUT, POST or PATCH with a body
+// must be JSON, multipart or form-encoded, else 415 (K: kong/api/api_helpers.lua).
+func bodyAllowed(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodPut, http.MethodPost, http.MethodPatch:
+	default:
+		return true
+	}
+	ct := strings.ToLower(r.Header.Get("Content-Type"))
+	if ct == "" {
+		return true
+	}
+	for _, ok := range []string{"application/json", "multipart/form-data", "application/x-www-form-urlencoded"} {
+		if strings.HasPrefix(ct, ok) {
+			return true
+		}
+	}
+	return false
+}
+
+// readBody decodes a JSON request body; an empty body is {}. Form-encoded
+// entity bodies are not supported (only /config reads forms).
 func readBody(r *http.Request) (map[string]any, bool) {
 	b, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
 	if err != nil {

@@ -95,7 +95,7 @@ func TestStatusAPI(t *testing.T) {
 		t.Fatalf("/status with DB down: %d %v", code, body)
 	}
 	code, body, _ = get(t, "POST", db.AdminURL()+"/services", strings.NewReader(`{"host":"h"}`))
-	if code != 500 || body["code"] != float64(8) || body["name"] != "database error" {
+	if code != 500 || body["message"] != "An unexpected error occurred" || len(body) != 1 {
 		t.Fatalf("write with DB down: %d %v", code, body)
 	}
 	db.Faults().SetDatabaseUnreachable(false)

@@ -3,7 +3,9 @@ package kongsim
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -55,6 +57,14 @@ func TestKongErrorBodies(t *testing.T) {
 	}
 	wantBody(t, c, "GET", "/services/nope", nil, 404, `{"message":"Not found"}`)
 	wantBody(t, c, "GET", "/no-such-thing", nil, 404, `{"message":"Not found"}`)
+	req, _ := c.NewRequest("POST", "/services", nil, nil)
+	req.Header.Set("Content-Type", "text/plain")
+	req.Body = io.NopCloser(strings.NewReader("host=h"))
+	if res, err := c.DoRAW(ctx, req); err != nil || res.StatusCode != 415 {
+		t.Fatalf("text/plain body: %v %v", res, err)
+	} else {
+		res.Body.Close()
+	}
 	wantBody(t, c, "GET", "/consumer_groups", nil, 404, `{"message":"Not found"}`)
 	wantBody(t, c, "DELETE", "/services", nil, 405, `{"message":"Method not allowed"}`)
 	wantBody(t, c, "GET", "/services?size=0", nil, 400,
