@@ -324,6 +324,11 @@ func validateValue(f *field, val any) (any, any) {
 		if errs != nil {
 			return nil, errs
 		}
+		if f.check != nil {
+			if m := f.check(out); m != "" {
+				return nil, m
+			}
+		}
 		return out, nil
 	case tArray, tSet:
 		arr, _ := val.([]any)
@@ -362,6 +367,9 @@ func validateValue(f *field, val any) (any, any) {
 		return out, nil
 	case tMap:
 		m := val.(map[string]any)
+		if f.lenMin > 0 && len(m) < f.lenMin {
+			return nil, fmt.Sprintf("length must be at least %d", f.lenMin)
+		}
 		out := map[string]any{}
 		errs := map[string]any{}
 		for k, e := range m {

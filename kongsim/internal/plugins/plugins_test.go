@@ -63,6 +63,11 @@ func TestVersionDifferences(t *testing.T) {
 		{"rate-limiting redis_host 3.6", "3.6.1", "rate-limiting", `{"minute":10,"policy":"redis","redis_host":"r"}`, ""},
 		{"rate-limiting redis record 3.5", "3.5.0", "rate-limiting", `{"minute":10,"redis":{"host":"r"}}`, `{"config":{"redis":"unknown field"}}`},
 		{"rate-limiting gt 0", "3.9.1", "rate-limiting", `{"minute":0}`, `{"config":{"minute":"value must be greater than 0"}}`},
+		{"response-ratelimiting limits missing", "3.9.1", "response-ratelimiting", `{}`, `{"config":{"limits":"required field missing"}}`},
+		{"response-ratelimiting limits empty", "3.9.1", "response-ratelimiting", `{"limits":{}}`, `{"config":{"limits":"length must be at least 1"}}`},
+		{"response-ratelimiting limit without period", "3.9.1", "response-ratelimiting", `{"limits":{"sms":{}}}`, `{"config":{"limits":{"sms":"at least one of these fields must be non-empty: 'second', 'minute', 'hour', 'day', 'month', 'year'"}}}`},
+		{"response-ratelimiting redis_host 3.6", "3.6.1", "response-ratelimiting", `{"limits":{"sms":{"minute":10}},"redis_host":"r"}`, ""},
+		{"response-ratelimiting redis 3.5", "3.5.0", "response-ratelimiting", `{"limits":{"sms":{"minute":10}},"redis":{"host":"r"}}`, `{"config":{"redis":"unknown field"}}`},
 		{"ip-restriction cidr", "3.9.1", "ip-restriction", `{"allow":["10.0.0.0/8","nope"]}`, `{"config":{"allow":[null,"invalid ip or cidr range: 'nope'"]}}`},
 	}
 	for _, c := range cases {

@@ -21,6 +21,7 @@ func init() {
 	register("pre-function", functions)
 	register("post-function", functions)
 	register("http-log", httpLog)
+	register("response-ratelimiting", responseRateLimiting)
 }
 
 // keyAuth: kong@2.8.5..3.9.0 kong/plugins/key-auth/schema.lua; realm from
@@ -165,26 +166,8 @@ func rateLimiting(v kongrelease.Version) *plugin {
 	)
 	p := &plugin{}
 	if v.AtLeast(3, 6, 0) {
-		fs = append(fs, record("redis",
-			hostField("host"),
-			portField("port", 6379),
-			integer("timeout", 2000).betweens(0, 2147483646),
-			str("username"),
-			str("password"),
-			integer("database", 0),
-			optBool("ssl", false),
-			optBool("ssl_verify", false),
-			str("server_name"),
-		))
-		for _, s := range []struct {
-			name string
-			typ  kind
-			to   string
-		}{{"redis_host", tString, "host"}, {"redis_port", tInteger, "port"}, {"redis_password", tString, "password"},
-			{"redis_username", tString, "username"}, {"redis_ssl", tBoolean, "ssl"}, {"redis_ssl_verify", tBoolean, "ssl_verify"},
-			{"redis_server_name", tString, "server_name"}, {"redis_timeout", tInteger, "timeout"}, {"redis_database", tInteger, "database"}} {
-			p.shorthands = append(p.shorthands, shorthand{name: s.name, typ: s.typ, path: []string{"redis", s.to}, back: true})
-		}
+		fs = append(fs, redisRecord())
+		p.shorthands = redisShorthands()
 	} else {
 		fs = append(fs,
 			hostField("redis_host"),
@@ -342,4 +325,102 @@ func equalFold(a, b string) bool {
 		}
 	}
 	return true
+}
+
+// responseRateLimiting: kong/plugins/response-ratelimiting/schema.lua at
+// 2.8.5 (policy default cluster), 3.1.0 (redis_ssl*, redis_server_name),
+// 3.6.0 (redis record, flat redis_* shorthands, 36-1). limits is a map of
+// records, each needing at least one period, in increasing order.
+func responseRateLimiting(v kongrelease.Version) *plugin {
+	policyDefault := "local"
+	if v.Major < 3 {
+		policyDefault = "cluster"
+	}
+	fs := []*field{
+		str("header_name").withDefault("x-kong-limit"),
+		(&field{name: "limit_by", typ: tString, def: "consumer"}).oneOfs("consumer", "credential", "ip"),
+		(&field{name: "policy", typ: tString, def: policyDefault}).oneOfs("local", "cluster", "redis"),
+		boolean("fault_tolerant", true),
+	}
+	p := &plugin{}
+	if v.AtLeast(3, 6, 0) {
+		fs = append(fs, redisRecord())
+		p.shorthands = redisShorthands()
+		p.checks = []entityCheck{
+			conditionalRequired("policy", "redis", "redis", "host"),
+			conditionalRequired("policy", "redis", "redis", "port"),
+			conditionalRequired("policy", "redis", "redis", "timeout")}
+	} else {
+		fs = append(fs, hostField("redis_host"), portField("redis_port", 6379), str("redis_password"), str("redis_username"))
+		if v.AtLeast(3, 1, 0) {
+			fs = append(fs, boolean("redis_ssl", false), boolean("redis_ssl_verify", false), str("redis_server_name"))
+		}
+		fs = append(fs, number("redis_timeout", 2000), number("redis_database", 0))
+		p.checks = []entityCheck{
+			conditionalRequired("policy", "redis", "redis_host"),
+			conditionalRequired("policy", "redis", "redis_port"),
+			conditionalRequired("policy", "redis", "redis_timeout")}
+	}
+	var periodFields []*field
+	for _, per := range []string{"second", "minute", "hour", "day", "month", "year"} {
+		periodFields = append(periodFields, number(per, nil).gtZero())
+	}
+	limit := &field{typ: tRecord, fields: periodFields, check: func(x any) string {
+		m, _ := x.(map[string]any)
+		order := []string{"second", "minute", "hour", "day", "month", "year"}
+		any := false
+		for i, lo := range order {
+			v1, ok := toFloat(m[lo])
+			if !ok {
+				continue
+			}
+			any = true
+			for _, hi := range order[i+1:] {
+				if v2, ok := toFloat(m[hi]); ok && v2 < v1 {
+					return fmt.Sprintf("the limit for %s(%.1f) cannot be lower than the limit for %s(%.1f)", hi, v2, lo, v1)
+				}
+			}
+		}
+		if !any {
+			return "at least one of these fields must be non-empty: 'second', 'minute', 'hour', 'day', 'month', 'year'"
+		}
+		return ""
+	}}
+	fs = append(fs,
+		boolean("block_on_first_violation", false),
+		boolean("hide_client_headers", false),
+		&field{name: "limits", typ: tMap, required: true, lenMin: 1, keys: &field{typ: tString}, values: limit},
+	)
+	p.config = fs
+	return p
+}
+
+// redisRecord is kong/tools/redis/schema.lua config_schema (3.6+).
+func redisRecord() *field {
+	return record("redis",
+		hostField("host"),
+		portField("port", 6379),
+		integer("timeout", 2000).betweens(0, 2147483646),
+		str("username"),
+		str("password"),
+		integer("database", 0),
+		optBool("ssl", false),
+		optBool("ssl_verify", false),
+		str("server_name"),
+	)
+}
+
+// redisShorthands are the deprecated flat redis_* fields of 3.6+ (36-1).
+func redisShorthands() []shorthand {
+	var out []shorthand
+	for _, s := range []struct {
+		name string
+		typ  kind
+		to   string
+	}{{"redis_host", tString, "host"}, {"redis_port", tInteger, "port"}, {"redis_password", tString, "password"},
+		{"redis_username", tString, "username"}, {"redis_ssl", tBoolean, "ssl"}, {"redis_ssl_verify", tBoolean, "ssl_verify"},
+		{"redis_server_name", tString, "server_name"}, {"redis_timeout", tInteger, "timeout"}, {"redis_database", tInteger, "database"}} {
+		out = append(out, shorthand{name: s.name, typ: s.typ, path: []string{"redis", s.to}, back: true})
+	}
+	return out
 }
