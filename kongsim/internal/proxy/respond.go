@@ -147,3 +147,17 @@ func (rc *reqCtx) kongResponse(w http.ResponseWriter, status int, msg string, ex
 	}
 	rc.status, rc.fromUpstream, rc.bytesOut = status, false, int64(len(body))
 }
+
+// kongExit is kong.response.exit(status) without a body, with the
+// Kong-generated response headers.
+func (rc *reqCtx) kongExit(w http.ResponseWriter, status int) {
+	h := w.Header()
+	h.Set("Content-Length", "0")
+	h.Set("X-Kong-Response-Latency", ms(time.Since(rc.start)))
+	h.Set("Server", serverToken(rc.v))
+	if rc.requestID != "" {
+		h.Set("X-Kong-Request-Id", rc.requestID)
+	}
+	w.WriteHeader(status)
+	rc.status, rc.fromUpstream = status, false
+}

@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/kong/go-kong/kong"
@@ -78,5 +80,32 @@ func TestPriorityOrder(t *testing.T) {
 	r4 := &matcher{hasPaths: true, prefixes: []string{"/"}, hosts: []string{"x"}}
 	if !(priority(r2) > priority(r1) && priority(r3) > priority(r2) && priority(r4) > priority(r3)) {
 		t.Fatalf("priorities %x %x %x %x", priority(r1), priority(r2), priority(r3), priority(r4))
+	}
+}
+
+func TestHTTPSOnlyRoute(t *testing.T) {
+	host, port := upstream(t, nil)
+	secure := route("secure", "svc", "/secure")
+	secure.Protocols = kong.StringSlice("https")
+	moved := route("moved", "svc", "/moved")
+	moved.Protocols = kong.StringSlice("https")
+	moved.HTTPSRedirectStatusCode = kong.Int(301)
+	srv, _ := proxyFor(t, "3.9.1", &Config{Services: []*kong.Service{service("svc", host, port, "")}, Routes: []*kong.Route{secure, moved}}, nil)
+	r := do(t, "GET", srv.URL+"/secure", nil)
+	if r.status != 426 || !strings.Contains(r.body, `"message":"Please use HTTPS protocol"`) || r.header.Get("Upgrade") != "TLS/1.2, HTTP/1.1" {
+		t.Fatalf("426: %d %q %v", r.status, r.body, r.header)
+	}
+	// Kong's default trusted_ips is empty: a client's X-Forwarded-Proto is ignored.
+	if r := do(t, "GET", srv.URL+"/secure", map[string]string{"X-Forwarded-Proto": "https"}); r.status != 426 {
+		t.Fatalf("untrusted X-Forwarded-Proto: %d", r.status)
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Get(srv.URL + "/moved?a=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 301 || resp.Header.Get("Location") != "https://"+strings.TrimPrefix(srv.URL, "http://")+"/moved?a=1" {
+		t.Fatalf("301: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }

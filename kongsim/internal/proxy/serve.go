@@ -71,10 +71,50 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rc.kongResponse(w, http.StatusNotFound, msgNoRoute, nil)
 		return
 	}
+	if h.httpsOnly(w, rc) {
+		return
+	}
 	if !h.access(w, rc) {
 		return
 	}
 	h.forward(w, rc)
+}
+
+// httpsOnly answers a plain-HTTP request to a route whose protocols are
+// https only: 426 "Please use HTTPS protocol" with Upgrade headers, or the
+// route's https_redirect_status_code (301/302/307/308) to the https URL
+// (kong/runloop/handler.lua access phase). With Kong's default
+// trusted_ips (none), a client's X-Forwarded-Proto/Host are ignored.
+func (h *Handler) httpsOnly(w http.ResponseWriter, rc *reqCtx) bool {
+	r := rc.req
+	proto := "http"
+	if r.TLS != nil {
+		proto = "https"
+	}
+	hasHTTP, hasHTTPS := false, false
+	for _, p := range rc.m.route.Protocols {
+		if p != nil {
+			hasHTTP = hasHTTP || *p == "http"
+			hasHTTPS = hasHTTPS || *p == "https"
+		}
+	}
+	if !hasHTTPS || hasHTTP || proto == "https" {
+		return false
+	}
+	code := 426
+	if rc.m.route.HTTPSRedirectStatusCode != nil {
+		code = *rc.m.route.HTTPSRedirectStatusCode
+	}
+	switch code {
+	case 426:
+		rc.kongResponse(w, 426, "Please use HTTPS protocol", http.Header{"Connection": {"Upgrade"}, "Upgrade": {"TLS/1.2, HTTP/1.1"}})
+		return true
+	case 301, 302, 307, 308:
+		w.Header().Set("Location", "https://"+r.Host+r.URL.RequestURI())
+		rc.kongExit(w, code)
+		return true
+	}
+	return false
 }
 
 // access runs the access phase of the emulated plugins in Kong's priority
