@@ -85,6 +85,14 @@ func (h *Handler) keyAuth(w http.ResponseWriter, rc *reqCtx, conf kong.Configura
 			return false
 		}
 		rc.setConsumer(c, nil)
+		// Up to 3.6 the missing-key branch sets WWW-Authenticate on the
+		// response before failing (kong.response.set_header), so an
+		// anonymous request's proxied response carries it.
+		if !rc.v.AtLeast(3, 7, 0) && msg == msgNoAPIKey {
+			for k, vs := range hdr {
+				rc.respHeaders[k] = vs
+			}
+		}
 		return true
 	}
 	rc.kongResponse(w, status, msg, hdr)

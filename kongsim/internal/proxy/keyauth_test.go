@@ -126,6 +126,13 @@ func TestKeyAuthHideCredentialsAndAnonymous(t *testing.T) {
 	if s.Header.Get("X-Anonymous-Consumer") != "true" || s.Header.Get("X-Consumer-Username") != "anonymous" {
 		t.Fatalf("anonymous headers: %v", s.Header)
 	}
+	if r.header.Get("WWW-Authenticate") != "" {
+		t.Fatalf("3.9 anonymous response has WWW-Authenticate %q", r.header.Get("WWW-Authenticate"))
+	}
+	old, _ := proxyFor(t, "3.6.1", cfg, nil)
+	if r := do(t, "GET", old.URL+"/echo", nil); r.status != 200 || r.header.Get("WWW-Authenticate") != `Key realm="kong"` {
+		t.Fatalf("3.6 anonymous: %d WWW-Authenticate %q", r.status, r.header.Get("WWW-Authenticate"))
+	}
 }
 
 func TestDuplicateKey(t *testing.T) {
