@@ -6,6 +6,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -51,12 +52,18 @@ func fileFunc(dir string) function.Function {
 			if err != nil {
 				return cty.NilVal, fmt.Errorf("read %s: %w", p, err)
 			}
+			if !info.Mode().IsRegular() {
+				return cty.NilVal, fmt.Errorf("read %s: not a regular file", p)
+			}
 			if info.Size() > MaxFileSize {
 				return cty.NilVal, fmt.Errorf("read %s: file is larger than %d MiB", p, MaxFileSize>>20)
 			}
-			b, err := os.ReadFile(p)
+			b, err := readBounded(p)
 			if err != nil {
 				return cty.NilVal, fmt.Errorf("read %s: %w", p, err)
+			}
+			if !utf8.Valid(b) {
+				return cty.NilVal, fmt.Errorf("read %s: not UTF-8 text", p)
 			}
 			return cty.StringVal(string(b)), nil
 		},

@@ -132,6 +132,18 @@ func (p *Parser) loadFile(path string) ([]*Plan, hcl.Diagnostics) {
 	if err != nil {
 		return nil, hcl.Diagnostics{fileError(path, "Cannot read plan file", err.Error())}
 	}
+	return p.LoadSource(path, src)
+}
+
+// LoadSource parses and decodes src as the plan file filename (used for
+// ranges, and as the base of file() paths). It applies the same bounds as
+// LoadPaths: at most MaxFileSize bytes, nesting at most MaxNesting deep.
+func (p *Parser) LoadSource(filename string, src []byte) ([]*Plan, hcl.Diagnostics) {
+	path := filename
+	if len(src) > MaxFileSize {
+		return nil, hcl.Diagnostics{fileError(path, "Cannot read plan file",
+			fmt.Sprintf("The file is larger than %d MiB, the most a plan file may be.", MaxFileSize>>20))}
+	}
 	if d := checkNesting(path, src); d != nil {
 		return nil, hcl.Diagnostics{d}
 	}
@@ -146,6 +158,13 @@ func (p *Parser) loadFile(path string) ([]*Plan, hcl.Diagnostics) {
 // readBounded reads at most MaxFileSize bytes of path, refusing larger files
 // without reading them whole.
 func readBounded(path string) ([]byte, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("%v.", err)
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file.", path)
+	}
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("%v.", err)
