@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kong/go-kong/kong"
@@ -57,17 +58,22 @@ type Handler struct {
 	log  *slog.Logger
 	rt   http.RoundTripper
 
-	mu      sync.Mutex
-	stale   bool
-	state   *state    // built from the last good Config
-	retryAt time.Time // after a failed Load, when to try again
+	// gen counts Invalidate calls; it is atomic so that Invalidate never
+	// waits for a Load in progress (the node may call it while holding
+	// locks its Load needs).
+	gen atomic.Uint64
+
+	mu        sync.Mutex // serialises loads; guards the fields below
+	state     *state     // built from the last good Config
+	loadedGen uint64     // gen the state was loaded for
+	retryAt   time.Time  // after a failed Load, when to try again
 
 	counters *counterStore // rate-limiting counters of the local policy
 }
 
 // New returns the proxy handler of a node.
 func New(opts Options) *Handler {
-	h := &Handler{opts: opts, log: opts.Logger, rt: opts.Transport, stale: true, counters: newCounterStore()}
+	h := &Handler{opts: opts, log: opts.Logger, rt: opts.Transport, counters: newCounterStore()}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -81,18 +87,15 @@ func New(opts Options) *Handler {
 }
 
 // Invalidate makes the next request reload the configuration. The node
-// calls it after every Admin API write and /config load.
-func (h *Handler) Invalidate() {
-	h.mu.Lock()
-	h.stale = true
-	h.mu.Unlock()
-}
+// calls it after every Admin API write and /config load. It never blocks.
+func (h *Handler) Invalidate() { h.gen.Add(1) }
 
 // current returns the routing state, reloading it when stale.
 func (h *Handler) current(ctx context.Context) (*state, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if !h.stale && h.state != nil {
+	g := h.gen.Load()
+	if h.state != nil && h.loadedGen == g {
 		return h.state, nil
 	}
 	if h.state != nil && time.Now().Before(h.retryAt) {
@@ -118,7 +121,7 @@ func (h *Handler) current(ctx context.Context) (*state, error) {
 		cfg = &Config{}
 	}
 	h.state = build(h.opts.Version, cfg, h.log)
-	h.stale = false
+	h.loadedGen = g
 	return h.state, nil
 }
 
