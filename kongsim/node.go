@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -230,23 +229,15 @@ func (n *Node) openStorage(ctx context.Context) error {
 		pool.Close()
 		return fmt.Errorf("[PostgreSQL error] failed to retrieve PostgreSQL server_version_num: %w", err)
 	}
-	switch {
-	case st.NeedsBootstrap:
+	if err := st.StartError(); err != nil {
 		pool.Close()
-		return errors.New("Database needs bootstrapping or is older than Kong 1.0.\n\n" +
-			"To start a new installation from scratch, run 'kong migrations bootstrap'.\n\n" +
-			"To migrate from a version older than 1.0, migrated to Kong 1.5.0 first. \n" +
-			"If you still have 'apis' entities, you can convert them to Routes and Services\n" +
-			"using the 'kong migrations migrate-apis' command in Kong 1.5.0.\n")
-	case len(st.New) > 0:
-		pool.Close()
-		return errors.New("New migrations available; run 'kong migrations up' to proceed")
-	case len(st.Pending) > 0:
-		var parts []string
-		for sub, names := range st.Pending {
-			parts = append(parts, sub+": "+strings.Join(names, ", "))
-		}
-		n.log.Warn("Database has pending migrations:\n" + strings.Join(parts, "\n"))
+		return err
+	}
+	if info := st.StartInfo(); info != "" {
+		n.log.Info(info)
+	}
+	if warn := st.NginxWarning(); warn != "" {
+		n.log.Warn(warn)
 	}
 	return nil
 }
