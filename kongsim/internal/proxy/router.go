@@ -127,6 +127,12 @@ func buildMatchers(v kongrelease.Version, cfg *Config, services map[string]*kong
 		if out[i].priority != out[j].priority {
 			return out[i].priority > out[j].priority
 		}
+		// Equal priority: the older route first (kong@2.8.5 kong/router.lua
+		// sort_routes), then the configuration's order.
+		ci, cj := createdAt(out[i].route), createdAt(out[j].route)
+		if ci != cj && ci != 0 && cj != 0 {
+			return ci < cj
+		}
 		return out[i].order < out[j].order
 	})
 	return out
@@ -247,4 +253,11 @@ func routeLabel(r *kong.Route) string {
 		return *r.ID
 	}
 	return ""
+}
+
+func createdAt(r *kong.Route) int {
+	if r.CreatedAt == nil {
+		return 0
+	}
+	return *r.CreatedAt
 }

@@ -3,12 +3,14 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/kong/go-kong/kong"
@@ -42,10 +44,19 @@ type reqCtx struct {
 	kongMs       float64
 }
 
+// connectTimeoutKey carries a service's connect_timeout to the dialer.
+type connectTimeoutKey struct{}
+
 func newTransport() http.RoundTripper {
 	return &http.Transport{
-		Proxy:                 nil,
-		DialContext:           (&net.Dialer{Timeout: 60 * time.Second}).DialContext,
+		Proxy: nil,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			d := net.Dialer{Timeout: 60 * time.Second}
+			if t, ok := ctx.Value(connectTimeoutKey{}).(time.Duration); ok && t > 0 {
+				d.Timeout = t
+			}
+			return d.DialContext(ctx, network, addr)
+		},
 		MaxIdleConnsPerHost:   64,
 		IdleConnTimeout:       60 * time.Second,
 		ResponseHeaderTimeout: 60 * time.Second,
@@ -213,12 +224,20 @@ func (h *Handler) forward(w http.ResponseWriter, rc *reqCtx) {
 	if len(rc.clearQuery) == 0 {
 		target.RawQuery = r.URL.RawQuery
 	}
+	// read_timeout bounds the wait for the response headers (nginx
+	// proxy_read_timeout between reads is approximated by this one wait;
+	// write_timeout is not emulated).
 	timeout := 60 * time.Second
 	if svc.ReadTimeout != nil && *svc.ReadTimeout > 0 {
 		timeout = time.Duration(*svc.ReadTimeout) * time.Millisecond
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
+	var timedOut atomic.Bool
+	timer := time.AfterFunc(timeout, func() { timedOut.Store(true); cancel() })
+	if svc.ConnectTimeout != nil {
+		ctx = context.WithValue(ctx, connectTimeoutKey{}, time.Duration(*svc.ConnectTimeout)*time.Millisecond)
+	}
 	out, err := http.NewRequestWithContext(ctx, r.Method, target.String(), r.Body)
 	if err != nil {
 		rc.kongResponse(w, http.StatusInternalServerError, msgUnexpected, nil)
@@ -239,7 +258,11 @@ func (h *Handler) forward(w http.ResponseWriter, rc *reqCtx) {
 	rc.kongMs = float64(time.Since(rc.start).Microseconds()) / 1000
 	upStart := time.Now()
 	resp, err := h.rt.RoundTrip(out)
+	timer.Stop()
 	if err != nil {
+		if timedOut.Load() {
+			err = fmt.Errorf("read_timeout %v: %w", timeout, context.DeadlineExceeded)
+		}
 		h.upstreamError(w, rc, err)
 		return
 	}
