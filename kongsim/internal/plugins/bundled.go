@@ -24,11 +24,15 @@ func (b bundledPlugin) version(v kongrelease.Version) string {
 // bundled returns the plugins bundled with v: the table of v's series, the
 // oldest table (2.8) for older versions, the newest (3.10) for newer ones.
 func bundled(v kongrelease.Version) map[string]bundledPlugin {
-	if t, ok := bundledTables[fmt.Sprintf("%d.%d", v.Major, v.Minor)]; ok {
+	key := fmt.Sprintf("%d.%d", v.Major, v.Minor)
+	if t, ok := bundledTablesOld[key]; ok {
+		return t
+	}
+	if t, ok := bundledTablesNew[key]; ok {
 		return t
 	}
 	if v.Compare(kongrelease.Version{Major: 2, Minor: 8}) < 0 {
-		return bundledTables["2.8"]
+		return bundledTablesOld["2.8"]
 	}
-	return bundledTables["3.10"]
+	return bundledTablesNew["3.10"]
 }
