@@ -1,5 +1,5 @@
-// Code generated from Kong/kong kong/constants.lua (bundled plugins) and each
-// kong/plugins/<name>/handler.lua (PRIORITY, VERSION) at the tags named below; DO NOT EDIT.
+// Data read from Kong/kong kong/constants.lua (bundled plugins) and each
+// kong/plugins/<name>/handler.lua (PRIORITY, VERSION) at the tags named below.
 // 2.8 pre-function has PRIORITY math.huge in Kong; it is shown as 1000000 here.
 
 package plugins
