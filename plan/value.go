@@ -143,3 +143,8 @@ func (a Argv) Placeholders() (names []string, ranges []hcl.Range) {
 // argv. The password is deliberately absent: it only ever travels in the
 // environment (KONG_PG_PASSWORD), never in argv.
 var AllowedPlaceholders = []string{"pg_host", "pg_port", "pg_database", "pg_user"}
+
+// TrafficCommandPlaceholders are the placeholders substituted in a
+// traffic "command" driver's set argv: the percentages of traffic for X
+// and for Y (summing to 100).
+var TrafficCommandPlaceholders = []string{"from_weight", "to_weight"}

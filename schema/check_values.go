@@ -108,15 +108,19 @@ func (l *linter) checkValues() {
 		}
 	}
 	if p.To != nil {
-		l.checkPlaceholders(p.To.Kong)
+		l.checkPlaceholders(p.To.Kong, plan.AllowedPlaceholders)
+	}
+	if p.Traffic != nil && p.Traffic.Kind == "command" {
+		l.checkPlaceholders(p.Traffic.Set, plan.TrafficCommandPlaceholders)
 	}
 }
 
-// checkPlaceholders applies UP029 to Y's kong argv.
-func (l *linter) checkPlaceholders(a plan.Argv) {
+// checkPlaceholders applies UP029 to Y's kong argv and the traffic
+// command's set argv.
+func (l *linter) checkPlaceholders(a plan.Argv, allowed []string) {
 	names, ranges := a.Placeholders()
 	for i, n := range names {
-		if slices.Contains(plan.AllowedPlaceholders, n) {
+		if slices.Contains(allowed, n) {
 			continue
 		}
 		if n == "pg_password" {
@@ -124,7 +128,7 @@ func (l *linter) checkPlaceholders(a plan.Argv) {
 				"{pg_password} would put the database password in argv, where any process listing shows it. Upshift passes it as KONG_PG_PASSWORD in the environment only; use env KONG_PG_PASSWORD=... nowhere in the plan.")
 			continue
 		}
-		l.reportf(rulePlaceholder, ranges[i], "{%s} is not substituted.%s", n, plan.DidYouMean(n, plan.AllowedPlaceholders))
+		l.reportf(rulePlaceholder, ranges[i], "{%s} is not substituted here (only {%s} are).%s", n, strings.Join(allowed, "} {"), plan.DidYouMean(n, allowed))
 	}
 }
 

@@ -90,8 +90,8 @@ var (
 		Summary: "Secret written in the plan",
 		Fix:     `Plans live in Git: take tokens and DSN passwords from the environment, admin_token = env("KONG_ADMIN_TOKEN"), dsn = env("KONG_DSN"), or leave the password to PGPASSWORD / a pgpass file.`}
 	rulePlaceholder = &Rule{ID: "UP029", Severity: SeverityError,
-		Summary: "Invalid placeholder in the kong command",
-		Fix:     "Only {pg_host} {pg_port} {pg_database} {pg_user} are substituted; the password travels only as KONG_PG_PASSWORD in the environment, never in argv."}
+		Summary: "Invalid placeholder in a command",
+		Fix:     "In to.kong only {pg_host} {pg_port} {pg_database} {pg_user} are substituted (the password travels only as KONG_PG_PASSWORD in the environment, never in argv); in a traffic \"command\" set, {from_weight} and {to_weight}."}
 	ruleAck = &Rule{ID: "UP030", Severity: SeverityError,
 		Summary: "Cannot acknowledge this rule",
 		Fix:     "acknowledge lists only IDs of acknowledgeable rules (see RULES.md); safety rules can never be acknowledged."}

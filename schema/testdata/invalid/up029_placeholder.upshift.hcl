@@ -1,4 +1,4 @@
-# The password placeholder, and a typo.
+# The password placeholder, and typos.
 upgrade "p" {
   cluster  = "c"
   strategy = "dual_cluster"
@@ -14,7 +14,7 @@ upgrade "p" {
     kong      = ["env", "PGPASSWORD={pg_password}", "KONG_PG_HOST={pg_hots}", "kong"] # ERROR: UP029 ERROR: UP029
   }
   backup { dir = "/var/lib/upshift" }
-  traffic "command" { set = ["./lb.sh", "{to_weight}"] }
+  traffic "command" { set = ["./lb.sh", "{y_weight}"] } # ERROR: UP029
   check "up" {
     request { path = "/" }
     expect { status = 200 }
