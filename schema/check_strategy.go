@@ -78,12 +78,12 @@ func (l *linter) checkStrategy() {
 	rolling := st == "rolling"
 	need := func(ok bool, rng hcl.Range, what string) {
 		if !ok {
-			l.reportf(ruleRequired, rng, "strategy %q needs %s.", st, what)
+			l.report(ruleRequired, rng, "", fmt.Sprintf("strategy %q needs %s. RULES.md has the table of what each strategy needs.", st, what))
 		}
 	}
 	never := func(present bool, rng hcl.Range, what, why string) {
 		if present {
-			l.reportf(ruleAbsent, rng, "strategy %q does not use %s: %s.", st, what, why)
+			l.report(ruleAbsent, rng, "", fmt.Sprintf("strategy %q does not use %s: %s. Remove it.", st, what, why))
 		}
 	}
 	for _, s := range []struct {

@@ -125,10 +125,10 @@ func (l *linter) checkPlaceholders(a plan.Argv, allowed []string) {
 		}
 		if n == "pg_password" {
 			l.report(rulePlaceholder, ranges[i], "Password placeholder in the kong command",
-				"{pg_password} would put the database password in argv, where any process listing shows it. Upshift passes it as KONG_PG_PASSWORD in the environment only; use env KONG_PG_PASSWORD=... nowhere in the plan.")
+				"{pg_password} would put the database password in argv, where any process listing shows it. Upshift passes the password only as KONG_PG_PASSWORD in the kong command's environment: remove this argument.")
 			continue
 		}
-		l.reportf(rulePlaceholder, ranges[i], "{%s} is not substituted here (only {%s} are).%s", n, strings.Join(allowed, "} {"), plan.DidYouMean(n, allowed))
+		l.report(rulePlaceholder, ranges[i], "", fmt.Sprintf("{%s} is not substituted here; only {%s} are.%s", n, strings.Join(allowed, "} {"), plan.DidYouMean(n, allowed)))
 	}
 }
 
