@@ -1,10 +1,12 @@
 package kongsim
 
 import (
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
 
+	"github.com/upshift-dev/upshift/kongsim/internal/plugins"
 	"github.com/upshift-dev/upshift/kongsim/internal/store"
 )
 
@@ -170,7 +172,24 @@ func (n *Node) create(w http.ResponseWriter, r *http.Request, ent *store.Entity,
 		return
 	}
 	n.changed()
-	writeJSON(w, http.StatusCreated, obj)
+	writeJSON(w, http.StatusCreated, n.forRead(ent, obj))
+}
+
+// forRead renders a stored entity as Kong's Admin API returns it: from 3.6
+// a plugin's config carries its deprecated shorthand fields again
+// (plugins.ForRead: rate-limiting's flat redis_* next to redis.*).
+func (n *Node) forRead(ent *store.Entity, obj map[string]any) map[string]any {
+	if ent.Name != "plugins" || obj == nil {
+		return obj
+	}
+	cfg, _ := obj["config"].(map[string]any)
+	name, _ := obj["name"].(string)
+	if cfg == nil {
+		return obj
+	}
+	out := maps.Clone(obj)
+	out["config"] = plugins.ForRead(n.version, name, cfg)
+	return out
 }
 
 func (n *Node) one(w http.ResponseWriter, r *http.Request, ent *store.Entity, key string, p *store.Parent) {
@@ -187,7 +206,7 @@ func (n *Node) one(w http.ResponseWriter, r *http.Request, ent *store.Entity, ke
 			return
 		}
 		n.changed()
-		writeJSON(w, http.StatusOK, obj)
+		writeJSON(w, http.StatusOK, n.forRead(ent, obj))
 		return
 	}
 	obj, err := n.store.Lookup(ctx, ent, key, p)
@@ -201,7 +220,7 @@ func (n *Node) one(w http.ResponseWriter, r *http.Request, ent *store.Entity, ke
 			writeMessage(w, http.StatusNotFound, "Not found")
 			return
 		}
-		writeJSON(w, http.StatusOK, obj)
+		writeJSON(w, http.StatusOK, n.forRead(ent, obj))
 	case http.MethodDelete:
 		if obj != nil {
 			if err := n.store.DeleteBy(ctx, ent, key, obj); err != nil {
@@ -227,7 +246,7 @@ func (n *Node) one(w http.ResponseWriter, r *http.Request, ent *store.Entity, ke
 			return
 		}
 		n.changed()
-		writeJSON(w, http.StatusOK, out)
+		writeJSON(w, http.StatusOK, n.forRead(ent, out))
 	}
 }
 
@@ -253,7 +272,7 @@ func (n *Node) list(w http.ResponseWriter, r *http.Request, ent *store.Entity, p
 	}
 	data := make([]any, len(rows))
 	for i, row := range rows {
-		data[i] = row
+		data[i] = n.forRead(ent, row)
 	}
 	body := map[string]any{"data": data, "next": nil}
 	if next != "" {

@@ -158,11 +158,7 @@ func (n *Node) metricsHandler(w http.ResponseWriter, r *http.Request) {
 		st.ControlPlaneConnected = n.dp.Connected()
 	}
 	if n.cp != nil {
-		for _, dp := range n.cp.DataPlanes() {
-			st.DataPlanes = append(st.DataPlanes, prom.DataPlane{NodeID: dp.ID, Hostname: dp.Hostname, IP: dp.IP,
-				Version: dp.Version, ConfigHash: dp.ConfigHash, LastSeen: dp.LastSeen,
-				Compatible: dp.SyncStatus != "kong_version_incompatible"})
-		}
+		st.DataPlanes = n.cp.PromDataPlanes()
 	}
 	var buf bytes.Buffer
 	if err := n.metrics.Write(&buf, st); err != nil {
