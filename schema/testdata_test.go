@@ -184,3 +184,66 @@ func TestInvalidCases(t *testing.T) {
 		}
 	}
 }
+
+// passingCase names, for each rule, a valid case that exercises what the
+// rule checks and passes it (TestValidCases checks that they lint clean).
+// A new rule fails this test until it is given one.
+var passingCase = map[string]string{
+	"UP001": "dual_cluster.upshift.hcl",          // versions parse
+	"UP002": "dual_cluster.upshift.hcl",          // 3.8.0 → 3.9.1 goes up
+	"UP003": "same_version.upshift.hcl",          // reported as info, nothing else
+	"UP004": "lts_hop.upshift.hcl",               // 2.8 → 3.4, an LTS hop
+	"UP005": "lts_hop.upshift.hcl",               // from 2.8, past 2.1
+	"UP006": "blue_green_patch.upshift.hcl",      // blue-green from 3.9.0
+	"UP007": "blue_green_patch.upshift.hcl",      // 3.9.0 → 3.9.1
+	"UP008": "blue_green_patch.upshift.hcl",      // not an LTS hop
+	"UP009": "rolling_dbless.upshift.hcl",        // rolling in dbless mode
+	"UP010": "dual_cluster.upshift.hcl",          // everything dual_cluster needs
+	"UP011": "in_place_acknowledged.upshift.hcl", // no traffic, no to.database
+	"UP012": "dual_cluster.upshift.hcl",          // x-db and y-db
+	"UP013": "hybrid_dp.upshift.hcl",             // CP 3.9.1 accepts DP 3.9.0
+	"UP014": "hybrid_cp.upshift.hcl",             // hybrid, same major
+	"UP015": "hybrid_cp.upshift.hcl",             // hybrid, not from 3.1
+	"UP016": "dual_cluster.upshift.hcl",          // postgres (the default kind)
+	"UP017": "dual_cluster.upshift.hcl",          // 50, 100
+	"UP018": "dual_cluster.upshift.hcl",          // pause = "1m"
+	"UP019": "in_place_acknowledged.upshift.hcl", // acknowledged: info
+	"UP020": "dual_cluster.upshift.hcl",          // has a check
+	"UP021": "dual_cluster.upshift.hcl",          // has an analysis
+	"UP022": "chain",                             // distinct names across files
+	"UP023": "chain",                             // same cluster, ordered
+	"UP024": "chain",                             // depends_on an existing plan
+	"UP025": "chain",                             // no cycle
+	"UP026": "strict_env.upshift.hcl",            // well-formed env()
+	"UP027": "strict_env.upshift.hcl",            // set variables
+	"UP028": "strict_env.upshift.hcl",            // DSNs from env()
+	"UP029": "enterprise_lts.upshift.hcl",        // the four pg placeholders
+	"UP030": "blue_green_acknowledged.upshift.hcl",
+	"UP031": "hybrid_dp.upshift.hcl",        // rolling, hybrid_dp
+	"UP032": "enterprise_lts.upshift.hcl",   // Enterprise to Enterprise
+	"UP033": "enterprise_lts.upshift.hcl",   // 3.10 written with four parts
+	"UP034": "prometheus_file.upshift.hcl",  // query, max and min
+	"UP035": "hybrid_dp.upshift.hcl",        // data_planes_synced in hybrid mode
+	"UP036": "blue_green_patch.upshift.hcl", // finish for blue_green
+}
+
+func TestEveryRuleHasAPassingCase(t *testing.T) {
+	for _, r := range schema.Rules() {
+		name, ok := passingCase[r.ID]
+		if !ok {
+			t.Errorf("rule %s has no passing case in passingCase", r.ID)
+			continue
+		}
+		path := filepath.Join("testdata", "valid", name)
+		if _, err := os.Stat(path); err != nil {
+			t.Errorf("rule %s: %v", r.ID, err)
+			continue
+		}
+		_, diags := lintPath(path, optionsFor(path))
+		for _, d := range diags {
+			if schema.RuleID(d) == r.ID && schema.SeverityOf(d) != schema.SeverityInfo {
+				t.Errorf("rule %s fires on its passing case %s: %s", r.ID, name, d.Detail)
+			}
+		}
+	}
+}
