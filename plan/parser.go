@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"io/fs"
@@ -180,43 +181,91 @@ func readBounded(path string) ([]byte, error) {
 	return src, nil
 }
 
-// checkNesting refuses sources whose brackets nest deeper than MaxNesting,
-// or which chain more than MaxNesting unary operators, before HCL's
-// recursive parser sees them. It over-approximates (brackets inside strings
-// count too), which only matters for absurd files.
+// checkNesting refuses sources whose brackets, braces, parentheses and
+// template interpolations nest deeper than MaxNesting, or which chain more
+// than 4*MaxNesting unary operators, before HCL's recursive parser sees
+// them. Brackets inside quoted strings and comments do not count; heredoc
+// bodies do (an over-approximation that only matters for absurd files).
 func checkNesting(path string, src []byte) *hcl.Diagnostic {
-	depth, unary := 0, 0
-	line, col := 1, 1
-	for i, c := range src {
-		switch c {
-		case '{', '[', '(':
-			depth++
-		case '}', ']', ')':
-			if depth > 0 {
-				depth--
+	var stack []byte // '{', '[', '(' or 'T' (a ${ or %{ inside a string)
+	inStr, unary := false, 0
+	tooDeep := func(i int) *hcl.Diagnostic {
+		line, col := 1, 1
+		for _, c := range src[:i] {
+			if c == '\n' {
+				line, col = line+1, 1
+			} else {
+				col++
 			}
+		}
+		pos := hcl.Pos{Line: line, Column: col, Byte: i}
+		return &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Nesting too deep",
+			Detail:   fmt.Sprintf("Blocks, brackets, templates or operators nest more than %d deep here; a plan never needs that. Flatten the expression.", MaxNesting),
+			Subject:  &hcl.Range{Filename: path, Start: pos, End: hcl.Pos{Line: line, Column: col + 1, Byte: i + 1}},
+		}
+	}
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		if inStr {
+			switch {
+			case c == '\\':
+				i++
+			case c == '"' || c == '\n':
+				inStr = false
+			case (c == '$' || c == '%') && i+1 < len(src) && src[i+1] == '{':
+				stack = append(stack, 'T')
+				inStr = false
+				i++
+				if len(stack) > MaxNesting {
+					return tooDeep(i)
+				}
+			}
+			continue
 		}
 		switch c {
 		case '!', '-':
 			unary++
-		case ' ', '\t', '\r':
-		default:
-			unary = 0
-		}
-		if depth > MaxNesting || unary > 4*MaxNesting {
-			pos := hcl.Pos{Line: line, Column: col, Byte: i}
-			return &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Nesting too deep",
-				Detail:   fmt.Sprintf("Blocks, brackets or operators nest more than %d deep here; a plan never needs that. Flatten the expression.", MaxNesting),
-				Subject:  &hcl.Range{Filename: path, Start: pos, End: hcl.Pos{Line: line, Column: col + 1, Byte: i + 1}},
+			if unary > 4*MaxNesting {
+				return tooDeep(i)
 			}
+			continue
+		case ' ', '\t', '\r':
+			continue
 		}
-		if c == '\n' {
-			line++
-			col = 1
-		} else {
-			col++
+		unary = 0
+		switch c {
+		case '"':
+			inStr = true
+		case '#':
+			for i < len(src) && src[i] != '\n' {
+				i++
+			}
+		case '/':
+			if i+1 < len(src) && src[i+1] == '/' {
+				for i < len(src) && src[i] != '\n' {
+					i++
+				}
+			} else if i+1 < len(src) && src[i+1] == '*' {
+				end := bytes.Index(src[i+2:], []byte("*/"))
+				if end < 0 {
+					return nil // unterminated comment: HCL reports it
+				}
+				i += end + 3
+			}
+		case '{', '[', '(':
+			stack = append(stack, c)
+			if len(stack) > MaxNesting {
+				return tooDeep(i)
+			}
+		case '}', ']', ')':
+			if n := len(stack); n > 0 {
+				if stack[n-1] == 'T' && c == '}' {
+					inStr = true
+				}
+				stack = stack[:n-1]
+			}
 		}
 	}
 	return nil

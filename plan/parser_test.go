@@ -206,3 +206,26 @@ func TestSuggest(t *testing.T) {
 		t.Errorf("DidYouMean = %q", s)
 	}
 }
+
+// Brackets in strings and comments do not count towards MaxNesting; real
+// nesting, template interpolations and unary chains do.
+func TestCheckNesting(t *testing.T) {
+	many := strings.Repeat("  body = \":( [ {\" # ((((\n  // [[[[\n  /* {{{{ */\n", 200)
+	if d := checkNesting("f", []byte("x {\n"+many+"}\n")); d != nil {
+		t.Errorf("strings and comments counted: %v", d)
+	}
+	for name, src := range map[string]string{
+		"brackets":  "x = " + strings.Repeat("[", MaxNesting+1),
+		"templates": "x = \"" + strings.Repeat("${\"", MaxNesting+1),
+		"unary":     "x = " + strings.Repeat("!", 4*MaxNesting+1) + "true",
+		"negation":  "x = " + strings.Repeat("- ", 4*MaxNesting+1) + "1",
+	} {
+		d := checkNesting("f", []byte("a {\n"+src+"\n}\n"))
+		if d == nil || d.Subject.Start.Line != 2 {
+			t.Errorf("%s: %v", name, d)
+		}
+	}
+	if d := checkNesting("f", []byte("x = "+strings.Repeat("[", MaxNesting)+strings.Repeat("]", MaxNesting))); d != nil {
+		t.Errorf("exactly MaxNesting refused: %v", d)
+	}
+}
