@@ -146,11 +146,42 @@ func (l *linter) checkStrategy() {
 		never(true, p.ControlPlane.DeclRange, "control_plane", "it is for hybrid_dp plans")
 	}
 	never(p.MaxDowntime.Set && st != "in_place", p.MaxDowntime.Range, "max_downtime", "only in_place has downtime")
+	// The proxy address of a side: checks send their requests there, and
+	// the nginx driver writes it into the upstream.
+	for _, c := range p.Checks {
+		if c.Request != nil {
+			side := p.To
+			if c.Target.Value == "from" {
+				side = p.From
+			}
+			need(hasProxy(side, rolling), c.DeclRange, fmt.Sprintf("the proxy_url of the side check %q targets (%s)", c.Name, c.Target.Value))
+		}
+	}
+	if p.Traffic != nil && p.Traffic.Kind == "nginx" {
+		need(hasProxy(p.From, rolling) && hasProxy(p.To, rolling), p.Traffic.DeclRange, "proxy_url on both sides (every node for rolling): the nginx driver writes them into the upstream")
+	}
 	for _, a := range p.Approve {
 		if slices.Contains(plan.ApproveItems, a.Value) && !slices.Contains(approveApplies[st], a.Value) {
 			l.reportf(ruleApprove, a.Range, "%q is not a point of no return of %s (those are %s).", a.Value, st, strings.Join(approveApplies[st], ", "))
 		}
 	}
+}
+
+// hasProxy reports whether side s has its proxy address: proxy_url, or for
+// rolling on every node. A missing side is not reported here.
+func hasProxy(s *plan.Side, rolling bool) bool {
+	if s == nil {
+		return true
+	}
+	if !rolling {
+		return s.ProxyURL.Given()
+	}
+	for _, n := range s.Nodes {
+		if !n.ProxyURL.Given() {
+			return false
+		}
+	}
+	return true
 }
 
 func dbRange(s *plan.Side) hcl.Range {

@@ -51,4 +51,7 @@ const strategyTable = `✓ required, - must be absent, ○ optional.
 | control_plane | only hybrid_dp (✓ there) | | | |
 | max_downtime | - | - | ○ | - |
 | approve items | decommission | finish, decommission | stop_current, decommission | decommission |
+
+proxy_url (on the side, or on every node for rolling) is required on the side a check's request
+targets, and on both sides with traffic "nginx", which writes the addresses into its upstream.
 `

@@ -4,11 +4,13 @@ upgrade "p" { # ERROR: "Missing required argument"
   from {
     version   = "3.8.0"
     admin_url = "http://x:8001"
+    proxy_url = "http://x:8000"
     database { dsn = "postgres://kong@x-db/kong" }
   }
   to {
     version   = "3.9.1"
     admin_url = "http://y:8001"
+    proxy_url = "http://y:8000"
     database { dsn = "postgres://kong@y-db/kong" }
     kong      = ["kong"]
   }

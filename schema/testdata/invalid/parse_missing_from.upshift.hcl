@@ -5,6 +5,7 @@ upgrade "p" { # ERROR: "Missing from block"
   to {
     version   = "3.9.1"
     admin_url = "http://y:8001"
+    proxy_url = "http://y:8000"
     database { dsn = "postgres://kong@y-db/kong" }
     kong      = ["kong"]
   }

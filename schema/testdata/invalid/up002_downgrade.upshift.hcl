@@ -5,11 +5,13 @@ upgrade "p" {
   from {
     version   = "3.9.1"
     admin_url = "http://x:8001"
+    proxy_url = "http://x:8000"
     database { dsn = "postgres://kong@x-db/kong" }
   }
   to {
     version   = "3.8.0" # ERROR: UP002
     admin_url = "http://y:8001"
+    proxy_url = "http://y:8000"
     database { dsn = "postgres://kong@y-db/kong" }
     kong      = ["kong"]
   }

@@ -5,11 +5,13 @@ upgrade "p" {
   from {
     version   = "2.8.1" # ERROR: UP006
     admin_url = "http://x:8001"
+    proxy_url = "http://x:8000"
     database { dsn = "postgres://kong@x-db/kong" }
   }
   to {
     version   = "2.8.3"
     admin_url = "http://y:8001"
+    proxy_url = "http://y:8000"
     kong      = ["kong"]
   }
   backup { dir = "/var/lib/upshift" }

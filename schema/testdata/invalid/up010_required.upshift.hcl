@@ -5,6 +5,7 @@ upgrade "p" { # ERROR: UP010
   from {
     version   = "3.8.0"
     admin_url = "http://x:8001"
+    proxy_url = "http://x:8000"
     database { dsn = "postgres://kong@x-db/kong" }
   }
   to { # ERROR: UP010 ERROR: UP010
@@ -12,7 +13,7 @@ upgrade "p" { # ERROR: UP010
     admin_url = "http://y:8001"
   }
   traffic "command" { set = ["./lb.sh", "{to_weight}"] }
-  check "up" {
+  check "up" { # ERROR: UP010
     request { path = "/" }
     expect { status = 200 }
   }

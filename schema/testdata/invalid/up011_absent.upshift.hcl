@@ -11,6 +11,7 @@ upgrade "p" {
   to {
     version   = "3.9.1"
     admin_url = "http://x:8001"
+    proxy_url = "http://x:8000"
     kong      = ["kong"]
     database { dsn = "postgres://kong@db2/kong" } # ERROR: UP011
   }

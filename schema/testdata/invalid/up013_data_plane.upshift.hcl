@@ -5,11 +5,17 @@ upgrade "p" {
   mode     = "hybrid_dp"
   from {
     version = "3.8.0"
-    node "x1" { admin_url = "http://x1:8001" }
+    node "x1" {
+      admin_url = "http://x1:8001"
+      proxy_url = "http://x1:8000"
+    }
   }
   to {
     version = "3.9.1" # ERROR: UP013
-    node "y1" { admin_url = "http://y1:8001" }
+    node "y1" {
+      admin_url = "http://y1:8001"
+      proxy_url = "http://y1:8000"
+    }
   }
   control_plane {
     version   = "3.8.0"

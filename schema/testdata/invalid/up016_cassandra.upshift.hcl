@@ -5,6 +5,7 @@ upgrade "p" {
   from {
     version   = "3.3.1"
     admin_url = "http://x:8001"
+    proxy_url = "http://x:8000"
     database {
       dsn  = "postgres://kong@x-db/kong"
       kind = "cassandra" # ERROR: UP016
@@ -13,6 +14,7 @@ upgrade "p" {
   to {
     version   = "3.4.0"
     admin_url = "http://y:8001"
+    proxy_url = "http://y:8000"
     database { dsn = "postgres://kong@y-db/kong" }
     kong      = ["kong"]
   }

@@ -5,11 +5,13 @@ upgrade "p" {
   from {
     version   = "3.8.0"
     admin_url = env("UNSET_X_ADMIN_URL") # ERROR: UP027
+    proxy_url = "http://x:8000"
     database { dsn = "postgres://kong@x-db/kong" }
   }
   to {
     version   = "3.9.1"
     admin_url = env("SET_Y_ADMIN_URL")
+    proxy_url = "http://y:8000"
     database { dsn = "postgres://kong@y-db/kong" }
     kong      = ["kong"]
   }

@@ -6,11 +6,13 @@ upgrade "p" {
     version   = "3.8.0"
     admin_url   = "http://x:8001"
     admin_token = "kpat_0123456789" # ERROR: UP028
+    proxy_url = "http://x:8000"
     database { dsn = "postgres://kong@x-db/kong" }
   }
   to {
     version   = "3.9.1"
     admin_url = "http://y:8001"
+    proxy_url = "http://y:8000"
     database { dsn = "postgres://kong:hunter2@y-db/kong" } # ERROR: UP028
     kong      = ["kong"]
   }

@@ -6,11 +6,13 @@ upgrade "p" {
   from {
     version   = "3.5.0"
     admin_url = "http://x:8001"
+    proxy_url = "http://x:8000"
     database { dsn = "postgres://kong@x-db/kong" }
   }
   to {
     version   = "3.6.1"
     admin_url = "http://y:8001"
+    proxy_url = "http://y:8000"
     kong      = ["kong"]
   }
   backup { dir = "/var/lib/upshift" }

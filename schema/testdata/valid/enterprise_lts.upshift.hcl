@@ -5,11 +5,13 @@ upgrade "p" {
   from {
     version   = "3.4.3.12"
     admin_url = "http://x:8001"
+    proxy_url = "http://x:8000"
     database { dsn = "postgres://kong@x-db/kong" }
   }
   to {
     version   = "3.10.0.2"
     admin_url = "http://y:8001"
+    proxy_url = "http://y:8000"
     database { dsn = "postgres://kong@y-db/kong" }
     kong      = ["ssh", "kong-y", "KONG_PG_HOST={pg_host}", "KONG_PG_PORT={pg_port}", "KONG_PG_DATABASE={pg_database}", "KONG_PG_USER={pg_user}", "kong"]
   }

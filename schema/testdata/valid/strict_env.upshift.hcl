@@ -5,11 +5,13 @@ upgrade "p" {
   from {
     version   = "3.8.0"
     admin_url = env("SET_X_ADMIN_URL")
+    proxy_url = "http://x:8000"
     database { dsn = env("SET_X_DSN") }
   }
   to {
     version   = "3.9.1"
     admin_url = "http://y:8001"
+    proxy_url = "http://y:8000"
     database { dsn = env("SET_Y_DSN") }
     kong      = ["kong"]
   }
