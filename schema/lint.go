@@ -3,6 +3,7 @@ package schema
 import (
 	"fmt"
 	"os"
+	"regexp"
 	"sort"
 
 	"github.com/hashicorp/hcl/v2"
@@ -97,6 +98,9 @@ func (l *linter) reportf(r *Rule, rng hcl.Range, format string, args ...any) {
 
 // run applies the per-plan rules.
 func (l *linter) run() {
+	if !planNameRE.MatchString(l.plan.Name) {
+		l.reportf(rulePlanName, l.plan.NameRange, "%q is not a valid plan name.", l.plan.Name)
+	}
 	l.checkAcknowledgeList()
 	l.checkEnums()
 	v := l.checkVersions()
@@ -107,6 +111,8 @@ func (l *linter) run() {
 	l.checkValues()
 }
 
+var planNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
 // acknowledge downgrades the findings of rules the plan acknowledges.
 func (l *linter) acknowledge() hcl.Diagnostics {
 	acked := map[string]bool{}
@@ -115,8 +121,12 @@ func (l *linter) acknowledge() hcl.Diagnostics {
 			acked[r.ID] = true
 		}
 	}
+	fired := map[string]bool{}
 	for _, d := range l.diags {
 		f := FindingOf(d)
+		if f != nil {
+			fired[f.Rule.ID] = true
+		}
 		if f == nil || !acked[f.Rule.ID] || f.Severity == SeverityInfo {
 			continue
 		}
@@ -124,6 +134,11 @@ func (l *linter) acknowledge() hcl.Diagnostics {
 		f.Acknowledged = true
 		d.Severity = hcl.DiagWarning
 		d.Summary += " (acknowledged)"
+	}
+	for _, a := range l.plan.Acknowledge {
+		if acked[a.Value] && !fired[a.Value] {
+			l.reportf(ruleStaleAck, a.Range, "%s (%s) is acknowledged, but this plan does not trigger it.", a.Value, RuleByID(a.Value).Summary)
+		}
 	}
 	return l.diags
 }

@@ -113,6 +113,12 @@ var (
 	ruleApprove = &Rule{ID: "UP036", Severity: SeverityWarning, Acknowledgeable: true,
 		Summary: "Consent item does not apply to this strategy",
 		Fix:     "stop_current applies to in_place, finish to blue_green, decommission to all: remove the item."}
+	ruleStaleAck = &Rule{ID: "UP037", Severity: SeverityWarning,
+		Summary: "Acknowledgement matches nothing",
+		Fix:     "Remove the rule from acknowledge: the plan does not trigger it, and a stale acknowledgement would silently accept a future finding."}
+	rulePlanName = &Rule{ID: "UP038", Severity: SeverityError,
+		Summary: "Invalid plan name",
+		Fix:     "A plan's name is its identity in the journal, in file names and in URLs: letters, digits, '.', '_' and '-', starting with a letter or digit, at most 64 characters."}
 )
 
 var allRules = []*Rule{
@@ -123,6 +129,7 @@ var allRules = []*Rule{
 	ruleNoChecks, ruleNoAnalysis, ruleDupName, ruleUnordered, ruleUnknownDep,
 	ruleCycle, ruleEnvShape, ruleEnvUnset, ruleInlineSecret, rulePlaceholder,
 	ruleAck, ruleEnum, ruleEdition, ruleNoOSS, ruleAnalysis, ruleCheck, ruleApprove,
+	ruleStaleAck, rulePlanName,
 }
 
 // Rules returns every rule, sorted by ID. The slice is a copy; the rules

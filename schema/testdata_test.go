@@ -225,6 +225,8 @@ var passingCase = map[string]string{
 	"UP034": "prometheus_file.upshift.hcl",  // query, max and min
 	"UP035": "hybrid_dp.upshift.hcl",        // data_planes_synced in hybrid mode
 	"UP036": "blue_green_patch.upshift.hcl", // finish for blue_green
+	"UP037": "blue_green_acknowledged.upshift.hcl",
+	"UP038": "dual_cluster.upshift.hcl",
 }
 
 func TestEveryRuleHasAPassingCase(t *testing.T) {
