@@ -95,7 +95,8 @@ func (l *linter) checkStrategy() {
 		}
 		if rolling {
 			need(len(s.side.Nodes) > 0, s.side.DeclRange, s.name+` node blocks (node "NAME" { admin_url = ... })`)
-			never(s.side.AdminURL.Set, s.side.AdminURL.Range, s.name+".admin_url", "each node carries its own")
+			never(s.side.AdminURL.Given(), s.side.AdminURL.Range, s.name+".admin_url", "each node carries its own")
+			never(s.side.ProxyURL.Given(), s.side.ProxyURL.Range, s.name+".proxy_url", "each node carries its own")
 			never(s.side.Database != nil, dbRange(s.side), s.name+".database", "its nodes use no database of their own")
 			never(s.side.Kong.Set, s.side.Kong.Range, s.name+".kong", "no migrations run on DB-less or data-plane nodes")
 		} else {
@@ -108,12 +109,8 @@ func (l *linter) checkStrategy() {
 			}
 		}
 	}
-	if p.To != nil && p.To.Database != nil && !rolling {
-		switch st {
-		case "dual_cluster":
-		default:
-			never(true, p.To.Database.DeclRange, "to.database", "Y shares X's database (from.database)")
-		}
+	if p.To != nil && p.To.Database != nil && !rolling && st != "dual_cluster" {
+		never(true, p.To.Database.DeclRange, "to.database", "Y shares X's database (from.database)")
 	}
 	if p.To != nil && !rolling {
 		need(p.To.Kong.Given(), p.To.DeclRange, `to.kong, Y's kong command for "kong migrations" (kong = ["kong"])`)
@@ -137,7 +134,7 @@ func (l *linter) checkStrategy() {
 		need(false, p.Rollout.DeclRange, "a traffic block when rollout is given")
 	}
 	need(p.Backup != nil, p.DeclRange, `a backup block (backup { dir = "..." }): every strategy backs X up first`)
-	if p.Backup != nil && p.Backup.Verify.Value && !p.Backup.VerifyDSN.Set {
+	if p.Backup != nil && p.Backup.Verify.Value && !p.Backup.VerifyDSN.Given() {
 		need(false, p.Backup.Verify.Range, "backup.verify_dsn when verify = true (a server where Upshift may create a scratch database)")
 	}
 	if mode == "hybrid_dp" {
