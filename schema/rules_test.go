@@ -147,3 +147,50 @@ func TestLintNil(t *testing.T) {
 		t.Errorf("an empty plan has findings (no checks at least)")
 	}
 }
+
+// Analysis and check shapes (UP034, UP035), one block at a time inside a
+// plan that is otherwise clean.
+func TestAnalysisAndCheckShapes(t *testing.T) {
+	base, err := os.ReadFile(filepath.Join("testdata", "valid", "dual_cluster.upshift.hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const anchor = `  analysis "same" {`
+	for _, c := range []struct {
+		block, rule string
+	}{
+		{`analysis "a" {` + "\n" + `compare = "kong_metrics"` + "\n" + `prometheus = "http://p"` + "\n}", "UP034"},
+		{`analysis "a" { query = "up" }`, "UP034"},
+		{`analysis "a" {` + "\nprometheus = \"http://p\"\nquery = \"up\"\n}", "UP034"},
+		{`analysis "a" {` + "\nprometheus = \"http://p\"\nquery = \"up\"\nmin = 2\nmax = 1\n}", "UP034"},
+		{`analysis "a" { error_rate_margin = 0.1 }`, "UP034"},
+		{`analysis "a" { compare = "kong_metrics" }`, "UP034"},
+		{`analysis "a" {` + "\ncompare = \"kong_metrics\"\nerror_rate_margin = 2\n}", "UP034"},
+		{`analysis "a" {}`, "UP034"},
+		{`analysis "a" {` + "\ncompare = \"kong_metrics\"\nerror_rate_margin = 0.1\nfailures = -1\n}", "UP034"},
+		{`analysis "a" {` + "\ncompare = \"kong_metrics\"\np99_latency_margin = \"fast\"\n}", "UP018"},
+		{`analysis "a" {` + "\ncompare = \"kong_metric\"\np99_latency_margin = \"1s\"\n}", "UP031"},
+		{`check "c" {` + "\nrequest { path = \"/\" }\n}", "UP035"},
+		{`check "c" {` + "\nrequest { path = \"/\" }\nexpect {}\n}", "UP035"},
+		{`check "c" {` + "\nrequest { path = \"/\" }\nexpect { status = 999 }\n}", "UP035"},
+		{`check "c" {` + "\ntarget = \"x\"\nrequest { path = \"/\" }\nexpect { status = 200 }\n}", "UP031"},
+		{`check "c" {` + "\ntarget = \"from\"\nrequest { path = \"/\" }\nexpect { status = 200 }\n}", ""},
+		{`analysis "a" {` + "\nprometheus = env(\"P\")\nquery = \"up\"\nmax = 1\n}", ""},
+	} {
+		src := strings.Replace(string(base), anchor, c.block+"\n"+anchor, 1)
+		diags := lintSource(t, src, schema.Options{})
+		var ids []string
+		for _, d := range diags {
+			ids = append(ids, schema.RuleID(d)+":"+d.Summary)
+		}
+		if c.rule == "" {
+			if len(diags) != 0 {
+				t.Errorf("%s: want no finding, got %v", c.block, ids)
+			}
+			continue
+		}
+		if len(diags) != 1 || schema.RuleID(diags[0]) != c.rule {
+			t.Errorf("%s: want only %s, got %v", c.block, c.rule, ids)
+		}
+	}
+}
