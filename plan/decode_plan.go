@@ -39,6 +39,8 @@ func (d *decoder) singleBlock(blocks hcl.Blocks, typ string) *hcl.Block {
 // decodePlan decodes one `upgrade "NAME"` block.
 func (d *decoder) decodePlan(b *hcl.Block, path string) *Plan {
 	p := &Plan{Name: b.Labels[0], DeclRange: b.DefRange, NameRange: b.LabelRanges[0], File: path}
+	before := len(d.diags)
+	defer func() { p.Incomplete = d.diags[before:].HasErrors() }()
 	content, diags := b.Body.Content(upgradeSchema)
 	d.add(diags...)
 	at := content.Attributes

@@ -190,8 +190,8 @@ func TestDecodeErrors(t *testing.T) {
 	if len(want) != 0 {
 		t.Errorf("missing diagnostics %v in %v", want, diags)
 	}
-	if len(set.Plans) != 1 {
-		t.Errorf("the plan is still returned for lint: %d", len(set.Plans))
+	if len(set.Plans) != 1 || !set.Plans[0].Incomplete {
+		t.Errorf("the plan is still returned for lint, marked incomplete: %d", len(set.Plans))
 	}
 }
 

@@ -48,6 +48,11 @@ type Plan struct {
 	NameRange hcl.Range // the label
 	// File is the plan file's path as given to (or found by) LoadPaths.
 	File string
+	// Incomplete is true when decoding this plan reported errors: some of
+	// its parts may be missing from the struct although the file has them
+	// (a block with a wrong label, an attribute of the wrong type). Lint
+	// then does not report anything as missing.
+	Incomplete bool
 
 	Cluster   String
 	DependsOn []String

@@ -65,6 +65,9 @@ type linter struct {
 // report adds a finding of rule r at rng; detail says what is wrong here
 // and how to fix it (the rule's Fix is appended when detail is empty).
 func (l *linter) report(r *Rule, rng hcl.Range, summary, detail string) {
+	if l.plan != nil && l.plan.Incomplete && (r == ruleRequired || r == ruleNoChecks || r == ruleNoAnalysis) {
+		return // what looks missing may be what failed to decode
+	}
 	if summary == "" {
 		summary = r.Summary
 	}

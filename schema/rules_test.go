@@ -194,3 +194,18 @@ func TestAnalysisAndCheckShapes(t *testing.T) {
 		}
 	}
 }
+
+// A part that failed to decode is not reported missing as well.
+func TestNoCascadeFromDecodeErrors(t *testing.T) {
+	base, err := os.ReadFile(filepath.Join("testdata", "valid", "dual_cluster.upshift.hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := strings.Replace(string(base), `traffic "command"`, `traffic`, 1)
+	diags := lintSource(t, src, schema.Options{})
+	if len(diags) != 1 || diags[0].Summary != "Missing kind for traffic" {
+		for _, d := range diags {
+			t.Errorf("%s [%s] %s", d.Subject, schema.RuleID(d), d.Summary)
+		}
+	}
+}
