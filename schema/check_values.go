@@ -74,7 +74,8 @@ func values(p *plan.Plan) []namedValue {
 		}
 	}
 	for _, n := range p.Notify {
-		add(fmt.Sprintf("notify[%q].webhook_url", n.Kind), n.WebhookURL, false, false)
+		// A Slack incoming-webhook URL is itself the credential.
+		add(fmt.Sprintf("notify[%q].webhook_url", n.Kind), n.WebhookURL, true, false)
 		add(fmt.Sprintf("notify[%q].url", n.Kind), n.URL, false, false)
 	}
 	return out
@@ -101,7 +102,7 @@ func (l *linter) checkValues() {
 			continue
 		}
 		if nv.secret && v.Literal != "" {
-			l.report(ruleInlineSecret, v.Range, "", fmt.Sprintf("%s is a token written in the plan. %s", nv.path, ruleInlineSecret.Fix))
+			l.report(ruleInlineSecret, v.Range, "", fmt.Sprintf("%s is a credential written in the plan. %s", nv.path, ruleInlineSecret.Fix))
 		}
 		if nv.dsn && dsnHasPassword(v.Literal) {
 			l.report(ruleInlineSecret, v.Range, "", fmt.Sprintf("%s embeds a password. %s", nv.path, ruleInlineSecret.Fix))
