@@ -1,0 +1,17 @@
+package kong
+
+import "fmt"
+
+// Error is a failed driver operation, shaped like fs.PathError: Op is
+// what was attempted ("GET /", "read schema_meta", "kong migrations up"),
+// Target where (an Admin URL, a database name; never a DSN with its
+// password), Err why.
+type Error struct {
+	Op     string
+	Target string
+	Err    error
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("kong: %s %s: %v", e.Op, e.Target, e.Err) }
+
+func (e *Error) Unwrap() error { return e.Err }
