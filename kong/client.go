@@ -68,6 +68,10 @@ func New(opts Options) (*Client, error) {
 // GoKong returns the underlying go-kong client (for decK's dump engine).
 func (c *Client) GoKong() *gokong.Client { return c.admin }
 
+// HTTPClient returns the HTTP client the driver uses (it adds the token
+// header), for go-kong clients of other workspaces.
+func (c *Client) HTTPClient() *http.Client { return c.http }
+
 // AdminURL returns the Admin API address the client talks to.
 func (c *Client) AdminURL() string { return c.opts.AdminURL }
 

@@ -1,0 +1,434 @@
+package backup
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/kong/go-database-reconciler/pkg/file"
+	"sigs.k8s.io/yaml"
+)
+
+// The configuration fingerprint, defined once for all of Upshift.
+//
+// It is the SHA-256 (hex) of the lines
+//
+//	<kind> TAB <id> TAB <body>
+//
+// one per Kong entity, sorted bytewise by kind then id, joined with "\n".
+// kind is the entity's table name (services, routes, consumers, plugins,
+// upstreams, targets, certificates, snis, ca_certificates, vaults, keys,
+// key_sets, keyauth_credentials, basicauth_credentials,
+// hmacauth_credentials, jwt_secrets, acls, oauth2_credentials, ...); id is
+// its UUID in lower case; body is the entity as the Admin API shows it
+// (foreign keys as {"id": ...}) with created_at and updated_at removed,
+// null-valued object members removed at every depth, and top-level members
+// whose value is [] or {} removed, printed as PostgreSQL prints jsonb.
+//
+// So it is "a sorted dump with IDs and without timestamps, hashed": any
+// create, update or delete of an entity changes it; a no-op write (PATCH
+// with the same values, which only bumps updated_at) does not.
+//
+// DB mode computes it in one SQL query over Kong's entity tables
+// (FingerprintDB); DB-less and hybrid data planes compute it from a decK
+// dump (FingerprintContent) or from GET /config (FingerprintDeclarative).
+// On the same configuration the two agree (tested against kongsim, whose
+// tables keep the Admin API object in an `entity` jsonb column). On real
+// Kong's typed tables FingerprintDB hashes the row (to_jsonb minus ws_id
+// and cache_key) instead: it still detects every write (drift), but it is
+// not comparable with a decK-side fingerprint; that mapping is not done.
+
+// Fingerprint is a configuration fingerprint and the entity counts it
+// covers.
+type Fingerprint struct {
+	Hash   string           `json:"hash"`
+	Counts map[string]int64 `json:"counts"` // kind → entities; kinds with none left out
+}
+
+// Entities is the total number of entities.
+func (f Fingerprint) Entities() int64 {
+	var n int64
+	for _, c := range f.Counts {
+		n += c
+	}
+	return n
+}
+
+// entityTables are Kong's configuration tables (core and bundled plugins'
+// credentials). Runtime tables (clustering_data_planes, oauth2_tokens,
+// ratelimiting_metrics, sessions, locks, schema_meta, cluster_events) are
+// not configuration and are left out.
+var entityTables = []string{
+	"acls", "basicauth_credentials", "ca_certificates", "certificates", "consumer_group_consumers",
+	"consumer_group_plugins", "consumer_groups", "consumers", "filter_chains", "hmacauth_credentials",
+	"jwt_secrets", "key_sets", "keyauth_credentials", "keys", "mtls_auth_credentials",
+	"oauth2_credentials", "plugins", "routes", "services", "snis", "targets", "upstreams", "vaults",
+}
+
+// Querier is what FingerprintDB needs of a connection.
+type Querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// FingerprintDB computes the fingerprint of the Kong database behind q: a
+// catalogue lookup for which entity tables exist, then one query over all
+// of them. Run both in one REPEATABLE READ transaction (pass a pgx.Tx) for
+// a consistent snapshot under concurrent writes. Read-only.
+func FingerprintDB(ctx context.Context, q Querier) (Fingerprint, error) {
+	rows, err := q.Query(ctx, `SELECT table_name::text, bool_or(column_name = 'entity')
+		FROM information_schema.columns
+		WHERE table_schema = current_schema() AND table_name = ANY($1)
+		GROUP BY table_name ORDER BY table_name`, entityTables)
+	if err != nil {
+		return Fingerprint{}, fmt.Errorf("fingerprint: list entity tables: %w", err)
+	}
+	type tbl struct {
+		name   string
+		entity bool
+	}
+	tables, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (tbl, error) {
+		var t tbl
+		return t, r.Scan(&t.name, &t.entity)
+	})
+	if err != nil {
+		return Fingerprint{}, fmt.Errorf("fingerprint: list entity tables: %w", err)
+	}
+	if len(tables) == 0 {
+		return Fingerprint{Hash: hashLines(nil), Counts: map[string]int64{}}, nil
+	}
+	parts := make([]string, len(tables))
+	for i, t := range tables {
+		body := "to_jsonb(t) - 'ws_id' - 'cache_key'"
+		if t.entity {
+			body = "t.entity"
+		}
+		parts[i] = fmt.Sprintf("SELECT %s::text AS kind, t.id::text AS id, %s AS body FROM %s AS t",
+			pgQuote(t.name), body, pgx.Identifier{t.name}.Sanitize())
+	}
+	sql := `WITH e AS (` + strings.Join(parts, "\nUNION ALL\n") + `),
+n AS (
+  SELECT kind, id, (SELECT coalesce(jsonb_object_agg(k, v), '{}'::jsonb)
+                    FROM jsonb_each(jsonb_strip_nulls(body - 'created_at' - 'updated_at')) AS x(k, v)
+                    WHERE v <> '[]'::jsonb AND v <> '{}'::jsonb) AS body
+  FROM e)
+SELECT encode(sha256(convert_to(coalesce(string_agg(kind || E'\t' || id || E'\t' || body::text, E'\n'
+                                   ORDER BY kind COLLATE "C", id COLLATE "C"), ''), 'UTF8')), 'hex'),
+       coalesce((SELECT jsonb_object_agg(kind, c) FROM (SELECT kind, count(*) AS c FROM n GROUP BY kind) AS g), '{}'::jsonb)
+FROM n`
+	var fp Fingerprint
+	if err := q.QueryRow(ctx, sql).Scan(&fp.Hash, &fp.Counts); err != nil {
+		return Fingerprint{}, fmt.Errorf("fingerprint: %w", err)
+	}
+	return fp, nil
+}
+
+func pgQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+type line struct{ kind, id, body string }
+
+func hashLines(lines []line) string {
+	sort.Slice(lines, func(i, j int) bool {
+		if lines[i].kind != lines[j].kind {
+			return lines[i].kind < lines[j].kind
+		}
+		return lines[i].id < lines[j].id
+	})
+	h := sha256.New()
+	for i, l := range lines {
+		if i > 0 {
+			h.Write([]byte{'\n'})
+		}
+		h.Write([]byte(l.kind + "\t" + l.id + "\t" + l.body))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// collector gathers entities for a Go-side fingerprint.
+type collector struct {
+	lines  []line
+	counts map[string]int64
+	err    error
+}
+
+// add records entity v of kind; fk adds foreign keys ({"id": ...}) that a
+// nested decK entity leaves out.
+func (c *collector) add(kind string, v any, fk map[string]*string) {
+	if c.err != nil {
+		return
+	}
+	obj, err := toGeneric(v)
+	if err != nil {
+		c.err = fmt.Errorf("fingerprint %s: %w", kind, err)
+		return
+	}
+	for k, id := range fk {
+		if id != nil {
+			obj[k] = map[string]any{"id": *id}
+		}
+	}
+	if kind == "plugins" {
+		dropShorthands(obj)
+	}
+	id, _ := obj["id"].(string)
+	if id == "" {
+		c.err = fmt.Errorf("fingerprint %s: entity without id (dump with IDs)", kind)
+		return
+	}
+	var b strings.Builder
+	if err := writeJSONB(&b, normalizeEntity(obj)); err != nil {
+		c.err = fmt.Errorf("fingerprint %s %s: %w", kind, id, err)
+		return
+	}
+	c.lines = append(c.lines, line{kind: kind, id: strings.ToLower(id), body: b.String()})
+	c.counts[kind]++
+}
+
+// dropShorthands removes the deprecated flat redis_* fields that Kong
+// 3.6+ (and kongsim) add to rate-limiting and response-ratelimiting
+// configurations when it reads them (shorthand_fields with
+// translate_backwards): they copy the config.redis record, are never
+// stored in the database, and a decK dump carries them or not depending on
+// the plugin schema it fetched. Only when config.redis is a record: before
+// 3.6 the flat fields are the real ones.
+func dropShorthands(plugin map[string]any) {
+	conf, ok := plugin["config"].(map[string]any)
+	if !ok {
+		return
+	}
+	if _, ok := conf["redis"].(map[string]any); !ok {
+		return
+	}
+	for k := range conf {
+		if strings.HasPrefix(k, "redis_") {
+			delete(conf, k)
+		}
+	}
+}
+
+// FingerprintContent computes the fingerprint from a decK dump made with
+// IDs (file.WriteConfig{WithID: true}). Nested entities get back the
+// foreign key their nesting implies. Enterprise-only kinds a dump may
+// carry (consumer groups, RBAC, licenses, partials, custom entities) are
+// not covered; the function refuses content that has them rather than
+// return a fingerprint that ignores them.
+func FingerprintContent(c *file.Content) (Fingerprint, error) {
+	if len(c.ConsumerGroups)+len(c.RBACRoles)+len(c.Licenses)+len(c.Partials)+len(c.CustomEntities)+len(c.ServicePackages)+len(c.FilterChains) > 0 {
+		return Fingerprint{}, fmt.Errorf("fingerprint: the dump has entity kinds the fingerprint does not cover (consumer groups, RBAC, licenses, partials, custom entities, service packages or filter chains)")
+	}
+	col := &collector{counts: map[string]int64{}}
+	plugin := func(p *file.FPlugin, fk map[string]*string) {
+		pl := p.Plugin
+		pl.Service, pl.Route, pl.Consumer = nil, nil, nil
+		f := map[string]*string{}
+		for k, v := range fk {
+			f[k] = v
+		}
+		if p.Service != nil {
+			f["service"] = p.Service.ID
+		}
+		if p.Route != nil {
+			f["route"] = p.Route.ID
+		}
+		if p.Consumer != nil {
+			f["consumer"] = p.Consumer.ID
+		}
+		col.add("plugins", pl, f)
+	}
+	route := func(r *file.FRoute, svc *string) {
+		rt := r.Route
+		if rt.Service != nil && svc == nil {
+			svc = rt.Service.ID
+		}
+		rt.Service = nil
+		col.add("routes", rt, map[string]*string{"service": svc})
+		for _, p := range r.Plugins {
+			plugin(p, map[string]*string{"route": rt.ID})
+		}
+	}
+	for i := range c.Services {
+		s := &c.Services[i]
+		col.add("services", s.Service, nil)
+		for _, r := range s.Routes {
+			route(r, s.ID)
+		}
+		for _, p := range s.Plugins {
+			plugin(p, map[string]*string{"service": s.ID})
+		}
+	}
+	for i := range c.Routes {
+		route(&c.Routes[i], nil)
+	}
+	for i := range c.Plugins {
+		plugin(&c.Plugins[i], nil)
+	}
+	for i := range c.Consumers {
+		cs := &c.Consumers[i]
+		col.add("consumers", cs.Consumer, nil)
+		fk := map[string]*string{"consumer": cs.ID}
+		for _, p := range cs.Plugins {
+			plugin(p, fk)
+		}
+		for _, x := range cs.KeyAuths {
+			y := *x
+			y.Consumer = nil
+			col.add("keyauth_credentials", y, fk)
+		}
+		for _, x := range cs.BasicAuths {
+			y := *x
+			y.Consumer = nil
+			col.add("basicauth_credentials", y, fk)
+		}
+		for _, x := range cs.HMACAuths {
+			y := *x
+			y.Consumer = nil
+			col.add("hmacauth_credentials", y, fk)
+		}
+		for _, x := range cs.JWTAuths {
+			y := *x
+			y.Consumer = nil
+			col.add("jwt_secrets", y, fk)
+		}
+		for _, x := range cs.ACLGroups {
+			y := *x
+			y.Consumer = nil
+			col.add("acls", y, fk)
+		}
+		for _, x := range cs.Oauth2Creds {
+			y := *x
+			y.Consumer = nil
+			col.add("oauth2_credentials", y, fk)
+		}
+		for _, x := range cs.MTLSAuths {
+			y := *x
+			y.Consumer = nil
+			col.add("mtls_auth_credentials", y, fk)
+		}
+	}
+	for i := range c.Upstreams {
+		u := &c.Upstreams[i]
+		col.add("upstreams", u.Upstream, nil)
+		for _, t := range u.Targets {
+			tg := t.Target
+			tg.Upstream = nil
+			col.add("targets", tg, map[string]*string{"upstream": u.ID})
+		}
+	}
+	for i := range c.Certificates {
+		ct := c.Certificates[i]
+		snis := ct.SNIs
+		ct.SNIs = nil
+		col.add("certificates", ct, nil)
+		for _, s := range snis {
+			s.Certificate = nil
+			col.add("snis", s, map[string]*string{"certificate": ct.ID})
+		}
+	}
+	for i := range c.CACertificates {
+		col.add("ca_certificates", c.CACertificates[i].CACertificate, nil)
+	}
+	for i := range c.Vaults {
+		col.add("vaults", c.Vaults[i].Vault, nil)
+	}
+	for i := range c.KeySets {
+		col.add("key_sets", c.KeySets[i].KeySet, nil)
+	}
+	for i := range c.Keys {
+		k := c.Keys[i].Key
+		var set *string
+		if k.Set != nil {
+			set = k.Set.ID
+		}
+		k.Set = nil
+		col.add("keys", k, map[string]*string{"set": set})
+	}
+	if col.err != nil {
+		return Fingerprint{}, col.err
+	}
+	return Fingerprint{Hash: hashLines(col.lines), Counts: col.counts}, nil
+}
+
+// FingerprintDeclarative computes the fingerprint of a declarative
+// configuration in Kong's own format, as GET /config returns it (YAML or
+// JSON; top-level lists per entity kind, foreign keys as plain IDs, or
+// entities nested under their parent). Every entity must carry its id.
+func FingerprintDeclarative(config []byte) (Fingerprint, error) {
+	j, err := yaml.YAMLToJSON(config)
+	if err != nil {
+		return Fingerprint{}, fmt.Errorf("parse declarative configuration: %w", err)
+	}
+	d := json.NewDecoder(bytes.NewReader(j))
+	d.UseNumber()
+	var top map[string]any
+	if err := d.Decode(&top); err != nil {
+		return Fingerprint{}, fmt.Errorf("parse declarative configuration: %w", err)
+	}
+	col := &collector{counts: map[string]int64{}}
+	for kind, v := range top {
+		if strings.HasPrefix(kind, "_") {
+			continue
+		}
+		col.declarative(kind, v, "", "")
+	}
+	if col.err != nil {
+		return Fingerprint{}, col.err
+	}
+	return Fingerprint{Hash: hashLines(col.lines), Counts: col.counts}, nil
+}
+
+// foreignKeys are the foreign-key fields of each kind, which Kong's
+// declarative format writes as a plain ID.
+var foreignKeys = map[string][]string{
+	"services": {"client_certificate"}, "upstreams": {"client_certificate"}, "routes": {"service"},
+	"plugins": {"service", "route", "consumer"}, "targets": {"upstream"}, "snis": {"certificate"}, "keys": {"set"},
+	"keyauth_credentials": {"consumer"}, "basicauth_credentials": {"consumer"}, "hmacauth_credentials": {"consumer"},
+	"jwt_secrets": {"consumer"}, "acls": {"consumer"}, "oauth2_credentials": {"consumer"}, "mtls_auth_credentials": {"consumer"},
+}
+
+// parentKey is the foreign-key field a child kind nested under a parent
+// kind implies.
+var parentKey = map[string]string{
+	"services": "service", "routes": "route", "consumers": "consumer", "upstreams": "upstream",
+	"certificates": "certificate", "key_sets": "set",
+}
+
+func (c *collector) declarative(kind string, v any, parentField, parentID string) {
+	list, ok := v.([]any)
+	if !ok {
+		c.err = fmt.Errorf("declarative configuration: %s is not a list", kind)
+		return
+	}
+	for _, e := range list {
+		obj, ok := e.(map[string]any)
+		if !ok {
+			c.err = fmt.Errorf("declarative configuration: a %s entry is not an object", kind)
+			return
+		}
+		id, _ := obj["id"].(string)
+		for k, child := range obj {
+			if _, nested := child.([]any); nested && (foreignKeys[k] != nil || k == "consumers") && k != kind {
+				if pk, ok := parentKey[kind]; ok {
+					c.declarative(k, child, pk, id)
+					delete(obj, k)
+				}
+			}
+		}
+		for _, fk := range foreignKeys[kind] {
+			if s, ok := obj[fk].(string); ok {
+				obj[fk] = map[string]any{"id": s}
+			}
+		}
+		fk := map[string]*string{}
+		if parentField != "" {
+			pid := parentID
+			fk[parentField] = &pid
+		}
+		c.add(kind, obj, fk)
+	}
+}
