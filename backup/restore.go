@@ -18,7 +18,7 @@ func (e *RefusedError) Error() string { return "refused: " + e.Reason }
 
 // Restore actions (RestoreResult.Action).
 const (
-	ActionCreated   = "created"   // the database did not exist: created, then restored
+	ActionCreated   = "created" // the database did not exist: created, then restored
 	ActionEmpty     = "restored_into_empty"
 	ActionUnchanged = "unchanged" // already holds exactly this manifest: nothing done
 	ActionRecreated = "recreated" // Upshift's database: dropped, created, restored
