@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	gokong "github.com/kong/go-kong/kong"
 	"github.com/jackc/pgx/v5"
+	gokong "github.com/kong/go-kong/kong"
 
 	"github.com/upshift-dev/upshift/internal/testenv"
 	"github.com/upshift-dev/upshift/kongsim"

@@ -1,0 +1,79 @@
+package backup
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Driver is one plan's backups, as the engine uses them: take (and
+// verify, and prune), find the latest, fingerprint the live
+// configuration, restore.
+type Driver struct {
+	// Options for every backup (DSN or Admin, Dir, Plan, Commit, ...).
+	Options Options
+	// VerifyDSN is backup.verify_dsn: where test restores happen. Empty:
+	// backups are left unverified (and so not usable).
+	VerifyDSN string
+	// Keep is the retention (keep = N); 0 keeps all.
+	Keep int
+}
+
+// Backup takes a backup, verifies it when VerifyDSN is set, then prunes
+// to Keep. It returns the manifest even when verification failed (check
+// Manifest.Usable); the error is for a backup that could not be taken or
+// tried. Not idempotent: every call makes a new backup.
+func (d *Driver) Backup(ctx context.Context) (*Manifest, error) {
+	m, err := Backup(ctx, d.Options)
+	if err != nil {
+		return nil, err
+	}
+	if d.VerifyDSN != "" {
+		if _, err := Verify(ctx, m, d.VerifyDSN); err != nil {
+			return m, err
+		}
+	}
+	if _, err := Prune(d.Options.Dir, d.Options.Plan, d.Keep); err != nil {
+		return m, err
+	}
+	return m, nil
+}
+
+// Latest returns the plan's newest backup, or nil when there is none.
+// Read-only.
+func (d *Driver) Latest(ctx context.Context) (*Manifest, error) {
+	return Latest(d.Options.Dir, d.Options.Plan)
+}
+
+// Fingerprint computes the live configuration fingerprint: one SQL query
+// in DB mode, GET /config for DB-less. Read-only.
+func (d *Driver) Fingerprint(ctx context.Context) (Fingerprint, error) {
+	if d.Options.DSN == "" {
+		if d.Options.Admin == nil {
+			return Fingerprint{}, fmt.Errorf("fingerprint: neither a database DSN nor an Admin API given")
+		}
+		conf, err := d.Options.Admin.Config(ctx)
+		if err != nil {
+			return Fingerprint{}, err
+		}
+		return FingerprintDeclarative(conf)
+	}
+	c, err := pgx.Connect(ctx, d.Options.DSN)
+	if err != nil {
+		return Fingerprint{}, fmt.Errorf("fingerprint: connect: %w", err)
+	}
+	defer c.Close(context.WithoutCancel(ctx))
+	tx, err := c.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return Fingerprint{}, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	return FingerprintDB(ctx, tx)
+}
+
+// Restore restores m into targetDSN (see the package function for the
+// modes). allowReplace maps to the plan's rollback { restore = true }.
+func (d *Driver) Restore(ctx context.Context, m *Manifest, targetDSN string, allowReplace bool) (RestoreResult, error) {
+	return Restore(ctx, RestoreOptions{Manifest: m, TargetDSN: targetDSN, AllowReplace: allowReplace})
+}
