@@ -1,0 +1,307 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+
+	"github.com/upshift-dev/upshift/plan"
+)
+
+const fmtUsage = `Usage: upshift fmt [flags] [PATH...]
+
+Rewrites each plan file in the canonical layout: hclwrite's formatting
+(indentation, aligned "="), no leading blank lines, at most one blank line in
+a row, one newline at the end. A PATH is a file (formatted whatever its name)
+or a directory searched recursively for *.upshift.hcl (default "."); "-"
+reads standard input and writes the result to standard output.
+
+A file with a syntax error is reported on stderr and left untouched.
+Files are written in place atomically (a temporary file renamed over the
+original, keeping its mode).
+
+Flags:
+  --check      write nothing; list the files that would change and exit 1
+               if there is any
+  --diff       print a unified diff of each change
+  --list       print the name of each file that changes (default true;
+               --list=false to silence)
+  --write      write the changes (default true; false with --check)
+
+Exit codes: 0 every file is (now) formatted; 1 a file has a syntax error or
+cannot be read or written, or (with --check) a file would change; 2 usage
+error.
+`
+
+var fmtCommand = &command{
+	Name:     "fmt",
+	Synopsis: "Rewrite plan files in the canonical layout",
+	Usage:    fmtUsage,
+	Run: func(ctx context.Context, args []string, s *streams) int {
+		opts, err := parseFmtArgs(args)
+		if err != nil {
+			return handleParseError("fmt", fmtUsage, err, s)
+		}
+		view := &humanFmtView{out: s.Out, err: s.Err, color: colorAllowed(s.Err)}
+		return runFmt(ctx, opts, s.In, view)
+	},
+}
+
+// fmtOptions is `upshift fmt`'s parsed command line.
+type fmtOptions struct {
+	Paths []string // "-" is standard input
+	Check bool
+	Diff  bool
+	List  bool
+	Write bool
+}
+
+func parseFmtArgs(args []string) (fmtOptions, error) {
+	o := fmtOptions{List: true, Write: true}
+	fs := newFlagSet("fmt")
+	fs.BoolVar(&o.Check, "check", false, "")
+	fs.BoolVar(&o.Diff, "diff", false, "")
+	fs.BoolVar(&o.List, "list", true, "")
+	fs.BoolVar(&o.Write, "write", true, "")
+	paths, err := parseFlags(fs, args)
+	if err != nil {
+		return o, err
+	}
+	if o.Check {
+		o.Write = false
+	}
+	stdin := 0
+	for _, p := range paths {
+		if p == "" {
+			return o, usageErrorf("an empty path")
+		}
+		if p == "-" {
+			stdin++
+		}
+	}
+	if stdin > 0 && len(paths) > 1 {
+		return o, usageErrorf(`"-" (standard input) cannot be combined with other paths`)
+	}
+	if len(paths) == 0 {
+		paths = []string{"."}
+	}
+	o.Paths = paths
+	return o, nil
+}
+
+// runFmt formats every file opts.Paths names. It goes on past a bad file
+// and reports every one.
+func runFmt(ctx context.Context, opts fmtOptions, stdin io.Reader, view fmtView) int {
+	if len(opts.Paths) == 1 && opts.Paths[0] == "-" {
+		return fmtStdin(opts, stdin, view)
+	}
+	files, code := fmtCollect(opts.Paths, view)
+	parser := &fmtParser{files: map[string]*hcl.File{}}
+	for _, name := range files {
+		if err := ctx.Err(); err != nil {
+			view.Error(err)
+			return exitFail
+		}
+		changed, err := fmtFile(name, opts, parser, view)
+		if err != nil {
+			code = exitFail
+			var de diagsError
+			if errors.As(err, &de) {
+				view.Diagnostics(de.diags, parser.files)
+			} else {
+				view.Error(err)
+			}
+			continue
+		}
+		if changed && opts.Check {
+			code = exitFail
+		}
+	}
+	return code
+}
+
+// fmtCollect expands the path arguments into files: a file as given, a
+// directory walked for *.upshift.hcl (skipping hidden directories and
+// testdata, as plan.Parser does). Missing paths are reported (exit 1).
+func fmtCollect(paths []string, view fmtView) ([]string, int) {
+	code := exitOK
+	var files []string
+	seen := map[string]bool{}
+	add := func(f string) {
+		if !seen[f] {
+			seen[f] = true
+			files = append(files, f)
+		}
+	}
+	for _, root := range paths {
+		info, err := os.Stat(root)
+		if err != nil {
+			view.Error(err)
+			code = exitFail
+			continue
+		}
+		if !info.IsDir() {
+			add(root)
+			continue
+		}
+		var found []string
+		err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				view.Error(err)
+				code = exitFail
+				if d != nil && d.IsDir() && p != root {
+					return fs.SkipDir
+				}
+				return nil
+			}
+			if d.IsDir() {
+				if name := d.Name(); p != root && (strings.HasPrefix(name, ".") || name == "testdata") {
+					return fs.SkipDir
+				}
+				return nil
+			}
+			if d.Type().IsRegular() && strings.HasSuffix(d.Name(), plan.FileSuffix) {
+				found = append(found, p)
+			}
+			return nil
+		})
+		if err != nil {
+			view.Error(err)
+			code = exitFail
+		}
+		sort.Strings(found)
+		for _, f := range found {
+			add(f)
+		}
+	}
+	return files, code
+}
+
+// diagsError carries syntax diagnostics out of fmtFile.
+type diagsError struct{ diags hcl.Diagnostics }
+
+func (e diagsError) Error() string { return e.diags.Error() }
+
+// fmtParser parses files for their syntax check and keeps their sources
+// for the diagnostics' snippets.
+type fmtParser struct{ files map[string]*hcl.File }
+
+// check parses src as HCL native syntax and returns its errors.
+func (p *fmtParser) check(name string, src []byte) hcl.Diagnostics {
+	f, diags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)
+	if f != nil {
+		p.files[name] = f
+	}
+	if diags.HasErrors() {
+		return diags
+	}
+	return nil
+}
+
+// fmtFile formats one file; changed reports whether its formatting
+// differed (and, with opts.Write, was rewritten).
+func fmtFile(name string, opts fmtOptions, parser *fmtParser, view fmtView) (changed bool, err error) {
+	info, err := os.Stat(name)
+	if err != nil {
+		return false, err
+	}
+	if info.Size() > plan.MaxFileSize {
+		return false, fmt.Errorf("%s: larger than %d MiB, the most a plan file may be", name, plan.MaxFileSize>>20)
+	}
+	src, err := os.ReadFile(name)
+	if err != nil {
+		return false, err
+	}
+	if diags := parser.check(name, src); diags != nil {
+		return false, diagsError{diags}
+	}
+	out := canonical(src)
+	if bytes.Equal(src, out) {
+		return false, nil
+	}
+	if opts.List {
+		view.Changed(name)
+	}
+	if opts.Diff {
+		view.Diff(name, src, out)
+	}
+	if opts.Write {
+		if err := writeAtomic(name, out, info.Mode().Perm()); err != nil {
+			return true, err
+		}
+	}
+	return true, nil
+}
+
+// fmtStdin formats standard input to standard output (--check: nothing
+// written, exit 1 if it would change; --diff: the diff instead).
+func fmtStdin(opts fmtOptions, stdin io.Reader, view fmtView) int {
+	src, err := io.ReadAll(io.LimitReader(stdin, plan.MaxFileSize+1))
+	if err != nil {
+		view.Error(fmt.Errorf("read standard input: %w", err))
+		return exitFail
+	}
+	if len(src) > plan.MaxFileSize {
+		view.Error(fmt.Errorf("standard input: larger than %d MiB, the most a plan file may be", plan.MaxFileSize>>20))
+		return exitFail
+	}
+	const name = "<stdin>"
+	parser := &fmtParser{files: map[string]*hcl.File{}}
+	if diags := parser.check(name, src); diags != nil {
+		view.Diagnostics(diags, parser.files)
+		return exitFail
+	}
+	out := canonical(src)
+	changed := !bytes.Equal(src, out)
+	switch {
+	case opts.Diff:
+		view.Diff(name, src, out)
+	case !opts.Check:
+		view.Formatted(out)
+	}
+	if changed && opts.Check {
+		return exitFail
+	}
+	return exitOK
+}
+
+// writeAtomic replaces name with data: a temporary file in the same
+// directory, given perm, synced, then renamed over name.
+func writeAtomic(name string, data []byte, perm fs.FileMode) (err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".upshift-fmt-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err = tmp.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	if err = tmp.Chmod(perm); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	if err = tmp.Sync(); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	if err = os.Rename(tmp.Name(), name); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	return nil
+}
