@@ -1,10 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
+
+	"github.com/hashicorp/hcl/v2"
 
 	"github.com/upshift-dev/upshift/plan"
 	"github.com/upshift-dev/upshift/schema"
@@ -84,6 +88,7 @@ func runLint(ctx context.Context, opts lintOptions, view lintView) int {
 	p := plan.NewParser()
 	set, diags := p.LoadPaths(opts.Paths...)
 	diags = append(diags, schema.Lint(set, schema.Options{StrictEnv: opts.StrictEnv})...)
+	sortByPosition(diags)
 	if err := view.Diagnostics(diags, p.Files()); err != nil {
 		view.Error(fmt.Errorf("write findings: %w", err))
 		return exitFail
@@ -104,4 +109,25 @@ func colorAllowed(w any) bool {
 	}
 	f, ok := w.(*os.File)
 	return ok && isTerminal(f)
+}
+
+// sortByPosition orders diags by file, then position (stable: equal
+// positions keep the parser-then-linter order); diagnostics without a
+// range come first.
+func sortByPosition(diags hcl.Diagnostics) {
+	slices.SortStableFunc(diags, func(a, b *hcl.Diagnostic) int {
+		ra, rb := a.Subject, b.Subject
+		switch {
+		case ra == nil && rb == nil:
+			return 0
+		case ra == nil:
+			return -1
+		case rb == nil:
+			return 1
+		}
+		if c := cmp.Compare(ra.Filename, rb.Filename); c != 0 {
+			return c
+		}
+		return cmp.Compare(ra.Start.Byte, rb.Start.Byte)
+	})
 }

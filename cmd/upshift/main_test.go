@@ -1,0 +1,29 @@
+package main
+
+import (
+	"os"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// TestMain lets the test binary act as the upshift command inside scripts.
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){"upshift": main})
+}
+
+// TestScript runs testdata/script/*.txtar: lint-*, fmt-* and usage-*
+// scripts checking stdout, stderr and the exit status of the real binary.
+func TestScript(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/script",
+		RequireExplicitExec: true,
+		// UPSHIFT_UPDATE_SCRIPTS=1 rewrites the expected files of failing
+		// cmp lines; review the diff before committing.
+		UpdateScripts: os.Getenv("UPSHIFT_UPDATE_SCRIPTS") != "",
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("NO_COLOR", "") // outputs are not terminals; keep NO_COLOR out of the picture
+			return nil
+		},
+	})
+}
