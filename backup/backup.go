@@ -9,8 +9,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -104,24 +106,35 @@ func dumpDatabase(ctx context.Context, o Options, m *Manifest) error {
 	if err := tx.QueryRow(ctx, `SELECT pg_export_snapshot(), current_setting('server_version')`).Scan(&snapshot, &m.ServerVersion); err != nil {
 		return fmt.Errorf("export snapshot: %w", err)
 	}
-	st, err := kong.ReadSchemaFrom(ctx, tx)
-	if err != nil {
-		return err
+	// The manifest's reading of the snapshot (schema_meta, fingerprint)
+	// runs on this transaction while pg_dump dumps the same snapshot: the
+	// two cores of a small host work in parallel.
+	type reading struct {
+		st  kong.SchemaState
+		fp  Fingerprint
+		err error
 	}
-	m.NeedsBootstrap, m.SchemaMeta = st.NeedsBootstrap, st.Rows
-	if m.Fingerprint, err = FingerprintDB(ctx, tx); err != nil {
-		return err
-	}
+	readc := make(chan reading, 1)
+	go func() {
+		var r reading
+		if r.st, r.err = kong.ReadSchemaFrom(ctx, tx); r.err == nil {
+			r.fp, r.err = FingerprintDB(ctx, tx)
+		}
+		readc <- r
+	}()
 
 	m.Archive = m.Name + ".dump"
 	tmp := m.ArchivePath() + ".partial"
 	defer os.Remove(tmp)
-	if _, err := run(ctx, c.Env, "pg_dump", "-Fc", "--snapshot="+snapshot, "-f", tmp, "-d", c.Arg); err != nil {
+	m.Size, m.SHA256, err = pgDumpTo(ctx, c, snapshot, tmp)
+	r := <-readc
+	if err != nil {
 		return err
 	}
-	if m.Size, m.SHA256, err = fileDigest(tmp); err != nil {
-		return err
+	if r.err != nil {
+		return r.err
 	}
+	m.NeedsBootstrap, m.SchemaMeta, m.Fingerprint = r.st.NeedsBootstrap, r.st.Rows, r.fp
 	av, err := ReadArchiveVersion(tmp)
 	if err != nil {
 		return err
@@ -163,6 +176,41 @@ func dumpDeclarative(ctx context.Context, o Options, m *Manifest) error {
 	}
 	m.Archive, m.Size, m.SHA256 = a.File, a.Size, a.SHA256
 	return nil
+}
+
+// pgDumpTo runs pg_dump -Fc of the exported snapshot into path, hashing
+// the stream as it is written (no second read of the archive).
+func pgDumpTo(ctx context.Context, c conn, snapshot, path string) (int64, string, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return 0, "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	cw := &countWriter{w: io.MultiWriter(f, h)}
+	cmd := exec.CommandContext(ctx, "pg_dump", "-Fc", "--snapshot="+snapshot, "-d", c.Arg)
+	cmd.Env = append(os.Environ(), c.Env...)
+	cmd.Stdout = cw
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return 0, "", fmt.Errorf("pg_dump: %w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	if err := f.Sync(); err != nil {
+		return 0, "", err
+	}
+	return cw.n, hex.EncodeToString(h.Sum(nil)), f.Close()
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 func writeArtifact(dir, name string, b []byte) (*Artifact, error) {

@@ -82,10 +82,11 @@ type Querier interface {
 // of them. Run both in one REPEATABLE READ transaction (pass a pgx.Tx) for
 // a consistent snapshot under concurrent writes. Read-only.
 func FingerprintDB(ctx context.Context, q Querier) (Fingerprint, error) {
-	rows, err := q.Query(ctx, `SELECT table_name::text, bool_or(column_name = 'entity')
-		FROM information_schema.columns
-		WHERE table_schema = current_schema() AND table_name = ANY($1)
-		GROUP BY table_name ORDER BY table_name`, entityTables)
+	rows, err := q.Query(ctx, `SELECT c.relname::text,
+		       EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'entity' AND NOT a.attisdropped)
+		FROM pg_class c
+		WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p') AND c.relname = ANY($1)
+		ORDER BY c.relname`, entityTables)
 	if err != nil {
 		return Fingerprint{}, fmt.Errorf("fingerprint: list entity tables: %w", err)
 	}
@@ -109,14 +110,16 @@ func FingerprintDB(ctx context.Context, q Querier) (Fingerprint, error) {
 		if t.entity {
 			body = "t.entity"
 		}
-		parts[i] = fmt.Sprintf("SELECT %s::text AS kind, t.id::text AS id, %s AS body FROM %s AS t",
+		parts[i] = fmt.Sprintf("SELECT %s::text AS kind, t.id::text AS id, jsonb_strip_nulls((%s) - 'created_at' - 'updated_at') AS b FROM %s AS t",
 			pgQuote(t.name), body, pgx.Identifier{t.name}.Sanitize())
 	}
 	sql := `WITH e AS (` + strings.Join(parts, "\nUNION ALL\n") + `),
 n AS (
-  SELECT kind, id, (SELECT coalesce(jsonb_object_agg(k, v), '{}'::jsonb)
-                    FROM jsonb_each(jsonb_strip_nulls(body - 'created_at' - 'updated_at')) AS x(k, v)
-                    WHERE v <> '[]'::jsonb AND v <> '{}'::jsonb) AS body
+  SELECT kind, id,
+         CASE WHEN jsonb_path_exists(b, '` + emptyMember + `')
+              THEN (SELECT coalesce(jsonb_object_agg(k, v), '{}'::jsonb) FROM jsonb_each(b) AS x(k, v)
+                    WHERE v <> '[]'::jsonb AND v <> '{}'::jsonb)
+              ELSE b END AS body
   FROM e)
 SELECT encode(sha256(convert_to(coalesce(string_agg(kind || E'\t' || id || E'\t' || body::text, E'\n'
                                    ORDER BY kind COLLATE "C", id COLLATE "C"), ''), 'UTF8')), 'hex'),
@@ -128,6 +131,10 @@ FROM n`
 	}
 	return fp, nil
 }
+
+// emptyMember is a JSON path that matches an object with a member whose
+// value is [] or {}; only such rows pay for rebuilding the object.
+const emptyMember = `strict $.* ? ((@.type() == "array" && @.size() == 0) || (@.type() == "object" && !exists(@.*)))`
 
 func pgQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 

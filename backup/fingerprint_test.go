@@ -34,6 +34,10 @@ func TestFingerprintAgrees(t *testing.T) {
 	n := startSim(t, kongsim.Config{Version: "3.9.1", DSN: dsn})
 	c := kongClient(t, n)
 	populate(t, c.GoKong())
+	// Members whose value is empty ([] or {}): the database keeps them, a
+	// decK dump (go-kong's omitempty) drops them; the fingerprint ignores
+	// them on both sides.
+	execSQL(t, dsn, `UPDATE routes SET entity = entity || '{"hosts": [], "headers": {}}' WHERE name = 'echo-r'`)
 
 	sqlFP := dbFingerprint(t, dsn)
 	d, err := Dump(ctx, c)

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -87,8 +88,15 @@ func run(ctx context.Context, env []string, name string, args ...string) ([]byte
 	return out, nil
 }
 
-// toolVersion is `name --version`'s version ("15.18") and major (15).
+var toolVersions sync.Map // name → [2]any{version, major}
+
+// toolVersion is `name --version`'s version ("15.18") and major (15),
+// asked once per process and tool.
 func toolVersion(ctx context.Context, name string) (string, int, error) {
+	if v, ok := toolVersions.Load(name); ok {
+		p := v.([2]any)
+		return p[0].(string), p[1].(int), nil
+	}
 	out, err := run(ctx, nil, name, "--version")
 	if err != nil {
 		return "", 0, err
@@ -102,6 +110,7 @@ func toolVersion(ctx context.Context, name string) (string, int, error) {
 	if err != nil {
 		return "", 0, fmt.Errorf("%s --version: unexpected %q", name, out)
 	}
+	toolVersions.Store(name, [2]any{v, major})
 	return v, major, nil
 }
 
