@@ -1,0 +1,283 @@
+package traffic
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// NginxConfig configures the nginx driver. From and To are the proxy
+// addresses of X's and Y's nodes as nginx reaches them ("host:port", or an
+// http(s) URL whose host:port is used); a rolling upgrade lists several per
+// side.
+type NginxConfig struct {
+	// File is the upstream file (the plan's upstream_file). It is dedicated
+	// to the upstream block: the driver replaces the whole file, and
+	// refuses to when it holds anything but comments and that block.
+	File string
+	// Upstream is the upstream block's name, as proxy_pass names it.
+	Upstream string
+	From, To []string
+	// Test is the configuration test argv (e.g. nginx -t); empty skips
+	// the test.
+	Test []string
+	// Reload is the reload argv (e.g. nginx -s reload); required.
+	Reload []string
+	// Keepalive is the upstream keepalive directive (idle connections to
+	// the upstream servers cached per worker); 0 leaves it out.
+	Keepalive int
+	// Timeout bounds each command (test, reload); default 30s.
+	Timeout time.Duration
+}
+
+// Nginx drives an nginx load balancer by rewriting an upstream block and
+// reloading nginx. Safe for concurrent use (calls are serialised); it does
+// not guard against other processes writing the same file.
+type Nginx struct {
+	cfg      NginxConfig
+	from, to []string
+	mu       sync.Mutex
+}
+
+// NewNginx checks cfg; it touches neither the file nor nginx.
+func NewNginx(cfg NginxConfig) (*Nginx, error) {
+	fail := func(err error) (*Nginx, error) {
+		return nil, &Error{Op: "configure nginx", Target: cfg.File, Err: err}
+	}
+	switch {
+	case cfg.File == "":
+		return fail(errors.New("upstream file is empty"))
+	case cfg.Upstream == "":
+		return fail(errors.New("upstream name is empty"))
+	case len(cfg.Reload) == 0:
+		return fail(errors.New("reload command is empty"))
+	case len(cfg.From) == 0 || len(cfg.To) == 0:
+		return fail(errors.New("each side needs at least one proxy address"))
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	n := &Nginx{cfg: cfg}
+	seen := map[string]bool{}
+	for _, side := range []struct {
+		in  []string
+		out *[]string
+	}{{cfg.From, &n.from}, {cfg.To, &n.to}} {
+		for _, a := range side.in {
+			hp, err := hostPort(a)
+			if err != nil {
+				return fail(err)
+			}
+			if seen[hp] {
+				return fail(fmt.Errorf("address %s is listed twice", hp))
+			}
+			seen[hp] = true
+			*side.out = append(*side.out, hp)
+		}
+	}
+	return n, nil
+}
+
+// hostPort accepts "host:port" or an http(s) URL.
+func hostPort(a string) (string, error) {
+	if u, err := url.Parse(a); err == nil && (u.Scheme == "http" || u.Scheme == "https") {
+		if u.Port() != "" {
+			return u.Host, nil
+		}
+		if u.Scheme == "https" {
+			return net.JoinHostPort(u.Hostname(), "443"), nil
+		}
+		return net.JoinHostPort(u.Hostname(), "80"), nil
+	}
+	if _, _, err := net.SplitHostPort(a); err != nil {
+		return "", fmt.Errorf("proxy address %q is neither host:port nor an http(s) URL", a)
+	}
+	return a, nil
+}
+
+// SetWeights writes the upstream block for w (a side at 0 as `down`),
+// replacing the file atomically (a temporary file in the same directory,
+// fsynced, renamed), runs the test command and then the reload command.
+// When the file already holds exactly this content it does nothing (no
+// reload), so repeating is safe and cheap. When the test or the reload
+// fails, the previous file is put back and the error carries nginx's
+// output.
+//
+// Cancellation before the reload starts puts the previous file back and
+// returns ctx's error; the reload itself is not interrupted (it is bounded
+// by Timeout), so the file and what nginx runs stay in agreement.
+func (n *Nginx) SetWeights(ctx context.Context, w Weights) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	fail := func(op string, err error) error { return &Error{Op: op, Target: n.cfg.File, Err: err} }
+	fw, tw, err := serverWeights(w, len(n.from), len(n.to))
+	if err != nil {
+		return fail("set weights", err)
+	}
+	next := []byte(renderUpstream(n.cfg.Upstream, n.cfg.Keepalive, w, n.from, n.to, fw, tw))
+
+	prev, err := os.ReadFile(n.cfg.File)
+	existed := err == nil
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fail("read upstream file", err)
+	}
+	if existed {
+		if bytes.Equal(prev, next) {
+			return nil
+		}
+		ub, err := parseUpstream(string(prev), n.cfg.Upstream)
+		if err != nil {
+			return fail("read upstream file", fmt.Errorf("refusing to replace a file the driver cannot read: %w", err))
+		}
+		if !ub.onlyBlock {
+			return fail("read upstream file", fmt.Errorf("refusing to replace: the file holds more than the upstream %q block", n.cfg.Upstream))
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return fail("set weights", err)
+	}
+	if err := writeAtomic(n.cfg.File, next); err != nil {
+		return fail("write upstream file", err)
+	}
+	restore := func(cause error, op string) error {
+		var rerr error
+		if existed {
+			rerr = writeAtomic(n.cfg.File, prev)
+		} else {
+			rerr = os.Remove(n.cfg.File)
+		}
+		if rerr != nil {
+			return fail(op, fmt.Errorf("%w; restoring the previous upstream file also failed: %v", cause, rerr))
+		}
+		return fail(op, fmt.Errorf("%w (previous upstream file restored)", cause))
+	}
+	if len(n.cfg.Test) > 0 {
+		tctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
+		_, err := run(tctx, n.cfg.Test, nil)
+		cancel()
+		if err != nil {
+			return restore(err, "test configuration ("+n.cfg.Test[0]+")")
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return restore(err, "set weights")
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.cfg.Timeout)
+	defer cancel()
+	if _, err := run(rctx, n.cfg.Reload, nil); err != nil {
+		return restore(err, "reload ("+n.cfg.Reload[0]+")")
+	}
+	return nil
+}
+
+// Weights reads the upstream file back: the servers of the upstream block
+// (other directives and comments are ignored), a `down` server counting as
+// 0. It fails when the block is missing, cannot be parsed, or its servers
+// are not exactly X's and Y's addresses. Read-only; safe to repeat.
+//
+// The file is what nginx loads on its next reload; after a successful
+// SetWeights it is also what nginx runs.
+func (n *Nginx) Weights(ctx context.Context) (Weights, error) {
+	fail := func(err error) (Weights, error) {
+		return Weights{}, &Error{Op: "read weights", Target: n.cfg.File, Err: err}
+	}
+	if err := ctx.Err(); err != nil {
+		return fail(err)
+	}
+	src, err := os.ReadFile(n.cfg.File)
+	if err != nil {
+		return fail(err)
+	}
+	ub, err := parseUpstream(string(src), n.cfg.Upstream)
+	if err != nil {
+		return fail(err)
+	}
+	side := map[string]string{}
+	for _, a := range n.from {
+		side[a] = "from"
+	}
+	for _, a := range n.to {
+		side[a] = "to"
+	}
+	seen := map[string]bool{}
+	var ft, tt int
+	for _, s := range ub.servers {
+		sd, ok := side[s.addr]
+		if !ok {
+			return fail(fmt.Errorf("server %s in upstream %q is neither a from nor a to address: not a file this driver manages", s.addr, n.cfg.Upstream))
+		}
+		if seen[s.addr] {
+			return fail(fmt.Errorf("server %s is listed twice in upstream %q", s.addr, n.cfg.Upstream))
+		}
+		seen[s.addr] = true
+		w := s.weight
+		if s.down {
+			w = 0
+		}
+		if sd == "from" {
+			ft += w
+		} else {
+			tt += w
+		}
+	}
+	for a, sd := range side {
+		if !seen[a] {
+			return fail(fmt.Errorf("%s address %s is missing from upstream %q", sd, a, n.cfg.Upstream))
+		}
+	}
+	w, err := splitOf(ft, tt)
+	if err != nil {
+		return fail(err)
+	}
+	return w, nil
+}
+
+// writeAtomic replaces path with data: a temporary file in the same
+// directory, written and fsynced, renamed over path, then the directory
+// fsynced, so that nginx (or a crash) sees the old or the new content,
+// never a mix. The file keeps path's permissions, 0644 when new.
+func writeAtomic(path string, data []byte) error {
+	mode := fs.FileMode(0o644)
+	if st, err := os.Stat(path); err == nil {
+		mode = st.Mode().Perm()
+	}
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".upshift-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // after a successful rename there is nothing to remove
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
