@@ -34,9 +34,10 @@ type Options struct {
 // Client talks to one Kong node's Admin and Status APIs. It is safe for
 // concurrent use. Each method makes its requests once (no retries).
 type Client struct {
-	opts  Options
-	http  *http.Client // carries the token header
-	admin *gokong.Client
+	opts   Options
+	http   *http.Client // carries the token header (Admin API)
+	status *http.Client // no token: the Status API needs none
+	admin  *gokong.Client
 }
 
 // New returns a client for the node; it does not contact the node.
@@ -55,6 +56,7 @@ func New(opts Options) (*Client, error) {
 		opts.Timeout = 10 * time.Second
 	}
 	hc := &http.Client{Timeout: opts.Timeout, Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	plain := &http.Client{Timeout: opts.Timeout, Transport: hc.Transport}
 	if opts.Token != "" {
 		hc = gokong.HTTPClientWithHeaders(hc, http.Header{"Kong-Admin-Token": []string{opts.Token}})
 	}
@@ -62,7 +64,7 @@ func New(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, &Error{Op: "new client", Target: opts.AdminURL, Err: err}
 	}
-	return &Client{opts: opts, http: hc, admin: admin}, nil
+	return &Client{opts: opts, http: hc, status: plain, admin: admin}, nil
 }
 
 // GoKong returns the underlying go-kong client (for decK's dump engine).
@@ -270,7 +272,11 @@ func (c *Client) get(ctx context.Context, base, path string) (int, []byte, error
 	if err != nil {
 		return 0, nil, &Error{Op: op, Target: redactURL(base), Err: err}
 	}
-	resp, err := c.http.Do(req)
+	hc := c.http
+	if base != c.opts.AdminURL {
+		hc = c.status
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return 0, nil, &Error{Op: op, Target: redactURL(base), Err: err}
 	}
