@@ -19,9 +19,10 @@ import (
 const FileSuffix = ".upshift.hcl"
 
 // MaxFileSize is the largest plan file LoadPaths reads. A plan is a few KB;
-// anything past 4 MiB is a mistake (a wrong path, a generated blob), refused
-// with a positioned error before parsing.
-const MaxFileSize = 4 << 20
+// anything past 1 MiB is a mistake (a wrong path, a generated blob), refused
+// with a positioned error before parsing. It also bounds the worst case:
+// HCL lexes a 1 MiB file of tiny blocks in about a second.
+const MaxFileSize = 1 << 20
 
 // MaxNesting bounds how deeply brackets, braces and parentheses may nest in a
 // plan file. HCL's parser is recursive; bounding the depth before parsing

@@ -2,6 +2,7 @@ package schema_test
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -95,7 +96,7 @@ func TestHugeFile(t *testing.T) {
 		t.Errorf("plans from a refused file: %d", len(set.Plans))
 	}
 	requirePositionedError(t, diags, "Cannot read plan file")
-	if !strings.Contains(diags[0].Detail, "larger than 4 MiB") {
+	if !strings.Contains(diags[0].Detail, fmt.Sprintf("larger than %d MiB", plan.MaxFileSize>>20)) {
 		t.Errorf("detail does not say why: %q", diags[0].Detail)
 	}
 }
@@ -132,4 +133,69 @@ func TestUnreadable(t *testing.T) {
 	requirePositionedError(t, diags, "Cannot read plan path")
 	_, diags = plan.NewParser().LoadPaths(dir)
 	requirePositionedError(t, diags, "Unclosed configuration block")
+}
+
+// The set rules stay near-linear: 20,000 plans on one cluster, chained by
+// depends_on, plus as many in a cycle, lint in well under the bound (a
+// quadratic version took minutes).
+func TestManyPlansStayFast(t *testing.T) {
+	const n = 20000
+	set := &plan.Set{}
+	mk := func(name, cluster string, deps ...string) *plan.Plan {
+		p := &plan.Plan{Name: name, Cluster: plan.String{Value: cluster, Set: true}, File: "f"}
+		for _, d := range deps {
+			p.DependsOn = append(p.DependsOn, plan.String{Value: d, Set: true})
+		}
+		return p
+	}
+	for i := range n {
+		var deps []string
+		if i > 0 {
+			deps = []string{fmt.Sprintf("chain-%d", i-1)}
+		}
+		set.Plans = append(set.Plans, mk(fmt.Sprintf("chain-%d", i), "c", deps...))
+		set.Plans = append(set.Plans, mk(fmt.Sprintf("ring-%d", i), fmt.Sprintf("r%d", i), fmt.Sprintf("ring-%d", (i+1)%n), "nowhere"))
+	}
+	start := time.Now()
+	diags := schema.Lint(set, schema.Options{})
+	if elapsed := time.Since(start); elapsed > 10*time.Second {
+		t.Errorf("Lint of %d plans took %v", 2*n, elapsed)
+	}
+	count := map[string]int{}
+	for _, d := range diags {
+		count[schema.RuleID(d)]++
+	}
+	if count["UP023"] != 0 || count["UP025"] != 1 || count["UP024"] != n {
+		t.Errorf("findings %v", count)
+	}
+}
+
+func TestClusterOrder(t *testing.T) {
+	mk := func(name, cluster string, deps ...string) *plan.Plan {
+		p := &plan.Plan{Name: name, Cluster: plan.String{Value: cluster, Set: true}, File: "f"}
+		for _, d := range deps {
+			p.DependsOn = append(p.DependsOn, plan.String{Value: d, Set: true})
+		}
+		return p
+	}
+	count := func(plans ...*plan.Plan) (n int) {
+		for _, d := range schema.Lint(&plan.Set{Plans: plans}, schema.Options{}) {
+			if schema.RuleID(d) == "UP023" {
+				n++
+			}
+		}
+		return n
+	}
+	// Ordered through a plan on another cluster (a hybrid CP before its DPs).
+	if n := count(mk("b", "c", "x"), mk("x", "d", "a"), mk("a", "c")); n != 0 {
+		t.Errorf("transitive order: %d UP023", n)
+	}
+	// Two hops both after the first, but not after each other.
+	if n := count(mk("p1", "c"), mk("p2", "c", "p1"), mk("p3", "c", "p1")); n != 1 {
+		t.Errorf("fork: %d UP023, want 1", n)
+	}
+	// Three unordered plans: reported for each but the first.
+	if n := count(mk("a", "c"), mk("b", "c"), mk("d", "c")); n != 2 {
+		t.Errorf("three unordered: %d UP023, want 2", n)
+	}
 }
