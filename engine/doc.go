@@ -1,0 +1,20 @@
+// Package engine will run one plan: observe, decide the next step of the
+// strategy's table, act through the drivers, and record intent and outcome
+// in the journal (architecture.md, "Reconcile"). The step tables, rollback
+// and the reconcile loop are not written yet; they come in a later issue.
+//
+// What is here now is what the drivers and the loop will meet on:
+//   - the small interfaces the engine declares for its drivers, each
+//     splitting acting from checking, with a compile-time check per
+//     implementation in this package's tests: [Router] (router.go, load
+//     balancers in package traffic), [Gate] and [Analysis] (gate.go, checks
+//     and analyses in package analysis), [Backups] (backup.go, package
+//     backup);
+//   - the journal and the per-plan lease (journal*.go, lease*.go), where
+//     present.
+//
+// Drivers never import engine; engine imports them (their result types and
+// Weights are theirs, aliased here where the interfaces name them).
+//
+// Start reading at router.go and gate.go for the driver contracts.
+package engine
