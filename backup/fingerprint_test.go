@@ -88,8 +88,17 @@ func TestFingerprintChangesOnWriteNotOnNoop(t *testing.T) {
 	populate(t, gk)
 	before := dbFingerprint(t, dsn)
 
-	if _, err := gk.Services.Update(ctx, &gokong.Service{ID: gokong.String("echo"), Host: gokong.String("echo.internal")}); err != nil {
+	// Age the row's timestamps so the no-op PATCH visibly moves updated_at.
+	execSQL(t, dsn, `UPDATE services SET updated_at = 1000, entity = entity || '{"updated_at": 1000}' WHERE name = 'echo'`)
+	if got := dbFingerprint(t, dsn); got.Hash != before.Hash {
+		t.Fatal("a timestamp-only change moved the fingerprint")
+	}
+	svc, err := gk.Services.Update(ctx, &gokong.Service{ID: gokong.String("echo"), Host: gokong.String("echo.internal")})
+	if err != nil {
 		t.Fatal(err)
+	}
+	if svc.UpdatedAt == nil || *svc.UpdatedAt == 1000 {
+		t.Fatalf("the no-op PATCH did not bump updated_at: %v", svc.UpdatedAt)
 	}
 	if got := dbFingerprint(t, dsn); got.Hash != before.Hash {
 		t.Fatalf("no-op write changed the fingerprint: %s -> %s", before.Hash, got.Hash)
