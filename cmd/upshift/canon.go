@@ -20,7 +20,52 @@ import (
 //   - exactly one newline at the end (none for an empty file).
 //
 // canonical is idempotent: canonical(canonical(x)) == canonical(x).
-func canonical(src []byte) []byte {
+func canonical(src []byte) []byte { return canonicalPass(src, false) }
+
+// canonicalPass is canonical; force runs the token pass even when
+// needsBlankLinePass says it is not needed (tests compare both).
+func canonicalPass(src []byte, force bool) []byte {
+	if force || needsBlankLinePass(src) {
+		src = dropBlankLines(src)
+	}
+	out := hclwrite.Format(src)
+	out = bytes.TrimRight(out, " \t\r\n")
+	if len(out) == 0 {
+		return []byte{}
+	}
+	return append(out, '\n')
+}
+
+// needsBlankLinePass reports whether src may hold a blank line that
+// dropBlankLines removes: one at the start, after another blank line, after
+// a line ending in "{", or before a line starting with "}". A false "yes"
+// only costs time; a "no" must never change canonical's result (checked by
+// the tests and FuzzCanonical).
+func needsBlankLinePass(src []byte) bool {
+	prevBlank, prevOpen := true, false // the start of the file counts as a blank line
+	for len(src) > 0 {
+		line := src
+		if i := bytes.IndexByte(src, '\n'); i >= 0 {
+			line, src = src[:i], src[i+1:]
+		} else {
+			src = nil
+		}
+		t := bytes.TrimSpace(line)
+		blank := len(t) == 0
+		if blank && (prevBlank || prevOpen) {
+			return true
+		}
+		if !blank && prevBlank && t[0] == '}' {
+			return true
+		}
+		prevBlank, prevOpen = blank, !blank && t[len(t)-1] == '{'
+	}
+	return false
+}
+
+// dropBlankLines removes the blank lines canonical does not keep, working
+// on hclwrite's tokens so that strings and heredocs are never touched.
+func dropBlankLines(src []byte) []byte {
 	f, diags := hclwrite.ParseConfig(src, "", hcl.InitialPos)
 	if diags.HasErrors() {
 		return src
@@ -49,12 +94,7 @@ func canonical(src []byte) []byte {
 		}
 		kept = append(kept, t)
 	}
-	out := hclwrite.Format(kept.Bytes())
-	out = bytes.TrimRight(out, " \t\n")
-	if len(out) == 0 {
-		return []byte{}
-	}
-	return append(out, '\n')
+	return kept.Bytes()
 }
 
 // trimBlankLine drops the newline tokens at the end of ts that make a

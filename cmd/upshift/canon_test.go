@@ -77,6 +77,9 @@ func TestCanonicalIdempotentAndSafe(t *testing.T) {
 			t.Errorf("%s: formatted output does not parse: %s", name, diags)
 			continue
 		}
+		if !bytes.Equal(canonicalPass(src, true), once) {
+			t.Errorf("%s: the fast path (no token pass) gives a different result", name)
+		}
 		a, b := significant(t, src), significant(t, once)
 		if strings.Join(a, "\x00") != strings.Join(b, "\x00") {
 			t.Errorf("%s: tokens changed:\n%q\n%q", name, a, b)
@@ -137,4 +140,28 @@ func TestWriteAtomicKeepsMode(t *testing.T) {
 	if len(entries) != 1 {
 		t.Errorf("directory holds %d entries after fmt, want 1", len(entries))
 	}
+}
+
+// FuzzCanonical checks, for any input that parses, that canonical is
+// idempotent, keeps it parseable, and that the blank-line fast path never
+// skips a change dropBlankLines would make.
+func FuzzCanonical(f *testing.F) {
+	f.Add([]byte("x {\n\n  a = 1\n\n}\n"))
+	f.Add([]byte("\n\na = <<EOT\n\n\nEOT\n\n\nb = 2"))
+	f.Add([]byte("x { # c\n\n  y = {\n\n  }\n}\r\n\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, src []byte) {
+		if _, diags := hclsyntax.ParseConfig(src, "f.hcl", hcl.InitialPos); diags.HasErrors() {
+			return
+		}
+		once := canonical(src)
+		if forced := canonicalPass(src, true); !bytes.Equal(forced, once) {
+			t.Fatalf("fast path differs on %q:\n%q\n%q", src, once, forced)
+		}
+		if _, diags := hclsyntax.ParseConfig(once, "f.hcl", hcl.InitialPos); diags.HasErrors() {
+			t.Fatalf("canonical(%q) = %q does not parse: %s", src, once, diags)
+		}
+		if twice := canonical(once); !bytes.Equal(once, twice) {
+			t.Fatalf("not idempotent on %q:\n%q\n%q", src, once, twice)
+		}
+	})
 }

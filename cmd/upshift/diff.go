@@ -19,7 +19,8 @@ func unifiedDiff(name string, before, after []byte) string {
 	}
 	a, b := string(before), string(after)
 	edits := myers.ComputeEdits(span.URIFromPath(name), a, b)
-	out := fmt.Sprint(gotextdiff.ToUnified("old/"+name, "new/"+name, a, edits))
+	label := strings.TrimPrefix(name, "/")
+	out := fmt.Sprint(gotextdiff.ToUnified("old/"+label, "new/"+label, a, edits))
 	if !strings.HasSuffix(out, "\n") {
 		out += "\n\\ No newline at end of file\n"
 	}
