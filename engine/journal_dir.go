@@ -65,7 +65,12 @@ type DirOptions struct {
 // dirPlan serialises one plan's operations within the process (flock does
 // it between processes) and caches where its journal ends.
 type dirPlan struct {
-	mu       sync.Mutex
+	mu sync.Mutex
+	journalTail
+}
+
+// journalTail is where a plan's journal file ends, as last read.
+type journalTail struct {
 	ino      uint64 // journal file the cache describes
 	end      int64  // bytes of valid records
 	lastSeq  int64
@@ -245,7 +250,7 @@ func (p *dirPlan) catchUp(f *os.File, plan string, repair bool) error {
 	}
 	ino := fi.Sys().(*syscall.Stat_t).Ino
 	if ino != p.ino || fi.Size() < p.end {
-		*p = dirPlan{ino: ino}
+		p.journalTail = journalTail{ino: ino}
 	}
 	if fi.Size() == p.end {
 		return nil
