@@ -151,7 +151,7 @@ func (c *Compare) Measure(ctx context.Context) (Result, error) {
 		}
 		return inconclusive(c.cfg.Name, "scrape failed: "+err.Error(), err), nil
 	}
-	span := time.Since(begun).Round(time.Second)
+	span := time.Since(begun).Round(10 * time.Millisecond)
 	sides := []struct {
 		name       string
 		start, end *sideSnapshot
@@ -187,6 +187,7 @@ func (c *Compare) Measure(ctx context.Context) (Result, error) {
 				return inconclusive(c.cfg.Name, fmt.Sprintf("no data: %s's latency histogram recorded nothing in the last %v", s.name, span), nil), nil
 			}
 		}
+		x, y = commonBuckets(x, y)
 		px, xInf, _ := x.p99()
 		py, yInf, _ := y.p99()
 		values = append(values, fmt.Sprintf("p99 X %s, Y %s", msText(px, xInf), msText(py, yInf)))
@@ -216,4 +217,30 @@ func msText(ms float64, inInf bool) string {
 		return fmt.Sprintf("> %gms", ms)
 	}
 	return fmt.Sprintf("%.1fms", ms)
+}
+
+// commonBuckets keeps, on both sides, only the bucket bounds both have
+// (cumulative counts stay exact at any subset of bounds). When they share
+// none, both are left as they are.
+func commonBuckets(x, y windowStats) (windowStats, windowStats) {
+	keep := map[float64]bool{}
+	for le := range x.buckets {
+		if _, ok := y.buckets[le]; ok {
+			keep[le] = true
+		}
+	}
+	if len(keep) == 0 || (len(keep) == len(x.buckets) && len(keep) == len(y.buckets)) {
+		return x, y
+	}
+	filter := func(w windowStats) windowStats {
+		b := map[float64]float64{}
+		for le, c := range w.buckets {
+			if keep[le] {
+				b[le] = c
+			}
+		}
+		w.buckets = b
+		return w
+	}
+	return filter(x), filter(y)
 }
