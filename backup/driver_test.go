@@ -49,6 +49,14 @@ func TestDriverRetention(t *testing.T) {
 	if err != nil || latest.Name != names[2] {
 		t.Fatalf("latest: %v %v", latest, err)
 	}
+	// The decK dump written with the backup is the node's configuration.
+	deck, err := os.ReadFile(filepath.Join(dir, latest.Deck.File))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fp, err := FingerprintDeclarative(deck); err != nil || fp.Hash != latest.Fingerprint.Hash {
+		t.Fatalf("decK dump fingerprint %v %v, backup %s", fp, err, latest.Fingerprint.Hash)
+	}
 	fp, err := d.Fingerprint(ctx)
 	if err != nil || fp.Hash != latest.Fingerprint.Hash {
 		t.Fatalf("live fingerprint %v %v, backup %s", fp, err, latest.Fingerprint.Hash)

@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -78,14 +76,16 @@ func TestRoundTrip(t *testing.T) {
 	dsn, src := kongDB(t)
 	dir := t.TempDir()
 
-	m, err := Backup(ctx, Options{DSN: dsn, Admin: kongClient(t, src), Dir: dir, Plan: "prod-eu", Commit: "abc123", KongVersion: "3.9.1"})
+	// Without Admin: the decK dump written with a backup is checked in
+	// TestDriverRetention; here each 10,000-entity dump costs seconds.
+	m, err := Backup(ctx, Options{DSN: dsn, Dir: dir, Plan: "prod-eu", Commit: "abc123", KongVersion: "3.9.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := m.Fingerprint.Entities(); got != 10010 {
 		t.Fatalf("manifest counts %v (%d entities), want 10010", m.Fingerprint.Counts, got)
 	}
-	if m.Size == 0 || len(m.SHA256) != 64 || m.PGDumpVersion == "" || m.Deck == nil || len(m.SchemaMeta) == 0 || m.ArchiveFormat == "" {
+	if m.Size == 0 || len(m.SHA256) != 64 || m.PGDumpVersion == "" || len(m.SchemaMeta) == 0 || m.ArchiveFormat == "" {
 		t.Fatalf("manifest incomplete: %+v", m)
 	}
 	if err := m.Usable(); !errors.Is(err, ErrUnverified) {
@@ -113,10 +113,6 @@ func TestRoundTrip(t *testing.T) {
 	before, after := deckYAML(t, src), deckYAML(t, dst)
 	if !bytes.Equal(before, after) {
 		t.Fatalf("decK dumps differ after the round trip (%d vs %d bytes)", len(before), len(after))
-	}
-	deckFile, err := os.ReadFile(filepath.Join(dir, m.Deck.File))
-	if err != nil || !bytes.Equal(deckFile, before) {
-		t.Fatalf("the backup's decK dump differs from a fresh dump of the source (%v)", err)
 	}
 	if got := dbFingerprint(t, target); got.Hash != m.Fingerprint.Hash {
 		t.Fatal("restored fingerprint differs")
