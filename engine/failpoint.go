@@ -38,8 +38,8 @@ import (
 // 0.01 makes "10m" six seconds. A value that is not a number >= 0 is
 // reported on stderr and ignored.
 //
-// Both variables are read once, on first use; when unset, Failpoint costs a
-// nil-map lookup.
+// Both variables are read once, on first use; when unset, Failpoint costs about a
+// nanosecond (BenchmarkFailpointUnset).
 const (
 	EnvFailpoint  = "UPSHIFT_FAILPOINT"
 	EnvPauseScale = "UPSHIFT_PAUSE_SCALE"
@@ -103,6 +103,9 @@ func parseFailpoints(spec string) (map[string]map[Phase]bool, error) {
 
 func failpointSet(step string, ph Phase) bool {
 	fps := failpoints()
+	if len(fps) == 0 {
+		return false
+	}
 	return fps[step][ph] || fps["*"][ph]
 }
 
