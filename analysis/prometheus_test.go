@@ -1,0 +1,228 @@
+package analysis
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/upshift-dev/upshift/internal/testenv"
+)
+
+// startPrometheus runs Debian's prometheus scraping target (host:port,
+// path /metrics) every second, with its data in a temporary directory, and
+// returns its URL once /-/ready answers. Skipped when prometheus is
+// missing and CI is unset.
+func startPrometheus(t *testing.T, target string) string {
+	t.Helper()
+	bin, err := exec.LookPath("prometheus")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("prometheus is not installed (Debian package prometheus); CI must not skip")
+		}
+		t.Skip("prometheus is not installed (apt-get install --no-install-recommends prometheus)")
+	}
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "prometheus.yml")
+	yml := fmt.Sprintf(`global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: kong-y
+    scrape_interval: 1s
+    scrape_timeout: 1s
+    static_configs:
+      - targets: [%q]
+`, target)
+	if err := os.WriteFile(conf, []byte(yml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port := testenv.FreePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	logf, err := os.Create(filepath.Join(dir, "prometheus.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--config.file="+conf, "--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+addr, "--log.level=warn")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		logf.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logf.Name())
+			t.Logf("prometheus log:\n%s", b)
+		}
+	})
+	base := "http://" + addr
+	deadline := time.Now().Add(30 * time.Second)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		resp, err := http.Get(base + "/-/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return base
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("prometheus not ready within 30s: %v", err)
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("prometheus exited: %v", err)
+		case <-tick.C:
+		}
+	}
+}
+
+func promGate(t *testing.T, base, query string, max float64) *Prometheus {
+	t.Helper()
+	p, err := NewPrometheus(PrometheusConfig{Name: "error_rate", URL: base, Query: query, Max: &max, Interval: time.Second, Failures: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// pollUntil measures g until cond holds on a result (Prometheus needs a
+// scrape or two to see new counters), failing after 20s.
+func pollUntil(t *testing.T, g *Prometheus, what string, cond func(Result) bool) Result {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		r, err := g.Measure(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cond(r) {
+			t.Logf("%v", r)
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: last result %v", what, r)
+		}
+		<-tick.C
+	}
+}
+
+// The error-rate query of a real plan, on Y's counters. "or vector(0)"
+// keeps the numerator present while no 5xx has happened: without it, a
+// healthy Y has no 5xx series and the ratio is no data.
+const errorRate = `(sum(kong_http_requests_total{code=~"5.."}) or vector(0)) / sum(kong_http_requests_total)`
+
+func TestPrometheusGate(t *testing.T) {
+	up := startUpstream(t)
+	y := startKong(t, "3.9.1", up, true)
+	u, _ := url.Parse(y.StatusURL())
+	prom := startPrometheus(t, u.Host)
+
+	// No data: Y has served nothing, so the counter has no series yet.
+	g := promGate(t, prom, errorRate, 0.01)
+	r, err := g.Measure(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Outcome != Inconclusive || !strings.Contains(r.Reason, "no data") {
+		t.Errorf("before any request: %v, want no data", r)
+	}
+
+	// A healthy Y: passes once Prometheus has scraped the requests.
+	send(t, y, 50)
+	r = pollUntil(t, g, "the gate to see Y's 50 requests", func(r Result) bool { return r.Outcome != Inconclusive })
+	if !r.OK() || r.Value != "0" {
+		t.Errorf("healthy Y: %v", r)
+	}
+
+	// Y's upstream fails: 50 of 100 requests are 5xx, far above 1%.
+	up.fail.Store(true)
+	send(t, y, 50)
+	r = pollUntil(t, g, "the gate to fail on Y's 5xx", func(r Result) bool { return r.Outcome == Failed })
+	if r.Value != "0.5" || !strings.Contains(r.Reason, "0.5 is above max 0.01") {
+		t.Errorf("failing Y: %v", r)
+	}
+
+	// No data, spelled two ways: an empty vector and NaN.
+	for q, want := range map[string]string{
+		`sum(kong_http_requests_total{service="nosuch"})`: "empty vector",
+		`vector(0) / vector(0)`:                           "returned NaN",
+	} {
+		r, err := promGate(t, prom, q, 1).Measure(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Outcome != Inconclusive || r.OK() || !strings.Contains(r.Reason, want) {
+			t.Errorf("%s: %v, want no data (%s)", q, r, want)
+		}
+	}
+	// Prometheus refuses the query: inconclusive with its error.
+	r, _ = promGate(t, prom, `sum(`, 1).Measure(context.Background())
+	if r.Outcome != Inconclusive || !strings.Contains(r.Reason, "bad_data") {
+		t.Errorf("bad query: %v", r)
+	}
+	// A range vector is not a gate's answer.
+	r, _ = promGate(t, prom, `kong_http_requests_total[5s]`, 1).Measure(context.Background())
+	if r.Outcome != Inconclusive || !strings.Contains(r.Reason, "matrix") {
+		t.Errorf("matrix result: %v", r)
+	}
+}
+
+func TestPrometheusErrorsAndBounds(t *testing.T) {
+	// A server that is not Prometheus, and one that is down.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.FormValue("query") == "min" {
+			_, _ = io.WriteString(w, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{"route":"a"},"value":[1,"0.2"]},{"metric":{"route":"b"},"value":[1,"0.9"]}]}}`)
+			return
+		}
+		w.WriteHeader(502)
+		_, _ = io.WriteString(w, "<html>bad gateway</html>")
+	}))
+	t.Cleanup(srv.Close)
+	r, _ := promGate(t, srv.URL, "up", 1).Measure(context.Background())
+	if r.Outcome != Inconclusive || !strings.Contains(r.Reason, "HTTP 502") {
+		t.Errorf("non-Prometheus answer: %v", r)
+	}
+	min := 0.5
+	p, _ := NewPrometheus(PrometheusConfig{Name: "n", URL: srv.URL, Query: "min", Min: &min})
+	r, _ = p.Measure(context.Background())
+	if r.Outcome != Failed || !strings.Contains(r.Reason, `0.2 on {route="a"} is below min 0.5`) || strings.Contains(r.Reason, `route="b"`) {
+		t.Errorf("min bound: %v", r)
+	}
+	srv.Close()
+	r, _ = promGate(t, srv.URL, "up", 1).Measure(context.Background())
+	if r.Outcome != Inconclusive || !strings.Contains(r.Reason, "did not answer") {
+		t.Errorf("down: %v", r)
+	}
+	for _, cfg := range []PrometheusConfig{
+		{URL: "prometheus:9090", Query: "up", Max: &min},
+		{URL: "http://p:9090", Query: " ", Max: &min},
+		{URL: "http://p:9090", Query: "up"},
+	} {
+		if _, err := NewPrometheus(cfg); err == nil {
+			t.Errorf("%+v accepted", cfg)
+		}
+	}
+}
