@@ -21,9 +21,9 @@ func TestUpgradePath(t *testing.T) {
 		{"3.9.1", "3.9.1", PathSame, ""},
 		{"3.9.1", "3.8.0", PathDowngrade, ""},
 		{"3.9.1", "3.9.0", PathDowngrade, ""},
-		{"3.4.2", "3.7.0", PathNone, "[3.5 3.6]"},           // kong-facts §0.1 example
-		{"3.3.0", "3.10.0.1", PathNone, "[3.4]"},            // up to the LTS, then the LTS hop
-		{"2.7.0", "3.10.0.1", PathNone, "[2.8 3.4]"},        // ... twice
+		{"3.4.2", "3.7.0", PathNone, "[3.5 3.6]"},            // kong-facts §0.1 example
+		{"3.3.0", "3.10.0.1", PathNone, "[3.4]"},             // up to the LTS, then the LTS hop
+		{"2.7.0", "3.10.0.1", PathNone, "[2.8 3.4]"},         // ... twice
 		{"3.5.0", "3.10.0.1", PathNone, "[3.6 3.7 3.8 3.9]"}, // not from an LTS: every series
 		{"3.4.0", "3.11.0.0", PathNone, "[3.10]"},
 		{"3.14.0.0", "4.0.0", PathNone, "[]"}, // past what is known: no path to offer
