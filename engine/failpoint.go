@@ -40,7 +40,7 @@ import (
 //
 // UPSHIFT_FAILPOINT is read once when the package initialises,
 // UPSHIFT_PAUSE_SCALE on first use; when unset, a Failpoint call costs a few
-// nanoseconds (BenchmarkFailpointUnset: 7 ns on the CI machine).
+// nanoseconds (BenchmarkFailpointUnset: 7 ns on a 2-core VM).
 const (
 	EnvFailpoint  = "UPSHIFT_FAILPOINT"
 	EnvPauseScale = "UPSHIFT_PAUSE_SCALE"
