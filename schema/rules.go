@@ -61,7 +61,7 @@ var (
 		Fix:     `Write a Go duration string: "30s", "5m", "1h30m".`}
 	ruleDowntime = &Rule{ID: "UP019", Severity: SeverityWarning, Acknowledgeable: true,
 		Summary: "In-place upgrades mean downtime",
-		Fix:     "in_place stops X before Y starts: the proxy is down meanwhile. Prefer dual_cluster, or set max_downtime and rehearse = true and acknowledge UP019."}
+		Fix:     "Prefer dual_cluster; otherwise set max_downtime and rehearse = true, and acknowledge UP019."}
 	ruleNoChecks = &Rule{ID: "UP020", Severity: SeverityWarning, Acknowledgeable: true,
 		Summary: "No checks",
 		Fix:     "Add at least one check block: a staging test against Y before any traffic moves (for example, that key-auth still rejects anonymous requests)."}
