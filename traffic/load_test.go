@@ -116,6 +116,14 @@ func shiftUnderLoad(t *testing.T, r router, lbURL string, settle func()) {
 		if got, err := r.Weights(ctx); err != nil || got != w {
 			t.Fatalf("Weights after SetWeights(%v) = %v, %v", w, got, err)
 		}
+		// Requests already in flight on connections to old nginx workers
+		// finish there (at most one per client connection): let one round
+		// per worker pass before counting.
+		select {
+		case <-progress.Reached(progress.Done() + 2*load.Workers):
+		case res := <-results:
+			t.Fatalf("load ended during step %v after %d requests", w, res.Requests)
+		}
 		mu.Lock()
 		phase = i
 		mu.Unlock()
