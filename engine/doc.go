@@ -10,8 +10,9 @@
 //     balancers in package traffic), [Gate] and [Analysis] (gate.go, checks
 //     and analyses in package analysis), [Backups] (backup.go, package
 //     backup);
-//   - the journal and the per-plan lease (journal*.go, lease*.go), where
-//     present.
+//   - the journal (directory and PostgreSQL stores), the per-plan lease
+//     and fencing, and failpoints for crash tests (journal*.go, lease*.go,
+//     failpoint.go).
 //
 // Drivers never import engine; engine imports them (their result types and
 // Weights are theirs, aliased here where the interfaces name them).
