@@ -17,7 +17,8 @@
 // varied versions, nodes, checks and rollout steps; every tenth file left
 // unformatted), runs each tool as a separate process several times in
 // interleaved order after one warm-up, and prints the median wall time of
-// each and the ratios. Each tool's exit status and the number of files it
+// each (wall time and user+system CPU time, the fairer figure when the
+// machine is busy) and the ratios. Each tool's exit status and the number of files it
 // reports as unformatted are checked, so that a tool that did nothing
 // cannot look fast.
 //

@@ -31,7 +31,8 @@ type tool struct {
 	argv     []string
 	wantExit int
 	count    func(stdout, stderr string) int
-	times    []time.Duration
+	times    []time.Duration // wall time
+	cpu      []time.Duration // user + system CPU time of the process
 }
 
 func run(nPlans, runs int, keep bool) error {
@@ -99,32 +100,46 @@ func run(nPlans, runs int, keep bool) error {
 			if err != nil {
 				return err
 			}
-			t.times = append(t.times, d)
+			t.times = append(t.times, d.wall)
+			t.cpu = append(t.cpu, d.cpu)
 		}
 	}
 
-	med := map[string]time.Duration{}
-	fmt.Printf("%d plans (%d unformatted), %d runs of each after a warm-up; median wall time per process:\n", nPlans, unformatted, runs)
+	wall, cpu := map[string]time.Duration{}, map[string]time.Duration{}
+	fmt.Printf("%d plans (%d unformatted), %d runs of each after a warm-up; medians per process\n", nPlans, unformatted, runs)
+	fmt.Printf("(CPU = user+system time, the fairer figure on a loaded machine):\n")
+	fmt.Printf("  %-34s %10s %10s\n", "", "wall ms", "CPU ms")
 	for _, t := range tools {
-		med[t.name] = median(t.times)
-		fmt.Printf("  %-34s %8.1f ms   (min %.1f, max %.1f)\n", t.name, ms(med[t.name]), ms(slices.Min(t.times)), ms(slices.Max(t.times)))
+		wall[t.name], cpu[t.name] = median(t.times), median(t.cpu)
+		fmt.Printf("  %-34s %10.1f %10.1f\n", t.name, ms(wall[t.name]), ms(cpu[t.name]))
 	}
-	up, hc := med["upshift fmt --check"], med["hclfmt -check -require-no-change"]
-	fmt.Printf("ratio upshift fmt --check / hclfmt: %.2f (target: <= 1)\n", float64(up)/float64(hc))
+	ratio := func(label string, a, b []string) {
+		sum := func(m map[string]time.Duration, names []string) (d time.Duration) {
+			for _, n := range names {
+				d += m[n]
+			}
+			return d
+		}
+		fmt.Printf("ratio %s: wall %.2f, CPU %.2f\n", label,
+			float64(sum(wall, a))/float64(sum(wall, b)), float64(sum(cpu, a))/float64(sum(cpu, b)))
+	}
+	ratio("upshift fmt --check / hclfmt (target <= 1)", []string{"upshift fmt --check"}, []string{"hclfmt -check -require-no-change"})
 	if tfDir == "" {
 		fmt.Printf("terraform not on PATH (%v): the terraform fmt comparison is skipped\n", tfErr)
 		return nil
 	}
-	both := med["upshift lint"] + up
-	tf := med["terraform fmt -check -recursive"]
-	fmt.Printf("ratio (upshift lint + upshift fmt --check) / terraform fmt -check: %.2f (%.1f ms / %.1f ms)\n", float64(both)/float64(tf), ms(both), ms(tf))
-	fmt.Printf("ratio upshift lint / terraform fmt -check: %.2f\n", float64(med["upshift lint"])/float64(tf))
+	tf := []string{"terraform fmt -check -recursive"}
+	ratio("(upshift lint + upshift fmt --check) / terraform fmt -check", []string{"upshift lint", "upshift fmt --check"}, tf)
+	ratio("upshift lint / terraform fmt -check", []string{"upshift lint"}, tf)
 	return nil
 }
 
+// measured is one run's cost.
+type measured struct{ wall, cpu time.Duration }
+
 // exec runs t once and checks its exit status and, where counted, that it
 // reported exactly the unformatted files.
-func (t *tool) exec(unformatted int) (time.Duration, error) {
+func (t *tool) exec(unformatted int) (measured, error) {
 	cmd := exec.Command(t.argv[0], t.argv[1:]...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -136,15 +151,15 @@ func (t *tool) exec(unformatted int) (time.Duration, error) {
 	if errors.As(err, &ee) {
 		code = ee.ExitCode()
 	} else if err != nil {
-		return 0, fmt.Errorf("%s: %w", t.name, err)
+		return measured{}, fmt.Errorf("%s: %w", t.name, err)
 	}
 	if code != t.wantExit {
-		return 0, fmt.Errorf("%s: exit %d, want %d\n%.2000s%.2000s", t.name, code, t.wantExit, stdout.String(), stderr.String())
+		return measured{}, fmt.Errorf("%s: exit %d, want %d\n%.2000s%.2000s", t.name, code, t.wantExit, stdout.String(), stderr.String())
 	}
 	if n := t.count(stdout.String(), stderr.String()); n >= 0 && n != unformatted {
-		return 0, fmt.Errorf("%s reported %d unformatted files, want %d", t.name, n, unformatted)
+		return measured{}, fmt.Errorf("%s reported %d unformatted files, want %d", t.name, n, unformatted)
 	}
-	return d, nil
+	return measured{wall: d, cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}, nil
 }
 
 func median(ds []time.Duration) time.Duration {

@@ -63,50 +63,57 @@ func needsBlankLinePass(src []byte) bool {
 	return false
 }
 
-// dropBlankLines removes the blank lines canonical does not keep, working
-// on hclwrite's tokens so that strings and heredocs are never touched.
+// dropBlankLines removes the blank lines canonical does not keep. It works
+// on hclsyntax's tokens (a heredoc's or a string's content is one token, so
+// it is never touched) and copies everything else byte for byte.
 func dropBlankLines(src []byte) []byte {
-	f, diags := hclwrite.ParseConfig(src, "", hcl.InitialPos)
+	tokens, diags := hclsyntax.LexConfig(src, "", hcl.InitialPos)
 	if diags.HasErrors() {
 		return src
 	}
-	tokens := f.BuildTokens(nil)
-	kept := make(hclwrite.Tokens, 0, len(tokens))
+	// piece is a token with the whitespace before it.
+	type piece struct {
+		text    []byte // whitespace + token bytes
+		newline bool   // a newline token, or a line comment (which ends in one)
+		tokNL   bool   // a newline token
+	}
+	kept := make([]piece, 0, len(tokens))
+	trim := func() { // drop the newline tokens that end kept and make a blank line
+		for n := len(kept); n >= 2 && kept[n-1].tokNL && kept[n-2].newline; n = len(kept) {
+			kept = kept[:n-1]
+		}
+	}
+	prevEnd := 0
 	newlines := 2 // as if after a blank line: drops leading blank lines
 	limit := 2    // newlines allowed in a row here: 2 keeps one blank line
 	for _, t := range tokens {
+		text := src[prevEnd:t.Range.End.Byte]
+		prevEnd = t.Range.End.Byte
+		p := piece{text: text}
 		switch {
 		case t.Type == hclsyntax.TokenNewline:
 			if newlines >= limit {
 				continue
 			}
 			newlines++
+			p.newline, p.tokNL = true, true
 		case t.Type == hclsyntax.TokenEOF:
 		case t.Type == hclsyntax.TokenComment && bytes.HasSuffix(t.Bytes, []byte("\n")):
 			newlines, limit = 1, 2 // a line comment carries its own newline
+			p.newline = true
 		case t.Type == hclsyntax.TokenOBrace:
 			newlines, limit = 0, 1
 		case t.Type == hclsyntax.TokenCBrace:
-			kept = trimBlankLine(kept)
+			trim()
 			newlines, limit = 0, 2
 		default:
 			newlines, limit = 0, 2
 		}
-		kept = append(kept, t)
+		kept = append(kept, p)
 	}
-	return kept.Bytes()
-}
-
-// trimBlankLine drops the newline tokens at the end of ts that make a
-// blank line (a newline after a newline or after a line comment).
-func trimBlankLine(ts hclwrite.Tokens) hclwrite.Tokens {
-	for n := len(ts); n >= 2 && ts[n-1].Type == hclsyntax.TokenNewline; n = len(ts) {
-		prev := ts[n-2]
-		if prev.Type != hclsyntax.TokenNewline &&
-			!(prev.Type == hclsyntax.TokenComment && bytes.HasSuffix(prev.Bytes, []byte("\n"))) {
-			break
-		}
-		ts = ts[:n-1]
+	out := make([]byte, 0, len(src))
+	for _, p := range kept {
+		out = append(out, p.text...)
 	}
-	return ts
+	return append(out, src[prevEnd:]...)
 }

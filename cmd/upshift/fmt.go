@@ -3,14 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -100,30 +102,47 @@ func parseFmtArgs(args []string) (fmtOptions, error) {
 }
 
 // runFmt formats every file opts.Paths names. It goes on past a bad file
-// and reports every one.
+// and reports every one. Files are formatted concurrently (one worker per
+// CPU); what the view shows comes in the order of the file list.
 func runFmt(ctx context.Context, opts fmtOptions, stdin io.Reader, view fmtView) int {
 	if len(opts.Paths) == 1 && opts.Paths[0] == "-" {
 		return fmtStdin(opts, stdin, view)
 	}
 	files, code := fmtCollect(opts.Paths, view)
-	parser := &fmtParser{files: map[string]*hcl.File{}}
-	for _, name := range files {
-		if err := ctx.Err(); err != nil {
-			view.Error(err)
-			return exitFail
-		}
-		changed, err := fmtFile(name, opts, parser, view)
-		if err != nil {
-			code = exitFail
-			var de diagsError
-			if errors.As(err, &de) {
-				view.Diagnostics(de.diags, parser.files)
-			} else {
-				view.Error(err)
+	results := make([]fmtResult, len(files))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(files)) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(files); i = int(next.Add(1) - 1) {
+				if err := ctx.Err(); err != nil {
+					results[i] = fmtResult{err: err}
+					continue
+				}
+				results[i] = fmtFile(files[i], opts)
 			}
+		})
+	}
+	wg.Wait()
+	for i, r := range results {
+		switch {
+		case r.diags != nil:
+			view.Diagnostics(r.diags, map[string]*hcl.File{files[i]: r.file})
+			code = exitFail
+		case r.err != nil:
+			view.Error(r.err)
+			code = exitFail
+		}
+		if !r.changed {
 			continue
 		}
-		if changed && opts.Check {
+		if opts.List {
+			view.Changed(files[i])
+		}
+		if opts.Diff {
+			view.Diff(files[i], r.before, r.after)
+		}
+		if opts.Check {
 			code = exitFail
 		}
 	}
@@ -187,60 +206,54 @@ func fmtCollect(paths []string, view fmtView) ([]string, int) {
 	return files, code
 }
 
-// diagsError carries syntax diagnostics out of fmtFile.
-type diagsError struct{ diags hcl.Diagnostics }
-
-func (e diagsError) Error() string { return e.diags.Error() }
-
-// fmtParser parses files for their syntax check and keeps their sources
-// for the diagnostics' snippets.
-type fmtParser struct{ files map[string]*hcl.File }
-
-// check parses src as HCL native syntax and returns its errors.
-func (p *fmtParser) check(name string, src []byte) hcl.Diagnostics {
-	f, diags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)
-	if f != nil {
-		p.files[name] = f
-	}
-	if diags.HasErrors() {
-		return diags
-	}
-	return nil
+// fmtResult is what formatting one file found (and did).
+type fmtResult struct {
+	changed       bool            // its formatting differed (and, with Write, was rewritten)
+	before, after []byte          // kept for --diff only
+	diags         hcl.Diagnostics // syntax errors: the file was left alone
+	file          *hcl.File       // the parsed file, for the diagnostics' snippets
+	err           error           // reading or writing failed
 }
 
-// fmtFile formats one file; changed reports whether its formatting
-// differed (and, with opts.Write, was rewritten).
-func fmtFile(name string, opts fmtOptions, parser *fmtParser, view fmtView) (changed bool, err error) {
+// checkSyntax parses src as HCL native syntax; it returns the file (for
+// snippets) and the diagnostics when there are errors.
+func checkSyntax(name string, src []byte) (*hcl.File, hcl.Diagnostics) {
+	f, diags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)
+	if diags.HasErrors() {
+		return f, diags
+	}
+	return f, nil
+}
+
+// fmtFile formats one file, writing it back when opts.Write. Safe to call
+// concurrently for different files.
+func fmtFile(name string, opts fmtOptions) fmtResult {
 	info, err := os.Stat(name)
 	if err != nil {
-		return false, err
+		return fmtResult{err: err}
 	}
 	if info.Size() > plan.MaxFileSize {
-		return false, fmt.Errorf("%s: larger than %d MiB, the most a plan file may be", name, plan.MaxFileSize>>20)
+		return fmtResult{err: fmt.Errorf("%s: larger than %d MiB, the most a plan file may be", name, plan.MaxFileSize>>20)}
 	}
 	src, err := os.ReadFile(name)
 	if err != nil {
-		return false, err
+		return fmtResult{err: err}
 	}
-	if diags := parser.check(name, src); diags != nil {
-		return false, diagsError{diags}
+	if f, diags := checkSyntax(name, src); diags != nil {
+		return fmtResult{diags: diags, file: f}
 	}
 	out := canonical(src)
 	if bytes.Equal(src, out) {
-		return false, nil
+		return fmtResult{}
 	}
-	if opts.List {
-		view.Changed(name)
-	}
+	r := fmtResult{changed: true}
 	if opts.Diff {
-		view.Diff(name, src, out)
+		r.before, r.after = src, out
 	}
 	if opts.Write {
-		if err := writeAtomic(name, out, info.Mode().Perm()); err != nil {
-			return true, err
-		}
+		r.err = writeAtomic(name, out, info.Mode().Perm())
 	}
-	return true, nil
+	return r
 }
 
 // fmtStdin formats standard input to standard output (--check: nothing
@@ -256,9 +269,8 @@ func fmtStdin(opts fmtOptions, stdin io.Reader, view fmtView) int {
 		return exitFail
 	}
 	const name = "<stdin>"
-	parser := &fmtParser{files: map[string]*hcl.File{}}
-	if diags := parser.check(name, src); diags != nil {
-		view.Diagnostics(diags, parser.files)
+	if f, diags := checkSyntax(name, src); diags != nil {
+		view.Diagnostics(diags, map[string]*hcl.File{name: f})
 		return exitFail
 	}
 	out := canonical(src)
