@@ -22,7 +22,7 @@ func newPGHarness(t *testing.T) *storeHarness {
 	dsn := testenv.Postgres(t).NewDatabase(t)
 	return &storeHarness{
 		open: func(t *testing.T) Store { return openPGT(t, dsn) },
-		ttl:  time.Second,
+		ttl:  2 * time.Second, // real time: long enough for renewals on a loaded 2-core machine
 		advance: func(t *testing.T, d time.Duration) {
 			// Poll the database's clock (the one leases are judged by)
 			// until d has passed on it.
