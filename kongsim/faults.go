@@ -37,6 +37,22 @@ func newFaults() *Faults { return &Faults{} }
 // {"message":"An unexpected error occurred"} body.
 func (f *Faults) Fail(listener string, code, n int) { f.add(&rule{listener, "status", code, n}) }
 
+// FailRouted makes the proxy answer the next n requests that match a route
+// with HTTP code and "An unexpected error occurred", as Kong does when a
+// plugin fails at run time. Unlike Fail("proxy", ...), which answers before
+// Kong sees the request, these answers go through Kong's log phase, so the
+// prometheus plugin counts them (code=<code>, source="kong") and metric
+// gates see them.
+func (f *Faults) FailRouted(code, n int) { f.add(&rule{"routed", "status", code, n}) }
+
+// routed is the proxy's RoutedFault hook: the status to answer with, or 0.
+func (f *Faults) routed(*http.Request) int {
+	if ru := f.take("routed"); ru != nil {
+		return ru.code
+	}
+	return 0
+}
+
 // Hang holds the next n requests until the client gives up (the request's
 // context ends) or the node stops.
 func (f *Faults) Hang(listener string, n int) { f.add(&rule{listener, "hang", 0, n}) }
@@ -123,7 +139,9 @@ func (f *Faults) take(listener string) *rule {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for i, r := range f.rules {
-		if r.listener != "" && r.listener != listener {
+		// A rule for "" applies on every listener, but not to the
+		// proxy's routed hook, which takes only FailRouted rules.
+		if r.listener != listener && (r.listener != "" || listener == "routed") {
 			continue
 		}
 		if r.left > 0 {

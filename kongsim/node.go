@@ -152,7 +152,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.metrics = prom.New(v, n.nodeID)
-	n.proxy = proxy.New(proxy.Options{Version: v, NodeID: n.nodeID, Load: n.proxyConfig, Metrics: n.metrics, Logger: n.log})
+	n.proxy = proxy.New(proxy.Options{Version: v, NodeID: n.nodeID, Load: n.proxyConfig, Metrics: n.metrics, Logger: n.log, RoutedFault: n.faults.routed})
 	if cfg.Role == "control_plane" {
 		n.cp = hybrid.NewRegistry(hybrid.RegistryOptions{Version: v, Config: n.snapshot, Logger: n.log})
 	}

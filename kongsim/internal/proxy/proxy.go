@@ -42,6 +42,14 @@ type Options struct {
 	Logger  *slog.Logger
 	// Transport forwards to upstreams; nil uses a private http.Transport.
 	Transport http.RoundTripper
+	// RoutedFault, when set, is asked once per request after a route
+	// matched and the access phase passed; a non-zero status makes Kong
+	// answer the request itself with that status and "An unexpected error
+	// occurred" (as a plugin's runtime error does), without contacting the
+	// upstream. Such answers are logged like any other: the prometheus
+	// plugin counts them with source="kong". A test device, not Kong
+	// behaviour.
+	RoutedFault func(*http.Request) int
 }
 
 // loadTimeout bounds one Load; retryLoadAfter spaces retries after a

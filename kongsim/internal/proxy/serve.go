@@ -88,6 +88,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !h.access(w, rc) {
 		return
 	}
+	if h.opts.RoutedFault != nil {
+		if code := h.opts.RoutedFault(r); code != 0 {
+			rc.kongResponse(w, code, msgUnexpected, nil)
+			return
+		}
+	}
 	h.forward(w, rc)
 }
 
