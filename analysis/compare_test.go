@@ -52,12 +52,12 @@ func TestCompareAcrossTheRename(t *testing.T) {
 		t.Errorf("equal sides: %+v", r)
 	}
 
-	// Y's upstream fails: a new window sees Y's 5xx and fails.
+	// kongsim injects 5xx on Y: a new window sees Y's 5xx and fails.
 	if err := c.Begin(ctx); err != nil {
 		t.Fatal(err)
 	}
 	send(t, x, 50)
-	upY.fail.Store(true)
+	y.Faults().FailRouted(500, 50)
 	if bad := send(t, y, 50); bad != 50 {
 		t.Fatalf("%d of 50 requests on Y answered 5xx, want all", bad)
 	}

@@ -6,27 +6,21 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/upshift-dev/upshift/kongsim"
 )
 
-// upstream is the service behind a kongsim node; fail switches it to 500s.
+// upstream is the service behind a kongsim node. Failures are injected in
+// kongsim itself (Faults().FailRouted), so that its metrics count them.
 type upstream struct {
-	url  string
-	fail atomic.Bool
+	url string
 }
 
 func startUpstream(t *testing.T) *upstream {
 	u := &upstream{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if u.fail.Load() {
-			w.WriteHeader(http.StatusInternalServerError)
-			_, _ = io.WriteString(w, "upstream broke\n")
-			return
-		}
 		_, _ = io.WriteString(w, "ok\n")
 	}))
 	t.Cleanup(srv.Close)

@@ -157,9 +157,12 @@ func TestPrometheusGate(t *testing.T) {
 		t.Errorf("healthy Y: %v", r)
 	}
 
-	// Y's upstream fails: 50 of 100 requests are 5xx, far above 1%.
-	up.fail.Store(true)
-	send(t, y, 50)
+	// kongsim injects 5xx on Y (Kong-generated, counted by its prometheus
+	// plugin with source="kong"): 50 of 100 requests, far above 1%.
+	y.Faults().FailRouted(500, 50)
+	if bad := send(t, y, 50); bad != 50 {
+		t.Fatalf("%d of 50 requests on Y answered 5xx, want all", bad)
+	}
 	r = pollUntil(t, g, "the gate to fail on Y's 5xx", func(r Result) bool { return r.Outcome == Failed })
 	if r.Value != "0.5" || !strings.Contains(r.Reason, "0.5 is above max 0.01") {
 		t.Errorf("failing Y: %v", r)
