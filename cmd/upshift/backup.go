@@ -9,6 +9,7 @@ import (
 	"github.com/upshift-dev/upshift/backup"
 	"github.com/upshift-dev/upshift/kong"
 	"github.com/upshift-dev/upshift/plan"
+	"github.com/upshift-dev/upshift/schema"
 )
 
 const backupUsage = `Usage: upshift backup PATH [--plan NAME]
@@ -71,6 +72,17 @@ func loadOnePlan(path, name string) (*plan.Plan, error) {
 	set, diags := plan.NewParser().LoadPaths(path)
 	if diags.HasErrors() {
 		return nil, fmt.Errorf("%s: the plan does not load (run 'upshift lint'): %s", path, diags.Error())
+	}
+	// A command that acts on a cluster refuses a plan with lint errors, as
+	// apply will: the rules guard the same safety properties.
+	if lint := schema.Lint(set, schema.Options{}); lint.HasErrors() {
+		n := 0
+		for _, d := range lint {
+			if schema.SeverityOf(d) == schema.SeverityError {
+				n++
+			}
+		}
+		return nil, fmt.Errorf("%s: %d lint errors (run 'upshift lint %s')", path, n, path)
 	}
 	if name != "" {
 		if p := set.Lookup(name); p != nil {

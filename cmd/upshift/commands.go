@@ -20,10 +20,10 @@ type command struct {
 }
 
 // commands is every command, in the order `upshift help` lists them. The
-// ones architecture.md plans (plan, apply, preflight, backup, restore,
-// status, agent, sandbox, unlock) are added here when they exist.
+// ones architecture.md plans (plan, apply, preflight, status, agent,
+// sandbox, unlock) are added here when they exist.
 func commands() []*command {
-	return []*command{lintCommand, fmtCommand, versionCommand}
+	return []*command{lintCommand, fmtCommand, backupCommand, restoreCommand, versionCommand}
 }
 
 func lookup(name string) *command {

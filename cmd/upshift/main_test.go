@@ -5,12 +5,21 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/upshift-dev/upshift/internal/testenv"
 )
 
-// TestMain lets the test binary act as the upshift command inside scripts.
+// TestMain lets the test binary act as the upshift command inside scripts,
+// and stops the test PostgreSQL cluster (testenv) after the tests.
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){"upshift": main})
+	testscript.Main(withTestenv{m}, map[string]func(){"upshift": main})
 }
+
+// withTestenv runs the tests through testenv.Main, which owns the shared
+// PostgreSQL cluster's lifetime.
+type withTestenv struct{ m *testing.M }
+
+func (w withTestenv) Run() int { return testenv.Main(w.m) }
 
 // TestScript runs testdata/script/*.txtar: lint-*, fmt-* and usage-*
 // scripts checking stdout, stderr and the exit status of the real binary.
