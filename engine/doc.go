@@ -17,5 +17,6 @@
 // Drivers never import engine; engine imports them (their result types and
 // Weights are theirs, aliased here where the interfaces name them).
 //
-// Start reading at router.go and gate.go for the driver contracts.
+// Start reading at router.go and gate.go for the driver contracts, and at
+// journal.go and lease.go for what every step will record and check.
 package engine

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/upshift-dev/upshift/schema"
 )
 
 // The journal is the engine's write-ahead record of what it did to a plan's
@@ -199,18 +201,12 @@ func (e *FencedError) Error() string {
 }
 func (e *FencedError) Is(target error) bool { return target == ErrFenced }
 
-// validPlanName reports whether name can be a journal identity: the rule of
-// schema's UP038 (letters, digits, '.', '_', '-', starting with a letter or
-// digit, at most 64 characters). It keeps plan names safe as file names.
+// validPlanName refuses a name that cannot be a journal identity: the rule
+// of schema's UP038 (schema.ValidPlanName), which keeps plan names safe as
+// file names.
 func validPlanName(name string) error {
-	if name == "" || len(name) > 64 {
-		return fmt.Errorf("plan name %q: want 1 to 64 characters: %w", name, ErrInvalidRecord)
-	}
-	for i, c := range name {
-		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-		if !alnum && (i == 0 || c != '.' && c != '_' && c != '-') {
-			return fmt.Errorf("plan name %q: want letters, digits, '.', '_' or '-', starting with a letter or digit: %w", name, ErrInvalidRecord)
-		}
+	if !schema.ValidPlanName(name) {
+		return fmt.Errorf("plan name %q: want 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit: %w", name, ErrInvalidRecord)
 	}
 	return nil
 }

@@ -101,7 +101,7 @@ func (l *linter) reportf(r *Rule, rng hcl.Range, format string, args ...any) {
 
 // run applies the per-plan rules.
 func (l *linter) run() {
-	if !planNameRE.MatchString(l.plan.Name) {
+	if !ValidPlanName(l.plan.Name) {
 		l.reportf(rulePlanName, l.plan.NameRange, "%q is not a valid plan name.", l.plan.Name)
 	}
 	l.checkAcknowledgeList()
@@ -115,6 +115,12 @@ func (l *linter) run() {
 }
 
 var planNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// ValidPlanName reports whether name can be a plan's identity (rule UP038):
+// 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit.
+// The journal keys its records and files by it, so it must be safe as a file
+// name; the engine checks the same rule through this function.
+func ValidPlanName(name string) bool { return planNameRE.MatchString(name) }
 
 // acknowledge downgrades the findings of rules the plan acknowledges.
 func (l *linter) acknowledge() hcl.Diagnostics {
