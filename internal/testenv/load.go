@@ -106,20 +106,27 @@ func (l Load) Run(ctx context.Context, progress *LoadProgress) LoadResult {
 	ctx, cancel := context.WithTimeout(ctx, l.Duration)
 	defer cancel()
 	tokens := make(chan struct{})
-	go func() { // paces requests; stops with ctx
+	go func() { // paces requests by deadline (a ticker drops ticks under load); stops with ctx
 		defer close(tokens)
-		tick := time.NewTicker(time.Second / time.Duration(l.Rate))
-		defer tick.Stop()
+		begin := time.Now()
+		interval := time.Second / time.Duration(l.Rate)
+		timer := time.NewTimer(0)
+		defer timer.Stop()
 		for sent := 0; l.Count == 0 || sent < l.Count; sent++ {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
+			// Request i is due at begin + i×interval; one that is late
+			// goes at once, so the average rate catches up.
+			if wait := time.Until(begin.Add(time.Duration(sent) * interval)); wait > 0 {
+				timer.Reset(wait)
 				select {
-				case tokens <- struct{}{}:
 				case <-ctx.Done():
 					return
+				case <-timer.C:
 				}
+			}
+			select {
+			case tokens <- struct{}{}:
+			case <-ctx.Done():
+				return
 			}
 		}
 	}()
