@@ -7,11 +7,14 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
 
 // FileSuffix is how plan files are named; LoadPaths picks them out of
@@ -66,10 +69,40 @@ func (p *Parser) LoadPaths(paths ...string) (*Set, hcl.Diagnostics) {
 	}
 	sort.Strings(files)
 	set.Files = files
-	for _, f := range files {
-		plans, d := p.loadFile(f)
-		diags = append(diags, d...)
-		set.Plans = append(set.Plans, plans...)
+	// Files are read, parsed and decoded in parallel (parsing is most of
+	// lint's time), then registered and reported in sorted order.
+	type loaded struct {
+		file  *hcl.File
+		plans []*Plan
+		diags hcl.Diagnostics
+	}
+	results := make([]loaded, len(files))
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(files)) {
+		wg.Go(func() {
+			for i := range work {
+				r := &results[i]
+				src, err := readBounded(files[i])
+				if err != nil {
+					r.diags = hcl.Diagnostics{fileError(files[i], "Cannot read plan file", err.Error())}
+					continue
+				}
+				r.file, r.plans, r.diags = parseSource(files[i], src)
+			}
+		})
+	}
+	for i := range files {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	for i, r := range results {
+		if r.file != nil {
+			p.hcl.AddFile(files[i], r.file)
+		}
+		diags = append(diags, r.diags...)
+		set.Plans = append(set.Plans, r.plans...)
 	}
 	return set, diags
 }
@@ -128,33 +161,34 @@ func fileError(path, summary, detail string) *hcl.Diagnostic {
 	}
 }
 
-// loadFile reads, bounds-checks, parses and decodes one file.
-func (p *Parser) loadFile(path string) ([]*Plan, hcl.Diagnostics) {
-	src, err := readBounded(path)
-	if err != nil {
-		return nil, hcl.Diagnostics{fileError(path, "Cannot read plan file", err.Error())}
-	}
-	return p.LoadSource(path, src)
-}
-
 // LoadSource parses and decodes src as the plan file filename (used for
 // ranges, and as the base of file() paths). It applies the same bounds as
 // LoadPaths: at most MaxFileSize bytes, nesting at most MaxNesting deep.
 func (p *Parser) LoadSource(filename string, src []byte) ([]*Plan, hcl.Diagnostics) {
-	path := filename
+	f, plans, diags := parseSource(filename, src)
+	if f != nil {
+		p.hcl.AddFile(filename, f)
+	}
+	return plans, diags
+}
+
+// parseSource bounds-checks, parses and decodes one file's source. It
+// touches no shared state, so files can be parsed concurrently; the file
+// is nil when the source was refused before parsing.
+func parseSource(path string, src []byte) (*hcl.File, []*Plan, hcl.Diagnostics) {
 	if len(src) > MaxFileSize {
-		return nil, hcl.Diagnostics{fileError(path, "Cannot read plan file",
+		return nil, nil, hcl.Diagnostics{fileError(path, "Cannot read plan file",
 			fmt.Sprintf("The file is larger than %d MiB, the most a plan file may be.", MaxFileSize>>20))}
 	}
 	if d := checkNesting(path, src); d != nil {
-		return nil, hcl.Diagnostics{d}
+		return nil, nil, hcl.Diagnostics{d}
 	}
-	f, diags := p.hcl.ParseHCL(src, path)
+	f, diags := hclsyntax.ParseConfig(src, path, hcl.InitialPos)
 	if diags.HasErrors() || f == nil {
-		return nil, diags
+		return f, nil, diags
 	}
 	plans, d := decodeFile(f, path)
-	return plans, append(diags, d...)
+	return f, plans, append(diags, d...)
 }
 
 // readBounded reads at most MaxFileSize bytes of path, refusing larger files
