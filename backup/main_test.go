@@ -2,12 +2,7 @@ package backup
 
 import (
 	"context"
-	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"sync"
 	"testing"
 
 	gokong "github.com/kong/go-kong/kong"
@@ -17,53 +12,15 @@ import (
 	"github.com/upshift-dev/upshift/kongsim"
 )
 
-var kongBin struct {
-	once sync.Once
-	dir  string
-	path string
-	err  error
-}
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
-func TestMain(m *testing.M) {
-	code := testenv.Main(m)
-	if kongBin.dir != "" {
-		os.RemoveAll(kongBin.dir)
-	}
-	os.Exit(code)
-}
-
-// kongsimKong builds kongsim's kong CLI once per test binary.
-func kongsimKong(t testing.TB) string {
-	t.Helper()
-	kongBin.once.Do(func() {
-		kongBin.dir, kongBin.err = os.MkdirTemp("", "upshift-backup-kong-")
-		if kongBin.err != nil {
-			return
-		}
-		kongBin.path = filepath.Join(kongBin.dir, "kong")
-		out, err := exec.Command("go", "build", "-o", kongBin.path, "github.com/upshift-dev/upshift/kongsim/cmd/kong").CombinedOutput()
-		if err != nil {
-			kongBin.err, kongBin.path = err, string(out)
-		}
-	})
-	if kongBin.err != nil {
-		t.Fatalf("build kongsim's kong: %v\n%s", kongBin.err, kongBin.path)
-	}
-	return kongBin.path
-}
-
-// bootstrapped returns a fresh database bootstrapped by kongsim's kong at
-// version v.
+// bootstrapped returns a fresh database bootstrapped by kongsim's
+// `kong migrations bootstrap` at version v.
 func bootstrapped(t testing.TB, v string) string {
 	t.Helper()
 	dsn := testenv.Postgres(t).NewDatabase(t)
-	u, _ := url.Parse(dsn)
-	port, _ := strconv.Atoi(u.Port())
-	pw, _ := u.User.Password()
-	cmd := kong.Command{Argv: []string{kongsimKong(t)}, Env: []string{"KONG_VERSION=" + v},
-		DB: kong.DB{Host: u.Hostname(), Port: port, Database: u.Path[1:], User: u.User.Username(), Password: pw}}
-	if res, err := cmd.Run(context.Background(), "migrations", "bootstrap"); err != nil {
-		t.Fatalf("bootstrap %s: %v\n%s", v, err, res.Stderr)
+	if code, out, errOut, err := kongsim.Migrate(context.Background(), dsn, v, "bootstrap"); err != nil || code != 0 {
+		t.Fatalf("bootstrap %s: exit %d, %v\n%s%s", v, code, err, out, errOut)
 	}
 	return dsn
 }
