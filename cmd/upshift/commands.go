@@ -21,9 +21,9 @@ type command struct {
 
 // commands is every command, in the order `upshift help` lists them. The
 // ones architecture.md plans (plan, apply, preflight, status, agent,
-// sandbox, unlock) are added here when they exist.
+// sandbox) are added here when they exist.
 func commands() []*command {
-	return []*command{lintCommand, fmtCommand, backupCommand, restoreCommand, versionCommand}
+	return []*command{lintCommand, fmtCommand, backupCommand, restoreCommand, unlockCommand, versionCommand}
 }
 
 func lookup(name string) *command {
