@@ -162,25 +162,41 @@ func TestValidCases(t *testing.T) {
 	}
 }
 
+// TestInvalidCases checks testdata/invalid, whose cases each expect at
+// least one error (so `upshift lint` exits 1 on them; a "strict" case with
+// --strict-env), and testdata/warning, whose cases expect only warnings or
+// info (`upshift lint` exits 0, 1 with --strict when there is a warning).
+// Together they give every rule a failing case.
 func TestInvalidCases(t *testing.T) {
 	failing := map[string]bool{}
-	for _, path := range cases(t, filepath.Join("testdata", "invalid")) {
-		t.Run(filepath.Base(path), func(t *testing.T) {
-			want := compareCase(t, path)
-			if len(want) == 0 {
-				t.Errorf("an invalid case must expect at least one diagnostic")
-			}
-			for _, w := range want {
-				f := strings.Fields(w)
-				if strings.HasPrefix(f[len(f)-1], "UP") {
-					failing[f[len(f)-1]] = true
+	for _, dir := range []string{"invalid", "warning"} {
+		for _, path := range cases(t, filepath.Join("testdata", dir)) {
+			t.Run(dir+"/"+filepath.Base(path), func(t *testing.T) {
+				want := compareCase(t, path)
+				errs := 0
+				for _, w := range want {
+					f := strings.Fields(w)
+					if strings.HasPrefix(f[len(f)-1], "UP") {
+						failing[f[len(f)-1]] = true
+					}
+					if strings.Contains(w, " ERROR ") {
+						errs++
+					}
 				}
-			}
-		})
+				switch {
+				case len(want) == 0:
+					t.Errorf("a failing case must expect at least one diagnostic")
+				case dir == "invalid" && errs == 0:
+					t.Errorf("a case in testdata/invalid must expect an error (warnings and info go in testdata/warning)")
+				case dir == "warning" && errs > 0:
+					t.Errorf("a case in testdata/warning must expect no error (move it to testdata/invalid)")
+				}
+			})
+		}
 	}
 	for _, r := range schema.Rules() {
 		if !failing[r.ID] {
-			t.Errorf("rule %s (%s) has no failing case in testdata/invalid", r.ID, r.Summary)
+			t.Errorf("rule %s (%s) has no failing case in testdata/invalid or testdata/warning", r.ID, r.Summary)
 		}
 	}
 }
