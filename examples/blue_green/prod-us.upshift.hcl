@@ -58,9 +58,11 @@ upgrade "prod-us-3.9.1" {
     }
   }
 
+  # "or vector(0)": with no 5xx yet there is no 5xx series, and a query with no
+  # data fails the gate; a healthy Y must measure 0.
   analysis "error_rate" {
     prometheus = env("PROMETHEUS_URL")
-    query      = "sum(rate(kong_http_requests_total{code=~\"5..\"}[1m])) / sum(rate(kong_http_requests_total[1m]))"
+    query      = "(sum(rate(kong_http_requests_total{code=~\"5..\"}[1m])) or vector(0)) / sum(rate(kong_http_requests_total[1m]))"
     max        = 0.01
     interval   = "30s"
     failures   = 2 # failed measurements tolerated; no data counts as a failure
