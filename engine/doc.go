@@ -1,7 +1,9 @@
 // Package engine will run one plan: observe, decide the next step of the
 // strategy's table, act through the drivers, and record intent and outcome
-// in the journal (architecture.md, "Reconcile"). The step tables, rollback
-// and the reconcile loop are not written yet; they come in a later issue.
+// in the journal (architecture.md, "Reconcile"). Observation is written
+// (observe.go, observe_build.go: [Observer] reads everything the loop
+// decides from, into an [Observed] value); the step tables, rollback and
+// the reconcile loop are not written yet; they come in a later issue.
 //
 // What is here now is what the drivers and the loop will meet on:
 //   - the small interfaces the engine declares for its drivers, each
@@ -17,6 +19,7 @@
 // Drivers never import engine; engine imports them (their result types and
 // Weights are theirs, aliased here where the interfaces name them).
 //
-// Start reading at router.go and gate.go for the driver contracts, and at
-// journal.go and lease.go for what every step will record and check.
+// Start reading at observe.go (the first stage of the loop), router.go and
+// gate.go for the driver contracts, and journal.go and lease.go for what
+// every step will record and check.
 package engine
