@@ -197,6 +197,13 @@ func (c *collector) add(kind string, v any, fk map[string]*string) {
 	c.counts[kind]++
 }
 
+// addEach records every entity of xs as kind, with the foreign keys fk.
+func addEach[T any](c *collector, kind string, xs []*T, fk map[string]*string) {
+	for _, x := range xs {
+		c.add(kind, x, fk)
+	}
+}
+
 // dropShorthands removes the deprecated flat redis_* fields that Kong
 // 3.6+ (and kongsim) add to rate-limiting and response-ratelimiting
 // configurations when it reads them (shorthand_fields with
@@ -282,41 +289,14 @@ func FingerprintContent(c *file.Content) (Fingerprint, error) {
 		for _, p := range cs.Plugins {
 			plugin(p, fk)
 		}
-		for _, x := range cs.KeyAuths {
-			y := *x
-			y.Consumer = nil
-			col.add("keyauth_credentials", y, fk)
-		}
-		for _, x := range cs.BasicAuths {
-			y := *x
-			y.Consumer = nil
-			col.add("basicauth_credentials", y, fk)
-		}
-		for _, x := range cs.HMACAuths {
-			y := *x
-			y.Consumer = nil
-			col.add("hmacauth_credentials", y, fk)
-		}
-		for _, x := range cs.JWTAuths {
-			y := *x
-			y.Consumer = nil
-			col.add("jwt_secrets", y, fk)
-		}
-		for _, x := range cs.ACLGroups {
-			y := *x
-			y.Consumer = nil
-			col.add("acls", y, fk)
-		}
-		for _, x := range cs.Oauth2Creds {
-			y := *x
-			y.Consumer = nil
-			col.add("oauth2_credentials", y, fk)
-		}
-		for _, x := range cs.MTLSAuths {
-			y := *x
-			y.Consumer = nil
-			col.add("mtls_auth_credentials", y, fk)
-		}
+		// fk replaces each credential's nested consumer reference.
+		addEach(col, "keyauth_credentials", cs.KeyAuths, fk)
+		addEach(col, "basicauth_credentials", cs.BasicAuths, fk)
+		addEach(col, "hmacauth_credentials", cs.HMACAuths, fk)
+		addEach(col, "jwt_secrets", cs.JWTAuths, fk)
+		addEach(col, "acls", cs.ACLGroups, fk)
+		addEach(col, "oauth2_credentials", cs.Oauth2Creds, fk)
+		addEach(col, "mtls_auth_credentials", cs.MTLSAuths, fk)
 	}
 	for i := range c.Upstreams {
 		u := &c.Upstreams[i]
