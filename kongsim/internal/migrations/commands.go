@@ -71,20 +71,13 @@ func (r *Runner) bootstrap(ctx context.Context, st State) error {
 	if err != nil {
 		return fmt.Errorf("[PostgreSQL error] failed to bootstrap database: %s", pgMessage(err))
 	}
-	ok, err := r.clusterMutex(ctx, true, false, func() error {
+	return r.exclusive(ctx, true, func() error {
 		if err := r.runMigrations(ctx, st.Classification.Filter(kongrelease.StateNew), true, true); err != nil {
 			return err
 		}
 		r.log.info("Database is up-to-date")
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	if !ok {
-		r.log.info(notLeaderMsg)
-	}
-	return nil
 }
 
 var errPendingUp = errors.New("Database has pending migrations; run 'kong migrations finish'")
@@ -96,7 +89,7 @@ func (r *Runner) up(ctx context.Context, st State) error {
 	if !r.opts.Force && len(st.Pending) > 0 {
 		return errPendingUp
 	}
-	ok, err := r.clusterMutex(ctx, false, false, func() error {
+	return r.exclusive(ctx, false, func() error {
 		st, err := r.state(ctx)
 		if err != nil {
 			return err
@@ -107,10 +100,7 @@ func (r *Runner) up(ctx context.Context, st State) error {
 		if r.opts.Force && len(st.Executed) > 0 {
 			ex := st.Classification.Filter(kongrelease.StateExecuted)
 			r.log.debug("forcing re-execution of these migrations:\n%s", formatList(ex))
-			if err := r.runMigrations(ctx, ex, true, true); err != nil {
-				return err
-			}
-			if st, err = r.state(ctx); err != nil {
+			if st, err = r.runAndReread(ctx, ex, true, true); err != nil {
 				return err
 			}
 			if len(st.Pending) > 0 {
@@ -126,10 +116,7 @@ func (r *Runner) up(ctx context.Context, st State) error {
 		}
 		newer := st.Classification.Filter(kongrelease.StateNew)
 		r.log.debug("migrations to run:\n%s", formatList(newer))
-		if err := r.runMigrations(ctx, newer, true, false); err != nil {
-			return err
-		}
-		if st, err = r.state(ctx); err != nil {
+		if st, err = r.runAndReread(ctx, newer, true, false); err != nil {
 			return err
 		}
 		if len(st.Pending) > 0 {
@@ -137,13 +124,6 @@ func (r *Runner) up(ctx context.Context, st State) error {
 		}
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	if !ok {
-		r.log.info(notLeaderMsg)
-	}
-	return nil
 }
 
 func (r *Runner) finish(ctx context.Context) error {
@@ -154,26 +134,20 @@ func (r *Runner) finish(ctx context.Context) error {
 	if st.NeedsBootstrap {
 		return errors.New("Cannot run migrations: " + needsBootstrapMsg)
 	}
-	ok, err := r.clusterMutex(ctx, true, false, func() error {
+	return r.exclusive(ctx, true, func() error {
 		st, err := r.state(ctx)
 		if err != nil {
 			return err
 		}
 		if r.opts.Force && len(st.Executed) > 0 {
-			if err := r.runMigrations(ctx, st.Classification.Filter(kongrelease.StateExecuted), true, true); err != nil {
-				return err
-			}
-			if st, err = r.state(ctx); err != nil {
+			if st, err = r.runAndReread(ctx, st.Classification.Filter(kongrelease.StateExecuted), true, true); err != nil {
 				return err
 			}
 		}
 		if len(st.Pending) > 0 {
 			pending := st.Classification.Filter(kongrelease.StatePending)
 			r.log.debug("pending migrations to finish:\n%s", formatList(pending))
-			if err := r.runMigrations(ctx, pending, false, true); err != nil {
-				return err
-			}
-			if st, err = r.state(ctx); err != nil {
+			if st, err = r.runAndReread(ctx, pending, false, true); err != nil {
 				return err
 			}
 		}
@@ -186,6 +160,13 @@ func (r *Runner) finish(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// exclusive runs cb holding the migrations lock (clusterMutex, cleaned up
+// afterwards); when another runner holds it, it prints Kong's "aborted"
+// line and returns nil, as Kong exits 0 then.
+func (r *Runner) exclusive(ctx context.Context, noWait bool, cb func() error) error {
+	ok, err := r.clusterMutex(ctx, noWait, false, cb)
 	if err != nil {
 		return err
 	}
@@ -193,6 +174,15 @@ func (r *Runner) finish(ctx context.Context) error {
 		r.log.info(notLeaderMsg)
 	}
 	return nil
+}
+
+// runAndReread runs list (up and/or teardown parts) and reads the state
+// again, as Kong does after each batch.
+func (r *Runner) runAndReread(ctx context.Context, list kongrelease.Classification, up, teardown bool) (State, error) {
+	if err := r.runMigrations(ctx, list, up, teardown); err != nil {
+		return State{}, err
+	}
+	return r.state(ctx)
 }
 
 // reset returns false (exit 1) when there was nothing to reset or another
