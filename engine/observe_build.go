@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 
@@ -179,12 +180,51 @@ func (b *observerBuilder) build() error {
 		o.Fingerprint = fp
 	}
 	if p.Backup != nil && p.Backup.Dir.Value != "" {
-		d := *fp
-		d.Options.Dir = p.Backup.Dir.Value
-		d.Keep = p.Backup.Keep.Value
-		o.Backups = &d
+		if o.Backups, err = b.backupDriver(fromDSN, fromClient); err != nil {
+			return fmt.Errorf("backup: %w", err)
+		}
 	}
 	return nil
+}
+
+// BackupDriver builds the plan's backup driver (`upshift backup`, and the
+// engine's backup step): X's database for pg_dump with a decK dump through
+// X's Admin API as the second backup, or the Admin API alone when X is
+// DB-less; backup.dir, keep and verify_dsn. env() values are resolved with
+// lookupEnv; errors name attributes and variables, never a secret.
+func BackupDriver(p *plan.Plan, lookupEnv func(string) (string, bool)) (*backup.Driver, error) {
+	if p == nil || p.From == nil {
+		return nil, errNoSide
+	}
+	if p.Backup == nil || p.Backup.Dir.Value == "" {
+		return nil, errors.New("the plan has no backup block with a dir")
+	}
+	b := &observerBuilder{p: p, env: lookupEnv, o: &Observer{}}
+	// A backup needs X's Admin API (decK dump, GET /config), not its
+	// Status API: status_url is not resolved.
+	fromClient, err := b.client(p.From.AdminURL, p.From.AdminToken, plan.Value{})
+	if err != nil {
+		return nil, fmt.Errorf("from: %w", err)
+	}
+	fromDSN, err := b.dsn(p.From.Database)
+	if err != nil {
+		return nil, fmt.Errorf("from.database: %w", err)
+	}
+	return b.backupDriver(fromDSN, fromClient)
+}
+
+// backupDriver is BackupDriver's work once X's DSN and client are built.
+func (b *observerBuilder) backupDriver(fromDSN string, fromClient *kong.Client) (*backup.Driver, error) {
+	p := b.p
+	if fromDSN == "" && fromClient == nil {
+		return nil, errors.New("from has neither a database nor an admin_url to back up")
+	}
+	verify, err := b.resolve(p.Backup.VerifyDSN, false)
+	if err != nil {
+		return nil, fmt.Errorf("verify_dsn: %w", err)
+	}
+	return &backup.Driver{Keep: p.Backup.Keep.Value, VerifyDSN: verify, Options: backup.Options{
+		Dir: p.Backup.Dir.Value, Plan: p.Name, KongVersion: p.From.Version.Value, DSN: fromDSN, Admin: fromClient}}, nil
 }
 
 func (b *observerBuilder) nodes(ns []*plan.Node) ([]NamedNode, error) {

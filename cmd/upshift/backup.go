@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 
-	"github.com/upshift-dev/upshift/backup"
-	"github.com/upshift-dev/upshift/kong"
+	"github.com/upshift-dev/upshift/engine"
 	"github.com/upshift-dev/upshift/plan"
 	"github.com/upshift-dev/upshift/schema"
 )
@@ -46,7 +44,7 @@ var backupCommand = &command{
 			fmt.Fprintf(s.Err, "upshift backup: %v\n", err)
 			return exitFail
 		}
-		d, err := backupDriver(p)
+		d, err := engine.BackupDriver(p, os.LookupEnv)
 		if err != nil {
 			fmt.Fprintf(s.Err, "upshift backup: plan %q: %v\n", p.Name, err)
 			return exitFail
@@ -97,47 +95,4 @@ func loadOnePlan(path, name string) (*plan.Plan, error) {
 		return nil, fmt.Errorf("%s holds %d plans: pick one with --plan NAME", path, len(set.Plans))
 	}
 	return set.Plans[0], nil
-}
-
-// backupDriver builds the plan's backup driver from its from side and
-// backup block, resolving env() values from the environment.
-func backupDriver(p *plan.Plan) (*backup.Driver, error) {
-	if p.Backup == nil || p.Backup.Dir.Value == "" {
-		return nil, errors.New("has no backup block with a dir")
-	}
-	if p.From == nil {
-		return nil, errors.New("has no from block")
-	}
-	d := &backup.Driver{Keep: p.Backup.Keep.Value, Options: backup.Options{
-		Dir: p.Backup.Dir.Value, Plan: p.Name, KongVersion: p.From.Version.Value}}
-	if p.From.Database != nil && p.From.Database.DSN.Given() {
-		dsn, err := p.From.Database.DSN.Resolve(os.LookupEnv)
-		if err != nil {
-			return nil, err
-		}
-		d.Options.DSN = dsn
-	}
-	if p.From.AdminURL.Given() {
-		u, err := p.From.AdminURL.Resolve(os.LookupEnv)
-		if err != nil {
-			return nil, err
-		}
-		tok := ""
-		if p.From.AdminToken.Given() {
-			if tok, err = p.From.AdminToken.Resolve(os.LookupEnv); err != nil {
-				return nil, err
-			}
-		}
-		if d.Options.Admin, err = kong.New(kong.Options{AdminURL: u, Token: tok}); err != nil {
-			return nil, err
-		}
-	}
-	if p.Backup.VerifyDSN.Given() {
-		v, err := p.Backup.VerifyDSN.Resolve(os.LookupEnv)
-		if err != nil {
-			return nil, err
-		}
-		d.VerifyDSN = v
-	}
-	return d, nil
 }
