@@ -35,17 +35,18 @@ func TestDataPlaneSyncOnKongsim(t *testing.T) {
 	cfg := func(c *DataPlaneSyncConfig) {
 		c.ControlPlane, c.Target, c.Stable = cpc, cp.AdminURL(), 100*time.Millisecond
 	}
-	r := pollCheck(t, "two 3.9 data planes synced", cfg, func(r Result) bool { return r.OK() })
+	r := pollUntil(t, dpGate(t, cfg), "two 3.9 data planes synced", func(r Result) bool { return r.OK() })
 	if !strings.Contains(r.Reason, "2 data planes of version 3.9 connected") {
 		t.Errorf("synced: %+v", r)
 	}
 
 	// A data plane on a newer minor than the CP is refused by it.
 	startNode(t, kongsim.Config{Version: "3.10.0.2", Role: "data_plane", Database: "off", ControlPlane: cp.ClusterURL()})
-	r = pollCheck(t, "the refused 3.10 data plane to fail the check", func(c *DataPlaneSyncConfig) {
+	all := dpGate(t, func(c *DataPlaneSyncConfig) {
 		cfg(c)
 		c.Version = "" // every listed data plane must be synced
-	}, func(r Result) bool { return r.Outcome == Failed })
+	})
+	r = pollUntil(t, all, "the refused 3.10 data plane to fail the check", func(r Result) bool { return r.Outcome == Failed })
 	if !strings.Contains(r.Reason, "kong_version_incompatible") {
 		t.Errorf("refused data plane: %+v", r)
 	}
@@ -63,31 +64,15 @@ func startNode(t *testing.T, cfg kongsim.Config) *kongsim.Node {
 	return n
 }
 
-// pollCheck measures the data-plane check until cond holds, or fails the
-// test after a deadline (data planes report to the CP on their own clock).
-func pollCheck(t *testing.T, what string, mod func(*DataPlaneSyncConfig), cond func(Result) bool) Result {
+// dpGate is the data-plane check on the kongsim control plane, selecting
+// 3.9 data planes (at least 2) unless mod says otherwise.
+func dpGate(t *testing.T, mod func(*DataPlaneSyncConfig)) *DataPlaneSync {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		c := DataPlaneSyncConfig{Name: "data_planes_synced", Version: "3.9", MinDataPlanes: 2}
-		mod(&c)
-		g, err := NewDataPlaneSync(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := g.Measure(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if cond(r) {
-			t.Logf("%v", r)
-			return r
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: last result %+v", what, r)
-		}
-		<-tick.C
+	c := DataPlaneSyncConfig{Name: "data_planes_synced", Version: "3.9", MinDataPlanes: 2}
+	mod(&c)
+	g, err := NewDataPlaneSync(c)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return g
 }

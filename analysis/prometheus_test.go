@@ -108,7 +108,9 @@ func promGate(t *testing.T, base, query string, max float64) *Prometheus {
 
 // pollUntil measures g until cond holds on a result (Prometheus needs a
 // scrape or two to see new counters), failing after 20s.
-func pollUntil(t *testing.T, g *Prometheus, what string, cond func(Result) bool) Result {
+func pollUntil(t *testing.T, g interface {
+	Measure(context.Context) (Result, error)
+}, what string, cond func(Result) bool) Result {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	tick := time.NewTicker(100 * time.Millisecond)
