@@ -118,15 +118,20 @@ func TestLockExpiresMidMigration(t *testing.T) {
 	go func() {
 		var out, errb strings.Builder
 		r := New(d.connectFunc("first-up"), Options{Version: kongrelease.MustParse("3.6.1"), Database: "kong", Stdout: &out, Stderr: &errb,
-			LockTimeout: 500 * time.Millisecond, Faults: Faults{Slow: map[string]time.Duration{"core/022_350_to_360": 3 * time.Second}}})
+			LockTimeout: 500 * time.Millisecond, Faults: Faults{Slow: map[string]time.Duration{"core/022_350_to_360": 5 * time.Second}}})
 		code := r.Run(ctx, "up")
 		first <- result{code, out.String(), errb.String()}
 	}()
 	c := d.conn()
-	for {
+	tick := time.NewTicker(20 * time.Millisecond) // poll, don't spin: the machine has two cores
+	defer tick.Stop()
+	for ; ; <-tick.C {
 		var sleeping, live int
+		// "live" keeps a 0.5 s margin past the lock's expiry, so the
+		// second runner surely finds it expired; the slow step (5 s)
+		// leaves it time to start while the first still sleeps.
 		err := c.QueryRow(ctx, `SELECT (SELECT count(*) FROM pg_stat_activity WHERE application_name = 'first-up' AND query LIKE '%pg_sleep%'),
-		                               (SELECT count(*) FROM locks WHERE ttl >= now())`).Scan(&sleeping, &live)
+		                               (SELECT count(*) FROM locks WHERE ttl >= now() - interval '500 milliseconds')`).Scan(&sleeping, &live)
 		if err != nil {
 			t.Fatalf("waiting for the first runner's slow step and lock expiry: %v", err)
 		}
@@ -136,7 +141,7 @@ func TestLockExpiresMidMigration(t *testing.T) {
 	}
 	second := d.run("3.6.1", "up", Options{})
 	if second.code != 0 || !strings.Contains(second.stdout, "4 migrations processed") {
-		t.Errorf("second runner: %+v", second)
+		t.Errorf("second runner: %+v; locks now: %s", second, d.queryString(`SELECT coalesce(string_agg(owner || ' ttl ' || ttl::text || ' now ' || now()::text, '; '), 'none') FROM locks`))
 	}
 	var r1 result
 	select {
