@@ -47,6 +47,19 @@ func (j *Journal) Outcome(ctx context.Context, intent Record, result Result, app
 	return j.Store.Append(ctx, rec)
 }
 
+// OutcomeDetails is Outcome with details (a backup's name, a fingerprint)
+// that later decisions read back from the journal.
+func (j *Journal) OutcomeDetails(ctx context.Context, intent Record, result Result, applyErr error, output string, took time.Duration, details map[string]string) (Record, error) {
+	rec := j.base(Record{
+		Kind: KindOutcome, Step: intent.Step, Attempt: intent.Attempt, IntentSeq: intent.Seq,
+		Result: result, Output: j.redact(boundOutput(output)), Duration: took, Details: details,
+	})
+	if applyErr != nil {
+		rec.Error = j.redact(applyErr.Error())
+	}
+	return j.Store.Append(ctx, rec)
+}
+
 // Event records a named event under the lease.
 func (j *Journal) Event(ctx context.Context, event string, details map[string]string) (Record, error) {
 	return j.Store.Append(ctx, j.base(Record{Kind: KindEvent, Event: event, Details: details}))

@@ -171,16 +171,27 @@ func (b *observerBuilder) build() error {
 		}
 	}
 
-	// X's fingerprint: from its database, or from its Admin API (DB-less).
+	// X's fingerprint: from its database, or from its Admin API (DB-less;
+	// a rolling side without its own admin_url: its first node's).
 	fp := &backup.Driver{Options: backup.Options{DSN: fromDSN, Plan: p.Name, KongVersion: p.From.Version.Value}}
-	if fromDSN == "" && fromClient != nil {
-		fp.Options.Admin = fromClient
+	if fromDSN == "" {
+		c, err := b.firstClient(p.From)
+		if err != nil {
+			return fmt.Errorf("from: %w", err)
+		}
+		if c != nil {
+			fp.Options.Admin = c
+		}
 	}
 	if fp.Options.DSN != "" || fp.Options.Admin != nil {
 		o.Fingerprint = fp
 	}
 	if p.Backup != nil && p.Backup.Dir.Value != "" {
-		if o.Backups, err = b.backupDriver(fromDSN, fromClient); err != nil {
+		bc, err := b.firstClient(p.From)
+		if err != nil {
+			return fmt.Errorf("from: %w", err)
+		}
+		if o.Backups, err = b.backupDriver(fromDSN, bc); err != nil {
 			return fmt.Errorf("backup: %w", err)
 		}
 	}
@@ -202,7 +213,7 @@ func BackupDriver(p *plan.Plan, lookupEnv func(string) (string, bool)) (*backup.
 	b := &observerBuilder{p: p, env: lookupEnv, o: &Observer{}}
 	// A backup needs X's Admin API (decK dump, GET /config), not its
 	// Status API: status_url is not resolved.
-	fromClient, err := b.client(p.From.AdminURL, p.From.AdminToken, plan.Value{})
+	fromClient, err := b.firstClient(p.From)
 	if err != nil {
 		return nil, fmt.Errorf("from: %w", err)
 	}
@@ -225,6 +236,21 @@ func (b *observerBuilder) backupDriver(fromDSN string, fromClient *kong.Client) 
 	}
 	return &backup.Driver{Keep: p.Backup.Keep.Value, VerifyDSN: verify, Options: backup.Options{
 		Dir: p.Backup.Dir.Value, Plan: p.Name, KongVersion: p.From.Version.Value, DSN: fromDSN, Admin: fromClient}}, nil
+}
+
+// firstClient is the side's Admin API client for backups and the
+// fingerprint: its admin_url, else its first rolling node's (status_url is
+// not resolved: a backup needs the Admin API). nil when it has neither.
+func (b *observerBuilder) firstClient(s *plan.Side) (*kong.Client, error) {
+	if s.AdminURL.Given() || len(s.Nodes) == 0 {
+		return b.client(s.AdminURL, s.AdminToken, plan.Value{})
+	}
+	n := s.Nodes[0]
+	c, err := b.client(n.AdminURL, n.AdminToken, plan.Value{})
+	if err != nil {
+		return nil, fmt.Errorf("node %q: %w", n.Name, err)
+	}
+	return c, nil
 }
 
 func (b *observerBuilder) nodes(ns []*plan.Node) ([]NamedNode, error) {

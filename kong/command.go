@@ -43,6 +43,10 @@ type Command struct {
 	// KillGrace is how long a cancelled command has between SIGTERM to its
 	// process group and SIGKILL; default 5s.
 	KillGrace time.Duration
+	// Started, when set, is called once the child has started (the
+	// engine's crash tests stop the process there: the child, in its own
+	// process group, keeps running as after a kill -9 of the caller).
+	Started func(pid int)
 }
 
 // Result is a finished `kong` run.
@@ -92,6 +96,9 @@ func (c Command) Run(ctx context.Context, args ...string) (Result, error) {
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return res, &Error{Op: op, Target: c.DB.Database, Err: err}
+	}
+	if c.Started != nil {
+		c.Started(cmd.Process.Pid)
 	}
 	done := make(chan struct{})
 	var killed bool

@@ -1,0 +1,155 @@
+package engine
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"strings"
+
+	"github.com/upshift-dev/upshift/plan"
+)
+
+// Events the engine writes to mark a run of a plan (see history).
+const (
+	EventRunStarted = "run_started" // Details: digest, direction
+	EventCompleted  = "completed"   // every upgrade step done
+	EventRolledBack = "rolled_back" // Details: digest, reason
+	EventRecovered  = "recovered"   // Details: step, intent_seq: an intent found with no outcome
+	EventStalled    = "stalled"     // Details: reason, message (written once per distinct stall)
+)
+
+// history is what the journal says about the current run of a plan: the
+// records since the last run_started. A run ends when the plan completes
+// (never undone) or is rolled back; a rolled-back run stays the current
+// one, so the plan stays rolled back, until the plan's content changes
+// (its digest): then the next apply starts a new run.
+type history struct {
+	start  int64  // seq of run_started; 0 when there is no run yet
+	digest string // the run's plan digest
+	newRun bool   // an apply would start a new run (nothing counts yet)
+
+	ok       map[string]Record // last ok outcome per step in this run
+	intents  map[string]int    // intents per step in this run
+	failures map[string]Record // last failed outcome per step (since its last ok)
+	pending  *Record           // an intent with no outcome (a crash)
+
+	rollback   string // reason, when a rollback was requested in this run
+	gateFailed bool   // the rollback was asked for by a failed gate
+	rolledBack bool
+	completed  bool
+
+	lastStall string // reason+message of the last stalled event in this run
+	lastSeq   int64
+}
+
+// readHistory reads the current run from recs (one plan's records, in
+// order) for a plan whose content has digest.
+func readHistory(recs []Record, digest string) *history {
+	h := &history{}
+	startIdx := -1
+	for i, r := range recs {
+		if r.Kind == KindEvent && r.Event == EventRunStarted {
+			startIdx = i
+		}
+	}
+	if len(recs) > 0 {
+		h.lastSeq = recs[len(recs)-1].Seq
+	}
+	h.reset()
+	if startIdx < 0 {
+		h.newRun = true
+		return h
+	}
+	h.start = recs[startIdx].Seq
+	h.digest = recs[startIdx].Details["digest"]
+	run := recs[startIdx+1:]
+	h.pending, _ = pendingIn(run)
+	for _, r := range run {
+		switch r.Kind {
+		case KindIntent:
+			h.intents[r.Step]++
+		case KindOutcome:
+			switch r.Result {
+			case ResultOK:
+				h.ok[r.Step] = r
+				delete(h.failures, r.Step)
+			case ResultFailed:
+				h.failures[r.Step] = r
+			}
+		case KindEvent:
+			switch r.Event {
+			case EventRollbackRequested:
+				if h.rollback == "" {
+					h.rollback = r.Details["reason"]
+					h.gateFailed = r.Details["gate"] != ""
+				}
+			case EventRolledBack:
+				h.rolledBack = true
+			case EventCompleted:
+				h.completed = true
+			case EventStalled:
+				h.lastStall = r.Details["reason"] + "\n" + r.Details["message"]
+			}
+		}
+	}
+	if h.rolledBack && h.digest != digest {
+		// The plan changed after its rollback: a new run.
+		h.reset()
+		h.newRun = true
+	}
+	return h
+}
+
+func (h *history) reset() {
+	h.ok = map[string]Record{}
+	h.intents = map[string]int{}
+	h.failures = map[string]Record{}
+	h.pending = nil
+	h.rollback, h.gateFailed, h.rolledBack, h.completed = "", false, false, false
+	h.lastStall = ""
+}
+
+func (h *history) done(step string) bool { _, ok := h.ok[step]; return ok }
+
+// detail is a detail of step's last ok outcome.
+func (h *history) detail(step, key string) string { return h.ok[step].Details[key] }
+
+// Digest identifies a plan's content: a hash of its decoded form without
+// source positions, so moving or commenting a block does not change it
+// but changing any value does. A rolled-back plan starts again only when
+// its digest changes.
+func Digest(p *plan.Plan) string {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return ""
+	}
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return ""
+	}
+	v = stripPositions(v)
+	b, _ = json.Marshal(v)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
+// stripPositions removes source ranges and file names from a decoded plan.
+func stripPositions(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, x := range t {
+			if k == "File" || strings.HasSuffix(k, "Range") || strings.HasSuffix(k, "Ranges") {
+				continue
+			}
+			out[k] = stripPositions(x)
+		}
+		return out
+	case []any:
+		for i := range t {
+			t[i] = stripPositions(t[i])
+		}
+		return t
+	}
+	return v
+}

@@ -1,0 +1,217 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// rollbackTable is the table that takes the world back to X
+// (architecture.md, "Rollback"). Before a point of no return: X running,
+// all traffic to X, Y stopped, Y's database kept. After one (blue-green's
+// finish, in-place's migrations): a database-level restore of this run's
+// backup into X's database, only with rollback { restore = true };
+// otherwise no steps and a Stalled condition saying what a person must
+// decide. After decommission there is no rollback.
+func (e *Engine) rollbackTable(h *history) ([]step, *Condition) {
+	p := e.plan
+	if h.intents["decommission"] > 0 {
+		return nil, &Condition{Type: ConditionStalled, Reason: ReasonRestoreNeeded,
+			Message: "X was decommissioned (approve = [\"decommission\"]): there is no X to go back to; a rollback is now a new upgrade plan"}
+	}
+	past := (p.Strategy.Value == "blue_green" && h.intents["migrations_finish"] > 0) ||
+		(p.Strategy.Value == "in_place" && h.intents["migrations_up"] > 0)
+	var t []step
+	if past {
+		if !p.Rollback.Restore.Value {
+			what := "kong migrations finish ran on the shared database"
+			if p.Strategy.Value == "in_place" {
+				what = "kong migrations ran on X's database"
+			}
+			return nil, &Condition{Type: ConditionStalled, Reason: ReasonRestoreNeeded,
+				Message: fmt.Sprintf("%s, so X cannot simply take traffic again. Going back needs a database-level restore of backup %s into X's database: set rollback { restore = true } to let Upshift do it, or keep Y and fix forward",
+					what, h.detail("backup", "backup"))}
+		}
+		t = append(t, e.rbStopTo(), e.rbRestore(), e.rbStartFrom(), e.rbTraffic())
+	} else {
+		t = append(t, e.rbStartFrom(), e.rbTraffic(), e.rbStopTo())
+	}
+	if p.Freeze != nil && p.Freeze.End.Given() {
+		t = append(t, step{
+			name: "rollback_unfreeze", title: "reopen admin writes (freeze.end)",
+			done: func(s *state) (bool, string) {
+				if s.h.done("rollback_unfreeze") || s.h.done("unfreeze") || !s.h.done("freeze") {
+					return true, "admin writes are open"
+				}
+				return false, ""
+			},
+			apply: func(ctx context.Context, r *run) (string, map[string]string, error) {
+				out, err := r.hook(ctx, p.Freeze.End.Args)
+				return out, nil, err
+			},
+		})
+	}
+	return t, nil
+}
+
+// xNodes lists X's observed nodes (the side's and rolling nodes).
+func xNodes(o Observed) []*NodeFacts {
+	var out []*NodeFacts
+	if o.From != nil {
+		out = append(out, o.From)
+	}
+	for i := range o.FromNodes {
+		out = append(out, &o.FromNodes[i])
+	}
+	return out
+}
+
+func yNodes(o Observed) []*NodeFacts {
+	var out []*NodeFacts
+	if o.To != nil {
+		out = append(out, o.To)
+	}
+	for i := range o.ToNodes {
+		out = append(out, &o.ToNodes[i])
+	}
+	return out
+}
+
+func (e *Engine) rbStartFrom() step {
+	p := e.plan
+	return step{
+		name: "rollback_start_from", title: "make sure X runs and is ready (from.start)",
+		done: func(s *state) (bool, string) {
+			for _, f := range xNodes(s.obs) {
+				if ok, why := nodeAt(f, p.From.Version.Value); !ok {
+					return false, "X" + nodeName(f) + " " + why
+				}
+			}
+			return true, "X ready"
+		},
+		apply: func(ctx context.Context, r *run) (string, map[string]string, error) {
+			var hooks [][]string
+			if p.From.Start.Given() {
+				hooks = append(hooks, p.From.Start.Args)
+			}
+			for _, n := range p.From.Nodes {
+				if n.Start.Given() {
+					hooks = append(hooks, n.Start.Args)
+				}
+			}
+			if len(hooks) == 0 {
+				return "", nil, &haltError{reason: ReasonRestoreNeeded, msg: "X is not ready and the plan has no from.start hook to start it"}
+			}
+			var outs []string
+			for _, h := range hooks {
+				out, err := r.hook(ctx, h)
+				outs = append(outs, out)
+				if err != nil {
+					return strings.Join(outs, "\n"), nil, err
+				}
+			}
+			err := r.waitAll(ctx, "X", func(o Observed) []*NodeFacts { return xNodes(o) }, p.From.Version.Value)
+			return strings.Join(outs, "\n"), nil, err
+		},
+	}
+}
+
+func nodeName(f *NodeFacts) string {
+	if f.Name != "" {
+		return " node " + f.Name
+	}
+	return ""
+}
+
+func (e *Engine) rbTraffic() step {
+	return step{
+		name: "rollback_traffic", title: "send all traffic back to X",
+		done: func(s *state) (bool, string) {
+			if e.drv.Router == nil {
+				return true, "no load balancer in the plan"
+			}
+			t := s.obs.Traffic
+			if t != nil && t.Error == "" && t.From == 100 {
+				return true, "load balancer sends 100% to X"
+			}
+			return false, ""
+		},
+		apply: func(ctx context.Context, r *run) (string, map[string]string, error) {
+			w := Weights{From: 100, To: 0}
+			if err := e.drv.Router.SetWeights(ctx, w); err != nil {
+				return "", nil, fmt.Errorf("set traffic %s: %w", w, err)
+			}
+			return "traffic " + w.String(), nil, nil
+		},
+	}
+}
+
+// yStopped: Y does not answer, or what answers at Y's address is X's
+// version (in place, X and Y may share addresses).
+func (e *Engine) yStopped(o Observed) (bool, string) {
+	for _, f := range yNodes(o) {
+		if f.Reachable && f.Version != e.plan.From.Version.Value {
+			return false, "Y" + nodeName(f) + " answers with Kong " + f.Version
+		}
+	}
+	return true, "Y stopped"
+}
+
+func (e *Engine) rbStopTo() step {
+	p := e.plan
+	return step{
+		name: "rollback_stop_to", title: "stop Y (to.stop); Y's database is kept",
+		done: func(s *state) (bool, string) { return e.yStopped(s.obs) },
+		apply: func(ctx context.Context, r *run) (string, map[string]string, error) {
+			var hooks [][]string
+			if p.To.Stop.Given() {
+				hooks = append(hooks, p.To.Stop.Args)
+			}
+			for _, n := range p.To.Nodes {
+				if n.Stop.Given() {
+					hooks = append(hooks, n.Stop.Args)
+				}
+			}
+			if len(hooks) == 0 {
+				return "", nil, &haltError{reason: ReasonStepFailed, msg: "Y still runs and the plan has no to.stop hook: stop Y by hand"}
+			}
+			var outs []string
+			for _, h := range hooks {
+				out, err := r.hook(ctx, h)
+				outs = append(outs, out)
+				if err != nil {
+					return strings.Join(outs, "\n"), nil, err
+				}
+			}
+			err := r.waitUntil(ctx, "Y to stop", func(o Observed) (bool, string) { return e.yStopped(o) })
+			return strings.Join(outs, "\n"), nil, err
+		},
+	}
+}
+
+func (e *Engine) rbRestore() step {
+	return step{
+		name: "rollback_restore", title: "restore this run's backup into X's database (rollback.restore = true)",
+		done: func(s *state) (bool, string) {
+			if s.h.done("rollback_restore") {
+				return true, "restored " + s.h.detail("rollback_restore", "backup")
+			}
+			return false, ""
+		},
+		apply: func(ctx context.Context, r *run) (string, map[string]string, error) {
+			want := r.state.h.detail("backup", "backup")
+			m, err := e.drv.Backups.Latest(ctx)
+			if err != nil || m == nil {
+				return "", nil, fmt.Errorf("find backup %s: %v", want, err)
+			}
+			if m.Name != want {
+				return "", nil, &haltError{reason: ReasonRestoreNeeded, msg: fmt.Sprintf("this run's backup %s is no longer the newest (%s): restore by hand with upshift restore", want, m.Name)}
+			}
+			res, err := e.drv.Backups.Restore(ctx, m, e.drv.FromDSN, true)
+			if err != nil {
+				return "", nil, fmt.Errorf("restore %s into X's database: %w", m.Name, err)
+			}
+			return fmt.Sprintf("%s: %s", res.Action, res.Database), map[string]string{"backup": m.Name}, nil
+		},
+	}
+}
