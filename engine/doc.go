@@ -1,25 +1,35 @@
-// Package engine will run one plan: observe, decide the next step of the
+// Package engine runs one plan: observe, decide the next step of the
 // strategy's table, act through the drivers, and record intent and outcome
-// in the journal (architecture.md, "Reconcile"). Observation is written
-// (observe.go, observe_build.go: [Observer] reads everything the loop
-// decides from, into an [Observed] value); the step tables, rollback and
-// the reconcile loop are not written yet; they come in a later issue.
+// in the journal (architecture.md, "Reconcile").
 //
-// What is here now is what the drivers and the loop will meet on:
-//   - the small interfaces the engine declares for its drivers, each
-//     splitting acting from checking, with a compile-time check per
-//     implementation in this package's tests: [Router] (router.go, load
-//     balancers in package traffic), [Gate] and [Analysis] (gate.go, checks
-//     and analyses in package analysis), [Backups] (backup.go, package
-//     backup);
-//   - the journal (directory and PostgreSQL stores), the per-plan lease
+// Start reading at engine.go (Config, New, decide, Preview) and apply.go
+// (the loop: lease, write-ahead journal, failpoints, retries, gates), then
+// steps.go (the four strategies' tables) and rollback.go (the way back to
+// X, and what needs a database-level restore).
+//
+//   - Observation (observe.go, observe_build.go): [Observer] reads
+//     everything the loop decides from into an [Observed] value, in
+//     parallel, never from memory.
+//   - History (history.go): the journal's current run of the plan: which
+//     steps ended well, whether a rollback was asked for, whether the run
+//     completed or was rolled back. A rolled-back plan stays so until its
+//     content ([Digest]) changes.
+//   - Steps (steps.go): each has done(observation, history), apply,
+//     whether it is reversible and how it is undone, and whether it is a
+//     point of no return needing a consent item in approve = [...]. Steps
+//     whose effect can be observed (versions, migrations, traffic, a node
+//     stopped) are judged from the observation; the others (hooks, checks,
+//     pauses) from the journal.
+//   - The drift guard (engine.go, driftSummary) compares X's live
+//     fingerprint with the run's baseline before every traffic step and
+//     point of no return.
+//   - Drivers (drivers.go, exec.go): the interfaces the engine declares
+//     ([Router], [Gate], [Analysis], [Backups], [HookRunner],
+//     [ConfigLoader]) and how a plan's blocks become drivers.
+//   - The journal (directory and PostgreSQL stores), the per-plan lease
 //     and fencing, and failpoints for crash tests (journal*.go, lease*.go,
 //     failpoint.go).
 //
 // Drivers never import engine; engine imports them (their result types and
 // Weights are theirs, aliased here where the interfaces name them).
-//
-// Start reading at observe.go (the first stage of the loop), router.go and
-// gate.go for the driver contracts, and journal.go and lease.go for what
-// every step will record and check.
 package engine
