@@ -29,6 +29,11 @@ type Config struct {
 	// Rollback, when set, asks for a rollback for this reason (the agent:
 	// the plan was removed while in progress).
 	Rollback string
+	// RunKey identifies the run this plan's content belongs to; default
+	// Digest(plan). A rolled-back run stays rolled back while the key is
+	// the same. The agent adds the commit that (re)introduced the plan, so
+	// that committing a reverted plan again starts a new run.
+	RunKey string
 	Logger   *slog.Logger   // nil: discard
 	Progress func(Progress) // called synchronously from Apply; keep it fast
 	// Drivers overrides the drivers built from the plan (tests).
@@ -84,7 +89,10 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Holder == "" {
 		cfg.Holder = localActor().String()
 	}
-	e := &Engine{cfg: cfg, plan: p, digest: Digest(p), log: cfg.Logger}
+	e := &Engine{cfg: cfg, plan: p, digest: cfg.RunKey, log: cfg.Logger}
+	if e.digest == "" {
+		e.digest = Digest(p)
+	}
 	if e.log == nil {
 		e.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
