@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -152,4 +153,45 @@ func stripPositions(v any) any {
 		return t
 	}
 	return v
+}
+
+// RunInfo is what the journal says of a plan's current run, for callers
+// that schedule plans (the agent): whether one started, completed or was
+// rolled back, and its key.
+type RunInfo struct {
+	Started    bool   `json:"started"`
+	Completed  bool   `json:"completed"`
+	RolledBack bool   `json:"rolled_back"`
+	Key        string `json:"key,omitempty"` // the run's RunKey (digest)
+	LastSeq    int64  `json:"last_seq"`
+}
+
+// InProgress: a run started and neither completed nor rolled back.
+func (r RunInfo) InProgress() bool { return r.Started && !r.Completed && !r.RolledBack }
+
+// ReadRun reads plan's current run from s. Read-only.
+func ReadRun(ctx context.Context, s Store, plan string) (RunInfo, error) {
+	recs, err := s.Records(ctx, plan, 0)
+	if err != nil {
+		return RunInfo{}, err
+	}
+	h := readHistory(recs, "")
+	if h.start == 0 {
+		return RunInfo{LastSeq: h.lastSeq}, nil
+	}
+	// readHistory resets a rolled-back run whose key differs from the one
+	// given; read the flags from the records themselves.
+	info := RunInfo{Started: true, Key: h.digest, LastSeq: h.lastSeq}
+	for _, r := range recs {
+		if r.Seq <= h.start || r.Kind != KindEvent {
+			continue
+		}
+		switch r.Event {
+		case EventCompleted:
+			info.Completed = true
+		case EventRolledBack:
+			info.RolledBack = true
+		}
+	}
+	return info, nil
 }
