@@ -48,6 +48,16 @@ type HookRunner interface {
 	Run(ctx context.Context, argv []string) (output string, err error)
 }
 
+// BuildDrivers builds the drivers New would build for p (resolving env()
+// with lookupEnv), for callers that replace one of them (the sandbox's
+// hooks, tests) before passing them as Config.Drivers. It contacts nothing.
+func BuildDrivers(p *plan.Plan, lookupEnv func(string) (string, bool)) (*Drivers, error) {
+	if p == nil || p.From == nil || p.To == nil {
+		return nil, errNoSide
+	}
+	return buildDrivers(p, lookupEnv)
+}
+
 // buildDrivers builds the plan's drivers; it contacts nothing.
 func buildDrivers(p *plan.Plan, lookupEnv func(string) (string, bool)) (*Drivers, error) {
 	obs, err := NewObserver(p, lookupEnv)
