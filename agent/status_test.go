@@ -84,7 +84,7 @@ func statusAgent(t *testing.T) (*Agent, *httptest.Server) {
 	a, err := New(Config{Source: fixedSource{Snapshot{Commit: "0123456789abcdef0123", Author: "Alice <alice@example.com>",
 		Files: map[string][]byte{"plans/edge.upshift.hcl": []byte(src), "plans/broken.upshift.hcl": []byte(invalidPlan)}}},
 		Store: store, Holder: "agent-test",
-		Engine: func(c *engine.Config) { c.WaitTimeout, c.RetryBase, c.Retries = time.Second, 10 * time.Millisecond, 1 }})
+		Engine: func(c *engine.Config) { c.WaitTimeout, c.RetryBase, c.Retries = time.Second, 10*time.Millisecond, 1 }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,6 @@ func statusAgent(t *testing.T) (*Agent, *httptest.Server) {
 	t.Cleanup(srv.Close)
 	return a, srv
 }
-
 
 // TestStatusAPI: the invalid file does not stop the valid plan, which the
 // guard stops because X does not answer; the status says both.
