@@ -1,0 +1,194 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/upshift-dev/upshift/agent"
+)
+
+const statusUsage = `Usage: upshift status --agent URL [--format table|json] [--plan NAME]
+
+Shows what a running agent reports (its /api/v1/status): the head commit it
+acts on, whether it leads, and each plan's condition, current step, traffic
+split and recent gate results.
+
+  --agent URL     the agent's HTTP address, e.g. http://upshift.internal:8080
+  --format        table (default) or json (the API's document, unchanged)
+  --plan NAME     only this plan, with its steps and recent journal
+
+Exit codes: 0 success, 1 the agent cannot be reached or answered an error,
+2 usage error.
+`
+
+var statusCommand = &command{
+	Name:     "status",
+	Synopsis: "Show a running agent's plans, steps and gates",
+	Usage:    statusUsage,
+	Run: func(ctx context.Context, args []string, s *streams) int {
+		fs := newFlagSet("status")
+		agentURL := fs.String("agent", "", "agent URL")
+		format := fs.String("format", "table", "table or json")
+		only := fs.String("plan", "", "plan name")
+		pos, err := parseFlags(fs, args)
+		switch {
+		case err != nil:
+		case len(pos) != 0:
+			err = usageErrorf("takes no arguments")
+		case *agentURL == "":
+			err = usageErrorf("--agent URL is required")
+		case *format != "table" && *format != "json":
+			err = usageErrorf("--format must be table or json")
+		}
+		if err != nil {
+			return handleParseError("status", statusUsage, err, s)
+		}
+		st, raw, err := fetchStatus(ctx, *agentURL)
+		if err != nil {
+			fmt.Fprintf(s.Err, "upshift status: %v\n", err)
+			return exitFail
+		}
+		if *only != "" {
+			var keep []agent.PlanStatus
+			for _, p := range st.Plans {
+				if p.Name == *only {
+					keep = append(keep, p)
+				}
+			}
+			if len(keep) == 0 {
+				fmt.Fprintf(s.Err, "upshift status: the agent has no plan %q\n", *only)
+				return exitFail
+			}
+			st.Plans = keep
+		}
+		if *format == "json" {
+			if *only == "" {
+				_, _ = s.Out.Write(raw)
+				return exitOK
+			}
+			enc := json.NewEncoder(s.Out)
+			enc.SetIndent("", "  ")
+			_ = enc.Encode(st)
+			return exitOK
+		}
+		writeStatusTable(s.Out, st, *only != "")
+		return exitOK
+	},
+}
+
+func fetchStatus(ctx context.Context, base string) (agent.Status, []byte, error) {
+	var st agent.Status
+	u, err := url.JoinPath(base, "/api/v1/status")
+	if err != nil {
+		return st, nil, fmt.Errorf("--agent %q: %w", base, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return st, nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return st, nil, fmt.Errorf("reach the agent: %w", err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return st, nil, fmt.Errorf("read the agent's status: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return st, nil, fmt.Errorf("the agent answered %s: %s", resp.Status, strings.TrimSpace(string(raw)))
+	}
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return st, nil, fmt.Errorf("the agent's status is not JSON: %w", err)
+	}
+	return st, raw, nil
+}
+
+func writeStatusTable(w io.Writer, st agent.Status, detail bool) {
+	head := st.Head
+	if len(head) > 12 {
+		head = head[:12]
+	}
+	fmt.Fprintf(w, "Agent %s (%s", st.Agent, st.Role)
+	if st.Leader != "" {
+		fmt.Fprintf(w, ", leader %s", st.Leader)
+	}
+	fmt.Fprintf(w, "), head %s", orNone(head))
+	if st.Author != "" {
+		fmt.Fprintf(w, " by %s", st.Author)
+	}
+	fmt.Fprintln(w)
+	if st.PollErr != "" {
+		fmt.Fprintf(w, "Last poll failed: %s\n", st.PollErr)
+	}
+	if st.Rejected != "" {
+		fmt.Fprintf(w, "Ignored commit: %s\n", st.Rejected)
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PLAN\tSTRATEGY\tVERSIONS\tCONDITION\tSTEP\tTRAFFIC X/Y\tMESSAGE")
+	for _, p := range st.Plans {
+		versions := ""
+		if p.From != "" {
+			versions = p.From + " → " + p.To
+		}
+		traffic := "-"
+		if p.Traffic != nil {
+			traffic = fmt.Sprintf("%d/%d", p.Traffic.From, p.Traffic.To)
+		}
+		step := p.Step
+		if step == "" {
+			step = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s/%s\t%s\t%s\t%s\n", p.Name, orNone(p.Strategy), orNone(versions),
+			p.Condition.Type, p.Condition.Reason, step, traffic, oneLine(p.Condition.Message, 80))
+	}
+	_ = tw.Flush()
+	for _, p := range st.Plans {
+		if len(p.Gates) > 0 {
+			fmt.Fprintf(w, "\nGates of %s:\n", p.Name)
+			for _, g := range p.Gates {
+				fmt.Fprintf(w, "  %s %s %s\n", g.What, g.Result, oneLine(g.Text, 100))
+			}
+		}
+		if !detail {
+			continue
+		}
+		if len(p.Steps) > 0 {
+			fmt.Fprintf(w, "\nSteps of %s:\n", p.Name)
+			for _, s := range p.Steps {
+				fmt.Fprintf(w, "  %-8s %s  %s\n", s.Status, s.Name, oneLine(s.Reason, 80))
+			}
+		}
+		if len(p.Journal) > 0 {
+			fmt.Fprintf(w, "\nRecent journal of %s:\n", p.Name)
+			for _, j := range p.Journal {
+				fmt.Fprintf(w, "  %4d %s %-7s %s %s %s\n", j.Seq, j.Time.Format(time.RFC3339), j.Kind, j.What, j.Result, oneLine(j.Text, 80))
+			}
+		}
+	}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		s = s[:n-1] + "…"
+	}
+	return s
+}
