@@ -66,4 +66,3 @@ func TestStatus(t *testing.T) {
 		t.Errorf("no --agent: exit %d, want %d", code, exitUsage)
 	}
 }
-
