@@ -10,7 +10,9 @@
 // connection fails or times out, or the caller's context ends. Run waits
 // for lead to return before it tries again, so a leader's child processes,
 // started with exec.CommandContext under that context, are dead before this
-// agent can lead again. [Elector.IsLeader], [Elector.Leader] (who holds the
+// agent can lead again; an agent that has just stopped leading waits
+// 2×Check before trying again, so that a follower takes over first.
+// [Elector.IsLeader], [Elector.Leader] (who holds the
 // lock, read from the holder's application_name "upshift-agent:<ID>") and
 // [Elector.Transitions] are for /readyz, the status API and /metrics.
 //

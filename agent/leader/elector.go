@@ -15,8 +15,9 @@ import (
 // maxBackoff caps the wait between failed connection attempts.
 const maxBackoff = 30 * time.Second
 
-// errLeadReturned is the lead context's cause when lead returned by itself.
-var errLeadReturned = errors.New("leader election: the lead function returned")
+// ErrLeadReturned is the lead context's cause when lead returned by itself
+// (Run then unlocks and stays a follower).
+var ErrLeadReturned = errors.New("leader election: the lead function returned")
 
 // Elector stands for election on one database. Its methods are safe for
 // concurrent use; Run runs at most once at a time.
@@ -62,7 +63,7 @@ func Run(ctx context.Context, cfg Config, lead func(leaderCtx context.Context)) 
 func (e *Elector) ID() string { return e.cfg.ID }
 
 // IsLeader reports whether this agent leads now: true from just before
-// lead is called until its context is cancelled.
+// lead is called until just before its context is cancelled.
 func (e *Elector) IsLeader() bool { return e.leader.Load() }
 
 // Transitions counts changes of IsLeader (becoming leader and ceasing to
@@ -80,14 +81,16 @@ func (e *Elector) setLeader(v bool) {
 // server that refuses the role, password, database or session settings
 // (SQLSTATE class 28, 3D000, 42704, 22023). Other failures are logged and
 // retried: a connection after a backoff that starts at Check and doubles
-// up to 30 s, the lock every Check.
+// up to 30 s, the lock every Check. After leading, it waits 2 to 2.5×Check
+// before trying again, so that a follower takes over first.
 //
 // On winning the lock Run calls lead(leaderCtx) in a new goroutine and
 // cancels leaderCtx at once when the lock connection is terminated, fails
 // or times out a ping, or ctx ends; context.Cause(leaderCtx) says which
-// (an *Error for the connection, ctx's own cause when it ended). Run then waits for lead to return before
-// anything else: closing the connection (the server releases the lock), or,
-// when lead returned on its own, unlocking and trying again after Check.
+// (an *Error for the connection, ctx's own cause when it ended). Run then
+// waits for lead to return before anything else: then it closes the
+// connection (the server releases the lock), or, when lead returned on its
+// own (cause ErrLeadReturned), unlocks and stays connected as a follower.
 func (e *Elector) Run(ctx context.Context, lead func(leaderCtx context.Context)) error {
 	if lead == nil {
 		return &Error{Op: "run", Err: errors.New("no lead function")}
@@ -103,9 +106,10 @@ func (e *Elector) Run(ctx context.Context, lead func(leaderCtx context.Context))
 			return nil
 		}
 		conn, err := e.connect(ctx, AppNamePrefix+e.cfg.ID)
+		led := false
 		if err == nil {
 			backoff = e.cfg.Check
-			err = e.session(ctx, conn, lead)
+			led, err = e.session(ctx, conn, lead)
 			e.close(conn)
 		}
 		if ctx.Err() != nil {
@@ -117,6 +121,9 @@ func (e *Elector) Run(ctx context.Context, lead func(leaderCtx context.Context))
 			return err
 		}
 		wait := backoff/2 + rand.N(backoff/2+1) // jitter, so agents cut off together do not return in step
+		if led {
+			wait = e.afterLeading()
+		}
 		e.log.Warn("leader election: no usable connection; retrying", "err", err, "in", wait)
 		if !sleep(ctx, wait) {
 			return nil
@@ -149,22 +156,32 @@ func (e *Elector) close(conn *pgx.Conn) {
 }
 
 // session follows and leads on one connection until it fails (the error
-// says how) or ctx ends.
-func (e *Elector) session(ctx context.Context, conn *pgx.Conn, lead func(context.Context)) error {
+// says how) or ctx ends; led says whether it ended while leading.
+func (e *Elector) session(ctx context.Context, conn *pgx.Conn, lead func(context.Context)) (led bool, err error) {
 	for {
 		won, err := e.tryLock(ctx, conn)
 		if err != nil {
-			return err
+			return false, err
 		}
+		wait := e.cfg.Check
 		if won {
 			if err := e.leadWhileHeld(ctx, conn, lead); err != nil || ctx.Err() != nil {
-				return err
+				return true, err
 			}
+			wait = e.afterLeading()
 		}
-		if !sleep(ctx, e.cfg.Check) {
-			return nil
+		if !sleep(ctx, wait) {
+			return false, nil
 		}
 	}
+}
+
+// afterLeading is how long an agent that has just stopped leading waits
+// before it tries the lock again: more than Check, so that a follower
+// (trying every Check) gets the first chance. The agent whose connection
+// failed is the likelier one to be unhealthy.
+func (e *Elector) afterLeading() time.Duration {
+	return 2*e.cfg.Check + rand.N(e.cfg.Check/2+1)
 }
 
 // tryLock asks for the lock once, bounded by Check.
@@ -182,24 +199,32 @@ func (e *Elector) tryLock(ctx context.Context, conn *pgx.Conn) (bool, error) {
 // leadWhileHeld runs lead while the lock is held; see Run. A nil error
 // means the connection is still usable and no longer holds the lock.
 func (e *Elector) leadWhileHeld(ctx context.Context, conn *pgx.Conn, lead func(context.Context)) error {
-	lctx, cancel := context.WithCancelCause(ctx)
+	// lctx is cancelled only through lose, so IsLeader is false before
+	// lctx is done, even when ctx ends.
+	lctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer cancel(nil)
+	lose := func(cause error) {
+		e.setLeader(false)
+		cancel(cause) // the first cause stays
+	}
+	stop := context.AfterFunc(ctx, func() { lose(context.Cause(ctx)) })
+	defer stop()
+
 	done := make(chan struct{})
 	e.setLeader(true)
 	e.log.Info("leader election: leading")
 	go func() {
 		defer close(done)
-		defer cancel(errLeadReturned)
+		defer lose(ErrLeadReturned)
 		lead(lctx)
 	}()
 
 	err := e.watch(lctx, conn)
 	if err != nil {
-		cancel(err)
+		lose(err)
 	}
-	e.setLeader(false)
-	e.log.Info("leader election: stopped leading", "cause", context.Cause(lctx))
 	<-done
+	e.log.Info("leader election: stopped leading", "cause", context.Cause(lctx))
 
 	if err != nil || ctx.Err() != nil {
 		return err // the caller closes the connection, which releases the lock
