@@ -16,7 +16,7 @@ import (
 // bootstrapped, seeded database; Y (3.9.1) declared on an empty database
 // of its own; a backup directory; and a plan template.
 type dualWorld struct {
-	t          *testing.T
+	t          testing.TB
 	sim        *sim
 	ng         *testenv.NginxProc
 	dsnX, dsnY string
@@ -26,7 +26,7 @@ type dualWorld struct {
 	kongBin    string
 }
 
-func newDualWorld(t *testing.T) *dualWorld {
+func newDualWorld(t testing.TB) *dualWorld {
 	t.Helper()
 	ctx := context.Background()
 	pg := testenv.Postgres(t)

@@ -35,7 +35,7 @@ var kongCLI struct {
 }
 
 // kongsimKong builds kongsim's kong CLI once per test binary.
-func kongsimKong(t *testing.T) string {
+func kongsimKong(t testing.TB) string {
 	t.Helper()
 	kongCLI.once.Do(func() {
 		dir, err := os.MkdirTemp("", "upshift-engine-kong-")
@@ -57,7 +57,7 @@ func kongsimKong(t *testing.T) string {
 
 // sim holds named kongsim nodes with fixed addresses.
 type sim struct {
-	t     *testing.T
+	t     testing.TB
 	mu    sync.Mutex
 	cfgs  map[string]kongsim.Config
 	nodes map[string]*kongsim.Node
@@ -66,7 +66,7 @@ type sim struct {
 	failStart map[string]bool
 }
 
-func newSim(t *testing.T) *sim {
+func newSim(t testing.TB) *sim {
 	s := &sim{t: t, cfgs: map[string]kongsim.Config{}, nodes: map[string]*kongsim.Node{}, failStart: map[string]bool{}}
 	t.Cleanup(func() {
 		s.mu.Lock()
@@ -78,7 +78,7 @@ func newSim(t *testing.T) *sim {
 	return s
 }
 
-func addr(t *testing.T) string { return "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)) }
+func addr(t testing.TB) string { return "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)) }
 
 // add declares a node with free fixed ports, not started.
 func (s *sim) add(name string, cfg kongsim.Config) {
@@ -157,7 +157,7 @@ func (s *sim) hookCalls() []string {
 }
 
 // upstream is the service behind Kong: it answers 200 "ok".
-func upstream(t *testing.T) string {
+func upstream(t testing.TB) string {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") }))
 	t.Cleanup(srv.Close)
 	return srv.URL
@@ -165,7 +165,7 @@ func upstream(t *testing.T) string {
 
 // seed creates the sample configuration on X: a public route /health, a
 // route /orders with key-auth, a consumer with a key.
-func seed(t *testing.T, adminURL, upstreamURL string) {
+func seed(t testing.TB, adminURL, upstreamURL string) {
 	t.Helper()
 	ctx := context.Background()
 	c, err := gokong.NewClient(&adminURL, nil)
@@ -196,7 +196,7 @@ func seed(t *testing.T, adminURL, upstreamURL string) {
 }
 
 // lintedPlan parses and lints src (lint errors fail the test).
-func lintedPlan(t *testing.T, src string) *plan.Plan {
+func lintedPlan(t testing.TB, src string) *plan.Plan {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "test.upshift.hcl")
 	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
@@ -226,7 +226,7 @@ func hclList(argv []string) string {
 
 // engineFor builds an engine on p with the sim's hooks, a directory
 // journal and fast retries; progress lines go to the test log.
-func engineFor(t *testing.T, p *plan.Plan, s *sim, store Store, mut ...func(*Config)) *Engine {
+func engineFor(t testing.TB, p *plan.Plan, s *sim, store Store, mut ...func(*Config)) *Engine {
 	t.Helper()
 	drv, err := buildDrivers(p, os.LookupEnv)
 	if err != nil {
