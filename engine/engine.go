@@ -33,7 +33,7 @@ type Config struct {
 	// Digest(plan). A rolled-back run stays rolled back while the key is
 	// the same. The agent adds the commit that (re)introduced the plan, so
 	// that committing a reverted plan again starts a new run.
-	RunKey string
+	RunKey   string
 	Logger   *slog.Logger   // nil: discard
 	Progress func(Progress) // called synchronously from Apply; keep it fast
 	// Drivers overrides the drivers built from the plan (tests).
