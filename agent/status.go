@@ -96,11 +96,41 @@ func (a *Agent) Status(ctx context.Context) Status {
 		s.Plans = append(s.Plans, ps)
 	}
 	a.mu.Unlock()
+	// A follower (or an agent that has not polled yet) shows the plans the
+	// shared journal knows, with their recent records.
+	if names, err := a.cfg.Store.Plans(ctx); err == nil {
+		seen := map[string]bool{}
+		for _, p := range s.Plans {
+			seen[p.Name] = true
+		}
+		for _, n := range names {
+			if !seen[n] {
+				s.Plans = append(s.Plans, PlanStatus{Name: n, Condition: journalCondition(ctx, a, n)})
+			}
+		}
+	}
 	sort.Slice(s.Plans, func(i, j int) bool { return s.Plans[i].Name < s.Plans[j].Name })
 	for i := range s.Plans {
 		s.Plans[i].Journal, s.Plans[i].Gates = a.journal(ctx, s.Plans[i].Name)
 	}
 	return s
+}
+
+// journalCondition describes a plan this agent does not drive from the
+// journal alone.
+func journalCondition(ctx context.Context, a *Agent, name string) engine.Condition {
+	info, err := engine.ReadRun(ctx, a.cfg.Store, name)
+	switch {
+	case err != nil:
+		return engine.Condition{Type: "Unknown", Reason: "JournalUnreadable", Message: err.Error()}
+	case info.Completed:
+		return engine.Condition{Type: engine.ConditionReady, Reason: engine.ReasonConverged, Message: "completed (from the journal)"}
+	case info.RolledBack:
+		return engine.Condition{Type: engine.ConditionReady, Reason: engine.ReasonRolledBack, Message: "rolled back (from the journal)"}
+	case info.InProgress():
+		return engine.Condition{Type: engine.ConditionProgressing, Reason: "InProgress", Message: "in progress (from the journal; the leader drives it)"}
+	}
+	return engine.Condition{Type: "Unknown", Reason: "NotStarted", Message: "no run in the journal"}
 }
 
 // journal reads a plan's last records and its gate results.
