@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/upshift-dev/upshift/engine"
+)
+
+const applyUsage = `Usage: upshift apply PATH [--plan NAME] [--journal-dir DIR | --journal-env NAME]
+                    [--holder NAME] [--log-format text|json] [--log-level LEVEL]
+
+Converges a plan: runs its strategy's steps until the plan is done, reaches a
+point of no return that approve = [...] does not list yet, or stops on a
+failure (a failed gate rolls traffic back to X first). Progress is live: one
+status line redrawn on a terminal, plain timestamped lines otherwise.
+
+Every step is journaled before and after it runs (write-ahead), under the
+plan's lease: apply refuses a plan another process (an agent, another apply)
+holds. Ctrl-C stops the current step cleanly and records it; run apply again
+to resume from the journal. A second Ctrl-C exits at once (130).
+
+The plan must pass lint first. The journal is --journal-dir DIR, or a
+PostgreSQL database whose DSN is in the environment variable --journal-env
+names; by default .upshift/journal next to the plan (created if missing).
+Logs (log/slog) go to stderr; secrets never appear in them.
+
+Exit codes: 0 the plan is Ready, or stopped at an approval it needs
+(AwaitingApproval); 1 it stopped on a failure, was interrupted, or could not
+run; 2 usage error.
+`
+
+var applyCommand = &command{
+	Name:     "apply",
+	Synopsis: "Converge a plan: run its steps, journaled, until done or the next approval",
+	Usage:    applyUsage,
+	Run: func(ctx context.Context, args []string, s *streams) int {
+		fs := newFlagSet("apply")
+		name := fs.String("plan", "", "plan name")
+		dir := fs.String("journal-dir", "", "journal directory")
+		envName := fs.String("journal-env", "", "environment variable holding the journal's PostgreSQL DSN")
+		holder := fs.String("holder", "", "lease holder name (default: user@host/pid)")
+		logFormat := fs.String("log-format", "text", "text or json")
+		logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
+		pos, err := parseFlags(fs, args)
+		var level slog.Level
+		switch {
+		case err != nil:
+		case len(pos) != 1:
+			err = usageErrorf("takes one PATH")
+		case *dir != "" && *envName != "":
+			err = usageErrorf("give at most one of --journal-dir and --journal-env")
+		case *logFormat != "text" && *logFormat != "json":
+			err = usageErrorf("--log-format must be text or json")
+		default:
+			if lerr := level.UnmarshalText([]byte(*logLevel)); lerr != nil {
+				err = usageErrorf("--log-level: %v", lerr)
+			}
+		}
+		if err != nil {
+			return handleParseError("apply", applyUsage, err, s)
+		}
+		var h slog.Handler = slog.NewTextHandler(s.Err, &slog.HandlerOptions{Level: level})
+		if *logFormat == "json" {
+			h = slog.NewJSONHandler(s.Err, &slog.HandlerOptions{Level: level})
+		}
+		log := slog.New(h)
+		p, err := loadOnePlan(pos[0], *name)
+		if err != nil {
+			fmt.Fprintf(s.Err, "upshift apply: %v\n", err)
+			return exitFail
+		}
+		store, err := journalForPlan(ctx, pos[0], *dir, *envName, true)
+		if err != nil {
+			fmt.Fprintf(s.Err, "upshift apply: %v\n", err)
+			return exitFail
+		}
+		defer store.Close()
+		if *holder == "" {
+			*holder = defaultWho()
+			if *holder == "" {
+				*holder = "apply"
+			}
+			*holder = fmt.Sprintf("%s/%d", *holder, os.Getpid())
+		}
+		pp := newProgressPrinter(s.Out)
+		e, err := engine.New(engine.Config{Plan: p, Store: store, Holder: *holder, Logger: log, Progress: pp.Progress})
+		if err != nil {
+			fmt.Fprintf(s.Err, "upshift apply: %v\n", err)
+			return exitFail
+		}
+		// A second signal after the first (which cancelled ctx) exits at once.
+		stopSecond := exitOnSecondSignal(ctx, s)
+		defer stopSecond()
+		start := time.Now()
+		fmt.Fprintf(s.Out, "Applying %q: %s %s → %s\n", p.Name, p.Strategy.Value, p.From.Version.Value, p.To.Version.Value)
+		out, err := e.Apply(ctx)
+		pp.finish()
+		if err != nil {
+			if errors.Is(err, engine.ErrLeaseHeld) {
+				fmt.Fprintf(s.Err, "upshift apply: %v\n(an agent or another apply is working on this plan; if its holder died, see upshift unlock)\n", err)
+			} else {
+				fmt.Fprintf(s.Err, "upshift apply: %v\n", err)
+			}
+			return exitFail
+		}
+		fmt.Fprintf(s.Out, "\n%s/%s: %s\n", out.Condition.Type, out.Condition.Reason, out.Condition.Message)
+		ran := "no step"
+		if len(out.Ran) > 0 {
+			ran = fmt.Sprintf("%s (%s)", plural(len(out.Ran), "step", "steps"), strings.Join(out.Ran, ", "))
+		}
+		fmt.Fprintf(s.Out, "Ran %s in %s.\n", ran, round(time.Since(start)))
+		switch {
+		case out.Condition.Type == engine.ConditionReady:
+			return exitOK
+		case out.Condition.Reason == engine.ReasonAwaitingApproval:
+			return exitOK
+		case out.Condition.Reason == engine.ReasonInterrupted:
+			fmt.Fprintln(s.Out, "Run upshift apply again: it resumes from the journal.")
+		}
+		return exitFail
+	},
+}
+
+// exitOnSecondSignal: once ctx is cancelled by a first SIGINT/SIGTERM,
+// another one exits the process with 130 without waiting for the step.
+func exitOnSecondSignal(ctx context.Context, s *streams) func() {
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+		}
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+		defer signal.Stop(ch)
+		fmt.Fprintln(s.Err, "upshift apply: stopping after recording the current step (Ctrl-C again to exit at once)")
+		select {
+		case <-done:
+		case <-ch:
+			fmt.Fprintln(s.Err, "upshift apply: exiting at once; the journal shows the step as started: apply observes before redoing it")
+			os.Exit(130)
+		}
+	}()
+	return func() { close(done) }
+}

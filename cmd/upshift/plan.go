@@ -1,0 +1,325 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/upshift-dev/upshift/engine"
+)
+
+const planUsage = `Usage: upshift plan PATH [--plan NAME] [--format text|json] [--detailed-exitcode]
+                   [--journal-dir DIR | --journal-env NAME]
+
+Shows what upshift apply would do, like terraform plan: the observed state of
+X and Y (versions, readiness, migrations per database, locks, traffic split,
+backup, configuration fingerprint, data planes), the direction (upgrade or
+rollback), and every step of the strategy marked done (✓), next (→), pending
+(·) or blocked (✗), with points of no return and the approval they need.
+
+It changes nothing: it reads the clusters, the load balancer and the journal,
+takes no lease and writes no record. The plan must pass lint first.
+
+The journal is --journal-dir DIR, or a PostgreSQL database whose DSN is in the
+environment variable --journal-env names; by default .upshift/journal next to
+the plan (the directory apply uses; plan never creates it).
+
+  --format json        the preview as JSON (keys: plan, strategy, direction,
+                       condition {type, reason, message}, steps [{name, title,
+                       status, reason, point_of_no_return, approve, approved,
+                       reversible, undo}], observed {...})
+  --detailed-exitcode  exit 0 when nothing is pending, 3 when steps are pending
+
+Exit codes: 0 success (see --detailed-exitcode), 1 error, 2 usage error,
+3 steps pending (only with --detailed-exitcode).
+`
+
+const exitPending = 3
+
+var planCommand = &command{
+	Name:     "plan",
+	Synopsis: "Show what apply would do: observed state and the steps, changing nothing",
+	Usage:    planUsage,
+	Run: func(ctx context.Context, args []string, s *streams) int {
+		fs := newFlagSet("plan")
+		name := fs.String("plan", "", "plan name")
+		format := fs.String("format", "text", "text or json")
+		detailed := fs.Bool("detailed-exitcode", false, "exit 3 when steps are pending")
+		dir := fs.String("journal-dir", "", "journal directory")
+		envName := fs.String("journal-env", "", "environment variable holding the journal's PostgreSQL DSN")
+		pos, err := parseFlags(fs, args)
+		switch {
+		case err != nil:
+		case len(pos) != 1:
+			err = usageErrorf("takes one PATH")
+		case *format != "text" && *format != "json":
+			err = usageErrorf("--format must be text or json")
+		case *dir != "" && *envName != "":
+			err = usageErrorf("give at most one of --journal-dir and --journal-env")
+		}
+		if err != nil {
+			return handleParseError("plan", planUsage, err, s)
+		}
+		p, err := loadOnePlan(pos[0], *name)
+		if err != nil {
+			fmt.Fprintf(s.Err, "upshift plan: %v\n", err)
+			return exitFail
+		}
+		store, err := journalForPlan(ctx, pos[0], *dir, *envName, false)
+		if err != nil {
+			fmt.Fprintf(s.Err, "upshift plan: %v\n", err)
+			return exitFail
+		}
+		if store != nil {
+			defer store.Close()
+		}
+		e, err := engine.New(engine.Config{Plan: p, Store: store})
+		if err != nil {
+			fmt.Fprintf(s.Err, "upshift plan: %v\n", err)
+			return exitFail
+		}
+		pv, err := e.Preview(ctx)
+		if err != nil {
+			fmt.Fprintf(s.Err, "upshift plan: %v\n", err)
+			return exitFail
+		}
+		if *format == "json" {
+			enc := json.NewEncoder(s.Out)
+			enc.SetIndent("", "  ")
+			_ = enc.Encode(pv)
+		} else {
+			writePreview(s.Out, pv)
+		}
+		if *detailed && pv.Pending() {
+			return exitPending
+		}
+		return exitOK
+	},
+}
+
+// defaultJournalDir is .upshift/journal in the plan's directory.
+func defaultJournalDir(path string) string {
+	d := path
+	if st, err := os.Stat(path); err == nil && !st.IsDir() {
+		d = filepath.Dir(path)
+	}
+	return filepath.Join(d, ".upshift", "journal")
+}
+
+// journalForPlan opens the journal named by the flags, or the default
+// directory next to the plan. create=false (plan) returns nil when the
+// default directory does not exist, so that plan creates nothing.
+func journalForPlan(ctx context.Context, path, dir, envName string, create bool) (engine.Store, error) {
+	if dir != "" || envName != "" {
+		if dir != "" && !create {
+			if _, err := os.Stat(dir); err != nil {
+				return nil, fmt.Errorf("--journal-dir %s: %w", dir, err)
+			}
+		}
+		return openJournal(ctx, dir, envName)
+	}
+	d := defaultJournalDir(path)
+	if !create {
+		if _, err := os.Stat(d); err != nil {
+			return nil, nil
+		}
+	}
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		return nil, fmt.Errorf("create the journal directory: %w", err)
+	}
+	return engine.OpenDir(d, engine.DirOptions{})
+}
+
+var marks = map[string]string{engine.StatusDone: "✓", engine.StatusNext: "→", engine.StatusPending: "·", engine.StatusBlocked: "✗"}
+
+// writePreview prints a preview for people.
+func writePreview(w io.Writer, pv *engine.Preview) {
+	cluster := ""
+	if pv.Cluster != "" {
+		cluster = " (cluster " + pv.Cluster + ")"
+	}
+	fmt.Fprintf(w, "Plan %q%s: %s, %s, %s → %s, %s\n\n", pv.Plan, cluster, pv.Strategy, pv.Mode, pv.From, pv.To, pv.Direction)
+	writeObserved(w, &pv.Observed)
+	fmt.Fprintln(w, "\nSteps:")
+	width := 0
+	for _, st := range pv.Steps {
+		width = max(width, len(st.Name))
+	}
+	toRun, needApproval := 0, 0
+	for _, st := range pv.Steps {
+		var notes []string
+		if st.NoReturn {
+			n := "point of no return"
+			if st.Approve != "" && !st.Approved {
+				n += fmt.Sprintf("; needs approve = [%q]", st.Approve)
+				needApproval++
+			}
+			notes = append(notes, n)
+		} else if st.Reversible {
+			notes = append(notes, "reversible")
+		}
+		if st.Status != engine.StatusDone {
+			toRun++
+		}
+		line := fmt.Sprintf("  %s %-*s  %s", marks[st.Status], width, st.Name, st.Title)
+		if len(notes) > 0 {
+			line += " [" + strings.Join(notes, "; ") + "]"
+		}
+		fmt.Fprintln(w, line)
+		if st.Reason != "" && st.Status != engine.StatusPending {
+			fmt.Fprintf(w, "    %*s  %s\n", width, "", oneLine(st.Reason, 160))
+		}
+	}
+	fmt.Fprintln(w)
+	switch {
+	case toRun == 0:
+		fmt.Fprintln(w, "No changes: every step is done.")
+	case needApproval > 0:
+		verb := "needs"
+		if needApproval > 1 {
+			verb = "need"
+		}
+		fmt.Fprintf(w, "Plan: %s to run, %d %s approval.\n", plural(toRun, "step", "steps"), needApproval, verb)
+	default:
+		fmt.Fprintf(w, "Plan: %s to run.\n", plural(toRun, "step", "steps"))
+	}
+	fmt.Fprintf(w, "Condition: %s/%s: %s\n", pv.Condition.Type, pv.Condition.Reason, pv.Condition.Message)
+}
+
+func writeObserved(w io.Writer, o *engine.Observed) {
+	fmt.Fprintln(w, "Observed:")
+	node := func(label string, f *engine.NodeFacts) {
+		if f == nil {
+			return
+		}
+		if f.Name != "" {
+			label += " " + f.Name
+		}
+		switch {
+		case !f.Reachable:
+			fmt.Fprintf(w, "  %-14s not reachable: %s\n", label, oneLine(f.Error, 100))
+		case f.Ready:
+			fmt.Fprintf(w, "  %-14s Kong %s, ready (%s)\n", label, f.Version, f.ReadySource)
+		default:
+			fmt.Fprintf(w, "  %-14s Kong %s, not ready: %s%s\n", label, f.Version, f.ReadyReason, f.ReadyError)
+		}
+	}
+	node("X", o.From)
+	for i := range o.FromNodes {
+		node("X", &o.FromNodes[i])
+	}
+	node("Y", o.To)
+	for i := range o.ToNodes {
+		node("Y", &o.ToNodes[i])
+	}
+	db := func(label string, d *engine.DatabaseFacts) {
+		if d == nil {
+			return
+		}
+		switch {
+		case d.Error != "":
+			fmt.Fprintf(w, "  %-14s cannot be read: %s\n", label, oneLine(d.Error, 100))
+			return
+		case d.NeedsBootstrap:
+			fmt.Fprintf(w, "  %-14s not bootstrapped (empty)\n", label)
+		default:
+			for _, m := range []*engine.MigrationFacts{d.ForFrom, d.ForTo} {
+				if m == nil {
+					continue
+				}
+				fmt.Fprintf(w, "  %-14s for Kong %s: %d executed, %d pending, %d new%s\n", label, m.Version,
+					count(m.Executed), count(m.Pending), count(m.New), list(" new: ", m.New))
+			}
+		}
+		for _, l := range d.Locks {
+			state := "live"
+			if l.Expired {
+				state = "expired"
+			}
+			fmt.Fprintf(w, "  %-14s lock %q held by %s (%s, ttl %s)\n", label, l.Key, l.Owner, state, l.TTL.Format("15:04:05"))
+		}
+	}
+	if o.SharedDatabase {
+		db("shared db", o.FromDatabase)
+	} else {
+		db("X's db", o.FromDatabase)
+	}
+	db("Y's db", o.ToDatabase)
+	if t := o.Traffic; t != nil {
+		if t.Error != "" {
+			fmt.Fprintf(w, "  %-14s cannot be read: %s\n", "traffic", oneLine(t.Error, 100))
+		} else {
+			fmt.Fprintf(w, "  %-14s X %d%% / Y %d%%\n", "traffic", t.From, t.To)
+		}
+	}
+	for _, dp := range o.DataPlanes {
+		if dp.Error != "" {
+			fmt.Fprintf(w, "  %-14s %s: cannot be read: %s\n", "data planes", dp.Source, oneLine(dp.Error, 100))
+			continue
+		}
+		for _, p := range dp.Planes {
+			fmt.Fprintf(w, "  %-14s %s: %s Kong %s, %s\n", "data plane", dp.Source, p.Hostname, p.Version, p.SyncStatus)
+		}
+	}
+	if b := o.Backup; b != nil {
+		switch {
+		case b.Error != "":
+			fmt.Fprintf(w, "  %-14s cannot be read: %s\n", "backup", oneLine(b.Error, 100))
+		case !b.Present:
+			fmt.Fprintf(w, "  %-14s none yet\n", "backup")
+		case b.Usable:
+			fmt.Fprintf(w, "  %-14s %s (%s of Kong %s), verified\n", "backup", b.Name, b.Kind, b.KongVersion)
+		default:
+			fmt.Fprintf(w, "  %-14s %s (%s), not usable: %s\n", "backup", b.Name, b.Kind, oneLine(b.UnusableReason, 100))
+		}
+	}
+	if f := o.Fingerprint; f != nil {
+		if f.Error != "" {
+			fmt.Fprintf(w, "  %-14s cannot be read: %s\n", "fingerprint", oneLine(f.Error, 100))
+		} else {
+			keys := make([]string, 0, len(f.Counts))
+			for k := range f.Counts {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			var parts []string
+			for _, k := range keys {
+				parts = append(parts, fmt.Sprintf("%s=%d", k, f.Counts[k]))
+			}
+			h := f.Hash
+			if len(h) > 12 {
+				h = h[:12]
+			}
+			fmt.Fprintf(w, "  %-14s X %s (%s)\n", "fingerprint", h, strings.Join(parts, " "))
+		}
+	}
+}
+
+func count(m map[string][]string) int {
+	n := 0
+	for _, v := range m {
+		n += len(v)
+	}
+	return n
+}
+
+func list(prefix string, m map[string][]string) string {
+	if len(m) == 0 {
+		return ""
+	}
+	subs := make([]string, 0, len(m))
+	for s := range m {
+		subs = append(subs, s)
+	}
+	sort.Strings(subs)
+	var parts []string
+	for _, s := range subs {
+		parts = append(parts, s+" "+strings.Join(m[s], ","))
+	}
+	return oneLine(prefix+strings.Join(parts, "; "), 120)
+}
