@@ -19,52 +19,9 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"io"
 	"os"
-	"os/signal"
-	"syscall"
 
-	"github.com/upshift-dev/upshift/kongsim/internal/migrations"
+	"github.com/upshift-dev/upshift/kongsim/kongcli"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Getenv, os.Stdin, stdinIsTTY(), os.Stdout, os.Stderr, killSelf)
-	stop()
-	os.Exit(code)
-}
-
-// killSelf ends the process as SIGKILL would end a real runner: no
-// deferred cleanup, no lock removal.
-func killSelf() {
-	_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-	select {}
-}
-
-// run is the whole CLI; main only wires the process to it.
-func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, isTTY bool, stdout, stderr io.Writer, kill func()) int {
-	inv, err := parseArgs(args, getenv)
-	if err != nil {
-		fmt.Fprintf(stderr, "Error: %s\n\n  Run with --v (verbose) or --vv (debug) for more details\n", err)
-		return 1
-	}
-	switch inv.command {
-	case "version":
-		fmt.Fprintln(stdout, inv.version)
-		return 0
-	case "help":
-		fmt.Fprint(stdout, usage)
-		return 0
-	}
-	opts := inv.opts
-	opts.Stdout, opts.Stderr, opts.Stdin, opts.IsTTY, opts.Kill = stdout, stderr, stdin, isTTY, kill
-	connect, database, err := connector(getenv)
-	if err != nil {
-		fmt.Fprintf(stderr, "Error: %s\n\n  Run with --v (verbose) or --vv (debug) for more details\n", err)
-		return 1
-	}
-	opts.Database = database
-	return migrations.New(connect, opts).Run(ctx, inv.subcommand)
-}
+func main() { os.Exit(kongcli.Main(os.Args[1:])) }
