@@ -243,6 +243,21 @@ type run struct {
 	start      time.Time
 }
 
+// drain waits Config.Drain before a side that served traffic is stopped,
+// when the plan has a load balancer.
+func (r *run) drain(ctx context.Context) error {
+	d := r.e.cfg.Drain
+	if r.e.drv.Router == nil || d <= 0 {
+		return nil
+	}
+	r.e.progress(Progress{Step: r.step.name, Title: r.step.title, Phase: PhaseWait, Elapsed: time.Since(r.start), Remaining: d,
+		Index: r.idx, Total: r.total, Message: "draining in-flight requests before stopping"})
+	if !sleepCtx(ctx, d) {
+		return fmt.Errorf("drain: %w", context.Cause(ctx))
+	}
+	return nil
+}
+
 func (r *run) hook(ctx context.Context, argv []string) (string, error) {
 	return r.e.drv.Hooks.Run(ctx, argv)
 }

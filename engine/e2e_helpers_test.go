@@ -234,7 +234,7 @@ func engineFor(t testing.TB, p *plan.Plan, s *sim, store Store, mut ...func(*Con
 	}
 	drv.Hooks = s
 	cfg := Config{Plan: p, Store: store, Drivers: drv, RetryBase: 50 * time.Millisecond, PollInterval: 50 * time.Millisecond,
-		WaitTimeout: 30 * time.Second, Holder: "test",
+		WaitTimeout: 30 * time.Second, Holder: "test", Drain: 300 * time.Millisecond,
 		Progress: func(pr Progress) {
 			if pr.Phase != PhaseWait {
 				t.Logf("progress: %s %s %s", pr.Step, pr.Phase, pr.Message)

@@ -49,6 +49,11 @@ type Config struct {
 	RetryBase time.Duration
 	// PollInterval is how often waits observe (default 250ms).
 	PollInterval time.Duration
+	// Drain is how long the engine waits, after traffic has moved away
+	// from a side, before stopping it (the load balancer's old workers
+	// finish their in-flight requests; Argo Rollouts' scaleDownDelay).
+	// Default 5s; 0 in Config means the default, a negative value none.
+	Drain time.Duration
 }
 
 // Engine runs one plan. Build it with New.
@@ -85,6 +90,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 250 * time.Millisecond
+	}
+	if cfg.Drain == 0 {
+		cfg.Drain = 5 * time.Second
 	}
 	if cfg.Holder == "" {
 		cfg.Holder = localActor().String()

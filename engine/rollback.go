@@ -175,6 +175,9 @@ func (e *Engine) rbStopTo() step {
 			if len(hooks) == 0 {
 				return "", nil, &haltError{reason: ReasonStepFailed, msg: "Y still runs and the plan has no to.stop hook: stop Y by hand"}
 			}
+			if err := r.drain(ctx); err != nil {
+				return "", nil, err
+			}
 			var outs []string
 			for _, h := range hooks {
 				out, err := r.hook(ctx, h)

@@ -499,19 +499,16 @@ func firstTo(o Observed) *NodeFacts {
 func (e *Engine) stepStopFrom(inPlace bool) step {
 	st := step{
 		name: "stop_from", title: "stop X (from.stop) and wait until it no longer answers",
-		done: func(s *state) (bool, string) {
-			f := s.obs.From
-			if f != nil && !f.Reachable {
-				return true, "X does not answer"
-			}
-			return false, "X answers"
-		},
+		done: func(s *state) (bool, string) { return e.xStopped(s.obs) },
 		apply: func(ctx context.Context, r *run) (string, map[string]string, error) {
+			if err := r.drain(ctx); err != nil {
+				return "", nil, err
+			}
 			out, err := r.hook(ctx, e.plan.From.Stop.Args)
 			if err != nil {
 				return out, nil, err
 			}
-			return out, nil, r.waitNode(ctx, "X", func(o Observed) *NodeFacts { return o.From }, false)
+			return out, nil, r.waitUntil(ctx, "X to stop", e.xStopped)
 		},
 	}
 	if inPlace {
@@ -527,6 +524,21 @@ func (e *Engine) stepStopFrom(inPlace bool) step {
 		}
 	}
 	return st
+}
+
+// xStopped: X does not answer, or what answers at X's address is another
+// version than from.version (in place, Y takes over X's address).
+func (e *Engine) xStopped(o Observed) (bool, string) {
+	f := o.From
+	switch {
+	case f == nil:
+		return false, "X is not observed"
+	case !f.Reachable:
+		return true, "X does not answer"
+	case f.Version != e.plan.From.Version.Value:
+		return true, "X's address answers with Kong " + f.Version
+	}
+	return false, "X answers"
 }
 
 func (e *Engine) stepDecommission() step {
@@ -555,6 +567,9 @@ func (e *Engine) stepDecommission() step {
 				if n.Stop.Given() {
 					hooks = append(hooks, n.Stop.Args)
 				}
+			}
+			if err := r.drain(ctx); err != nil {
+				return "", nil, err
 			}
 			for _, h := range hooks {
 				out, err := r.hook(ctx, h)
