@@ -43,6 +43,8 @@ func Main(ctx context.Context, args []string, s *streams) int {
 		return runHelp(rest, s)
 	case "-v", "-version", "--version":
 		name = "version"
+	case kongsimKongCommand: // hidden: the sandbox plans' to.kong
+		return runKongsimKong(ctx, rest, s)
 	}
 	cmd := lookup(name)
 	if cmd == nil {

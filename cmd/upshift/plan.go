@@ -233,7 +233,7 @@ func writeObserved(w io.Writer, o *engine.Observed) {
 					continue
 				}
 				fmt.Fprintf(w, "  %-14s for Kong %s: %d executed, %d pending, %d new%s\n", label, m.Version,
-					count(m.Executed), count(m.Pending), count(m.New), list(" new: ", m.New))
+					count(m.Executed), count(m.Pending), count(m.New), list(m.New))
 			}
 		}
 		for _, l := range d.Locks {
@@ -308,7 +308,8 @@ func count(m map[string][]string) int {
 	return n
 }
 
-func list(prefix string, m map[string][]string) string {
+// list is " (sub name,name; ...)" for a non-empty m.
+func list(m map[string][]string) string {
 	if len(m) == 0 {
 		return ""
 	}
@@ -321,5 +322,5 @@ func list(prefix string, m map[string][]string) string {
 	for _, s := range subs {
 		parts = append(parts, s+" "+strings.Join(m[s], ","))
 	}
-	return oneLine(prefix+strings.Join(parts, "; "), 120)
+	return " (" + oneLine(strings.Join(parts, "; "), 120) + ")"
 }

@@ -1,0 +1,470 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"text/template"
+	"time"
+
+	"github.com/upshift-dev/upshift/engine"
+	"github.com/upshift-dev/upshift/internal/testenv"
+	"github.com/upshift-dev/upshift/kongsim"
+	"github.com/upshift-dev/upshift/kongsim/fleet"
+	"github.com/upshift-dev/upshift/kongsim/kongcli"
+)
+
+const sandboxUsage = `Usage: upshift sandbox [--strategy dual_cluster|blue_green|in_place] [--keep] [--dir DIR]
+
+Runs an upgrade end to end on this machine with nothing configured: a real
+PostgreSQL (started in a temporary directory), two emulated Kong clusters
+(kongsim) with a sample service, routes and key-auth, a real nginx load
+balancer in front, and a load of requests through it the whole time. It
+writes the strategy's plan into a workspace, applies it with live progress up
+to the approval of the decommission (or of finish for blue-green), shows the
+converged state, then demonstrates a rollback (rollback { requested = true })
+and prints a summary: versions, steps, requests sent and failed, time.
+
+Versions: 3.8.0 → 3.9.1 (dual_cluster, in_place), 3.9.0 → 3.9.1 (blue_green).
+The in-place rollback comes after the migrations, so it restores the backup
+into X's database (rollback { restore = true }).
+
+Needs PostgreSQL's server binaries, pg_dump/pg_restore, nginx and curl
+(Debian: postgresql, postgresql-client, nginx-light, curl; bash .ci/run
+installs them).
+
+  --strategy   which example to run (default dual_cluster)
+  --keep       keep the workspace (plans, journal, backups) afterwards
+  --dir DIR    the workspace (default: a new temporary directory)
+
+Exit codes: 0 converged and rolled back with no failed request, 1 otherwise,
+2 usage error.
+`
+
+var sandboxCommand = &command{
+	Name:     "sandbox",
+	Synopsis: "Run an upgrade end to end on this machine, then roll it back",
+	Usage:    sandboxUsage,
+	Run: func(ctx context.Context, args []string, s *streams) int {
+		fs := newFlagSet("sandbox")
+		strategy := fs.String("strategy", "dual_cluster", "dual_cluster, blue_green or in_place")
+		keep := fs.Bool("keep", false, "keep the workspace")
+		dir := fs.String("dir", "", "workspace directory")
+		pos, err := parseFlags(fs, args)
+		switch {
+		case err != nil:
+		case len(pos) != 0:
+			err = usageErrorf("takes no arguments")
+		case sandboxVersions[*strategy] == [2]string{}:
+			if *strategy == "rolling" {
+				err = usageErrorf("the sandbox does not run the rolling strategy yet (its engine tests do: engine/e2e_rolling_test.go)")
+			} else {
+				err = usageErrorf("--strategy must be dual_cluster, blue_green or in_place")
+			}
+		}
+		if err != nil {
+			return handleParseError("sandbox", sandboxUsage, err, s)
+		}
+		if *dir == "" {
+			d, err := os.MkdirTemp("", "upshift-sandbox-")
+			if err != nil {
+				fmt.Fprintf(s.Err, "upshift sandbox: %v\n", err)
+				return exitFail
+			}
+			*dir = d
+		}
+		if !*keep {
+			defer os.RemoveAll(*dir)
+		}
+		sb := &sandbox{strategy: *strategy, dir: *dir, out: s.Out}
+		err = testenv.Standalone(filepath.Join(*dir, "servers"), func(f string, a ...any) {}, func(t testing.TB) error {
+			return sb.run(ctx, t)
+		})
+		if err != nil {
+			fmt.Fprintf(s.Err, "upshift sandbox: %v\n", err)
+			return exitFail
+		}
+		if *keep {
+			fmt.Fprintf(s.Out, "Workspace kept: %s\n", *dir)
+		}
+		return exitOK
+	},
+}
+
+// sandboxVersions are the runnable hops (architecture.md, "The embedded default").
+var sandboxVersions = map[string][2]string{
+	"dual_cluster": {"3.8.0", "3.9.1"},
+	"blue_green":   {"3.9.0", "3.9.1"},
+	"in_place":     {"3.8.0", "3.9.1"},
+}
+
+type sandbox struct {
+	strategy string
+	dir      string
+	out      io.Writer
+	fleet    *fleet.Fleet
+	ng       *testenv.NginxProc
+	vars     map[string]any
+}
+
+func (sb *sandbox) say(format string, a ...any) { fmt.Fprintf(sb.out, format+"\n", a...) }
+
+func (sb *sandbox) run(ctx context.Context, t testing.TB) error {
+	start := time.Now()
+	from, to := sandboxVersions[sb.strategy][0], sandboxVersions[sb.strategy][1]
+	for _, bin := range []string{"curl"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			return fmt.Errorf("%s is not installed (Debian: apt-get install %s)", bin, bin)
+		}
+	}
+	if _, err := exec.LookPath("nginx"); err != nil {
+		if _, err := os.Stat("/usr/sbin/nginx"); err != nil {
+			return errors.New("nginx is not installed: the sandbox puts a real nginx in front of the two clusters (Debian: apt-get install nginx-light)")
+		}
+	}
+	self, err := selfPath()
+	if err != nil {
+		return err
+	}
+	sb.say("Upshift sandbox: %s, Kong %s → %s (workspace %s)", sb.strategy, from, to, sb.dir)
+
+	pg := testenv.Postgres(t)
+	dsnX := pg.NewDatabase(t)
+	dsnY := dsnX
+	if sb.strategy == "dual_cluster" {
+		dsnY = pg.NewDatabase(t)
+	}
+	if code, out, errOut, err := kongsim.Migrate(ctx, dsnX, from, "bootstrap"); err != nil || code != 0 {
+		return fmt.Errorf("bootstrap X's database: exit %d %v %s%s", code, err, out, errOut)
+	}
+	sb.say("- PostgreSQL %s:%d: X's database bootstrapped for Kong %s", pg.Host, pg.Port, from)
+
+	up, err := upstreamServer(t)
+	if err != nil {
+		return err
+	}
+	sb.fleet = fleet.New(nil)
+	t.Cleanup(func() { _ = sb.fleet.Close() })
+	if err := sb.fleet.Add("x", kongsim.Config{Version: from, DSN: dsnX, DBUpdateFrequency: 200 * time.Millisecond}); err != nil {
+		return err
+	}
+	ycfg := kongsim.Config{Version: to, DSN: dsnY, DBUpdateFrequency: 200 * time.Millisecond}
+	if sb.strategy == "in_place" {
+		// In place, Y replaces X on the same host and ports: only one of
+		// them runs at a time, and the load balancer has one server.
+		xc, _ := sb.fleet.Config("x")
+		ycfg.AdminListen, ycfg.ProxyListen, ycfg.StatusListen = xc.AdminListen, xc.ProxyListen, xc.StatusListen
+	}
+	if err := sb.fleet.Add("y", ycfg); err != nil {
+		return err
+	}
+	if _, err := sb.fleet.Serve(); err != nil {
+		return err
+	}
+	if err := sb.fleet.Start(ctx, "x"); err != nil {
+		return err
+	}
+	xAdmin, _, _ := sb.fleet.URLs("x")
+	if err := fleet.Seed(ctx, xAdmin, up); err != nil {
+		return err
+	}
+	sb.say("- cluster X: kongsim %s at %s with a service, routes /health and /orders (key-auth) and a consumer", from, xAdmin)
+
+	xc, _ := sb.fleet.Config("x")
+	yc, _ := sb.fleet.Config("y")
+	servers := []testenv.NginxServer{{Addr: xc.ProxyListen, Weight: 1}, {Addr: yc.ProxyListen, Down: true}}
+	if sb.strategy == "in_place" {
+		servers = servers[:1] // X's address, which Y takes over
+	}
+	sb.ng = testenv.Nginx(t, testenv.NginxConfig{Servers: servers})
+	sb.say("- nginx at %s in front of X and Y", sb.ng.URL())
+
+	sb.vars = map[string]any{
+		"Strategy": sb.strategy, "From": from, "To": to,
+		"XAdmin": xc.AdminListen, "XStatus": xc.StatusListen, "XProxy": xc.ProxyListen,
+		"YAdmin": yc.AdminListen, "YStatus": yc.StatusListen, "YProxy": yc.ProxyListen,
+		"DSNX": dsnX, "DSNY": dsnY, "VerifyDSN": pg.AdminDSN(),
+		"XStart": hclList(sb.fleet.Hook("x", "start")), "XStop": hclList(sb.fleet.Hook("x", "stop")),
+		"YStart": hclList(sb.fleet.Hook("y", "start")), "YStop": hclList(sb.fleet.Hook("y", "stop")),
+		"Kong":    hclList([]string{self, kongsimKongCommand, "--kong-version", to}),
+		"Backups": filepath.Join(sb.dir, "backups"), "Upstream": sb.ng.UpstreamFile(),
+		"Test": hclList(sb.ng.TestCommand()), "Reload": hclList(sb.ng.ReloadCommand()), "Key": fleet.SampleKey,
+	}
+
+	// The load: Go's retrying client through nginx for the whole run.
+	lctx, stopLoad := context.WithCancel(ctx)
+	loadDone := make(chan testenv.LoadResult, 1)
+	go func() {
+		loadDone <- testenv.Load{URL: sb.ng.URL() + "/health", Rate: 50, Workers: 4, Duration: 10 * time.Minute,
+			Classify: func(r *http.Response) string { return viaVersion(r) }}.Run(lctx, nil)
+	}()
+	var load testenv.LoadResult
+	finishLoad := func() testenv.LoadResult {
+		if stopLoad != nil {
+			stopLoad()
+			load = <-loadDone
+			stopLoad = nil
+		}
+		return load
+	}
+	defer finishLoad()
+
+	store, err := engine.OpenDir(filepath.Join(sb.dir, "journal"), engine.DirOptions{})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	sb.say("\n== Upgrade: upshift apply %s", sb.planPath())
+	out1, err := sb.apply(ctx, store, "")
+	if err != nil {
+		return err
+	}
+	wantStop := engine.ReasonAwaitingApproval
+	if out1.Condition.Reason != wantStop {
+		return fmt.Errorf("the upgrade stopped with %s/%s: %s", out1.Condition.Type, out1.Condition.Reason, out1.Condition.Message)
+	}
+	if err := sb.showState(ctx, store, ""); err != nil {
+		return err
+	}
+
+	sb.say("\n== Rollback demonstration: the plan now says rollback { requested = true }")
+	rb := "  rollback {\n    requested = true\n  }\n"
+	if sb.strategy == "in_place" {
+		rb = "  rollback {\n    requested = true\n    restore   = true\n  }\n"
+	}
+	out2, err := sb.apply(ctx, store, rb)
+	if err != nil {
+		return err
+	}
+	if out2.Condition.Reason != engine.ReasonRolledBack {
+		return fmt.Errorf("the rollback stopped with %s/%s: %s", out2.Condition.Type, out2.Condition.Reason, out2.Condition.Message)
+	}
+	if err := sb.showState(ctx, store, rb); err != nil {
+		return err
+	}
+	res := finishLoad()
+	sb.say("\n== Summary")
+	sb.say("Kong %s → %s (%s) and back; steps run: upgrade %d, rollback %d", from, to, sb.strategy, len(out1.Ran), len(out2.Ran))
+	sb.say("Requests through nginx: %d sent, %d failed (by version: %v)", res.Requests, res.Failed, res.By)
+	sb.say("Total time: %s", time.Since(start).Round(100*time.Millisecond))
+	if res.Failed > 0 {
+		if sb.strategy == "in_place" {
+			sb.say("In place has downtime by design: %d requests failed while X was stopped and Y not yet serving (and again during the rollback's restore).", res.Failed)
+			return nil
+		}
+		return fmt.Errorf("%d requests failed through nginx (first: %v)", res.Failed, res.Errors)
+	}
+	return nil
+}
+
+func (sb *sandbox) planPath() string {
+	return filepath.Join(sb.dir, "plans", sb.strategy+".upshift.hcl")
+}
+
+// writePlan renders the strategy's plan with extra inside the block.
+func (sb *sandbox) writePlan(extra string) error {
+	vars := map[string]any{"Extra": extra}
+	for k, v := range sb.vars {
+		vars[k] = v
+	}
+	var b bytes.Buffer
+	if err := sandboxPlan.Execute(&b, vars); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(sb.planPath()), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(sb.planPath(), b.Bytes(), 0o644)
+}
+
+func (sb *sandbox) apply(ctx context.Context, store engine.Store, extra string) (engine.Outcome, error) {
+	if err := sb.writePlan(extra); err != nil {
+		return engine.Outcome{}, err
+	}
+	p, err := loadOnePlan(sb.planPath(), "")
+	if err != nil {
+		return engine.Outcome{}, err
+	}
+	pp := newProgressPrinter(sb.out)
+	e, err := engine.New(engine.Config{Plan: p, Store: store, Holder: "sandbox", Progress: pp.Progress,
+		WaitTimeout: 60 * time.Second, RetryBase: 200 * time.Millisecond, Drain: time.Second})
+	if err != nil {
+		return engine.Outcome{}, err
+	}
+	out, err := e.Apply(ctx)
+	pp.finish()
+	if err != nil {
+		return out, err
+	}
+	sb.say("%s/%s: %s", out.Condition.Type, out.Condition.Reason, out.Condition.Message)
+	return out, nil
+}
+
+func (sb *sandbox) showState(ctx context.Context, store engine.Store, extra string) error {
+	p, err := loadOnePlan(sb.planPath(), "")
+	if err != nil {
+		return err
+	}
+	e, err := engine.New(engine.Config{Plan: p, Store: store})
+	if err != nil {
+		return err
+	}
+	pv, err := e.Preview(ctx)
+	if err != nil {
+		return err
+	}
+	sb.say("")
+	writeObserved(sb.out, &pv.Observed)
+	return nil
+}
+
+// selfPath is how to run this binary again: argv[0] (a name on PATH, or a
+// path; under testscript that is the name that dispatches to main), else
+// the executable's path.
+func selfPath() (string, error) {
+	if a := os.Args[0]; a != "" {
+		if p, err := exec.LookPath(a); err == nil {
+			if abs, err := filepath.Abs(p); err == nil {
+				return abs, nil
+			}
+		}
+	}
+	return os.Executable()
+}
+
+// upstreamServer is the service behind Kong: it answers 200 "ok".
+func upstreamServer(t testing.TB) (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok\n") }),
+		ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return "http://" + l.Addr().String(), nil
+}
+
+// viaVersion names the Kong version that served a response (its Via header).
+func viaVersion(r *http.Response) string {
+	v := r.Header.Get("Via")
+	if i := strings.LastIndex(v, "kong/"); i >= 0 {
+		return v[i+5:]
+	}
+	return "status " + strconv.Itoa(r.StatusCode)
+}
+
+func hclList(argv []string) string {
+	q := make([]string, len(argv))
+	for i, a := range argv {
+		q[i] = strconv.Quote(a)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}
+
+// kongsimKongCommand is the hidden subcommand that makes this binary
+// kongsim's `kong` CLI, the sandbox plans' to.kong: so the sandbox needs
+// no Go toolchain and no second binary.
+const kongsimKongCommand = "__kongsim-kong"
+
+func runKongsimKong(ctx context.Context, args []string, s *streams) int {
+	return kongcli.Run(ctx, args, os.Getenv, s.In, false, s.Out, s.Err, func() {
+		p, _ := os.FindProcess(os.Getpid())
+		_ = p.Kill()
+		select {}
+	})
+}
+
+var sandboxPlan = template.Must(template.New("plan").Parse(`# Written by upshift sandbox: Kong {{.From}} → {{.To}}, {{.Strategy}}.
+upgrade "sandbox-{{.Strategy}}" {
+  cluster  = "sandbox"
+  strategy = "{{.Strategy}}"
+  mode     = "traditional"
+{{- if eq .Strategy "in_place"}}
+  approve  = ["stop_current"]
+{{- end}}
+
+  from {
+    version    = "{{.From}}"
+    admin_url  = "http://{{.XAdmin}}"
+    status_url = "http://{{.XStatus}}"
+    proxy_url  = "http://{{.XProxy}}"
+    database { dsn = "{{.DSNX}}" }
+    start = {{.XStart}}
+    stop  = {{.XStop}}
+  }
+
+  to {
+    version    = "{{.To}}"
+    admin_url  = "http://{{.YAdmin}}"
+    status_url = "http://{{.YStatus}}"
+    proxy_url  = "http://{{.YProxy}}"
+{{- if eq .Strategy "dual_cluster"}}
+    database { dsn = "{{.DSNY}}" }
+{{- end}}
+    kong  = {{.Kong}}
+    start = {{.YStart}}
+    stop  = {{.YStop}}
+  }
+
+  backup {
+    dir        = "{{.Backups}}"
+    verify     = true
+    verify_dsn = "{{.VerifyDSN}}"
+  }
+{{if ne .Strategy "in_place"}}
+  traffic "nginx" {
+    upstream_file = "{{.Upstream}}"
+    upstream      = "kong"
+    test          = {{.Test}}
+    reload        = {{.Reload}}
+  }
+{{end}}
+  check "key_auth_rejects_anonymous" {
+    request {
+      path = "/orders"
+    }
+    expect {
+      status        = 401
+      body_contains = "No API key found in request"
+    }
+  }
+
+  check "key_auth_accepts_a_key" {
+    request {
+      path    = "/orders"
+      headers = { apikey = "{{.Key}}" }
+    }
+    expect {
+      status = 200
+    }
+  }
+{{if ne .Strategy "in_place"}}
+  rollout {
+    step {
+      weight = 10
+      pause  = "2s"
+    }
+    step {
+      weight = 50
+      pause  = "2s"
+    }
+    step {
+      weight = 100
+      pause  = "2s"
+    }
+  }
+{{end}}
+{{.Extra}}}
+`))
