@@ -27,6 +27,10 @@ type Snapshot struct {
 	Time           time.Time
 	Message        string
 	Files          map[string][]byte
+	// Signature is the commit's raw gpgsig header ("" when unsigned) and
+	// SignedPayload the commit encoded without it: what a signature covers.
+	Signature     string
+	SignedPayload []byte
 }
 
 // Source is the repository of plans (package agent/gitsource implements
