@@ -1,0 +1,254 @@
+package agent_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/upshift-dev/upshift/agent"
+	"github.com/upshift-dev/upshift/agent/gitsource"
+	"github.com/upshift-dev/upshift/engine"
+	"github.com/upshift-dev/upshift/internal/testenv"
+	"github.com/upshift-dev/upshift/kongsim"
+	"github.com/upshift-dev/upshift/kongsim/fleet"
+)
+
+// TestGitOpsEndToEnd is issue 6's story on a real git server, real
+// PostgreSQL, kongsim nodes started and stopped by curl hooks, and nginx,
+// with a load through nginx the whole time:
+//  1. commit a dual-cluster plan: the agent upgrades until a rollout pause;
+//  2. git revert: the agent rolls back (all traffic to X, Y stopped);
+//  3. commit the plan again: it converges up to the decommission approval;
+//  4. commit approve = ["decommission"]: X is decommissioned.
+//
+// No request through nginx fails.
+func TestGitOpsEndToEnd(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl not installed")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	pg := testenv.Postgres(t)
+	dsnX, dsnY := pg.NewDatabase(t), pg.NewDatabase(t)
+	if code, out, errOut, err := kongsim.Migrate(ctx, dsnX, "3.8.0", "bootstrap"); err != nil || code != 0 {
+		t.Fatalf("bootstrap: %d %v %s %s", code, err, out, errOut)
+	}
+	f := fleet.New(nil)
+	t.Cleanup(func() { _ = f.Close() })
+	for name, cfg := range map[string]kongsim.Config{"x": {Version: "3.8.0", DSN: dsnX}, "y": {Version: "3.9.1", DSN: dsnY}} {
+		cfg.DBUpdateFrequency = 100 * time.Millisecond
+		if err := f.Add(name, cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.Serve(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Start(ctx, "x"); err != nil {
+		t.Fatal(err)
+	}
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") }))
+	t.Cleanup(up.Close)
+	xAdmin, _, _ := f.URLs("x")
+	if err := fleet.Seed(ctx, xAdmin, up.URL); err != nil {
+		t.Fatal(err)
+	}
+	xc, _ := f.Config("x")
+	yc, _ := f.Config("y")
+	ng := testenv.Nginx(t, testenv.NginxConfig{Servers: []testenv.NginxServer{{Addr: xc.ProxyListen, Weight: 1}, {Addr: yc.ProxyListen, Down: true}}})
+
+	lctx, stopLoad := context.WithCancel(ctx)
+	loadDone := make(chan testenv.LoadResult, 1)
+	go func() {
+		loadDone <- testenv.Load{URL: ng.URL() + "/health", Rate: 50, Workers: 4, Duration: 3 * time.Minute}.Run(lctx, nil)
+	}()
+
+	planFile := func(extra string) string {
+		return fmt.Sprintf(`upgrade "prod-3-9" {
+  cluster  = "prod"
+  strategy = "dual_cluster"
+  mode     = "traditional"
+  from {
+    version    = "3.8.0"
+    admin_url  = "http://%s"
+    status_url = "http://%s"
+    proxy_url  = "http://%s"
+    database { dsn = %q }
+    start = %s
+    stop  = %s
+  }
+  to {
+    version    = "3.9.1"
+    admin_url  = "http://%s"
+    status_url = "http://%s"
+    proxy_url  = "http://%s"
+    database { dsn = %q }
+    kong  = ["env", "KONG_VERSION=3.9.1", %q]
+    start = %s
+    stop  = %s
+  }
+  backup {
+    dir        = %q
+    verify     = true
+    verify_dsn = %q
+  }
+  traffic "nginx" {
+    upstream_file = %q
+    upstream      = "kong"
+    test          = %s
+    reload        = %s
+  }
+  check "key_auth_rejects_anonymous" {
+    request { path = "/orders" }
+    expect { status = 401 }
+  }
+  rollout {
+    step {
+      weight = 10
+      pause  = "6s"
+    }
+    step {
+      weight = 100
+      pause  = "1s"
+    }
+  }
+%s}
+`, xc.AdminListen, xc.StatusListen, xc.ProxyListen, dsnX, list(f.Hook("x", "start")), list(f.Hook("x", "stop")),
+			yc.AdminListen, yc.StatusListen, yc.ProxyListen, dsnY, kongBin(t), list(f.Hook("y", "start")), list(f.Hook("y", "stop")),
+			filepath.Join(t.TempDir(), "backups"), pg.AdminDSN(), ng.UpstreamFile(), list(ng.TestCommand()), list(ng.ReloadCommand()), extra)
+	}
+
+	g := testenv.GitServer(t)
+	work, _ := g.NewRepo(t, "plans", map[string]string{"README.md": "plans\n"})
+	push := func(files map[string]string, msg string) string {
+		c := g.CommitFiles(t, work, files, msg)
+		g.Git(t, work, "push", "--quiet", "origin", "main")
+		return c
+	}
+	src, err := gitsource.Open(gitsource.Config{URL: g.RepoURL("plans"), Path: "plans", Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := engine.OpenDir(t.TempDir(), engine.DirOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	a, err := agent.New(agent.Config{Source: src, Store: store, Interval: 200 * time.Millisecond, Holder: "agent-e2e",
+		Engine: func(c *engine.Config) {
+			c.Drain, c.RetryBase, c.PollInterval, c.WaitTimeout = 300*time.Millisecond, 100*time.Millisecond, 50*time.Millisecond, 30*time.Second
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runDone := make(chan error, 1)
+	actx, stopAgent := context.WithCancel(ctx)
+	go func() { runDone <- a.Run(actx) }()
+	defer func() { stopAgent(); <-runDone }()
+
+	plan := func() agent.PlanStatus {
+		for _, p := range a.Status(ctx).Plans {
+			if p.Name == "prod-3-9" {
+				return p
+			}
+		}
+		return agent.PlanStatus{}
+	}
+	waitFor := func(what string, cond func(agent.PlanStatus) bool) agent.PlanStatus {
+		t.Helper()
+		deadline := time.Now().Add(90 * time.Second)
+		for {
+			p := plan()
+			if cond(p) {
+				return p
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("waiting for %s: plan %+v", what, p.Condition)
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("waiting for %s: %v", what, ctx.Err())
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+
+	// 1. Merge the plan: the agent upgrades until the first rollout pause.
+	c1 := push(map[string]string{"plans/prod.upshift.hcl": planFile("")}, "upgrade prod to 3.9.1")
+	waitFor("the rollout pause at 10%", func(p agent.PlanStatus) bool { return p.Running && p.Step == "pause_10" })
+	if !f.Running("y") {
+		t.Fatal("Y is not running during the rollout")
+	}
+	// 2. Revert the commit while it pauses: the agent rolls back.
+	g.Git(t, work, "revert", "--no-edit", c1)
+	g.Git(t, work, "push", "--quiet", "origin", "main")
+	p := waitFor("the rollback", func(p agent.PlanStatus) bool { return !p.Running && p.Condition.Reason == engine.ReasonRolledBack })
+	if f.Running("y") || !f.Running("x") {
+		t.Fatalf("after the revert: x running %v, y running %v", f.Running("x"), f.Running("y"))
+	}
+	if w := weights(t, ng.UpstreamFile()); !strings.Contains(w, "Split: from 100% / to 0%") {
+		t.Fatalf("upstream after the revert:\n%s", w)
+	}
+	t.Logf("after the revert: %s", p.Condition.Message)
+
+	// 3. Commit the plan again: a new run converges to the decommission gate.
+	push(map[string]string{"plans/prod.upshift.hcl": planFile("")}, "upgrade prod to 3.9.1, again")
+	waitFor("the decommission gate", func(p agent.PlanStatus) bool { return !p.Running && p.Condition.Reason == engine.ReasonAwaitingApproval })
+	if !f.Running("y") || !f.Running("x") {
+		t.Fatal("at the gate both clusters should run")
+	}
+	// 4. Approve the decommission in a later commit.
+	push(map[string]string{"plans/prod.upshift.hcl": planFile("  approve = [\"decommission\"]\n")}, "approve the decommission")
+	waitFor("the decommission", func(p agent.PlanStatus) bool { return !p.Running && p.Condition.Reason == engine.ReasonConverged })
+	if f.Running("x") {
+		t.Fatal("X still runs after the decommission")
+	}
+	stopLoad()
+	res := <-loadDone
+	t.Logf("load through nginx: %d requests, %d failed", res.Requests, res.Failed)
+	if res.Failed != 0 {
+		t.Errorf("%d requests failed: %v", res.Failed, res.Errors)
+	}
+	// Every journal record of the plan's actions names a commit.
+	recs, _ := store.Records(ctx, "prod-3-9", 0)
+	for _, r := range recs {
+		if r.Kind == engine.KindIntent && (r.Commit == "" || r.Author == "") {
+			t.Errorf("intent without commit/author: %+v", r)
+			break
+		}
+	}
+}
+
+func list(argv []string) string {
+	q := make([]string, len(argv))
+	for i, a := range argv {
+		q[i] = strconv.Quote(a)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}
+
+func weights(t *testing.T, file string) string {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// kongBin builds kongsim's kong CLI (the plan's to.kong) into a temp dir.
+func kongBin(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "kong")
+	if out, err := exec.Command("go", "build", "-o", p, "github.com/upshift-dev/upshift/kongsim/cmd/kong").CombinedOutput(); err != nil {
+		t.Fatalf("build kongsim's kong: %v\n%s", err, out)
+	}
+	return p
+}
