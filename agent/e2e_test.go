@@ -202,7 +202,9 @@ func TestGitOpsEndToEnd(t *testing.T) {
 
 	// 3. Commit the plan again: a new run converges to the decommission gate.
 	push(map[string]string{"plans/prod.upshift.hcl": planFile("")}, "upgrade prod to 3.9.1, again")
-	waitFor("the decommission gate", func(p agent.PlanStatus) bool { return !p.Running && p.Condition.Reason == engine.ReasonAwaitingApproval })
+	waitFor("the decommission gate", func(p agent.PlanStatus) bool {
+		return !p.Running && p.Condition.Reason == engine.ReasonAwaitingApproval
+	})
 	if !f.Running("y") || !f.Running("x") {
 		t.Fatal("at the gate both clusters should run")
 	}
