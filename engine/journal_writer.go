@@ -102,6 +102,10 @@ var (
 
 // redactSecrets blanks passwords in URLs and values of password-, token-
 // and secret-like keys.
+// RedactSecrets blanks passwords in URLs and values of password-, token-
+// and secret-like keys (for callers that log user-given URLs).
+func RedactSecrets(s string) string { return redactSecrets(s) }
+
 func redactSecrets(s string) string {
 	s = urlPassword.ReplaceAllString(s, "${1}"+redacted+"@")
 	return keyedSecret.ReplaceAllString(s, "${1}"+redacted)

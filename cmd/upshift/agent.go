@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing/transport"
+
+	"github.com/upshift-dev/upshift/agent"
+	"github.com/upshift-dev/upshift/agent/gitsource"
+	"github.com/upshift-dev/upshift/agent/leader"
+	"github.com/upshift-dev/upshift/agent/signature"
+	"github.com/upshift-dev/upshift/agent/webhook"
+	"github.com/upshift-dev/upshift/engine"
+)
+
+const agentUsage = `Usage: upshift agent --repo URL --data-dir DIR [--branch main] [--path plans/]
+                    [--interval 30s] [--listen 127.0.0.1:8080] [--workers 4] [--id NAME]
+                    [--journal-dir DIR | --journal-env NAME]
+                    [--https-user USER --https-password-env NAME]
+                    [--ssh-key FILE --ssh-known-hosts FILE [--ssh-user git]]
+                    [--webhook-github-secret-env NAME] [--webhook-gitlab-token-env NAME]
+                    [--verify-signatures --trusted-keys FILE]
+                    [--log-format text|json] [--log-level info]
+
+Runs the GitOps agent: it polls the repository's branch (one refs listing
+when nothing changed), turns the head commit's *.upshift.hcl files under
+--path into the desired state and drives every plan with the engine, several
+at once. Merging a plan starts its upgrade; reverting the commit while it is in
+progress rolls it back; removing a completed plan archives it. Points of no
+return wait for approve = [...] in a later commit.
+
+HTTP on --listen: /healthz, /readyz, /metrics (Prometheus), /api/v1/status
+(what upshift status prints), the status page at /, and POST /webhook when a
+webhook secret is configured (a verified push triggers a poll at once).
+
+High availability: with --journal-env (a PostgreSQL DSN in that environment
+variable, never on the command line) agents share the journal and elect one
+leader through a session advisory lock; followers serve status and take over
+when the leader's connection drops. With --journal-dir (default DATA-DIR/journal)
+the agent runs alone.
+
+Secrets come from environment variables named by the *-env flags. SSH host
+keys are always checked against --ssh-known-hosts.
+
+Exit codes: 0 after SIGINT/SIGTERM, 1 when it cannot start, 2 usage error.
+`
+
+var agentCommand = &command{
+	Name:     "agent",
+	Synopsis: "Run the GitOps agent: poll a repository of plans and converge them",
+	Usage:    agentUsage,
+	Run: func(ctx context.Context, args []string, s *streams) int {
+		fs := newFlagSet("agent")
+		repo := fs.String("repo", "", "repository URL")
+		branch := fs.String("branch", "main", "branch")
+		path := fs.String("path", "", "folder of plans in the repository")
+		interval := fs.Duration("interval", 30*time.Second, "poll interval")
+		dataDir := fs.String("data-dir", "", "data directory (repository cache, default journal)")
+		listen := fs.String("listen", "127.0.0.1:8080", "HTTP address")
+		workers := fs.Int("workers", 4, "plans applied at once")
+		id := fs.String("id", "", "agent name (default host-pid)")
+		jdir := fs.String("journal-dir", "", "journal directory")
+		jenv := fs.String("journal-env", "", "environment variable holding the journal's PostgreSQL DSN (enables leader election)")
+		httpsUser := fs.String("https-user", "", "HTTPS user")
+		httpsPassEnv := fs.String("https-password-env", "", "environment variable holding the HTTPS password or token")
+		sshKey := fs.String("ssh-key", "", "SSH private key file")
+		sshKnown := fs.String("ssh-known-hosts", "", "known_hosts file for the SSH host key")
+		sshUser := fs.String("ssh-user", "git", "SSH user")
+		ghEnv := fs.String("webhook-github-secret-env", "", "environment variable holding the GitHub webhook secret")
+		glEnv := fs.String("webhook-gitlab-token-env", "", "environment variable holding the GitLab webhook token")
+		verify := fs.Bool("verify-signatures", false, "act only on head commits signed by a trusted key")
+		trusted := fs.String("trusted-keys", "", "trusted keys file (armored OpenPGP keys and SSH allowed-signers lines)")
+		logFormat := fs.String("log-format", "text", "text or json")
+		logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+		pos, err := parseFlags(fs, args)
+		var level slog.Level
+		switch {
+		case err != nil:
+		case len(pos) != 0:
+			err = usageErrorf("takes no arguments")
+		case *repo == "" || *dataDir == "":
+			err = usageErrorf("--repo URL and --data-dir DIR are required")
+		case *jdir != "" && *jenv != "":
+			err = usageErrorf("give at most one of --journal-dir and --journal-env")
+		case *interval < time.Second:
+			err = usageErrorf("--interval must be at least 1s")
+		case (*sshKey == "") != (*sshKnown == ""):
+			err = usageErrorf("--ssh-key and --ssh-known-hosts go together (host keys are always checked)")
+		case *httpsUser != "" && *httpsPassEnv == "":
+			err = usageErrorf("--https-user needs --https-password-env NAME")
+		case *verify && *trusted == "":
+			err = usageErrorf("--verify-signatures needs --trusted-keys FILE")
+		case *logFormat != "text" && *logFormat != "json":
+			err = usageErrorf("--log-format must be text or json")
+		default:
+			if lerr := level.UnmarshalText([]byte(*logLevel)); lerr != nil {
+				err = usageErrorf("--log-level: %v", lerr)
+			}
+		}
+		if err != nil {
+			return handleParseError("agent", agentUsage, err, s)
+		}
+		var h slog.Handler = slog.NewTextHandler(s.Err, &slog.HandlerOptions{Level: level})
+		if *logFormat == "json" {
+			h = slog.NewJSONHandler(s.Err, &slog.HandlerOptions{Level: level})
+		}
+		log := slog.New(h)
+		fail := func(format string, a ...any) int {
+			fmt.Fprintf(s.Err, "upshift agent: "+format+"\n", a...)
+			return exitFail
+		}
+		env := func(name, what string) (string, bool) {
+			v, ok := os.LookupEnv(name)
+			if !ok || v == "" {
+				return "", false
+			}
+			return v, true
+		}
+
+		var auth transport.AuthMethod
+		switch {
+		case *httpsUser != "":
+			pw, ok := env(*httpsPassEnv, "HTTPS password")
+			if !ok {
+				return fail("environment variable %s (--https-password-env) is not set", *httpsPassEnv)
+			}
+			auth = gitsource.HTTPBasic(*httpsUser, pw)
+		case *sshKey != "":
+			a, err := gitsource.SSHKey(*sshUser, *sshKey, os.Getenv("UPSHIFT_SSH_PASSPHRASE"), *sshKnown)
+			if err != nil {
+				return fail("%v", err)
+			}
+			auth = a
+		}
+		src, err := gitsource.Open(gitsource.Config{URL: *repo, Branch: *branch, Path: *path, Dir: filepath.Join(*dataDir, "repo"), Auth: auth})
+		if err != nil {
+			return fail("%v", err)
+		}
+		if *jdir == "" && *jenv == "" {
+			*jdir = filepath.Join(*dataDir, "journal")
+			if err := os.MkdirAll(*jdir, 0o755); err != nil {
+				return fail("create %s: %v", *jdir, err)
+			}
+		}
+		store, err := openJournal(ctx, *jdir, *jenv)
+		if err != nil {
+			return fail("%v", err)
+		}
+		defer store.Close()
+		holder := *id
+		if holder == "" {
+			host, _ := os.Hostname()
+			holder = fmt.Sprintf("%s-%d", host, os.Getpid())
+		}
+		cfg := agent.Config{Source: src, Store: store, Interval: *interval, Workers: *workers, Holder: "agent " + holder, Logger: log}
+		if *verify {
+			tr, err := loadTrustedKeys(*trusted)
+			if err != nil {
+				return fail("%v", err)
+			}
+			cfg.Verify = tr
+		}
+		a, err := agent.New(cfg)
+		if err != nil {
+			return fail("%v", err)
+		}
+		mux := a.Handler()
+		gh, _ := env(*ghEnv, "")
+		gl, _ := env(*glEnv, "")
+		if *ghEnv != "" && gh == "" || *glEnv != "" && gl == "" {
+			return fail("a webhook secret's environment variable is not set")
+		}
+		if gh != "" || gl != "" {
+			wh, err := webhook.Handler(webhook.Config{GitHubSecret: gh, GitLabToken: gl, Branch: *branch, Logger: log,
+				Trigger: func(webhook.Event) { a.Trigger() }})
+			if err != nil {
+				return fail("%v", err)
+			}
+			mux.Handle("POST /webhook", wh)
+		}
+		l, err := net.Listen("tcp", *listen)
+		if err != nil {
+			return fail("listen on %s: %v", *listen, err)
+		}
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = srv.Serve(l) }()
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+		}()
+		log.Info("agent started", "id", holder, "repo", redactURL(*repo), "branch", *branch, "path", *path, "listen", l.Addr().String())
+		fmt.Fprintf(s.Out, "upshift agent %s: serving on http://%s\n", holder, l.Addr())
+		if *jenv != "" {
+			dsn, _ := os.LookupEnv(*jenv)
+			el, err := leader.New(leader.Config{DSN: dsn, ID: holder, Logger: log})
+			if err != nil {
+				return fail("%v", err)
+			}
+			if err := a.RunWithLeader(ctx, el); err != nil && !errors.Is(err, context.Canceled) {
+				return fail("%v", err)
+			}
+			return exitOK
+		}
+		_ = a.Run(ctx)
+		return exitOK
+	},
+}
+
+// redactURL drops a password from a URL for logs.
+func redactURL(u string) string {
+	return engine.RedactSecrets(u)
+}
+
+// loadTrustedKeys builds the agent's signed-commit policy: only a head
+// commit signed by a key in the file is acted on.
+func loadTrustedKeys(path string) (func(agent.Snapshot) error, error) {
+	tr, err := signature.LoadTrusted(path)
+	if err != nil {
+		return nil, err
+	}
+	return func(s agent.Snapshot) error {
+		_, err := tr.Verify(s.Signature, s.SignedPayload)
+		return err
+	}, nil
+}
