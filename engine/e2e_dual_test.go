@@ -24,6 +24,7 @@ type dualWorld struct {
 	journalDir string
 	store      *DirStore
 	kongBin    string
+	kong       []string // to.kong override
 }
 
 func newDualWorld(t testing.TB) *dualWorld {
@@ -52,6 +53,15 @@ func newDualWorld(t testing.TB) *dualWorld {
 	return w
 }
 
+// kongArgv is the plan's to.kong: kongsim's kong for 3.9.1, or w.kong
+// when a test replaces it.
+func (w *dualWorld) kongArgv() string {
+	if len(w.kong) > 0 {
+		return hclList(w.kong)
+	}
+	return hclList([]string{"env", "KONG_VERSION=3.9.1", w.kongBin})
+}
+
 // planSrc renders the dual-cluster plan; extra goes inside the block.
 func (w *dualWorld) planSrc(extra string) string {
 	x, y := w.sim.cfg("x"), w.sim.cfg("y")
@@ -74,7 +84,7 @@ func (w *dualWorld) planSrc(extra string) string {
     status_url = "http://%s"
     proxy_url  = "http://%s"
     database { dsn = %q }
-    kong  = ["env", "KONG_VERSION=3.9.1", %q]
+    kong  = %s
     start = ["sim", "start", "y"]
     stop  = ["sim", "stop", "y"]
   }
@@ -120,7 +130,7 @@ func (w *dualWorld) planSrc(extra string) string {
 %s
 }
 `, x.AdminListen, x.StatusListen, x.ProxyListen, w.dsnX,
-		y.AdminListen, y.StatusListen, y.ProxyListen, w.dsnY, w.kongBin,
+		y.AdminListen, y.StatusListen, y.ProxyListen, w.dsnY, w.kongArgv(),
 		w.backupDir, testenv.Postgres(w.t).AdminDSN(),
 		w.ng.UpstreamFile(), hclList(w.ng.TestCommand()), hclList(w.ng.ReloadCommand()), extra)
 }

@@ -1,0 +1,277 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	gokong "github.com/kong/go-kong/kong"
+
+	"github.com/upshift-dev/upshift/internal/testenv"
+	"github.com/upshift-dev/upshift/kong"
+	"github.com/upshift-dev/upshift/kongrelease"
+	"github.com/upshift-dev/upshift/kongsim"
+)
+
+// Faults and field failures (kong-upgrade-failures.md) on the dual-cluster
+// world: each test injects one failure and checks that the engine stops or
+// recovers as it must, and never advances past a step whose outcome it
+// cannot observe.
+
+func fast(c *Config) { c.WaitTimeout, c.RetryBase, c.Retries = 3*time.Second, 50*time.Millisecond, 2 }
+
+// intents lists the steps the journal has intents for.
+func intents(t *testing.T, s Store, plan string) []string {
+	t.Helper()
+	recs, err := s.Records(context.Background(), plan, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, r := range recs {
+		if r.Kind == KindIntent {
+			out = append(out, r.Step)
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// TestFieldRunnerKilledHalfWay: Y's `kong migrations up` is killed right
+// after a migration commits and before schema_meta records it (Kong's
+// runner dies: its lock row stays until the TTL). The engine reports the
+// failure, then observes: it waits the lock out, runs up again (Kong's
+// migrations are re-runnable), and converges.
+func TestFieldRunnerKilledHalfWay(t *testing.T) {
+	t.Parallel()
+	w := newDualWorld(t)
+	mark := filepath.Join(t.TempDir(), "killed-once")
+	script := filepath.Join(t.TempDir(), "kong")
+	// The user's kong wrapper; the fault applies to its first run only.
+	body := fmt.Sprintf("#!/bin/sh\nif [ ! -e %q ]; then touch %q; export KONGSIM_KILL_AFTER_COMMIT=core/024_380_to_390; fi\nexec env KONG_VERSION=3.9.1 %q --lock-timeout 2 \"$@\"\n", mark, mark, w.kongBin)
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w.kong = []string{script}
+	out, err := engineFor(t, lintedPlan(t, w.planSrc("")), w.sim, w.store).Apply(context.Background())
+	if err != nil || out.Condition.Reason != ReasonAwaitingApproval {
+		t.Fatalf("apply: %+v %v", out.Condition, err)
+	}
+	recs, _ := w.store.Records(context.Background(), "dual-e2e", 0)
+	var failed, ok int
+	for _, r := range recs {
+		if r.Kind == KindOutcome && r.Step == "migrations_up" {
+			switch r.Result {
+			case ResultFailed:
+				failed++
+				t.Logf("first run: %s", r.Error)
+			case ResultOK:
+				ok++
+			}
+		}
+	}
+	if failed != 1 || ok != 1 {
+		t.Fatalf("migrations_up outcomes: %d failed, %d ok; want 1 and 1", failed, ok)
+	}
+	st, err := kong.ReadSchema(context.Background(), w.dsnY)
+	if err != nil || len(st.Classify(kongrelease.MustParse("3.9.1")).Names(kongrelease.StateNew)) != 0 {
+		t.Fatalf("Y's database after recovery: %v", err)
+	}
+}
+
+// TestFaultYKongFails: Y's kong exits non-zero: the step is retried, then
+// the plan stalls quoting the error; nothing after it ran.
+func TestFaultYKongFails(t *testing.T) {
+	t.Parallel()
+	w := newDualWorld(t)
+	w.kong = []string{"env", "KONG_VERSION=3.9.1", "KONG_PG_PORT=1", w.kongBin}
+	out, err := engineFor(t, lintedPlan(t, w.planSrc("")), w.sim, w.store, fast).Apply(context.Background())
+	if err != nil || out.Condition.Reason != ReasonStepFailed || !strings.Contains(out.Condition.Message, "migrations_up failed 2 times") {
+		t.Fatalf("apply: %+v %v", out.Condition, err)
+	}
+	if got := intents(t, w.store, "dual-e2e"); contains(got, "start_to") || w.sim.node("y") != nil {
+		t.Fatalf("a step after the failed one ran: %v", got)
+	}
+}
+
+// TestFieldPendingMigrationsLeft: X's database still has migrations
+// pending from an earlier upgrade (3.6.1's up without finish): the guard
+// stops the plan before anything runs.
+func TestFieldPendingMigrationsLeft(t *testing.T) {
+	t.Parallel()
+	pg := testenv.Postgres(t)
+	ctx := context.Background()
+	dsn := pg.NewDatabase(t)
+	for _, step := range [][2]string{{"3.5.0", "bootstrap"}, {"3.6.1", "up"}} {
+		if code, o, e, err := kongsim.Migrate(ctx, dsn, step[0], step[1]); err != nil || code != 0 {
+			t.Fatalf("%v: %d %v %s %s", step, code, err, o, e)
+		}
+	}
+	p := lintedPlan(t, fmt.Sprintf(`upgrade "left" {
+  cluster  = "c"
+  strategy = "in_place"
+  from {
+    version   = "3.6.1"
+    admin_url = "http://127.0.0.1:%d"
+    proxy_url = "http://127.0.0.1:%d"
+    database { dsn = %q }
+    start = ["true"]
+    stop  = ["true"]
+  }
+  to {
+    version   = "3.6.2"
+    admin_url = "http://127.0.0.1:%d"
+    proxy_url = "http://127.0.0.1:%d"
+    kong      = ["false"]
+    start     = ["true"]
+    stop      = ["true"]
+  }
+  backup {
+    dir    = %q
+    verify = false
+  }
+}
+`, testenv.FreePort(t), testenv.FreePort(t), dsn, testenv.FreePort(t), testenv.FreePort(t), t.TempDir()))
+	st, _ := OpenDir(t.TempDir(), DirOptions{})
+	defer st.Close()
+	out, err := engineFor(t, p, newSim(t), st, fast).Apply(ctx)
+	if err != nil || out.Condition.Reason != ReasonPreconditionFail || !strings.Contains(out.Condition.Message, "pending migrations left by an earlier upgrade") {
+		t.Fatalf("apply: %+v %v", out.Condition, err)
+	}
+	if got := intents(t, st, "left"); len(got) != 1 || got[0] != "guard" {
+		t.Fatalf("intents %v: only the guard may have run", got)
+	}
+}
+
+// TestFieldLiveLockOnX: a live migrations lock on X's database (another
+// runner at work, or one that died within its TTL) stops the plan at the
+// guard, naming the lock.
+func TestFieldLiveLockOnX(t *testing.T) {
+	t.Parallel()
+	w := newDualWorld(t)
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, w.dsnX)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, `INSERT INTO locks (key, owner, ttl) VALUES ('migrations', 'other-runner', now() + interval '1 hour')`); err != nil {
+		t.Fatal(err)
+	}
+	out, err := engineFor(t, lintedPlan(t, w.planSrc("")), w.sim, w.store, fast).Apply(ctx)
+	if err != nil || out.Condition.Reason != ReasonPreconditionFail || !strings.Contains(out.Condition.Message, "held on X's database by other-runner") {
+		t.Fatalf("apply: %+v %v", out.Condition, err)
+	}
+}
+
+// TestFieldBackupCannotBeVerified: the test restore cannot be made
+// (verify_dsn refuses the connection): the plan stops before any
+// migration, and Y's database stays untouched.
+func TestFieldBackupCannotBeVerified(t *testing.T) {
+	t.Parallel()
+	w := newDualWorld(t)
+	src := strings.Replace(w.planSrc(""), testenv.Postgres(t).AdminDSN(), fmt.Sprintf("postgres://nobody@127.0.0.1:%d/postgres?sslmode=disable", testenv.FreePort(t)), 1)
+	out, err := engineFor(t, lintedPlan(t, src), w.sim, w.store, fast).Apply(context.Background())
+	if err != nil || out.Condition.Type != ConditionStalled || !strings.Contains(out.Condition.Message, "backup") {
+		t.Fatalf("apply: %+v %v", out.Condition, err)
+	}
+	if got := intents(t, w.store, "dual-e2e"); contains(got, "restore") || contains(got, "migrations_up") {
+		t.Fatalf("a step after the backup ran: %v", got)
+	}
+	if st, err := kong.ReadSchema(context.Background(), w.dsnY); err != nil || !st.NeedsBootstrap {
+		t.Fatalf("Y's database was touched: %v", err)
+	}
+}
+
+// TestGateNoDataRollsBack: a Prometheus analysis whose query returns no
+// data fails the pause (no data is a failure): the engine sends traffic
+// back to X and stops Y; re-applying the same plan does nothing.
+func TestGateNoDataRollsBack(t *testing.T) {
+	t.Parallel()
+	prom := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("Content-Type", "application/json")
+		_, _ = rw.Write([]byte(`{"status":"success","data":{"resultType":"vector","result":[]}}`))
+	}))
+	t.Cleanup(prom.Close)
+	w := newDualWorld(t)
+	stopLoad := w.load()
+	defer stopLoad()
+	extra := fmt.Sprintf("  analysis \"error_rate\" {\n    prometheus = %q\n    query      = \"sum(rate(kong_http_requests_total{code=~\\\"5..\\\"}[1m]))\"\n    max        = 0.01\n    interval   = \"100ms\"\n    failures   = 0\n  }\n", prom.URL)
+	p := lintedPlan(t, w.planSrc(extra))
+	out, err := engineFor(t, p, w.sim, w.store).Apply(context.Background())
+	if err != nil || out.Condition.Reason != ReasonGateFailed {
+		t.Fatalf("apply: %+v %v (ran %v)", out.Condition, err, out.Ran)
+	}
+	if !contains(out.Ran, "rollback_traffic") || w.sim.node("y") != nil {
+		t.Fatalf("the failed gate did not roll back: ran %v", out.Ran)
+	}
+	out, err = engineFor(t, p, w.sim, w.store).Apply(context.Background())
+	if err != nil || out.Condition.Reason != ReasonGateFailed || len(out.Ran) != 0 {
+		t.Fatalf("second apply: %+v ran %v", out.Condition, out.Ran)
+	}
+	if res := stopLoad(); res.Failed != 0 {
+		t.Errorf("load: %d failed of %d", res.Failed, res.Requests)
+	}
+}
+
+// TestDriftStopsTheRollout: an admin write on X during the first pause
+// changes X's fingerprint: the next traffic step does not run and the plan
+// stalls with DriftDetected, naming the entity counts then and now.
+func TestDriftStopsTheRollout(t *testing.T) {
+	t.Parallel()
+	w := newDualWorld(t)
+	admin := "http://" + w.sim.cfg("x").AdminListen
+	e := engineFor(t, lintedPlan(t, w.planSrc("")), w.sim, w.store, func(c *Config) {
+		c.Progress = func(p Progress) {
+			if p.Step == "pause_10" && p.Phase == PhaseStart {
+				kc, err := gokong.NewClient(&admin, nil)
+				if err == nil {
+					_, err = kc.Services.Create(context.Background(), &gokong.Service{Name: gokong.String("written-during-freeze"), URL: gokong.String("http://example.invalid")})
+				}
+				if err != nil {
+					t.Errorf("admin write on X: %v", err)
+				}
+			}
+		}
+	})
+	out, err := e.Apply(context.Background())
+	if err != nil || out.Condition.Reason != ReasonDriftDetected || !strings.Contains(out.Condition.Message, "services=2") {
+		t.Fatalf("apply: %+v %v (ran %v)", out.Condition, err, out.Ran)
+	}
+	if contains(out.Ran, "traffic_50") {
+		t.Fatal("a traffic step ran after the drift")
+	}
+}
+
+// TestFaultLBReloadFails: the load balancer's configuration test fails:
+// the traffic step fails, the previous upstream file is put back (the
+// split read back is still all X), and the plan stalls with the cause.
+func TestFaultLBReloadFails(t *testing.T) {
+	t.Parallel()
+	w := newDualWorld(t)
+	src := strings.Replace(w.planSrc(""), "test          = "+hclList(w.ng.TestCommand()), `test          = ["false"]`, 1)
+	e := engineFor(t, lintedPlan(t, src), w.sim, w.store, fast)
+	out, err := e.Apply(context.Background())
+	if err != nil || out.Condition.Reason != ReasonStepFailed || !strings.Contains(out.Condition.Message, "traffic_10") {
+		t.Fatalf("apply: %+v %v", out.Condition, err)
+	}
+	pv, _ := e.Preview(context.Background())
+	if tr := pv.Observed.Traffic; tr == nil || tr.From != 100 {
+		t.Fatalf("traffic after the failed reload: %+v", tr)
+	}
+}
