@@ -481,7 +481,7 @@ func (a *Agent) start(ctx context.Context, st *planState) {
 }
 
 func (a *Agent) apply(ctx context.Context, p *plan.Plan, runKey, rollback, commit, author string) (engine.Condition, *engine.Preview) {
-	cfg := engine.Config{Plan: p, LookupEnv: a.cfg.LookupEnv, Store: a.cfg.Store, Holder: a.cfg.Holder,
+	cfg := engine.Config{Plan: p, LookupEnv: a.cfg.LookupEnv, Store: a.cfg.Store, Holder: a.cfg.Holder, AgentID: a.cfg.Holder,
 		Commit: commit, Author: author, RunKey: runKey, Rollback: rollback, Logger: a.log,
 		Progress: func(pr engine.Progress) { a.progress(p.Name, pr) }}
 	if a.cfg.Engine != nil {

@@ -31,12 +31,27 @@ import (
 //  4. commit approve = ["decommission"]: X is decommissioned.
 //
 // No request through nginx fails.
-func TestGitOpsEndToEnd(t *testing.T) {
+// gitopsWorld is the end-to-end setup: PostgreSQL, kongsim X (3.8.0,
+// seeded) and Y (3.9.1) in a fleet behind curl hooks, nginx in front, a
+// load through nginx, and a git server holding the plans repository.
+type gitopsWorld struct {
+	ctx      context.Context
+	pg       *testenv.PG
+	f        *fleet.Fleet
+	ng       *testenv.NginxProc
+	g        *testenv.GitSrv
+	work     string
+	planFile func(extra string) string
+	push     func(files map[string]string, msg string) string
+	stopLoad context.CancelFunc
+	loadDone chan testenv.LoadResult
+}
+
+func newGitOpsWorld(t *testing.T, ctx context.Context) *gitopsWorld {
+	t.Helper()
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("curl not installed")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
 	pg := testenv.Postgres(t)
 	dsnX, dsnY := pg.NewDatabase(t), pg.NewDatabase(t)
 	if code, out, errOut, err := kongsim.Migrate(ctx, dsnX, "3.8.0", "bootstrap"); err != nil || code != 0 {
@@ -67,6 +82,7 @@ func TestGitOpsEndToEnd(t *testing.T) {
 	ng := testenv.Nginx(t, testenv.NginxConfig{Servers: []testenv.NginxServer{{Addr: xc.ProxyListen, Weight: 1}, {Addr: yc.ProxyListen, Down: true}}})
 
 	lctx, stopLoad := context.WithCancel(ctx)
+	t.Cleanup(stopLoad)
 	loadDone := make(chan testenv.LoadResult, 1)
 	go func() {
 		loadDone <- testenv.Load{URL: ng.URL() + "/health", Rate: 50, Workers: 4, Duration: 3 * time.Minute}.Run(lctx, nil)
@@ -134,6 +150,19 @@ func TestGitOpsEndToEnd(t *testing.T) {
 		g.Git(t, work, "push", "--quiet", "origin", "main")
 		return c
 	}
+	return &gitopsWorld{ctx: ctx, pg: pg, f: f, ng: ng, g: g, work: work, planFile: planFile, push: push, stopLoad: stopLoad, loadDone: loadDone}
+}
+
+func (w *gitopsWorld) load() testenv.LoadResult {
+	w.stopLoad()
+	return <-w.loadDone
+}
+
+func TestGitOpsEndToEnd(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	gw := newGitOpsWorld(t, ctx)
+	f, ng, g, work, planFile, push := gw.f, gw.ng, gw.g, gw.work, gw.planFile, gw.push
 	src, err := gitsource.Open(gitsource.Config{URL: g.RepoURL("plans"), Path: "plans", Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -214,8 +243,7 @@ func TestGitOpsEndToEnd(t *testing.T) {
 	if f.Running("x") {
 		t.Fatal("X still runs after the decommission")
 	}
-	stopLoad()
-	res := <-loadDone
+	res := gw.load()
 	t.Logf("load through nginx: %d requests, %d failed", res.Requests, res.Failed)
 	if res.Failed != 0 {
 		t.Errorf("%d requests failed: %v", res.Failed, res.Errors)

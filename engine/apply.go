@@ -41,6 +41,10 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 	defer stop()
 
 	j := &Journal{Store: e.cfg.Store, Lease: lease, Commit: e.cfg.Commit, Author: e.cfg.Author, Secrets: e.drv.Secrets}
+	if e.cfg.AgentID != "" {
+		j.Actor = localActor()
+		j.Actor.Agent = e.cfg.AgentID
+	}
 	h, err := e.history(actx)
 	if err != nil {
 		return out, err

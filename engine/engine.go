@@ -22,6 +22,7 @@ type Config struct {
 	// reads the history from it when set.
 	Store    Store
 	Holder   string        // lease holder name (default "host/pid")
+	AgentID  string        // the agent's identity in journal records (Actor.Agent); "" for the CLI
 	LeaseTTL time.Duration // default 30s
 	// Commit and Author are the plan's commit (the agent sets them); the
 	// journal records them.
