@@ -24,7 +24,7 @@ import (
 	"github.com/upshift-dev/upshift/kongsim/kongcli"
 )
 
-const sandboxUsage = `Usage: upshift sandbox [--strategy dual_cluster|blue_green|in_place] [--keep] [--dir DIR]
+const sandboxUsage = `Usage: upshift sandbox [--strategy dual_cluster|blue_green|in_place] [--gitops] [--keep] [--dir DIR]
 
 Runs an upgrade end to end on this machine with nothing configured: a real
 PostgreSQL (started in a temporary directory), two emulated Kong clusters
@@ -44,6 +44,10 @@ Needs PostgreSQL's server binaries, pg_dump/pg_restore, nginx and curl
 installs them).
 
   --strategy   which example to run (default dual_cluster)
+  --gitops     the GitOps way: the plan is committed to a repository served by
+               a real git server (git http-backend), upshift's agent polls it,
+               upgrades, and a git revert of the commit rolls the upgrade back;
+               the agent's status page is served while it runs
   --keep       keep the workspace (plans, journal, backups) afterwards
   --dir DIR    the workspace (default: a new temporary directory)
 
@@ -60,6 +64,7 @@ var sandboxCommand = &command{
 		strategy := fs.String("strategy", "dual_cluster", "dual_cluster, blue_green or in_place")
 		keep := fs.Bool("keep", false, "keep the workspace")
 		dir := fs.String("dir", "", "workspace directory")
+		gitops := fs.Bool("gitops", false, "put the plan in a git repository served by a real git server and let the agent apply it; roll back with git revert")
 		pos, err := parseFlags(fs, args)
 		switch {
 		case err != nil:
@@ -86,7 +91,7 @@ var sandboxCommand = &command{
 		if !*keep {
 			defer os.RemoveAll(*dir)
 		}
-		sb := &sandbox{strategy: *strategy, dir: *dir, out: s.Out}
+		sb := &sandbox{strategy: *strategy, dir: *dir, out: s.Out, gitops: *gitops}
 		err = testenv.Standalone(filepath.Join(*dir, "servers"), func(f string, a ...any) {}, func(t testing.TB) error {
 			return sb.run(ctx, t)
 		})
@@ -109,6 +114,7 @@ var sandboxVersions = map[string][2]string{
 }
 
 type sandbox struct {
+	gitops   bool
 	strategy string
 	dir      string
 	out      io.Writer
@@ -224,6 +230,21 @@ func (sb *sandbox) run(ctx context.Context, t testing.TB) error {
 		return err
 	}
 	defer store.Close()
+
+	if sb.gitops {
+		if err := sb.runGitOps(ctx, t, store); err != nil {
+			return err
+		}
+		res := finishLoad()
+		sb.say("\n== Summary")
+		sb.say("Kong %s → %s (%s) through git: a commit upgraded, a revert rolled back", from, to, sb.strategy)
+		sb.say("Requests through nginx: %d sent, %d failed (by version: %v)", res.Requests, res.Failed, res.By)
+		sb.say("Total time: %s", time.Since(start).Round(100*time.Millisecond))
+		if res.Failed > 0 && sb.strategy != "in_place" {
+			return fmt.Errorf("%d requests failed through nginx (first: %v)", res.Failed, res.Errors)
+		}
+		return nil
+	}
 
 	sb.say("\n== Upgrade: upshift apply %s", sb.planPath())
 	out1, err := sb.apply(ctx, store, "")
