@@ -35,7 +35,9 @@ func (sb *sandbox) runGitOps(ctx context.Context, t testing.TB, store engine.Sto
 		return err
 	}
 	a, err := agent.New(agent.Config{Source: src, Store: store, Interval: 500 * time.Millisecond, Holder: "sandbox-agent",
-		Engine: func(c *engine.Config) { c.Drain, c.WaitTimeout, c.RetryBase = time.Second, 60*time.Second, 200*time.Millisecond }})
+		Engine: func(c *engine.Config) {
+			c.Drain, c.WaitTimeout, c.RetryBase = time.Second, 60*time.Second, 200*time.Millisecond
+		}})
 	if err != nil {
 		return err
 	}
@@ -90,7 +92,9 @@ func (sb *sandbox) runGitOps(ctx context.Context, t testing.TB, store engine.Sto
 	sb.say("\n== git commit: plans/%s.upshift.hcl (the upgrade)", sb.strategy)
 	commit := g.CommitFiles(t, work, map[string]string{"plans/" + sb.strategy + ".upshift.hcl": string(plan)}, "Upgrade the sandbox Kong to "+sb.vars["To"].(string))
 	g.Git(t, work, "push", "--quiet", "origin", "main")
-	if _, err := watch("the rollout", func(p agent.PlanStatus) bool { return p.Running && p.Step == "pause_50" || !p.Running && p.Condition.Reason == engine.ReasonAwaitingApproval }); err != nil {
+	if _, err := watch("the rollout", func(p agent.PlanStatus) bool {
+		return p.Running && p.Step == "pause_50" || !p.Running && p.Condition.Reason == engine.ReasonAwaitingApproval
+	}); err != nil {
 		return err
 	}
 	sb.say("\n== git revert %s (while the upgrade is in progress)", commit[:12])
