@@ -204,14 +204,25 @@ func drainSlowRequest(t *testing.T, r router, lbURL string, x, y *backend, settl
 		t.Fatal(err)
 	}
 	settle()
+	// nginx's old workers may still accept a new connection for a moment
+	// after the new ones serve (both share the listening socket until the
+	// old ones close it): poll, with a deadline, until new requests reach Y.
 	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
-	resp, err := c.Get(lbURL + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if got := resp.Header.Get("X-Backend"); got != "y" {
-		t.Errorf("a new request after draining X went to %q", got)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := c.Get(lbURL + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		got := resp.Header.Get("X-Backend")
+		if got == "y" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("new requests after draining X still go to %q", got)
+		}
+		time.Sleep(20 * time.Millisecond) // polling with a deadline
 	}
 	close(x.release)
 	a := <-slow

@@ -2,13 +2,15 @@ package testenv
 
 import (
 	"fmt"
-	"net"
 	"slices"
 	"testing"
+
+	"github.com/upshift-dev/upshift/internal/freeport"
 )
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago: it
-// listens on port 0, reads the port the kernel chose and closes the listener.
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago
+// (internal/freeport: below the ephemeral range, never handed out twice by
+// this process).
 // Another process may take the port before the caller binds it, so servers
 // started on such a port are started through [retryPorts], which picks a new
 // port and tries again when the server fails to start.
@@ -21,14 +23,9 @@ func FreePort(t testing.TB) int {
 	return p
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("pick a free loopback port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+// freePort picks below the kernel's ephemeral range (internal/freeport):
+// a port from that range may be taken by any outgoing connection.
+func freePort() (int, error) { return freeport.Get() }
 
 // portAttempts bounds how often a server start is retried on a new port.
 const portAttempts = 5

@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/upshift-dev/upshift/internal/freeport"
 	"github.com/upshift-dev/upshift/kongsim"
 )
 
@@ -47,15 +48,8 @@ func New(logger *slog.Logger) *Fleet {
 	return &Fleet{log: logger, cfgs: map[string]kongsim.Config{}, nodes: map[string]*kongsim.Node{}}
 }
 
-// freeAddr reserves a loopback port by listening and closing.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
+// freeAddr picks a free loopback port (internal/freeport).
+func freeAddr() (string, error) { return freeport.Addr() }
 
 // Add declares a node without starting it; empty listen addresses get
 // free loopback ports (Admin, proxy, status; cluster for control planes).
