@@ -275,3 +275,32 @@ func TestFaultLBReloadFails(t *testing.T) {
 		t.Fatalf("traffic after the failed reload: %+v", tr)
 	}
 }
+
+// TestPrometheusGatePasses: a real Prometheus scrapes Y's Status API
+// /metrics; the analysis (Y's 5xx rate, 0 when there is none) passes every
+// pause, and the rollout proceeds to the decommission gate.
+func TestPrometheusGatePasses(t *testing.T) {
+	t.Parallel()
+	w := newDualWorld(t)
+	prom := testenv.Prometheus(t, w.sim.cfg("y").StatusListen)
+	stopLoad := w.load()
+	defer stopLoad()
+	extra := fmt.Sprintf("  analysis \"y_5xx_rate\" {\n    prometheus = %q\n    query      = \"sum(rate(kong_http_requests_total{code=~\\\"5..\\\"}[1m])) or vector(0)\"\n    max        = 0.01\n    interval   = \"100ms\"\n    failures   = 0\n  }\n", prom)
+	out, err := engineFor(t, lintedPlan(t, w.planSrc(extra)), w.sim, w.store).Apply(context.Background())
+	if err != nil || out.Condition.Reason != ReasonAwaitingApproval {
+		t.Fatalf("apply: %+v %v (ran %v)", out.Condition, err, out.Ran)
+	}
+	recs, _ := w.store.Records(context.Background(), "dual-e2e", 0)
+	passed := 0
+	for _, r := range recs {
+		if r.Kind == KindOutcome && strings.HasPrefix(r.Step, "pause_") && r.Result == ResultOK && strings.Contains(r.Output, "y_5xx_rate: y_5xx_rate passed") {
+			passed++
+		}
+	}
+	if passed != 3 {
+		t.Fatalf("pauses whose analysis passed: %d, want 3", passed)
+	}
+	if res := stopLoad(); res.Failed != 0 {
+		t.Errorf("load: %d failed of %d", res.Failed, res.Requests)
+	}
+}
