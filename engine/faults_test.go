@@ -59,11 +59,26 @@ func contains(list []string, s string) bool {
 // migrations are re-runnable), and converges.
 func TestFieldRunnerKilledHalfWay(t *testing.T) {
 	t.Parallel()
+	fieldFaultOnce(t, "KONGSIM_KILL_AFTER_COMMIT=core/024_380_to_390")
+}
+
+// TestFieldClientTimeoutWhileCommitting: Kong's client times out while
+// the server commits a migration (exit 1); the engine observes, runs up
+// again and converges.
+func TestFieldClientTimeoutWhileCommitting(t *testing.T) {
+	t.Parallel()
+	fieldFaultOnce(t, "KONGSIM_CLIENT_TIMEOUT=core/024_380_to_390")
+}
+
+// fieldFaultOnce runs the dual-cluster upgrade with Y's kong failing once
+// with fault (a KONGSIM_* variable), and checks the engine converges with
+// one failed and one good migrations_up.
+func fieldFaultOnce(t *testing.T, fault string) {
 	w := newDualWorld(t)
-	mark := filepath.Join(t.TempDir(), "killed-once")
+	mark := filepath.Join(t.TempDir(), "faulted-once")
 	script := filepath.Join(t.TempDir(), "kong")
 	// The user's kong wrapper; the fault applies to its first run only.
-	body := fmt.Sprintf("#!/bin/sh\nif [ ! -e %q ]; then touch %q; export KONGSIM_KILL_AFTER_COMMIT=core/024_380_to_390; fi\nexec env KONG_VERSION=3.9.1 %q --lock-timeout 2 \"$@\"\n", mark, mark, w.kongBin)
+	body := fmt.Sprintf("#!/bin/sh\nif [ ! -e %q ]; then touch %q; export %s; fi\nexec env KONG_VERSION=3.9.1 %q --lock-timeout 2 \"$@\"\n", mark, mark, fault, w.kongBin)
 	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -302,5 +317,47 @@ func TestPrometheusGatePasses(t *testing.T) {
 	}
 	if res := stopLoad(); res.Failed != 0 {
 		t.Errorf("load: %d failed of %d", res.Failed, res.Requests)
+	}
+}
+
+// TestFaultYAdminAPIFails: Y starts but its Admin API answers 500: Y is
+// never observed ready, the start step fails after the wait and retries,
+// the plan stalls, and no traffic moves.
+func TestFaultYAdminAPIFails(t *testing.T) {
+	t.Parallel()
+	w := newDualWorld(t)
+	e := engineFor(t, lintedPlan(t, w.planSrc("")), w.sim, w.store, fast, func(c *Config) {
+		orig := c.Drivers.Hooks
+		c.Drivers.Hooks = hookFunc(func(ctx context.Context, argv []string) (string, error) {
+			out, err := orig.Run(ctx, argv)
+			if err == nil && strings.Join(argv, " ") == "sim start y" {
+				w.sim.node("y").Faults().Fail("admin", 500, 1000000)
+				w.sim.node("y").Faults().Fail("status", 500, 1000000)
+			}
+			return out, err
+		})
+	})
+	out, err := e.Apply(context.Background())
+	if err != nil || out.Condition.Reason != ReasonStepFailed || !strings.Contains(out.Condition.Message, "start_to") {
+		t.Fatalf("apply: %+v %v ran %v", out.Condition, err, out.Ran)
+	}
+	if got := intents(t, w.store, "dual-e2e"); contains(got, "traffic_10") {
+		t.Fatalf("traffic moved to a Y that is not ready: %v", got)
+	}
+}
+
+// TestFaultXDatabaseUnreachable: X's database does not answer: the
+// observation records it, the guard refuses, nothing else runs.
+func TestFaultXDatabaseUnreachable(t *testing.T) {
+	t.Parallel()
+	w := newDualWorld(t)
+	down := fmt.Sprintf("postgres://kong@127.0.0.1:%d/kong?sslmode=disable&connect_timeout=2", testenv.FreePort(t))
+	src := strings.Replace(w.planSrc(""), fmt.Sprintf("database { dsn = %q }", w.dsnX), fmt.Sprintf("database { dsn = %q }", down), 1)
+	out, err := engineFor(t, lintedPlan(t, src), w.sim, w.store, fast).Apply(context.Background())
+	if err != nil || out.Condition.Reason != ReasonPreconditionFail || !strings.Contains(out.Condition.Message, "X's database cannot be read") {
+		t.Fatalf("apply: %+v %v", out.Condition, err)
+	}
+	if got := intents(t, w.store, "dual-e2e"); len(got) != 1 {
+		t.Fatalf("intents %v: only the guard may run", got)
 	}
 }
