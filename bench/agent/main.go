@@ -144,7 +144,7 @@ func freePort() (int, error) {
 type status struct {
 	Head  string `json:"head_commit"`
 	Plans []struct {
-		Name      string `json:"name"`
+		Name      string                  `json:"name"`
 		Condition struct{ Reason string } `json:"condition"`
 	} `json:"plans"`
 }
