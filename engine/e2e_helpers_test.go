@@ -267,3 +267,13 @@ func viaVersion(r *http.Response) string {
 	}
 	return "?" + strconv.Itoa(r.StatusCode)
 }
+
+// httpGet returns url's status code.
+func httpGet(url string) (int, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
