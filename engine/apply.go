@@ -63,7 +63,18 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 	failures := map[string]int{}
 	for {
 		iter := time.Now()
+		if actx.Err() != nil {
+			// Stopped between steps (Ctrl-C, or the lease lost): nothing
+			// is under way, nothing to record.
+			if c := context.Cause(actx); errors.Is(c, ErrLeaseLost) {
+				return out, fmt.Errorf("plan %q: %w", e.plan.Name, c)
+			}
+			return e.interrupted(out, ""), nil
+		}
 		if h, err = e.history(actx); err != nil {
+			if actx.Err() != nil && !errors.Is(context.Cause(actx), ErrLeaseLost) {
+				return e.interrupted(out, ""), nil
+			}
 			return out, e.leaseErr(actx, err)
 		}
 		obs, err := e.drv.Observer.Observe(actx)

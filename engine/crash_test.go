@@ -405,3 +405,6 @@ func crashStrategies() []string {
 	}
 	return []string{"dual_cluster", "in_place", "blue_green"}
 }
+
+// waitUnit is a second, the unit of the tests' wait timeouts.
+func (w *crashWorld) waitUnit() time.Duration { return time.Second }
