@@ -73,6 +73,7 @@ type crashWorld struct {
 	planPath   string
 	journalDir string
 	store      *DirStore
+	nodes      []string // the fleet's node names, for the end state
 }
 
 var crashPlan = template.Must(template.New("p").Parse(`upgrade "crash" {
@@ -129,6 +130,9 @@ var crashPlan = template.Must(template.New("p").Parse(`upgrade "crash" {
 
 func newCrashWorld(t *testing.T, strategy string) *crashWorld {
 	t.Helper()
+	if strategy == "rolling" {
+		return newRollingCrashWorld(t)
+	}
 	ctx := context.Background()
 	pg := testenv.Postgres(t)
 	from, to := "3.8.0", "3.9.1"
@@ -143,7 +147,7 @@ func newCrashWorld(t *testing.T, strategy string) *crashWorld {
 	if code, out, errOut, err := kongsim.Migrate(ctx, dsnX, from, "bootstrap"); err != nil || code != 0 {
 		t.Fatalf("bootstrap: %d %v %s %s", code, err, out, errOut)
 	}
-	w := &crashWorld{strategy: strategy, fleet: fleet.New(nil), journalDir: t.TempDir()}
+	w := &crashWorld{strategy: strategy, fleet: fleet.New(nil), journalDir: t.TempDir(), nodes: []string{"x", "y"}}
 	t.Cleanup(func() { _ = w.fleet.Close() })
 	if err := w.fleet.Add("x", kongsim.Config{Version: from, DSN: dsnX, DBUpdateFrequency: 100 * time.Millisecond}); err != nil {
 		t.Fatal(err)
@@ -194,17 +198,127 @@ func newCrashWorld(t *testing.T, strategy string) *crashWorld {
 	if err := crashPlan.Execute(&b, vars); err != nil {
 		t.Fatal(err)
 	}
+	w.writePlan(t, b.String())
+	return w
+}
+
+// writePlan lints src, writes it where the children read it and opens
+// the journal directory.
+func (w *crashWorld) writePlan(t *testing.T, src string) {
+	t.Helper()
 	w.planPath = filepath.Join(t.TempDir(), "crash.upshift.hcl")
-	if err := os.WriteFile(w.planPath, b.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(w.planPath, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	lintedPlan(t, b.String())
+	lintedPlan(t, src)
 	st, err := OpenDir(w.journalDir, DirOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	w.store = st
+}
+
+var rollingCrashPlan = template.Must(template.New("r").Parse(`upgrade "crash" {
+  cluster  = "crash"
+  strategy = "rolling"
+  mode     = "dbless"
+  approve  = ["decommission"]
+  from {
+    version = "3.8.0"
+{{- range .From}}
+    node "{{.Name}}" {
+      admin_url  = "http://{{.C.AdminListen}}"
+      status_url = "http://{{.C.StatusListen}}"
+      proxy_url  = "http://{{.C.ProxyListen}}"
+      start      = {{.Start}}
+      stop       = {{.Stop}}
+    }
+{{- end}}
+  }
+  to {
+    version = "3.9.1"
+{{- range .To}}
+    node "{{.Name}}" {
+      admin_url  = "http://{{.C.AdminListen}}"
+      status_url = "http://{{.C.StatusListen}}"
+      proxy_url  = "http://{{.C.ProxyListen}}"
+      start      = {{.Start}}
+      stop       = {{.Stop}}
+    }
+{{- end}}
+  }
+  backup {
+    dir = "{{.Backups}}"
+  }
+  traffic "nginx" {
+    upstream_file = "{{.Upstream}}"
+    upstream      = "kong"
+    test          = {{.Test}}
+    reload        = {{.Reload}}
+  }
+  rollout {
+    step {
+      weight = 100
+      pause  = "1s"
+    }
+  }
+  check "key_auth_rejects_anonymous" {
+    request { path = "/orders" }
+    expect { status = 401 }
+  }
+}
+`))
+
+// newRollingCrashWorld: two DB-less X nodes (3.8.0) with their declarative
+// configuration, two DB-less Y nodes (3.9.1) that start empty: a Y node
+// left running by a crash before its configuration was loaded is up with
+// an empty configuration and must not count as done.
+func newRollingCrashWorld(t *testing.T) *crashWorld {
+	t.Helper()
+	ctx := context.Background()
+	w := &crashWorld{strategy: "rolling", fleet: fleet.New(nil), journalDir: t.TempDir(), nodes: []string{"x1", "x2", "y1", "y2"}}
+	t.Cleanup(func() { _ = w.fleet.Close() })
+	conf := []byte(fmt.Sprintf(rollingConfig, upstream(t)))
+	type node struct {
+		Name, Start, Stop string
+		C                 kongsim.Config
+	}
+	var from, to []node
+	for _, n := range w.nodes {
+		cfg := kongsim.Config{Version: "3.9.1", Database: "off"}
+		if n[0] == 'x' {
+			cfg = kongsim.Config{Version: "3.8.0", Database: "off", DeclarativeConfig: conf}
+		}
+		if err := w.fleet.Add(n, cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.fleet.Serve(); err != nil {
+		t.Fatal(err)
+	}
+	var servers []testenv.NginxServer
+	for _, n := range w.nodes {
+		c, _ := w.fleet.Config(n)
+		nd := node{Name: n, C: c, Start: hclList(w.fleet.Hook(n, "start")), Stop: hclList(w.fleet.Hook(n, "stop"))}
+		if n[0] == 'x' {
+			if err := w.fleet.Start(ctx, n); err != nil {
+				t.Fatal(err)
+			}
+			from = append(from, nd)
+			servers = append(servers, testenv.NginxServer{Addr: c.ProxyListen, Weight: 1})
+		} else {
+			to = append(to, nd)
+			servers = append(servers, testenv.NginxServer{Addr: c.ProxyListen, Down: true})
+		}
+	}
+	w.ng = testenv.Nginx(t, testenv.NginxConfig{Servers: servers})
+	var b bytes.Buffer
+	if err := rollingCrashPlan.Execute(&b, map[string]any{"From": from, "To": to, "Backups": filepath.Join(t.TempDir(), "backups"),
+		"Upstream": w.ng.UpstreamFile(), "Test": hclList(w.ng.TestCommand()), "Reload": hclList(w.ng.ReloadCommand())}); err != nil {
+		t.Fatal(err)
+	}
+	w.writePlan(t, b.String())
 	return w
 }
 
@@ -272,8 +386,16 @@ func (w *crashWorld) endState(t *testing.T) string {
 		t.Fatal(err)
 	}
 	o := pv.Observed
-	s := fmt.Sprintf("condition=%s x_running=%v y_running=%v y=%s/%v", pv.Condition.Reason, w.fleet.Running("x"), w.fleet.Running("y"),
-		o.To.Version, o.To.Ready)
+	s := "condition=" + string(pv.Condition.Reason)
+	for _, n := range w.nodes {
+		s += fmt.Sprintf(" %s_running=%v", n, w.fleet.Running(n))
+	}
+	if o.To != nil {
+		s += fmt.Sprintf(" y=%s/%v", o.To.Version, o.To.Ready)
+	}
+	for _, n := range o.ToNodes {
+		s += fmt.Sprintf(" %s=%s/%v", n.Name, n.Version, n.Ready)
+	}
 	if o.Traffic != nil {
 		s += fmt.Sprintf(" traffic=%d/%d", o.Traffic.From, o.Traffic.To)
 	}
@@ -322,8 +444,8 @@ func (w *crashWorld) checkJournal(t *testing.T) {
 	}
 }
 
-// TestCrashMatrix: see the top of this file. Every step of dual-cluster,
-// in-place and blue-green is crashed "after" (done, outcome not recorded:
+// TestCrashMatrix: see the top of this file. Every step of the four
+// strategies is crashed "after" (done, outcome not recorded:
 // the case recovery must observe); steps that run a child process also
 // "during" (the child keeps running); "before" (an intent, nothing done)
 // for the first step, the migrations and the decommission.
@@ -352,7 +474,8 @@ func TestCrashMatrix(t *testing.T) {
 		phases := map[string][]Phase{}
 		for _, st := range steps {
 			phases[st] = []Phase{PhaseAfter}
-			switch st {
+			base, _, _ := strings.Cut(st, ":") // rolling: start_to:y1
+			switch base {
 			case "migrations_up", "migrations_finish", "start_to", "stop_from", "decommission":
 				phases[st] = append(phases[st], PhaseDuring)
 			}
@@ -369,10 +492,14 @@ func TestCrashMatrix(t *testing.T) {
 					w := newCrashWorld(t, strategy)
 					code, out := w.child(t, st+":"+string(ph))
 					fired := code == FailpointExitCode
+					t.Logf("failpoint %s:%s fired: %v", st, ph, fired)
 					if !fired && (code != 0 || ph != PhaseDuring && w.ran(t, st)) {
 						// Only "during" may not fire (a step without a child
 						// process), or a step the run observed done.
 						t.Fatalf("first run: exit %d\n%s", code, out)
+					}
+					if node, ok := strings.CutPrefix(st, "start_to:"); ok && ph == PhaseDuring && fired {
+						w.emptyNodeNotReady(t, node)
 					}
 					// The dead child's lease lives until its TTL (1s): the
 					// restart is refused until then, as a restarted agent's
@@ -397,13 +524,31 @@ func TestCrashMatrix(t *testing.T) {
 	}
 }
 
+// emptyNodeNotReady: the start hook the dead child left running starts
+// the DB-less node with no configuration; it must answer 503 on
+// /status/ready (so the restarted engine cannot take it as started).
+func (w *crashWorld) emptyNodeNotReady(t *testing.T, node string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !w.fleet.Running(node) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the start hook of %s did not finish after the crash", node)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the fleet, with a deadline
+	}
+	_, _, status := w.fleet.URLs(node)
+	if code, err := httpGet(status + "/status/ready"); code != http.StatusServiceUnavailable {
+		t.Fatalf("%s up with an empty configuration: /status/ready = %d %v, want 503", node, code, err)
+	}
+}
+
 // crashStrategies: UPSHIFT_CRASH_STRATEGIES (comma-separated) narrows the
-// matrix for local runs; all three by default.
+// matrix for local runs; all four by default.
 func crashStrategies() []string {
 	if v := os.Getenv("UPSHIFT_CRASH_STRATEGIES"); v != "" {
 		return strings.Split(v, ",")
 	}
-	return []string{"dual_cluster", "in_place", "blue_green"}
+	return []string{"dual_cluster", "in_place", "blue_green", "rolling"}
 }
 
 // waitUnit is a second, the unit of the tests' wait timeouts.

@@ -243,7 +243,12 @@ func (e *Engine) blocker(s *state, st step, approved map[string]bool) string {
 	if st.approve != "" && !approved[st.approve] {
 		return fmt.Sprintf("needs approve = [%q]", st.approve)
 	}
-	if st.guarded {
+	// A point of no return whose intent this run already wrote was begun
+	// (a crash stopped it half way): the guard protected the crossing,
+	// which happened; finishing the step is the only way on. Guarding it
+	// again could only stall it, e.g. a rolling decommission that already
+	// stopped the X node the fingerprint is read from.
+	if st.guarded && !(st.noReturn && s.h.intents[st.name] > 0) {
 		if d := driftSummary(s); d != "" {
 			return d
 		}
