@@ -361,3 +361,46 @@ func TestFaultXDatabaseUnreachable(t *testing.T) {
 		t.Fatalf("intents %v: only the guard may run", got)
 	}
 }
+
+// TestFaultAdminAPITimeouts: Y's Admin and Status APIs accept connections
+// and never answer. Each observation part gives up after PartTimeout, the
+// start step fails with the cause, and no traffic moves to a Y whose
+// state cannot be observed. When Y answers again, the next apply goes on
+// from where it stopped.
+// (The 3 s wait and 0.5 s part timeout are the test's; the defaults are
+// 2 min and 15 s.)
+func TestFaultAdminAPITimeouts(t *testing.T) {
+	t.Parallel()
+	w := newDualWorld(t)
+	short := func(c *Config) { c.Drivers.Observer.PartTimeout = 500 * time.Millisecond }
+	e := engineFor(t, lintedPlan(t, w.planSrc("")), w.sim, w.store, fast, short, func(c *Config) {
+		orig := c.Drivers.Hooks
+		c.Drivers.Hooks = hookFunc(func(ctx context.Context, argv []string) (string, error) {
+			out, err := orig.Run(ctx, argv)
+			if err == nil && strings.Join(argv, " ") == "sim start y" {
+				w.sim.node("y").Faults().Hang("admin", 1000000)
+				w.sim.node("y").Faults().Hang("status", 1000000)
+			}
+			return out, err
+		})
+	})
+	out, err := e.Apply(context.Background())
+	if err != nil || out.Condition.Reason != ReasonStepFailed || !strings.Contains(out.Condition.Message, "start_to") ||
+		!strings.Contains(out.Condition.Message, "deadline exceeded") {
+		t.Fatalf("apply: %+v %v ran %v", out.Condition, err, out.Ran)
+	}
+	if got := intents(t, w.store, "dual-e2e"); contains(got, "traffic_10") {
+		t.Fatalf("traffic moved to a Y that does not answer: %v", got)
+	}
+	w.sim.node("y").Faults().Clear()
+	out, err = engineFor(t, lintedPlan(t, w.planSrc("")), w.sim, w.store, fast, short).Apply(context.Background())
+	if err != nil || out.Condition.Reason != ReasonAwaitingApproval {
+		t.Fatalf("apply after Y answers again: %+v %v ran %v", out.Condition, err, out.Ran)
+	}
+	// Y now answers ready, so start_to is observed done: the run goes on
+	// at the checks, and nothing before it (backup, restore, migrations)
+	// runs again.
+	if len(out.Ran) == 0 || out.Ran[0] != "checks" {
+		t.Errorf("the second apply should go on at the checks, ran %v", out.Ran)
+	}
+}

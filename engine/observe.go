@@ -85,6 +85,9 @@ type Observed struct {
 	To        *NodeFacts  `json:"to,omitempty"`
 	FromNodes []NodeFacts `json:"from_nodes,omitempty"`
 	ToNodes   []NodeFacts `json:"to_nodes,omitempty"`
+	// ControlPlane is the control plane a hybrid_dp plan's data planes
+	// join (its control_plane block).
+	ControlPlane *NodeFacts `json:"control_plane,omitempty"`
 	// FromDatabase is X's database, classified for X's and Y's versions.
 	// ToDatabase is Y's own database (dual-cluster); nil when Y shares X's
 	// (SharedDatabase) or the plan has none (DB-less).
@@ -240,6 +243,10 @@ type Observer struct {
 
 	From, To           NodeReader
 	FromNodes, ToNodes []NamedNode
+	// ControlPlane is a hybrid_dp plan's control plane; CPVersion the
+	// plan's control_plane.version.
+	ControlPlane NodeReader
+	CPVersion    kongrelease.Version
 	// FromDB is X's database; ToDB is Y's own (dual-cluster). SharedDB
 	// marks a plan where Y uses X's database (ToDB then nil).
 	FromDB, ToDB SchemaReader
@@ -279,6 +286,10 @@ func (o *Observer) Observe(ctx context.Context) (Observed, error) {
 	if o.To != nil {
 		obs.To = new(NodeFacts)
 		node(obs.To, "", o.To, o.ToVersion)
+	}
+	if o.ControlPlane != nil {
+		obs.ControlPlane = new(NodeFacts)
+		node(obs.ControlPlane, "control_plane", o.ControlPlane, o.CPVersion)
 	}
 	if len(o.FromNodes) > 0 {
 		obs.FromNodes = make([]NodeFacts, len(o.FromNodes))

@@ -167,6 +167,10 @@ func (b *observerBuilder) build() error {
 			}
 			if c != nil {
 				o.DataPlanes = append(o.DataPlanes, DataPlaneSource{Source: "control_plane", Lister: c})
+				o.ControlPlane = c
+				if o.CPVersion, err = kongrelease.Parse(cp.Version.Value); err != nil {
+					return fmt.Errorf("control_plane.version: %w", err)
+				}
 			}
 		}
 	}

@@ -134,6 +134,11 @@ func guardProblems(s *state) []string {
 	for i := range o.FromNodes {
 		side(" node "+o.FromNodes[i].Name, &o.FromNodes[i])
 	}
+	if cp := o.ControlPlane; cp != nil && s.p.ControlPlane != nil {
+		if msg := controlPlaneProblem(*cp, s.p.ControlPlane.Version.Value, s.p.To.Version.Value); msg != "" {
+			out = append(out, msg)
+		}
+	}
 	if db := o.FromDatabase; db != nil {
 		switch {
 		case db.Error != "":
@@ -152,6 +157,26 @@ func guardProblems(s *state) []string {
 		}
 	}
 	return out
+}
+
+// controlPlaneProblem: a hybrid_dp plan's control plane must answer and
+// accept Y's data planes (kongrelease.DataPlaneAccepted, Kong's own rule).
+// A control plane on another version than the plan says, which still
+// accepts Y, is no problem: only acceptance matters to the data planes.
+func controlPlaneProblem(cp NodeFacts, planned, to string) string {
+	if !cp.Reachable {
+		return "the control plane is not reachable: " + cp.Error
+	}
+	cpv, err1 := kongrelease.Parse(cp.Version)
+	tv, err2 := kongrelease.Parse(to)
+	if err1 != nil || err2 != nil {
+		return ""
+	}
+	if ok, reason := kongrelease.DataPlaneAccepted(cpv, tv); !ok {
+		return fmt.Sprintf("the control plane runs Kong %s (the plan says control_plane.version = %q) and would refuse Y's data planes: %s; upgrade the control plane first",
+			cp.Version, planned, reason)
+	}
+	return ""
 }
 
 func migList(m map[string][]string) string {
@@ -383,6 +408,8 @@ func nodeAt(f *NodeFacts, v string) (bool, string) {
 	switch {
 	case f == nil:
 		return false, ""
+	case !f.Reachable && f.Error != "":
+		return false, "not reachable (" + f.Error + ")"
 	case !f.Reachable:
 		return false, "not reachable"
 	case f.Version != v:
