@@ -2,9 +2,11 @@ package engine
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/upshift-dev/upshift/plan"
 )
@@ -64,4 +66,77 @@ func TestInPlaceRollbackBeforeMigrations(t *testing.T) {
 	}
 	_, proxy, _ := w.fleet.URLs("x")
 	waitStatus(t, proxy+"/health", 200)
+}
+
+// TestInPlaceEndToEndDowntime: an in-place upgrade 3.8.0 → 3.9.1 runs to
+// the end while a probe requests X's proxy address (which Y takes over)
+// every 20 ms without retrying. The engine reports the downtime it
+// measured in start_to's outcome; the probe's own figure (first to last
+// failed request) is logged beside it. No timing is asserted: only that
+// there was downtime and that the engine measured and reported it.
+func TestInPlaceEndToEndDowntime(t *testing.T) {
+	t.Parallel()
+	w := newCrashWorld(t, "in_place")
+	set, diags := plan.NewParser().LoadPaths(w.planPath)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	_, proxy, _ := w.fleet.URLs("x")
+	ctx, cancel := context.WithCancel(context.Background())
+	probe := make(chan [3]any, 1)
+	go func() {
+		var first, last time.Time
+		failed := 0
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		client := &http.Client{Timeout: time.Second}
+		for {
+			select {
+			case <-ctx.Done():
+				probe <- [3]any{first, last, failed}
+				return
+			case <-tick.C:
+			}
+			resp, err := client.Get(proxy + "/health")
+			if err == nil {
+				resp.Body.Close()
+			}
+			if err != nil || resp.StatusCode != http.StatusOK {
+				now := time.Now()
+				if first.IsZero() {
+					first = now
+				}
+				last, failed = now, failed+1
+			}
+		}
+	}()
+	e, err := New(Config{Plan: set.Plans[0], Store: w.store, Holder: "test", Drain: -1, WaitTimeout: 20 * time.Second,
+		RetryBase: 50 * time.Millisecond, PollInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := e.Apply(context.Background())
+	cancel()
+	p := <-probe
+	if err != nil || out.Condition.Reason != ReasonConverged {
+		t.Fatalf("apply: %+v %v ran %v", out.Condition, err, out.Ran)
+	}
+	recs, err := w.store.Records(context.Background(), "crash", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	measured, msg := "", ""
+	for _, r := range recs {
+		if r.Kind == KindOutcome && r.Step == "start_to" && r.Result == ResultOK {
+			measured, msg = r.Details["downtime_ms"], r.Output
+		}
+	}
+	first, last, failed := p[0].(time.Time), p[1].(time.Time), p[2].(int)
+	t.Logf("in-place: engine measured downtime %s ms (%q); probe: %d failed requests over %s", measured, strings.SplitN(msg, "\n", 2)[0], failed, last.Sub(first).Round(time.Millisecond))
+	if measured == "" || !strings.HasPrefix(msg, "downtime ") {
+		t.Errorf("start_to's outcome carries no measured downtime: details %q output %q", measured, msg)
+	}
+	if failed == 0 {
+		t.Error("the probe saw no failed request: an in-place upgrade has downtime")
+	}
 }

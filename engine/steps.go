@@ -366,9 +366,39 @@ func (e *Engine) stepStart() step {
 					return out, nil, err
 				}
 			}
-			return out, nil, r.waitNode(ctx, "Y", func(o Observed) *NodeFacts { return o.To }, true)
+			if err := r.waitNode(ctx, "Y", func(o Observed) *NodeFacts { return o.To }, true); err != nil {
+				return out, nil, err
+			}
+			if msg, details := e.downtime(r.state, time.Now()); msg != "" {
+				return strings.TrimSpace(msg + "\n" + out), details, nil
+			}
+			return out, nil, nil
 		},
 	}
+}
+
+// downtime measures an in-place upgrade's downtime when Y is ready at now:
+// from stop_from's outcome (X observed no longer answering) to now (Y
+// observed ready), a lower bound of what clients saw (X stopped answering
+// during stop_from, Y may have answered just before the observation). A
+// crash in between counts: the proxy served nothing then either. The
+// figure is compared with max_downtime; exceeding it is reported, not
+// undone (rolling back would only add downtime).
+func (e *Engine) downtime(s *state, now time.Time) (string, map[string]string) {
+	stop, ok := s.h.ok["stop_from"]
+	if e.plan.Strategy.Value != "in_place" || !ok || stop.Time.IsZero() {
+		return "", nil
+	}
+	d := now.Sub(stop.Time).Round(time.Millisecond)
+	msg := fmt.Sprintf("downtime %s (X observed down at %s, Y observed ready at %s)", d, stop.Time.UTC().Format(time.RFC3339Nano), now.UTC().Format(time.RFC3339Nano))
+	if max, err := e.plan.MaxDowntime.Duration(); e.plan.MaxDowntime.Set && err == nil {
+		if d > max {
+			msg += fmt.Sprintf("; EXCEEDS max_downtime = %q", e.plan.MaxDowntime.Value)
+		} else {
+			msg += fmt.Sprintf("; within max_downtime = %q", e.plan.MaxDowntime.Value)
+		}
+	}
+	return msg, map[string]string{"downtime_ms": strconv.FormatInt(d.Milliseconds(), 10)}
 }
 
 func (e *Engine) stepStartNode(n *plan.Node) step {
