@@ -128,7 +128,7 @@ var crashPlan = template.Must(template.New("p").Parse(`upgrade "crash" {
 }
 `))
 
-func newCrashWorld(t *testing.T, strategy string) *crashWorld {
+func newCrashWorld(t testing.TB, strategy string) *crashWorld {
 	t.Helper()
 	if strategy == "rolling" {
 		return newRollingCrashWorld(t)
@@ -204,7 +204,7 @@ func newCrashWorld(t *testing.T, strategy string) *crashWorld {
 
 // writePlan lints src, writes it where the children read it and opens
 // the journal directory.
-func (w *crashWorld) writePlan(t *testing.T, src string) {
+func (w *crashWorld) writePlan(t testing.TB, src string) {
 	t.Helper()
 	w.planPath = filepath.Join(t.TempDir(), "crash.upshift.hcl")
 	if err := os.WriteFile(w.planPath, []byte(src), 0o644); err != nil {
@@ -274,7 +274,7 @@ var rollingCrashPlan = template.Must(template.New("r").Parse(`upgrade "crash" {
 // configuration, two DB-less Y nodes (3.9.1) that start empty: a Y node
 // left running by a crash before its configuration was loaded is up with
 // an empty configuration and must not count as done.
-func newRollingCrashWorld(t *testing.T) *crashWorld {
+func newRollingCrashWorld(t testing.TB) *crashWorld {
 	t.Helper()
 	ctx := context.Background()
 	w := &crashWorld{strategy: "rolling", fleet: fleet.New(nil), journalDir: t.TempDir(), nodes: []string{"x1", "x2", "y1", "y2"}}

@@ -27,7 +27,7 @@ type bgWorld struct {
 	admin string // verify_dsn
 }
 
-func newBGWorld(t *testing.T) *bgWorld {
+func newBGWorld(t testing.TB) *bgWorld {
 	ctx := context.Background()
 	w := &bgWorld{sim: newSim(t), dsn: testenv.Postgres(t).NewDatabase(t), bin: kongsimKong(t), dir: t.TempDir(), admin: testenv.Postgres(t).AdminDSN()}
 	if code, o, e, err := kongsim.Migrate(ctx, w.dsn, "3.5.0", "bootstrap"); err != nil || code != 0 {

@@ -27,7 +27,7 @@ type hybridWorld struct {
 	yVersion  string
 }
 
-func newHybridWorld(t *testing.T, cpVersion, yVersion string) *hybridWorld {
+func newHybridWorld(t testing.TB, cpVersion, yVersion string) *hybridWorld {
 	t.Helper()
 	ctx := context.Background()
 	w := &hybridWorld{sim: newSim(t), backupDir: t.TempDir(), cpVersion: cpVersion, yVersion: yVersion}
@@ -138,7 +138,7 @@ func (w *hybridWorld) planSrc(planCP, extra string) string {
 
 // engine is engineFor with the data_planes_synced check's stability
 // window (two observations 30 s apart in the product) shortened to 200ms.
-func (w *hybridWorld) engine(t *testing.T, src string, mut ...func(*Config)) *Engine {
+func (w *hybridWorld) engine(t testing.TB, src string, mut ...func(*Config)) *Engine {
 	t.Helper()
 	shorten := func(c *Config) {
 		cp, err := kong.New(kong.Options{AdminURL: "http://" + w.sim.cfg("cp").AdminListen})

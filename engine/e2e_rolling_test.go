@@ -36,7 +36,7 @@ type rollingWorld struct {
 	store     *DirStore
 }
 
-func newRollingWorld(t *testing.T) *rollingWorld {
+func newRollingWorld(t testing.TB) *rollingWorld {
 	w := &rollingWorld{sim: newSim(t), backupDir: t.TempDir()}
 	conf := []byte(fmt.Sprintf(rollingConfig, upstream(t)))
 	for _, n := range []string{"x1", "x2"} {
