@@ -130,24 +130,33 @@ func (s *sim) node(name string) *kongsim.Node {
 	return s.nodes[name]
 }
 
-// Run implements HookRunner for ["sim", action, name].
+// Run implements HookRunner for ["sim", action, name...].
 func (s *sim) Run(ctx context.Context, argv []string) (string, error) {
 	s.mu.Lock()
 	s.calls = append(s.calls, strings.Join(argv, " "))
 	s.mu.Unlock()
-	if len(argv) != 3 || argv[0] != "sim" {
+	if len(argv) < 3 || argv[0] != "sim" {
 		return ExecHooks{}.Run(ctx, argv)
 	}
-	switch argv[1] {
-	case "start":
-		if err := s.start(ctx, argv[2]); err != nil {
-			return "", err
+	// ["sim", action, name...]: the names in order.
+	var done []string
+	for _, name := range argv[2:] {
+		switch argv[1] {
+		case "start":
+			if err := s.start(ctx, name); err != nil {
+				return strings.Join(done, "\n"), err
+			}
+			done = append(done, "started "+name)
+		case "stop":
+			if err := s.stop(name); err != nil {
+				return strings.Join(done, "\n"), err
+			}
+			done = append(done, "stopped "+name)
+		default:
+			return "", fmt.Errorf("sim: unknown action %q", argv[1])
 		}
-		return "started " + argv[2], nil
-	case "stop":
-		return "stopped " + argv[2], s.stop(argv[2])
 	}
-	return "", fmt.Errorf("sim: unknown action %q", argv[1])
+	return strings.Join(done, "\n"), nil
 }
 
 func (s *sim) hookCalls() []string {

@@ -137,11 +137,19 @@ func (w *hybridWorld) planSrc(planCP, extra string) string {
 }
 
 // engine is engineFor with the data_planes_synced check's stability
-// window (two observations 30 s apart in the product) shortened to 200ms.
+// window shortened (shortDataPlaneSync).
 func (w *hybridWorld) engine(t testing.TB, src string, mut ...func(*Config)) *Engine {
 	t.Helper()
-	shorten := func(c *Config) {
-		cp, err := kong.New(kong.Options{AdminURL: "http://" + w.sim.cfg("cp").AdminListen})
+	shorten := shortDataPlaneSync(t, "http://"+w.sim.cfg("cp").AdminListen, w.yVersion)
+	return engineFor(t, lintedPlan(t, src), w.sim, w.store, append([]func(*Config){shorten}, mut...)...)
+}
+
+// shortDataPlaneSync replaces the plan's data_planes_synced check (two
+// observations 30 s apart in the product) with one whose window is 200ms,
+// on the control plane at cpAdmin, for data planes of version.
+func shortDataPlaneSync(t testing.TB, cpAdmin, version string) func(*Config) {
+	return func(c *Config) {
+		cp, err := kong.New(kong.Options{AdminURL: cpAdmin})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -150,14 +158,13 @@ func (w *hybridWorld) engine(t testing.TB, src string, mut ...func(*Config)) *En
 				continue
 			}
 			dps, err := analysis.NewDataPlaneSync(analysis.DataPlaneSyncConfig{Name: g.Name(), ControlPlane: cp, Target: cp.AdminURL(),
-				Version: w.yVersion, MinDataPlanes: 1, Stable: 200 * time.Millisecond})
+				Version: version, MinDataPlanes: 1, Stable: 200 * time.Millisecond})
 			if err != nil {
 				t.Fatal(err)
 			}
 			c.Drivers.Checks[i] = dps
 		}
 	}
-	return engineFor(t, lintedPlan(t, src), w.sim, w.store, append([]func(*Config){shorten}, mut...)...)
 }
 
 func (w *hybridWorld) load() func() testenv.LoadResult {
