@@ -159,8 +159,17 @@ func (e *Engine) yStopped(o Observed) (bool, string) {
 
 func (e *Engine) rbStopTo() step {
 	p := e.plan
+	title := "stop Y (to.stop); Y's database is kept"
+	switch {
+	case len(p.To.Nodes) > 0:
+		title = "stop Y's nodes (their stop hooks)"
+	case e.drv.ToDSN == "" && e.drv.FromDSN == "":
+		title = "stop Y (to.stop)"
+	case e.drv.ToDSN == "":
+		title = "stop Y (to.stop); the shared database stays as it is"
+	}
 	return step{
-		name: "rollback_stop_to", title: "stop Y (to.stop); Y's database is kept",
+		name: "rollback_stop_to", title: title,
 		done: func(s *state) (bool, string) { return e.yStopped(s.obs) },
 		apply: func(ctx context.Context, r *run) (string, map[string]string, error) {
 			var hooks [][]string

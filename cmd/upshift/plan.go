@@ -274,6 +274,10 @@ func writeObserved(w io.Writer, o *engine.Observed) {
 			fmt.Fprintf(w, "  %-14s none yet\n", "backup")
 		case b.Usable:
 			fmt.Fprintf(w, "  %-14s %s (%s of Kong %s), verified\n", "backup", b.Name, b.Kind, b.KongVersion)
+		case b.Kind == "declarative" && strings.Contains(b.UnusableReason, "no test restore"):
+			// DB-less: no scratch restore; each Y node loads it (POST
+			// /config, which validates it) and must become ready.
+			fmt.Fprintf(w, "  %-14s %s (declarative of Kong %s), checked by loading it into each Y node\n", "backup", b.Name, b.KongVersion)
 		default:
 			fmt.Fprintf(w, "  %-14s %s (%s), not usable: %s\n", "backup", b.Name, b.Kind, oneLine(b.UnusableReason, 100))
 		}

@@ -24,7 +24,7 @@ import (
 	"github.com/upshift-dev/upshift/kongsim/kongcli"
 )
 
-const sandboxUsage = `Usage: upshift sandbox [--strategy dual_cluster|blue_green|in_place] [--gitops] [--keep] [--dir DIR]
+const sandboxUsage = `Usage: upshift sandbox [--strategy dual_cluster|blue_green|in_place|rolling] [--gitops] [--keep] [--dir DIR]
 
 Runs an upgrade end to end on this machine with nothing configured: a real
 PostgreSQL (started in a temporary directory), two emulated Kong clusters
@@ -35,9 +35,11 @@ to the approval of the decommission (or of finish for blue-green), shows the
 converged state, then demonstrates a rollback (rollback { requested = true })
 and prints a summary: versions, steps, requests sent and failed, time.
 
-Versions: 3.8.0 → 3.9.1 (dual_cluster, in_place), 3.9.0 → 3.9.1 (blue_green).
-The in-place rollback comes after the migrations, so it restores the backup
-into X's database (rollback { restore = true }).
+Versions: 3.8.0 → 3.9.1 (dual_cluster, in_place, rolling), 3.9.0 → 3.9.1
+(blue_green). The in-place rollback comes after the migrations, so it
+restores the backup into X's database (rollback { restore = true }).
+Rolling runs two DB-less X nodes and two Y nodes instead of two clusters,
+with no database: the backup is X's declarative configuration.
 
 Needs PostgreSQL's server binaries, pg_dump/pg_restore, nginx and curl
 (Debian: postgresql, postgresql-client, nginx-light, curl; bash .ci/run
@@ -61,7 +63,7 @@ var sandboxCommand = &command{
 	Usage:    sandboxUsage,
 	Run: func(ctx context.Context, args []string, s *streams) int {
 		fs := newFlagSet("sandbox")
-		strategy := fs.String("strategy", "dual_cluster", "dual_cluster, blue_green or in_place")
+		strategy := fs.String("strategy", "dual_cluster", "dual_cluster, blue_green, in_place or rolling")
 		keep := fs.Bool("keep", false, "keep the workspace")
 		dir := fs.String("dir", "", "workspace directory")
 		gitops := fs.Bool("gitops", false, "put the plan in a git repository served by a real git server and let the agent apply it; roll back with git revert")
@@ -71,11 +73,7 @@ var sandboxCommand = &command{
 		case len(pos) != 0:
 			err = usageErrorf("takes no arguments")
 		case sandboxVersions[*strategy] == [2]string{}:
-			if *strategy == "rolling" {
-				err = usageErrorf("the sandbox does not run the rolling strategy yet (its engine tests do: engine/e2e_rolling_test.go)")
-			} else {
-				err = usageErrorf("--strategy must be dual_cluster, blue_green or in_place")
-			}
+			err = usageErrorf("--strategy must be dual_cluster, blue_green, in_place or rolling")
 		}
 		if err != nil {
 			return handleParseError("sandbox", sandboxUsage, err, s)
@@ -111,6 +109,7 @@ var sandboxVersions = map[string][2]string{
 	"dual_cluster": {"3.8.0", "3.9.1"},
 	"blue_green":   {"3.9.0", "3.9.1"},
 	"in_place":     {"3.8.0", "3.9.1"},
+	"rolling":      {"3.8.0", "3.9.1"},
 }
 
 type sandbox struct {
@@ -144,67 +143,13 @@ func (sb *sandbox) run(ctx context.Context, t testing.TB) error {
 	}
 	sb.say("Upshift sandbox: %s, Kong %s → %s (workspace %s)", sb.strategy, from, to, sb.dir)
 
-	pg := testenv.Postgres(t)
-	dsnX := pg.NewDatabase(t)
-	dsnY := dsnX
-	if sb.strategy == "dual_cluster" {
-		dsnY = pg.NewDatabase(t)
+	if sb.strategy == "rolling" {
+		err = sb.setupNodes(ctx, t, from, to)
+	} else {
+		err = sb.setupClusters(ctx, t, from, to, self)
 	}
-	if code, out, errOut, err := kongsim.Migrate(ctx, dsnX, from, "bootstrap"); err != nil || code != 0 {
-		return fmt.Errorf("bootstrap X's database: exit %d %v %s%s", code, err, out, errOut)
-	}
-	sb.say("- PostgreSQL %s:%d: X's database bootstrapped for Kong %s", pg.Host, pg.Port, from)
-
-	up, err := upstreamServer(t)
 	if err != nil {
 		return err
-	}
-	sb.fleet = fleet.New(nil)
-	t.Cleanup(func() { _ = sb.fleet.Close() })
-	if err := sb.fleet.Add("x", kongsim.Config{Version: from, DSN: dsnX, DBUpdateFrequency: 200 * time.Millisecond}); err != nil {
-		return err
-	}
-	ycfg := kongsim.Config{Version: to, DSN: dsnY, DBUpdateFrequency: 200 * time.Millisecond}
-	if sb.strategy == "in_place" {
-		// In place, Y replaces X on the same host and ports: only one of
-		// them runs at a time, and the load balancer has one server.
-		xc, _ := sb.fleet.Config("x")
-		ycfg.AdminListen, ycfg.ProxyListen, ycfg.StatusListen = xc.AdminListen, xc.ProxyListen, xc.StatusListen
-	}
-	if err := sb.fleet.Add("y", ycfg); err != nil {
-		return err
-	}
-	if _, err := sb.fleet.Serve(); err != nil {
-		return err
-	}
-	if err := sb.fleet.Start(ctx, "x"); err != nil {
-		return err
-	}
-	xAdmin, _, _ := sb.fleet.URLs("x")
-	if err := fleet.Seed(ctx, xAdmin, up); err != nil {
-		return err
-	}
-	sb.say("- cluster X: kongsim %s at %s with a service, routes /health and /orders (key-auth) and a consumer", from, xAdmin)
-
-	xc, _ := sb.fleet.Config("x")
-	yc, _ := sb.fleet.Config("y")
-	servers := []testenv.NginxServer{{Addr: xc.ProxyListen, Weight: 1}, {Addr: yc.ProxyListen, Down: true}}
-	if sb.strategy == "in_place" {
-		servers = servers[:1] // X's address, which Y takes over
-	}
-	sb.ng = testenv.Nginx(t, testenv.NginxConfig{Servers: servers})
-	sb.say("- nginx at %s in front of X and Y", sb.ng.URL())
-
-	sb.vars = map[string]any{
-		"Strategy": sb.strategy, "From": from, "To": to,
-		"XAdmin": xc.AdminListen, "XStatus": xc.StatusListen, "XProxy": xc.ProxyListen,
-		"YAdmin": yc.AdminListen, "YStatus": yc.StatusListen, "YProxy": yc.ProxyListen,
-		"DSNX": dsnX, "DSNY": dsnY, "VerifyDSN": pg.AdminDSN(),
-		"XStart": hclList(sb.fleet.Hook("x", "start")), "XStop": hclList(sb.fleet.Hook("x", "stop")),
-		"YStart": hclList(sb.fleet.Hook("y", "start")), "YStop": hclList(sb.fleet.Hook("y", "stop")),
-		"Kong":    hclList([]string{self, kongsimKongCommand, "--kong-version", to}),
-		"Backups": filepath.Join(sb.dir, "backups"), "Upstream": sb.ng.UpstreamFile(),
-		"Test": hclList(sb.ng.TestCommand()), "Reload": hclList(sb.ng.ReloadCommand()), "Key": fleet.SampleKey,
 	}
 
 	// The load: Go's retrying client through nginx for the whole run.
@@ -289,6 +234,150 @@ func (sb *sandbox) run(ctx context.Context, t testing.TB) error {
 	return nil
 }
 
+// setupClusters starts PostgreSQL, X (seeded) and declares Y, both
+// traditional kongsim clusters behind nginx, and fills the plan's variables.
+func (sb *sandbox) setupClusters(ctx context.Context, t testing.TB, from, to, self string) error {
+	pg := testenv.Postgres(t)
+	dsnX := pg.NewDatabase(t)
+	dsnY := dsnX
+	if sb.strategy == "dual_cluster" {
+		dsnY = pg.NewDatabase(t)
+	}
+	if code, out, errOut, err := kongsim.Migrate(ctx, dsnX, from, "bootstrap"); err != nil || code != 0 {
+		return fmt.Errorf("bootstrap X's database: exit %d %v %s%s", code, err, out, errOut)
+	}
+	sb.say("- PostgreSQL %s:%d: X's database bootstrapped for Kong %s", pg.Host, pg.Port, from)
+
+	up, err := upstreamServer(t)
+	if err != nil {
+		return err
+	}
+	sb.fleet = fleet.New(nil)
+	t.Cleanup(func() { _ = sb.fleet.Close() })
+	if err := sb.fleet.Add("x", kongsim.Config{Version: from, DSN: dsnX, DBUpdateFrequency: 200 * time.Millisecond}); err != nil {
+		return err
+	}
+	ycfg := kongsim.Config{Version: to, DSN: dsnY, DBUpdateFrequency: 200 * time.Millisecond}
+	if sb.strategy == "in_place" {
+		// In place, Y replaces X on the same host and ports: only one of
+		// them runs at a time, and the load balancer has one server.
+		xc, _ := sb.fleet.Config("x")
+		ycfg.AdminListen, ycfg.ProxyListen, ycfg.StatusListen = xc.AdminListen, xc.ProxyListen, xc.StatusListen
+	}
+	if err := sb.fleet.Add("y", ycfg); err != nil {
+		return err
+	}
+	if _, err := sb.fleet.Serve(); err != nil {
+		return err
+	}
+	if err := sb.fleet.Start(ctx, "x"); err != nil {
+		return err
+	}
+	xAdmin, _, _ := sb.fleet.URLs("x")
+	if err := fleet.Seed(ctx, xAdmin, up); err != nil {
+		return err
+	}
+	sb.say("- cluster X: kongsim %s at %s with a service, routes /health and /orders (key-auth) and a consumer", from, xAdmin)
+
+	xc, _ := sb.fleet.Config("x")
+	yc, _ := sb.fleet.Config("y")
+	servers := []testenv.NginxServer{{Addr: xc.ProxyListen, Weight: 1}, {Addr: yc.ProxyListen, Down: true}}
+	if sb.strategy == "in_place" {
+		servers = servers[:1] // X's address, which Y takes over
+	}
+	sb.ng = testenv.Nginx(t, testenv.NginxConfig{Servers: servers})
+	sb.say("- nginx at %s in front of X and Y", sb.ng.URL())
+
+	sb.vars = map[string]any{
+		"Strategy": sb.strategy, "From": from, "To": to,
+		"XAdmin": xc.AdminListen, "XStatus": xc.StatusListen, "XProxy": xc.ProxyListen,
+		"YAdmin": yc.AdminListen, "YStatus": yc.StatusListen, "YProxy": yc.ProxyListen,
+		"DSNX": dsnX, "DSNY": dsnY, "VerifyDSN": pg.AdminDSN(),
+		"XStart": hclList(sb.fleet.Hook("x", "start")), "XStop": hclList(sb.fleet.Hook("x", "stop")),
+		"YStart": hclList(sb.fleet.Hook("y", "start")), "YStop": hclList(sb.fleet.Hook("y", "stop")),
+		"Kong":    hclList([]string{self, kongsimKongCommand, "--kong-version", to}),
+		"Backups": filepath.Join(sb.dir, "backups"), "Upstream": sb.ng.UpstreamFile(),
+		"Test": hclList(sb.ng.TestCommand()), "Reload": hclList(sb.ng.ReloadCommand()), "Key": fleet.SampleKey,
+	}
+
+	return nil
+}
+
+// setupNodes is the rolling sandbox: two DB-less X nodes (from) loaded with
+// a declarative configuration (the sample service, routes, key-auth and
+// consumer), two DB-less Y nodes (to) declared, all behind nginx. No
+// database: the backup is X's configuration, Y nodes get it at start.
+func (sb *sandbox) setupNodes(ctx context.Context, t testing.TB, from, to string) error {
+	up, err := upstreamServer(t)
+	if err != nil {
+		return err
+	}
+	conf := []byte(fmt.Sprintf(sandboxDeclarative, up, fleet.SampleKey))
+	sb.fleet = fleet.New(nil)
+	t.Cleanup(func() { _ = sb.fleet.Close() })
+	type node struct {
+		Name, Admin, Status, Proxy, Start, Stop string
+	}
+	var xs, ys []node
+	var servers []testenv.NginxServer
+	for _, n := range []string{"x1", "x2", "y1", "y2"} {
+		cfg := kongsim.Config{Version: to, Database: "off"}
+		if n[0] == 'x' {
+			cfg = kongsim.Config{Version: from, Database: "off", DeclarativeConfig: conf}
+		}
+		if err := sb.fleet.Add(n, cfg); err != nil {
+			return err
+		}
+	}
+	if _, err := sb.fleet.Serve(); err != nil {
+		return err
+	}
+	for _, n := range []string{"x1", "x2", "y1", "y2"} {
+		c, _ := sb.fleet.Config(n)
+		nd := node{Name: n, Admin: c.AdminListen, Status: c.StatusListen, Proxy: c.ProxyListen,
+			Start: hclList(sb.fleet.Hook(n, "start")), Stop: hclList(sb.fleet.Hook(n, "stop"))}
+		if n[0] == 'x' {
+			if err := sb.fleet.Start(ctx, n); err != nil {
+				return err
+			}
+			xs = append(xs, nd)
+			servers = append(servers, testenv.NginxServer{Addr: c.ProxyListen, Weight: 1})
+		} else {
+			ys = append(ys, nd)
+			servers = append(servers, testenv.NginxServer{Addr: c.ProxyListen, Down: true})
+		}
+	}
+	sb.say("- X: DB-less kongsim %s nodes x1 and x2 with a declarative configuration (a service, routes /health and /orders with key-auth, a consumer)", from)
+	sb.say("- Y: DB-less kongsim %s nodes y1 and y2, declared, not started", to)
+	sb.ng = testenv.Nginx(t, testenv.NginxConfig{Servers: servers})
+	sb.say("- nginx at %s in front of the four nodes (Y's marked down)", sb.ng.URL())
+	sb.vars = map[string]any{
+		"Strategy": sb.strategy, "From": from, "To": to, "XNodes": xs, "YNodes": ys,
+		"Backups": filepath.Join(sb.dir, "backups"), "Upstream": sb.ng.UpstreamFile(),
+		"Test": hclList(sb.ng.TestCommand()), "Reload": hclList(sb.ng.ReloadCommand()), "Key": fleet.SampleKey,
+	}
+	return nil
+}
+
+// sandboxDeclarative is X's configuration in the rolling sandbox: the same
+// entities fleet.Seed creates through the Admin API for the others.
+const sandboxDeclarative = `_format_version: "3.0"
+services:
+- name: orders
+  url: %s
+  routes:
+  - name: health
+    paths: [/health]
+  - name: orders
+    paths: [/orders]
+    plugins:
+    - name: key-auth
+consumers:
+- username: alice
+  keyauth_credentials:
+  - key: %s
+`
+
 func (sb *sandbox) planPath() string {
 	return filepath.Join(sb.dir, "plans", sb.strategy+".upshift.hcl")
 }
@@ -299,8 +388,12 @@ func (sb *sandbox) writePlan(extra string) error {
 	for k, v := range sb.vars {
 		vars[k] = v
 	}
+	tmpl := sandboxPlan
+	if sb.strategy == "rolling" {
+		tmpl = sandboxRollingPlan
+	}
 	var b bytes.Buffer
-	if err := sandboxPlan.Execute(&b, vars); err != nil {
+	if err := tmpl.Execute(&b, vars); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(filepath.Dir(sb.planPath()), 0o755); err != nil {
@@ -487,5 +580,85 @@ upgrade "sandbox-{{.Strategy}}" {
     }
   }
 {{end}}
+{{.Extra}}}
+`))
+
+var sandboxRollingPlan = template.Must(template.New("rolling").Parse(`# Written by upshift sandbox: Kong {{.From}} → {{.To}}, rolling, DB-less nodes.
+upgrade "sandbox-rolling" {
+  cluster  = "sandbox"
+  strategy = "rolling"
+  mode     = "dbless"
+
+  from {
+    version = "{{.From}}"
+{{- range .XNodes}}
+    node "{{.Name}}" {
+      admin_url  = "http://{{.Admin}}"
+      status_url = "http://{{.Status}}"
+      proxy_url  = "http://{{.Proxy}}"
+      start      = {{.Start}}
+      stop       = {{.Stop}}
+    }
+{{- end}}
+  }
+
+  to {
+    version = "{{.To}}"
+{{- range .YNodes}}
+    node "{{.Name}}" {
+      admin_url  = "http://{{.Admin}}"
+      status_url = "http://{{.Status}}"
+      proxy_url  = "http://{{.Proxy}}"
+      start      = {{.Start}}
+      stop       = {{.Stop}}
+    }
+{{- end}}
+  }
+
+  backup {
+    dir = "{{.Backups}}"
+  }
+
+  traffic "nginx" {
+    upstream_file = "{{.Upstream}}"
+    upstream      = "kong"
+    test          = {{.Test}}
+    reload        = {{.Reload}}
+  }
+
+  check "key_auth_rejects_anonymous" {
+    request {
+      path = "/orders"
+    }
+    expect {
+      status        = 401
+      body_contains = "No API key found in request"
+    }
+  }
+
+  check "key_auth_accepts_a_key" {
+    request {
+      path    = "/orders"
+      headers = { apikey = "{{.Key}}" }
+    }
+    expect {
+      status = 200
+    }
+  }
+
+  rollout {
+    step {
+      weight = 10
+      pause  = "2s"
+    }
+    step {
+      weight = 50
+      pause  = "2s"
+    }
+    step {
+      weight = 100
+      pause  = "2s"
+    }
+  }
 {{.Extra}}}
 `))
