@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -241,5 +242,69 @@ func TestHybridIncompatibleDataPlanes(t *testing.T) {
 	}
 	if w.sim.node("y1") != nil || w.sim.node("y2") != nil || w.sim.node("x1") == nil || w.sim.node("x2") == nil {
 		t.Fatal("after the rollback Y data planes should be stopped, X running")
+	}
+}
+
+// TestHybridStaleConfigHash: the field failure of a data plane stuck on
+// an old configuration. Both Y data planes start and sync; then an admin
+// write reaches the control plane while y2 cannot load anything new: y1
+// moves to the new hash, y2 keeps reporting the old one. The
+// data_planes_synced check fails on the two hashes, so the engine rolls
+// back before any traffic moves to Y.
+func TestHybridStaleConfigHash(t *testing.T) {
+	t.Parallel()
+	w := newHybridWorld(t, "3.9.1", "3.9.1")
+	ctx := context.Background()
+	waitHash := func(name string, ok func(string) bool) string {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			if n := w.sim.node(name); n != nil && ok(n.ConfigHash()) {
+				return n.ConfigHash()
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("data plane %s: config hash did not change as expected", name)
+			}
+			time.Sleep(50 * time.Millisecond) // polling with a deadline
+		}
+	}
+	synced := func(h string) bool { return h != "" && h != strings.Repeat("0", 32) }
+	e := w.engine(t, w.planSrc("3.9.1", ""), func(c *Config) {
+		orig := c.Drivers.Hooks
+		c.Drivers.Hooks = hookFunc(func(ctx context.Context, argv []string) (string, error) {
+			out, err := orig.Run(ctx, argv)
+			if err != nil || strings.Join(argv, " ") != "sim start y2" {
+				return out, err
+			}
+			old := waitHash("y2", synced)
+			w.sim.node("y2").Faults().StickDataPlaneConfig(true)
+			resp, err := http.Post("http://"+w.sim.cfg("cp").AdminListen+"/services", "application/json",
+				strings.NewReader(`{"name":"late-write","url":"http://127.0.0.1:9"}`))
+			if err != nil {
+				return out, err
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusCreated {
+				t.Errorf("admin write on the control plane: %s", resp.Status)
+			}
+			waitHash("y1", func(h string) bool { return synced(h) && h != old })
+			return out, nil
+		})
+	})
+	out, err := e.Apply(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("apply: %+v ran %v", out.Condition, out.Ran)
+	if out.Condition.Reason != ReasonGateFailed || !strings.Contains(out.Condition.Message, "config_hash") {
+		t.Errorf("apply: %+v, want a failed data_planes_synced check naming the config_hash values", out.Condition)
+	}
+	for _, s := range out.Ran {
+		if strings.HasPrefix(s, "traffic_") {
+			t.Fatalf("traffic moved to a stale data plane: ran %v", out.Ran)
+		}
+	}
+	if w.sim.node("y1") != nil || w.sim.node("y2") != nil || w.sim.node("x1") == nil {
+		t.Fatal("after the failed check Y's data planes should be stopped and X's running")
 	}
 }

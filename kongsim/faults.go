@@ -17,6 +17,7 @@ type Faults struct {
 	dbDown  bool
 	cfgRej  []configReject
 	cfgEmpt int
+	dpStuck bool
 }
 
 type rule struct {
@@ -87,10 +88,27 @@ func (f *Faults) LoadEmptyConfig(n int) {
 	f.mu.Unlock()
 }
 
+// StickDataPlaneConfig makes a data plane fail to apply every new
+// configuration its control plane sends while stuck is true: it keeps
+// serving, and reporting the hash of, the one it has (a stale config_hash
+// in the control plane's list), as a Kong data plane does when loading a
+// configuration fails.
+func (f *Faults) StickDataPlaneConfig(stuck bool) {
+	f.mu.Lock()
+	f.dpStuck = stuck
+	f.mu.Unlock()
+}
+
+func (f *Faults) dataPlaneStuck() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.dpStuck
+}
+
 // Clear removes every fault.
 func (f *Faults) Clear() {
 	f.mu.Lock()
-	f.rules, f.dbDown, f.cfgRej, f.cfgEmpt = nil, false, nil, 0
+	f.rules, f.dbDown, f.cfgRej, f.cfgEmpt, f.dpStuck = nil, false, nil, 0, false
 	f.mu.Unlock()
 }
 

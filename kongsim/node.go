@@ -368,6 +368,10 @@ func (n *Node) changed() { n.proxy.Invalidate() }
 // configHash is the DB-less/DP configuration hash ("" = not initialised).
 func (n *Node) configHash() string { return n.hash.Load().(string) }
 
+// ConfigHash is the hash of the configuration the node serves (a data
+// plane's: the one it last applied).
+func (n *Node) ConfigHash() string { return n.configHash() }
+
 // install makes a loaded declarative config the node's configuration.
 func (n *Node) install(d *store.Declarative) {
 	n.store.SetBackend(d.Backend, true)
@@ -416,6 +420,9 @@ func (n *Node) snapshot(ctx context.Context) (hybrid.Snapshot, error) {
 
 // applyFromCP loads a configuration pulled by a data plane.
 func (n *Node) applyFromCP(ctx context.Context, body []byte, hash string) error {
+	if n.faults.dataPlaneStuck() {
+		return fmt.Errorf("load configuration %s from control plane: refused (fault: StickDataPlaneConfig)", hash)
+	}
 	parsed, err := store.ParseDeclarative(body)
 	if err != nil {
 		return fmt.Errorf("parse configuration from control plane: %w", err)
