@@ -222,6 +222,14 @@ func TestDualClusterEndToEnd(t *testing.T) {
 	if w.sim.node("x") != nil {
 		t.Error("X still runs after the decommission")
 	}
+	// After the point of no return a rollback is refused: the plan now
+	// asks for one, nothing runs, X stays decommissioned, Y serves.
+	rbAfter := lintedPlan(t, w.planSrc(`  approve = ["decommission"]`+"\n  rollback {\n    requested = true\n  }"))
+	out, err = engineFor(t, rbAfter, w.sim, w.store).Apply(ctx)
+	t.Logf("rollback after the decommission: %+v ran %v err %v", out.Condition, out.Ran, err)
+	if err != nil || len(out.Ran) != 0 || out.Condition.Type != ConditionStalled || w.sim.node("x") != nil || w.sim.node("y") == nil {
+		t.Errorf("rollback after the decommission: %+v ran %v err %v (x running %v)", out.Condition, out.Ran, err, w.sim.node("x") != nil)
+	}
 	res := stopLoad()
 	t.Logf("load through nginx: %d requests, %d failed, by version %v", res.Requests, res.Failed, res.By)
 	if res.Failed != 0 || res.By["3.9.1"] == 0 || res.By["3.8.0"] == 0 {

@@ -146,6 +146,11 @@ func TestRollingEndToEnd(t *testing.T) {
 	if w.sim.node("x1") != nil || w.sim.node("x2") != nil || w.sim.node("y1") == nil || w.sim.node("y2") == nil {
 		t.Fatal("after the decommission X nodes should be stopped and Y nodes running")
 	}
+	// After the point of no return a rollback is refused and nothing runs.
+	out, err = engineFor(t, lintedPlan(t, w.planSrc("  approve = [\"decommission\"]\n  rollback {\n    requested = true\n  }\n")), w.sim, w.store).Apply(ctx)
+	if err != nil || len(out.Ran) != 0 || out.Condition.Reason != ReasonRestoreNeeded || w.sim.node("x1") != nil || w.sim.node("y1") == nil {
+		t.Errorf("rollback after the decommission: %+v ran %v err %v", out.Condition, out.Ran, err)
+	}
 	res := stopLoad()
 	t.Logf("rolling: %d requests through nginx, %d failed, by version %v", res.Requests, res.Failed, res.By)
 	if res.Failed != 0 || res.By["3.9.1"] == 0 {
