@@ -351,7 +351,12 @@ func (e *Engine) stepMigrations(cmd, dsn string, finishNoReturn bool) step {
 func (e *Engine) stepStart() step {
 	return step{
 		name: "start_to", title: "start Y (to.start) and wait until it is ready", reversible: true, undo: "stop Y (to.stop)",
-		done: func(s *state) (bool, string) { return nodeAt(s.obs.To, s.p.To.Version.Value) },
+		done: func(s *state) (bool, string) {
+			if ok, why := nodeAt(s.obs.To, s.p.To.Version.Value); !ok {
+				return ok, why
+			}
+			return e.toDataPlaneServes(s.obs)
+		},
 		apply: func(ctx context.Context, r *run) (string, map[string]string, error) {
 			var out string
 			if e.plan.To.Start.Given() {
@@ -367,6 +372,9 @@ func (e *Engine) stepStart() step {
 				}
 			}
 			if err := r.waitNode(ctx, "Y", func(o Observed) *NodeFacts { return o.To }, true); err != nil {
+				return out, nil, err
+			}
+			if err := r.waitUntil(ctx, "a data plane of Y's control plane to load its configuration", e.toDataPlaneServes); err != nil {
 				return out, nil, err
 			}
 			if msg, details := e.downtime(r.state, time.Now()); msg != "" {
@@ -431,6 +439,37 @@ func (e *Engine) stepStartNode(n *plan.Node) step {
 			return out, nil, r.waitNode(ctx, "Y node "+name, find, true)
 		},
 	}
+}
+
+// toDataPlaneServes: in hybrid_cp mode, Y is only ready when its control
+// plane lists at least one data plane that loaded the configuration
+// (sync_status normal, a config hash that is not the empty one): a control
+// plane serves no traffic itself, and a data plane that has just connected
+// has nothing yet. Any version counts (Kong's hybrid upgrades move control
+// planes first; in place, X's data planes reconnect to Y). Other modes:
+// true.
+func (e *Engine) toDataPlaneServes(o Observed) (bool, string) {
+	if e.plan.Mode.Value != "hybrid_cp" {
+		return true, ""
+	}
+	for _, src := range o.DataPlanes {
+		if src.Source != "to" {
+			continue
+		}
+		if src.Error != "" {
+			return false, "Y's control plane's data-plane list cannot be read: " + src.Error
+		}
+		for _, dp := range src.Planes {
+			if dp.SyncStatus == "normal" && dp.ConfigHash != "" && dp.ConfigHash != strings.Repeat("0", 32) {
+				return true, "data plane " + dp.Hostname + " (Kong " + dp.Version + ") serves configuration " + short(dp.ConfigHash)
+			}
+		}
+		if len(src.Planes) == 0 {
+			return false, "Y's control plane lists no data plane"
+		}
+		return false, fmt.Sprintf("none of the %d data planes of Y's control plane has loaded the configuration yet", len(src.Planes))
+	}
+	return false, "Y's control plane's data planes are not observed"
 }
 
 // nodeAt: the node answers, runs version v and is ready.
