@@ -279,7 +279,7 @@ func newRollingCrashWorld(t testing.TB) *crashWorld {
 	ctx := context.Background()
 	w := &crashWorld{strategy: "rolling", fleet: fleet.New(nil), journalDir: t.TempDir(), nodes: []string{"x1", "x2", "y1", "y2"}}
 	t.Cleanup(func() { _ = w.fleet.Close() })
-	conf := []byte(fmt.Sprintf(rollingConfig, upstream(t)))
+	conf := fleet.SampleDeclarative(upstream(t))
 	type node struct {
 		Name, Start, Stop string
 		C                 kongsim.Config

@@ -8,24 +8,8 @@ import (
 
 	"github.com/upshift-dev/upshift/internal/testenv"
 	"github.com/upshift-dev/upshift/kongsim"
+	"github.com/upshift-dev/upshift/kongsim/fleet"
 )
-
-const rollingConfig = `_format_version: "3.0"
-services:
-- name: orders
-  url: %s
-  routes:
-  - name: health
-    paths: [/health]
-  - name: orders
-    paths: [/orders]
-    plugins:
-    - name: key-auth
-consumers:
-- username: alice
-  keyauth_credentials:
-  - key: alice-key
-`
 
 // rollingWorld: two DB-less X nodes (3.8.0) serving a declarative
 // configuration through nginx, two DB-less Y nodes (3.9.1) declared.
@@ -38,7 +22,7 @@ type rollingWorld struct {
 
 func newRollingWorld(t testing.TB) *rollingWorld {
 	w := &rollingWorld{sim: newSim(t), backupDir: t.TempDir()}
-	conf := []byte(fmt.Sprintf(rollingConfig, upstream(t)))
+	conf := fleet.SampleDeclarative(upstream(t))
 	for _, n := range []string{"x1", "x2"} {
 		w.sim.add(n, kongsim.Config{Version: "3.8.0", Database: "off", DeclarativeConfig: conf})
 		if err := w.sim.start(context.Background(), n); err != nil {

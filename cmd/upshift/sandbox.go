@@ -312,7 +312,7 @@ func (sb *sandbox) setupNodes(ctx context.Context, t testing.TB, from, to string
 	if err != nil {
 		return err
 	}
-	conf := []byte(fmt.Sprintf(sandboxDeclarative, up, fleet.SampleKey))
+	conf := fleet.SampleDeclarative(up)
 	sb.fleet = fleet.New(nil)
 	t.Cleanup(func() { _ = sb.fleet.Close() })
 	type node struct {
@@ -359,31 +359,15 @@ func (sb *sandbox) setupNodes(ctx context.Context, t testing.TB, from, to string
 	return nil
 }
 
-// sandboxDeclarative is X's configuration in the rolling sandbox: the same
-// entities fleet.Seed creates through the Admin API for the others.
-const sandboxDeclarative = `_format_version: "3.0"
-services:
-- name: orders
-  url: %s
-  routes:
-  - name: health
-    paths: [/health]
-  - name: orders
-    paths: [/orders]
-    plugins:
-    - name: key-auth
-consumers:
-- username: alice
-  keyauth_credentials:
-  - key: %s
-`
-
 func (sb *sandbox) planPath() string {
 	return filepath.Join(sb.dir, "plans", sb.strategy+".upshift.hcl")
 }
 
 // writePlan renders the strategy's plan with extra inside the block.
 func (sb *sandbox) writePlan(extra string) error {
+	if extra != "" {
+		extra = "\n" + strings.TrimRight(extra, "\n") + "\n" // a blank line before it, none before the closing brace
+	}
 	vars := map[string]any{"Extra": extra}
 	for k, v := range sb.vars {
 		vars[k] = v
@@ -500,7 +484,44 @@ func runKongsimKong(ctx context.Context, args []string, s *streams) int {
 	})
 }
 
-var sandboxPlan = template.Must(template.New("plan").Parse(`# Written by upshift sandbox: Kong {{.From}} → {{.To}}, {{.Strategy}}.
+// sandboxBlocks are the blocks every sandbox plan has: the two key-auth
+// checks and the rollout.
+var sandboxBlocks = template.Must(template.New("blocks").Parse(`{{define "checks"}}  check "key_auth_rejects_anonymous" {
+    request {
+      path = "/orders"
+    }
+    expect {
+      status        = 401
+      body_contains = "No API key found in request"
+    }
+  }
+
+  check "key_auth_accepts_a_key" {
+    request {
+      path    = "/orders"
+      headers = { apikey = "{{.Key}}" }
+    }
+    expect {
+      status = 200
+    }
+  }
+{{end}}{{define "rollout"}}  rollout {
+    step {
+      weight = 10
+      pause  = "2s"
+    }
+    step {
+      weight = 50
+      pause  = "2s"
+    }
+    step {
+      weight = 100
+      pause  = "2s"
+    }
+  }
+{{end}}`))
+
+var sandboxPlan = template.Must(template.Must(sandboxBlocks.Clone()).New("plan").Parse(`# Written by upshift sandbox: Kong {{.From}} → {{.To}}, {{.Strategy}}.
 upgrade "sandbox-{{.Strategy}}" {
   cluster  = "sandbox"
   strategy = "{{.Strategy}}"
@@ -527,6 +548,7 @@ upgrade "sandbox-{{.Strategy}}" {
 {{- if eq .Strategy "dual_cluster"}}
     database { dsn = "{{.DSNY}}" }
 {{- end}}
+
     kong  = {{.Kong}}
     start = {{.YStart}}
     stop  = {{.YStop}}
@@ -545,45 +567,11 @@ upgrade "sandbox-{{.Strategy}}" {
     reload        = {{.Reload}}
   }
 {{end}}
-  check "key_auth_rejects_anonymous" {
-    request {
-      path = "/orders"
-    }
-    expect {
-      status        = 401
-      body_contains = "No API key found in request"
-    }
-  }
-
-  check "key_auth_accepts_a_key" {
-    request {
-      path    = "/orders"
-      headers = { apikey = "{{.Key}}" }
-    }
-    expect {
-      status = 200
-    }
-  }
-{{if ne .Strategy "in_place"}}
-  rollout {
-    step {
-      weight = 10
-      pause  = "2s"
-    }
-    step {
-      weight = 50
-      pause  = "2s"
-    }
-    step {
-      weight = 100
-      pause  = "2s"
-    }
-  }
-{{end}}
-{{.Extra}}}
+{{template "checks" .}}{{if ne .Strategy "in_place"}}
+{{template "rollout" .}}{{end}}{{.Extra}}}
 `))
 
-var sandboxRollingPlan = template.Must(template.New("rolling").Parse(`# Written by upshift sandbox: Kong {{.From}} → {{.To}}, rolling, DB-less nodes.
+var sandboxRollingPlan = template.Must(template.Must(sandboxBlocks.Clone()).New("rolling").Parse(`# Written by upshift sandbox: Kong {{.From}} → {{.To}}, rolling, DB-less nodes.
 upgrade "sandbox-rolling" {
   cluster  = "sandbox"
   strategy = "rolling"
@@ -626,39 +614,6 @@ upgrade "sandbox-rolling" {
     reload        = {{.Reload}}
   }
 
-  check "key_auth_rejects_anonymous" {
-    request {
-      path = "/orders"
-    }
-    expect {
-      status        = 401
-      body_contains = "No API key found in request"
-    }
-  }
-
-  check "key_auth_accepts_a_key" {
-    request {
-      path    = "/orders"
-      headers = { apikey = "{{.Key}}" }
-    }
-    expect {
-      status = 200
-    }
-  }
-
-  rollout {
-    step {
-      weight = 10
-      pause  = "2s"
-    }
-    step {
-      weight = 50
-      pause  = "2s"
-    }
-    step {
-      weight = 100
-      pause  = "2s"
-    }
-  }
-{{.Extra}}}
+{{template "checks" .}}
+{{template "rollout" .}}{{.Extra}}}
 `))

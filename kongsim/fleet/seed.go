@@ -41,3 +41,25 @@ func Seed(ctx context.Context, adminURL, upstreamURL string) error {
 	}
 	return nil
 }
+
+// SampleDeclarative is the same sample configuration as a DB-less node's
+// declarative configuration (_format_version 3.0), for nodes started with
+// kongsim.Config.DeclarativeConfig.
+func SampleDeclarative(upstreamURL string) []byte {
+	return fmt.Appendf(nil, `_format_version: "3.0"
+services:
+- name: orders
+  url: %s
+  routes:
+  - name: health
+    paths: [/health]
+  - name: orders
+    paths: [/orders]
+    plugins:
+    - name: key-auth
+consumers:
+- username: alice
+  keyauth_credentials:
+  - key: %s
+`, upstreamURL, SampleKey)
+}
