@@ -219,7 +219,13 @@ func (w *crashWorld) writePlan(t testing.TB, src string) {
 	w.store = st
 }
 
-var rollingCrashPlan = template.Must(template.New("r").Parse(`upgrade "crash" {
+var rollingCrashPlan = template.Must(template.Must(template.New("r").Parse(`{{define "node"}}    node "{{.Name}}" {
+      admin_url  = "http://{{.C.AdminListen}}"
+      status_url = "http://{{.C.StatusListen}}"
+      proxy_url  = "http://{{.C.ProxyListen}}"
+      start      = {{.Start}}
+      stop       = {{.Stop}}
+    }{{end}}`)).Parse(`upgrade "crash" {
   cluster  = "crash"
   strategy = "rolling"
   mode     = "dbless"
@@ -227,25 +233,13 @@ var rollingCrashPlan = template.Must(template.New("r").Parse(`upgrade "crash" {
   from {
     version = "3.8.0"
 {{- range .From}}
-    node "{{.Name}}" {
-      admin_url  = "http://{{.C.AdminListen}}"
-      status_url = "http://{{.C.StatusListen}}"
-      proxy_url  = "http://{{.C.ProxyListen}}"
-      start      = {{.Start}}
-      stop       = {{.Stop}}
-    }
+{{template "node" .}}
 {{- end}}
   }
   to {
     version = "3.9.1"
 {{- range .To}}
-    node "{{.Name}}" {
-      admin_url  = "http://{{.C.AdminListen}}"
-      status_url = "http://{{.C.StatusListen}}"
-      proxy_url  = "http://{{.C.ProxyListen}}"
-      start      = {{.Start}}
-      stop       = {{.Stop}}
-    }
+{{template "node" .}}
 {{- end}}
   }
   backup {

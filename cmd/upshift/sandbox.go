@@ -484,8 +484,8 @@ func runKongsimKong(ctx context.Context, args []string, s *streams) int {
 	})
 }
 
-// sandboxBlocks are the blocks every sandbox plan has: the two key-auth
-// checks and the rollout.
+// sandboxBlocks are the blocks the sandbox plans share: the two key-auth
+// checks, the rollout, and a rolling plan's node.
 var sandboxBlocks = template.Must(template.New("blocks").Parse(`{{define "checks"}}  check "key_auth_rejects_anonymous" {
     request {
       path = "/orders"
@@ -505,7 +505,13 @@ var sandboxBlocks = template.Must(template.New("blocks").Parse(`{{define "checks
       status = 200
     }
   }
-{{end}}{{define "rollout"}}  rollout {
+{{end}}{{define "node"}}    node "{{.Name}}" {
+      admin_url  = "http://{{.Admin}}"
+      status_url = "http://{{.Status}}"
+      proxy_url  = "http://{{.Proxy}}"
+      start      = {{.Start}}
+      stop       = {{.Stop}}
+    }{{end}}{{define "rollout"}}  rollout {
     step {
       weight = 10
       pause  = "2s"
@@ -580,26 +586,14 @@ upgrade "sandbox-rolling" {
   from {
     version = "{{.From}}"
 {{- range .XNodes}}
-    node "{{.Name}}" {
-      admin_url  = "http://{{.Admin}}"
-      status_url = "http://{{.Status}}"
-      proxy_url  = "http://{{.Proxy}}"
-      start      = {{.Start}}
-      stop       = {{.Stop}}
-    }
+{{template "node" .}}
 {{- end}}
   }
 
   to {
     version = "{{.To}}"
 {{- range .YNodes}}
-    node "{{.Name}}" {
-      admin_url  = "http://{{.Admin}}"
-      status_url = "http://{{.Status}}"
-      proxy_url  = "http://{{.Proxy}}"
-      start      = {{.Start}}
-      stop       = {{.Stop}}
-    }
+{{template "node" .}}
 {{- end}}
   }
 
