@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"time"
+
+	gokong "github.com/kong/go-kong/kong"
 
 	"github.com/upshift-dev/upshift/backup"
 	"github.com/upshift-dev/upshift/kong"
@@ -342,10 +345,28 @@ func (r *run) loadConfig(ctx context.Context, l ConfigLoader) error {
 	if err != nil {
 		return fmt.Errorf("read backup %s: %w", m.Name, err)
 	}
-	if err := l.PostConfig(ctx, conf); err != nil {
-		return fmt.Errorf("load backup %s into Y: %w", m.Name, err)
+	// Kong answers 429 "Currently loading previous configuration" while a
+	// reload is in progress: that is a wait, not a failure. go-kong does
+	// not expose Retry-After, so Upshift waits a second between tries,
+	// within the wait timeout.
+	deadline := time.Now().Add(e.cfg.WaitTimeout)
+	for {
+		err := l.PostConfig(ctx, conf)
+		var api *gokong.APIError
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &api) && api.Code() == http.StatusTooManyRequests && time.Now().Before(deadline):
+			e.progress(Progress{Step: r.step.name, Title: r.step.title, Phase: PhaseWait, Elapsed: time.Since(r.start),
+				Remaining: time.Until(deadline).Round(time.Second), Index: r.idx, Total: r.total,
+				Message: "Y is still loading a previous configuration (429); trying again in 1s"})
+			if !sleepCtx(ctx, time.Second) {
+				return fmt.Errorf("load backup %s into Y: %w", m.Name, context.Cause(ctx))
+			}
+		default:
+			return fmt.Errorf("load backup %s into Y: %w", m.Name, err)
+		}
 	}
-	return nil
 }
 
 // waitUntil observes every PollInterval until cond holds, ctx ends, or

@@ -185,3 +185,29 @@ func TestRollingRollbackAndEmptyConfig(t *testing.T) {
 type hookFunc func(ctx context.Context, argv []string) (string, error)
 
 func (f hookFunc) Run(ctx context.Context, argv []string) (string, error) { return f(ctx, argv) }
+
+// TestRollingConfigBusy: a Y node answers 429 ("Currently loading previous
+// configuration") to the first two POST /config: the engine waits and
+// tries again instead of failing the step, and the rollout goes on.
+func TestRollingConfigBusy(t *testing.T) {
+	t.Parallel()
+	w := newRollingWorld(t)
+	e := engineFor(t, lintedPlan(t, w.planSrc("")), w.sim, w.store, func(c *Config) {
+		c.Retries = 1 // a failed step would show: no step retry hides it
+		orig := c.Drivers.Hooks
+		c.Drivers.Hooks = hookFunc(func(ctx context.Context, argv []string) (string, error) {
+			out, err := orig.Run(ctx, argv)
+			if err == nil && strings.Join(argv, " ") == "sim start y2" {
+				w.sim.node("y2").Faults().RejectConfig(429, 1, 2)
+			}
+			return out, err
+		})
+	})
+	out, err := e.Apply(context.Background())
+	if err != nil || out.Condition.Reason != ReasonAwaitingApproval {
+		t.Fatalf("apply: %+v %v ran %v", out.Condition, err, out.Ran)
+	}
+	if n := strings.Count(strings.Join(out.Ran, " "), "start_to:y2"); n != 1 {
+		t.Errorf("start_to:y2 ran %d times, want once (the 429s are waited out inside it): %v", n, out.Ran)
+	}
+}
