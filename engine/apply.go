@@ -37,6 +37,15 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 		return out, fmt.Errorf("plan %q: %w", e.plan.Name, err)
 	}
 	defer func() { _ = lease.Release(context.WithoutCancel(ctx)) }()
+	if e.cfg.AgentID == "" && !e.cfg.TakeOver {
+		info, err := ReadRun(ctx, e.cfg.Store, e.plan.Name)
+		if err != nil {
+			return out, fmt.Errorf("plan %q: %w", e.plan.Name, err)
+		}
+		if info.InProgress() && info.Agent != "" {
+			return out, &AgentRunError{Plan: e.plan.Name, Agent: info.Agent, Commit: info.Commit}
+		}
+	}
 	// Steps run under a context that ends with ctx or with the lease.
 	actx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -215,6 +224,27 @@ func (e *Engine) interrupted(out Outcome, step string) Outcome {
 	out.Condition = Condition{Type: ConditionProgressing, Reason: ReasonInterrupted, Message: msg}
 	return out
 }
+
+// ErrAgentRun: the plan's current run is an agent's (see AgentRunError).
+var ErrAgentRun = errors.New("an agent is running this plan")
+
+// AgentRunError is Apply's refusal, for a caller that is not an agent, of
+// a plan whose current run an agent started and has not finished: two
+// controllers would fight over it. The plan changes through its git
+// repository; Config.TakeOver overrides (the agent stopped for good).
+type AgentRunError struct {
+	Plan, Agent, Commit string
+}
+
+func (e *AgentRunError) Error() string {
+	s := fmt.Sprintf("plan %q: agent %q is running this plan", e.Plan, e.Agent)
+	if e.Commit != "" {
+		s += " (from commit " + short(e.Commit) + ")"
+	}
+	return s
+}
+
+func (e *AgentRunError) Is(target error) bool { return target == ErrAgentRun }
 
 // leaseErr prefers the lease's loss as the cause of an error.
 func (e *Engine) leaseErr(ctx context.Context, err error) error {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -284,5 +285,33 @@ func TestDualClusterRollbackRequested(t *testing.T) {
 	t.Logf("load through nginx: %d requests, %d failed, by version %v", res.Requests, res.Failed, res.By)
 	if res.Failed != 0 {
 		t.Errorf("load: %d failed of %d; errors %v", res.Failed, res.Requests, res.Errors)
+	}
+}
+
+// TestApplyRefusesAnAgentsRun: a run an agent started and has not finished
+// (stopped at the decommission approval) is refused to a caller that is
+// not an agent (upshift apply), with the agent named; another agent (a
+// new leader) may go on; TakeOver lets a person take the plan over.
+func TestApplyRefusesAnAgentsRun(t *testing.T) {
+	t.Parallel()
+	w := newDualWorld(t)
+	ctx := context.Background()
+	p := lintedPlan(t, w.planSrc(""))
+	agent := func(id string) func(*Config) { return func(c *Config) { c.AgentID, c.Commit = id, "0123456789abcdef" } }
+	out, err := engineFor(t, p, w.sim, w.store, agent("agent-a")).Apply(ctx)
+	if err != nil || out.Condition.Reason != ReasonAwaitingApproval {
+		t.Fatalf("agent's apply: %+v %v", out.Condition, err)
+	}
+	_, err = engineFor(t, p, w.sim, w.store).Apply(ctx)
+	var are *AgentRunError
+	if !errors.Is(err, ErrAgentRun) || !errors.As(err, &are) || are.Agent != "agent-a" || !strings.Contains(err.Error(), "0123456789ab") {
+		t.Fatalf("apply by a person: %v, want the agent's run refused", err)
+	}
+	if out, err = engineFor(t, p, w.sim, w.store, agent("agent-b")).Apply(ctx); err != nil || out.Condition.Reason != ReasonAwaitingApproval {
+		t.Fatalf("apply by another agent: %+v %v", out.Condition, err)
+	}
+	out, err = engineFor(t, p, w.sim, w.store, func(c *Config) { c.TakeOver = true }).Apply(ctx)
+	if err != nil || out.Condition.Reason != ReasonAwaitingApproval || len(out.Ran) != 0 {
+		t.Fatalf("apply --take-over: %+v %v ran %v", out.Condition, err, out.Ran)
 	}
 }

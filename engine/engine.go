@@ -20,9 +20,13 @@ type Config struct {
 	LookupEnv func(string) (string, bool) // nil: os.LookupEnv
 	// Store keeps the journal and the lease: required by Apply; Preview
 	// reads the history from it when set.
-	Store    Store
-	Holder   string        // lease holder name (default "host/pid")
-	AgentID  string        // the agent's identity in journal records (Actor.Agent); "" for the CLI
+	Store   Store
+	Holder  string // lease holder name (default "host/pid")
+	AgentID string // the agent's identity in journal records (Actor.Agent); "" for the CLI
+	// TakeOver lets a caller that is not an agent (AgentID "") apply a
+	// plan whose current run an agent started and has not finished; by
+	// default Apply refuses it with ErrAgentRun (upshift apply --take-over).
+	TakeOver bool
 	LeaseTTL time.Duration // default 30s
 	// Commit and Author are the plan's commit (the agent sets them); the
 	// journal records them.

@@ -164,6 +164,10 @@ type RunInfo struct {
 	RolledBack bool   `json:"rolled_back"`
 	Key        string `json:"key,omitempty"` // the run's RunKey (digest)
 	LastSeq    int64  `json:"last_seq"`
+	// Agent is the agent that started the run (its run_started record's
+	// Actor.Agent); "" when the CLI did. Commit is that record's commit.
+	Agent  string `json:"agent,omitempty"`
+	Commit string `json:"commit,omitempty"`
 }
 
 // InProgress: a run started and neither completed nor rolled back.
@@ -183,6 +187,9 @@ func ReadRun(ctx context.Context, s Store, plan string) (RunInfo, error) {
 	// given; read the flags from the records themselves.
 	info := RunInfo{Started: true, Key: h.digest, LastSeq: h.lastSeq}
 	for _, r := range recs {
+		if r.Seq == h.start {
+			info.Agent, info.Commit = r.Actor.Agent, r.Commit
+		}
 		if r.Seq <= h.start || r.Kind != KindEvent {
 			continue
 		}

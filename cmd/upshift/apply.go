@@ -15,7 +15,7 @@ import (
 )
 
 const applyUsage = `Usage: upshift apply PATH [--plan NAME] [--journal-dir DIR | --journal-env NAME]
-                    [--holder NAME] [--log-format text|json] [--log-level LEVEL]
+                    [--holder NAME] [--take-over] [--log-format text|json] [--log-level LEVEL]
 
 Converges a plan: runs its strategy's steps until the plan is done, reaches a
 point of no return that approve = [...] does not list yet, or stops on a
@@ -24,7 +24,9 @@ status line redrawn on a terminal, plain timestamped lines otherwise.
 
 Every step is journaled before and after it runs (write-ahead), under the
 plan's lease: apply refuses a plan another process (an agent, another apply)
-holds. Ctrl-C stops the current step cleanly and records it; run apply again
+holds. It also refuses a plan whose current run an agent started and has not
+finished, even between the agent's passes: change that plan through its git
+repository, or, when that agent is stopped for good, pass --take-over. Ctrl-C stops the current step cleanly and records it; run apply again
 to resume from the journal. A second Ctrl-C exits at once (130).
 
 The plan must pass lint first. The journal is --journal-dir DIR, or a
@@ -47,6 +49,7 @@ var applyCommand = &command{
 		dir := fs.String("journal-dir", "", "journal directory")
 		envName := fs.String("journal-env", "", "environment variable holding the journal's PostgreSQL DSN")
 		holder := fs.String("holder", "", "lease holder name (default: user@host/pid)")
+		takeOver := fs.Bool("take-over", false, "apply a plan whose current run an agent started (stop that agent first)")
 		logFormat := fs.String("log-format", "text", "text or json")
 		logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
 		pos, err := parseFlags(fs, args)
@@ -91,7 +94,7 @@ var applyCommand = &command{
 			*holder = fmt.Sprintf("%s/%d", *holder, os.Getpid())
 		}
 		pp := newProgressPrinter(s.Out)
-		e, err := engine.New(engine.Config{Plan: p, Store: store, Holder: *holder, Logger: log, Progress: pp.Progress})
+		e, err := engine.New(engine.Config{Plan: p, Store: store, Holder: *holder, Logger: log, Progress: pp.Progress, TakeOver: *takeOver})
 		if err != nil {
 			fmt.Fprintf(s.Err, "upshift apply: %v\n", err)
 			return exitFail
@@ -104,7 +107,9 @@ var applyCommand = &command{
 		out, err := e.Apply(ctx)
 		pp.finish()
 		if err != nil {
-			if errors.Is(err, engine.ErrLeaseHeld) {
+			if errors.Is(err, engine.ErrAgentRun) {
+				fmt.Fprintf(s.Err, "upshift apply: %v\n(change the plan through its git repository; if that agent is stopped for good, apply with --take-over)\n", err)
+			} else if errors.Is(err, engine.ErrLeaseHeld) {
 				fmt.Fprintf(s.Err, "upshift apply: %v\n(an agent or another apply is working on this plan; if its holder died, see upshift unlock)\n", err)
 			} else {
 				fmt.Fprintf(s.Err, "upshift apply: %v\n", err)
