@@ -1,0 +1,52 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/upshift-dev/upshift/engine"
+)
+
+// TestApplyRefusesAnAgentsRun: the journal says an agent started the
+// plan's current run and has not finished it; upshift apply refuses with
+// the agent and commit named and how to go on, and changes nothing.
+func TestApplyRefusesAnAgentsRun(t *testing.T) {
+	ctx := context.Background()
+	sb := &sandbox{strategy: "dual_cluster", dir: t.TempDir()}
+	sb.vars = map[string]any{"Strategy": "dual_cluster", "From": "3.8.0", "To": "3.9.1",
+		"XAdmin": "127.0.0.1:1", "XStatus": "127.0.0.1:2", "XProxy": "127.0.0.1:3",
+		"YAdmin": "127.0.0.1:4", "YStatus": "127.0.0.1:5", "YProxy": "127.0.0.1:6",
+		"DSNX": "postgres://kong@127.0.0.1:7/x", "DSNY": "postgres://kong@127.0.0.1:7/y", "VerifyDSN": "postgres://kong@127.0.0.1:7/v",
+		"XStart": `["true"]`, "XStop": `["true"]`, "YStart": `["true"]`, "YStop": `["true"]`,
+		"Kong": `["kong"]`, "Backups": t.TempDir(), "Upstream": "/tmp/u.conf", "Test": `["true"]`, "Reload": `["true"]`, "Key": "k"}
+	if err := sb.writePlan(""); err != nil {
+		t.Fatal(err)
+	}
+	journal := t.TempDir()
+	store, err := engine.OpenDir(journal, engine.DirOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Append(ctx, engine.Record{Plan: "sandbox-dual_cluster", Kind: engine.KindEvent, Event: engine.EventRunStarted,
+		Commit: "0123456789abcdef0123", Actor: engine.Actor{Agent: "agent prod-1"}, Details: map[string]string{"digest": "d"}}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := store.Records(ctx, "sandbox-dual_cluster", 0)
+	_ = store.Close()
+	var out, errOut bytes.Buffer
+	code := Main(ctx, []string{"apply", sb.planPath(), "--journal-dir", journal}, &streams{In: strings.NewReader(""), Out: &out, Err: &errOut})
+	if code != exitFail || !strings.Contains(errOut.String(), `agent "agent prod-1" is running this plan (from commit 0123456789ab)`) ||
+		!strings.Contains(errOut.String(), "--take-over") {
+		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, out.String(), errOut.String())
+	}
+	store, err = engine.OpenDir(journal, engine.DirOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if after, _ := store.Records(ctx, "sandbox-dual_cluster", 0); len(after) != len(before) {
+		t.Errorf("the refused apply wrote %d journal records", len(after)-len(before))
+	}
+}
