@@ -77,6 +77,9 @@ type Preview struct {
 	Condition Condition  `json:"condition"`
 	Steps     []StepView `json:"steps"`
 	Observed  Observed   `json:"observed"`
+	// Run is the journal's current run of the plan (who started it, from
+	// which commit, whether it ended); nil without a journal.
+	Run *RunInfo `json:"run,omitempty"`
 }
 
 // Pending reports whether any step is not done (plan --detailed-exitcode

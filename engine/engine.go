@@ -310,9 +310,17 @@ func (e *Engine) Preview(ctx context.Context) (*Preview, error) {
 	if h.completed && d.direction == "upgrade" {
 		d.cond = Condition{Type: ConditionReady, Reason: ReasonConverged, Message: "completed: X was decommissioned"}
 	}
-	return &Preview{Plan: e.plan.Name, Cluster: e.plan.Cluster.Value, Strategy: e.plan.Strategy.Value, Mode: modeOf(e.plan),
+	pv := &Preview{Plan: e.plan.Name, Cluster: e.plan.Cluster.Value, Strategy: e.plan.Strategy.Value, Mode: modeOf(e.plan),
 		From: e.plan.From.Version.Value, To: e.plan.To.Version.Value, Direction: d.direction, Condition: d.cond,
-		Steps: d.views, Observed: obs}, nil
+		Steps: d.views, Observed: obs}
+	if e.cfg.Store != nil {
+		info, err := ReadRun(ctx, e.cfg.Store, e.plan.Name)
+		if err != nil {
+			return nil, err
+		}
+		pv.Run = &info
+	}
+	return pv, nil
 }
 
 func modeOf(p *plan.Plan) string {

@@ -11,7 +11,8 @@ import (
 
 // TestApplyRefusesAnAgentsRun: the journal says an agent started the
 // plan's current run and has not finished it; upshift apply refuses with
-// the agent and commit named and how to go on, and changes nothing.
+// the agent and commit named and how to go on, and changes nothing;
+// upshift plan shows whose run it is.
 func TestApplyRefusesAnAgentsRun(t *testing.T) {
 	ctx := context.Background()
 	sb := &sandbox{strategy: "dual_cluster", dir: t.TempDir()}
@@ -40,6 +41,13 @@ func TestApplyRefusesAnAgentsRun(t *testing.T) {
 	if code != exitFail || !strings.Contains(errOut.String(), `agent "agent prod-1" is running this plan (from commit 0123456789ab)`) ||
 		!strings.Contains(errOut.String(), "--take-over") {
 		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, out.String(), errOut.String())
+	}
+	// upshift plan says whose run it is.
+	out.Reset()
+	errOut.Reset()
+	Main(ctx, []string{"plan", sb.planPath(), "--journal-dir", journal}, &streams{In: strings.NewReader(""), Out: &out, Err: &errOut})
+	if !strings.Contains(out.String(), `Run: in progress, started by agent "agent prod-1" from commit 0123456789ab`) {
+		t.Errorf("plan does not name the run's agent:\n%s\n%s", out.String(), errOut.String())
 	}
 	store, err = engine.OpenDir(journal, engine.DirOptions{})
 	if err != nil {

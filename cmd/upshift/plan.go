@@ -189,6 +189,23 @@ func writePreview(w io.Writer, pv *engine.Preview) {
 		fmt.Fprintf(w, "Plan: %s to run.\n", plural(toRun, "step", "steps"))
 	}
 	fmt.Fprintf(w, "Condition: %s/%s: %s\n", pv.Condition.Type, pv.Condition.Reason, pv.Condition.Message)
+	if r := pv.Run; r != nil && r.Started {
+		who := "upshift apply"
+		if r.Agent != "" {
+			who = fmt.Sprintf("agent %q", r.Agent)
+		}
+		if r.Commit != "" {
+			who += " from commit " + shortHash(r.Commit)
+		}
+		state := "in progress"
+		switch {
+		case r.Completed:
+			state = "completed"
+		case r.RolledBack:
+			state = "rolled back"
+		}
+		fmt.Fprintf(w, "Run: %s, started by %s\n", state, who)
+	}
 }
 
 func writeObserved(w io.Writer, o *engine.Observed) {
@@ -327,4 +344,12 @@ func list(m map[string][]string) string {
 		parts = append(parts, s+" "+strings.Join(m[s], ","))
 	}
 	return " (" + oneLine(strings.Join(parts, "; "), 120) + ")"
+}
+
+// shortHash is a commit hash's first 12 characters.
+func shortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
 }
