@@ -49,11 +49,14 @@ installs them).
   --gitops     the GitOps way: the plan is committed to a repository served by
                a real git server (git http-backend), upshift's agent polls it,
                upgrades, and a git revert of the commit rolls the upgrade back;
-               the agent's status page is served while it runs
+               the agent's status page is served while it runs. Works with
+               every --strategy; in place, the committed plan also says
+               rollback { restore = true }, which the revert needs
   --keep       keep the workspace (plans, journal, backups) afterwards
   --dir DIR    the workspace (default: a new temporary directory)
 
-Exit codes: 0 converged and rolled back with no failed request, 1 otherwise,
+Exit codes: 0 converged and rolled back with no failed request (in place:
+failed requests during its downtime are expected), 1 otherwise,
 2 usage error.
 `
 
@@ -185,7 +188,11 @@ func (sb *sandbox) run(ctx context.Context, t testing.TB) error {
 		sb.say("Kong %s → %s (%s) through git: a commit upgraded, a revert rolled back", from, to, sb.strategy)
 		sb.say("Requests through nginx: %d sent, %d failed (by version: %v)", res.Requests, res.Failed, res.By)
 		sb.say("Total time: %s", time.Since(start).Round(100*time.Millisecond))
-		if res.Failed > 0 && sb.strategy != "in_place" {
+		if res.Failed > 0 {
+			if sb.strategy == "in_place" {
+				sb.say("In place has downtime by design: %d requests failed while X was stopped and Y not yet serving (and again during the rollback's restore).", res.Failed)
+				return nil
+			}
 			return fmt.Errorf("%d requests failed through nginx (first: %v)", res.Failed, res.Errors)
 		}
 		return nil

@@ -23,7 +23,14 @@ func (sb *sandbox) runGitOps(ctx context.Context, t testing.TB, store engine.Sto
 	g := testenv.GitServer(t)
 	work, _ := g.NewRepo(t, "plans", map[string]string{"README.md": "Upgrade plans for the sandbox's Kong.\n"})
 	sb.say("- git server at %s (git http-backend), repository plans.git", g.URL())
-	if err := sb.writePlan(""); err != nil {
+	extra := ""
+	if sb.strategy == "in_place" {
+		// A revert after the migrations can only go back by restoring the
+		// backup into X's database: the plan gives that consent up front.
+		extra = "  rollback {\n    restore = true\n  }\n"
+		sb.say("- in place: the plan says rollback { restore = true }, so a revert after the migrations restores the backup")
+	}
+	if err := sb.writePlan(extra); err != nil {
 		return err
 	}
 	plan, err := os.ReadFile(sb.planPath())
@@ -100,8 +107,15 @@ func (sb *sandbox) runGitOps(ctx context.Context, t testing.TB, store engine.Sto
 	sb.say("\n== git revert %s (while the upgrade is in progress)", commit[:12])
 	g.Git(t, work, "revert", "--no-edit", commit)
 	g.Git(t, work, "push", "--quiet", "origin", "main")
-	if _, err := watch("the rollback", func(p agent.PlanStatus) bool { return !p.Running && p.Condition.Reason == engine.ReasonRolledBack }); err != nil {
+	p, err := watch("the rollback", func(p agent.PlanStatus) bool {
+		// RestoreNeeded does not change by waiting: stop there.
+		return !p.Running && (p.Condition.Reason == engine.ReasonRolledBack || p.Condition.Reason == engine.ReasonRestoreNeeded)
+	})
+	if err != nil {
 		return err
+	}
+	if p.Condition.Reason != engine.ReasonRolledBack {
+		return fmt.Errorf("the rollback stopped with %s/%s: %s", p.Condition.Type, p.Condition.Reason, p.Condition.Message)
 	}
 	return sb.showStateFrom(ctx, store, string(plan))
 }
