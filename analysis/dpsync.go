@@ -48,7 +48,7 @@ type DataPlaneSync struct {
 }
 
 // emptyHash is the config_hash of a data plane with no configuration.
-const emptyHash = "00000000000000000000000000000000"
+const emptyHash = kong.EmptyConfigHash
 
 // NewDataPlaneSync checks cfg; it contacts nothing.
 func NewDataPlaneSync(cfg DataPlaneSyncConfig) (*DataPlaneSync, error) {

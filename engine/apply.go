@@ -37,15 +37,6 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 		return out, fmt.Errorf("plan %q: %w", e.plan.Name, err)
 	}
 	defer func() { _ = lease.Release(context.WithoutCancel(ctx)) }()
-	if e.cfg.AgentID == "" && !e.cfg.TakeOver {
-		info, err := ReadRun(ctx, e.cfg.Store, e.plan.Name)
-		if err != nil {
-			return out, fmt.Errorf("plan %q: %w", e.plan.Name, err)
-		}
-		if info.InProgress() && info.Agent != "" {
-			return out, &AgentRunError{Plan: e.plan.Name, Agent: info.Agent, Commit: info.Commit}
-		}
-	}
 	// Steps run under a context that ends with ctx or with the lease.
 	actx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -57,9 +48,12 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 		j.Actor = localActor()
 		j.Actor.Agent = e.cfg.AgentID
 	}
-	h, err := e.history(actx)
+	h, cur, err := e.journal(actx)
 	if err != nil {
 		return out, err
+	}
+	if e.cfg.AgentID == "" && !e.cfg.TakeOver && cur.InProgress() && cur.Agent != "" {
+		return out, &AgentRunError{Plan: e.plan.Name, Agent: cur.Agent, Commit: cur.Commit}
 	}
 	if h.newRun {
 		if _, err := j.Event(actx, EventRunStarted, map[string]string{"digest": e.digest}); err != nil {

@@ -152,14 +152,22 @@ func (e *Engine) rollbackReason(h *history) string {
 
 // history reads the plan's current run from the store (empty without one).
 func (e *Engine) history(ctx context.Context) (*history, error) {
+	h, _, err := e.journal(ctx)
+	return h, err
+}
+
+// journal reads the plan's records once: the history the decisions use
+// and the current run's RunInfo (nil without a store).
+func (e *Engine) journal(ctx context.Context) (*history, *RunInfo, error) {
 	if e.cfg.Store == nil {
-		return readHistory(nil, e.digest), nil
+		return readHistory(nil, e.digest), nil, nil
 	}
 	recs, err := e.cfg.Store.Records(ctx, e.plan.Name, 0)
 	if err != nil {
-		return nil, fmt.Errorf("read the journal of plan %q: %w", e.plan.Name, err)
+		return nil, nil, fmt.Errorf("read the journal of plan %q: %w", e.plan.Name, err)
 	}
-	return readHistory(recs, e.digest), nil
+	info := runInfo(recs)
+	return readHistory(recs, e.digest), &info, nil
 }
 
 // decision is what decide found: the table, the index of the next step
@@ -297,7 +305,7 @@ func short(h string) string {
 
 // Preview observes and decides; it writes nothing and takes no lease.
 func (e *Engine) Preview(ctx context.Context) (*Preview, error) {
-	h, err := e.history(ctx)
+	h, run, err := e.journal(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -312,14 +320,7 @@ func (e *Engine) Preview(ctx context.Context) (*Preview, error) {
 	}
 	pv := &Preview{Plan: e.plan.Name, Cluster: e.plan.Cluster.Value, Strategy: e.plan.Strategy.Value, Mode: modeOf(e.plan),
 		From: e.plan.From.Version.Value, To: e.plan.To.Version.Value, Direction: d.direction, Condition: d.cond,
-		Steps: d.views, Observed: obs}
-	if e.cfg.Store != nil {
-		info, err := ReadRun(ctx, e.cfg.Store, e.plan.Name)
-		if err != nil {
-			return nil, err
-		}
-		pv.Run = &info
-	}
+		Steps: d.views, Observed: obs, Run: run}
 	return pv, nil
 }
 

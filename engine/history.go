@@ -179,9 +179,14 @@ func ReadRun(ctx context.Context, s Store, plan string) (RunInfo, error) {
 	if err != nil {
 		return RunInfo{}, err
 	}
+	return runInfo(recs), nil
+}
+
+// runInfo is ReadRun on records already read.
+func runInfo(recs []Record) RunInfo {
 	h := readHistory(recs, "")
 	if h.start == 0 {
-		return RunInfo{LastSeq: h.lastSeq}, nil
+		return RunInfo{LastSeq: h.lastSeq}
 	}
 	// readHistory resets a rolled-back run whose key differs from the one
 	// given; read the flags from the records themselves.
@@ -200,5 +205,5 @@ func ReadRun(ctx context.Context, s Store, plan string) (RunInfo, error) {
 			info.RolledBack = true
 		}
 	}
-	return info, nil
+	return info
 }

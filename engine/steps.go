@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/upshift-dev/upshift/kong"
 	"github.com/upshift-dev/upshift/kongrelease"
 	"github.com/upshift-dev/upshift/plan"
 )
@@ -374,8 +375,10 @@ func (e *Engine) stepStart() step {
 			if err := r.waitNode(ctx, "Y", func(o Observed) *NodeFacts { return o.To }, true); err != nil {
 				return out, nil, err
 			}
-			if err := r.waitUntil(ctx, "a data plane of Y's control plane to load its configuration", e.toDataPlaneServes); err != nil {
-				return out, nil, err
+			if e.plan.Mode.Value == "hybrid_cp" {
+				if err := r.waitUntil(ctx, "a data plane of Y's control plane to load its configuration", e.toDataPlaneServes); err != nil {
+					return out, nil, err
+				}
 			}
 			if msg, details := e.downtime(r.state, time.Now()); msg != "" {
 				return strings.TrimSpace(msg + "\n" + out), details, nil
@@ -460,7 +463,7 @@ func (e *Engine) toDataPlaneServes(o Observed) (bool, string) {
 			return false, "Y's control plane's data-plane list cannot be read: " + src.Error
 		}
 		for _, dp := range src.Planes {
-			if dp.SyncStatus == "normal" && dp.ConfigHash != "" && dp.ConfigHash != strings.Repeat("0", 32) {
+			if dp.SyncStatus == "normal" && dp.ConfigHash != "" && dp.ConfigHash != kong.EmptyConfigHash {
 				return true, "data plane " + dp.Hostname + " (Kong " + dp.Version + ") serves configuration " + short(dp.ConfigHash)
 			}
 		}

@@ -141,8 +141,10 @@ type Readiness struct {
 	ConfigurationHash string
 }
 
-// emptyConfigHash is Kong's DECLARATIVE_EMPTY_CONFIG_HASH (kong-facts §1.2).
-const emptyConfigHash = "00000000000000000000000000000000"
+// EmptyConfigHash is Kong's DECLARATIVE_EMPTY_CONFIG_HASH (kong-facts §1.2):
+// the configuration hash of a DB-less node or data plane with no
+// configuration.
+const EmptyConfigHash = "00000000000000000000000000000000"
 
 // Ready asks whether the node (of version v) is ready: the Status API's
 // GET /status/ready when v >= 3.3 and a status URL is configured (200
@@ -189,7 +191,7 @@ func (c *Client) Ready(ctx context.Context, v kongrelease.Version) (Readiness, e
 	switch {
 	case st.Database != nil && !st.Database.Reachable:
 		r.Reason = "database not reachable"
-	case st.Database == nil && (st.ConfigurationHash == "" || st.ConfigurationHash == emptyConfigHash):
+	case st.Database == nil && (st.ConfigurationHash == "" || st.ConfigurationHash == EmptyConfigHash):
 		r.Reason = "no configuration loaded (configuration_hash " + st.ConfigurationHash + ")"
 	default:
 		r.Ready = true
