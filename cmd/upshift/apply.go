@@ -26,8 +26,10 @@ Every step is journaled before and after it runs (write-ahead), under the
 plan's lease: apply refuses a plan another process (an agent, another apply)
 holds. It also refuses a plan whose current run an agent started and has not
 finished, even between the agent's passes: change that plan through its git
-repository, or, when that agent is stopped for good, pass --take-over. Ctrl-C stops the current step cleanly and records it; run apply again
-to resume from the journal. A second Ctrl-C exits at once (130).
+repository, or, when that agent is stopped for good, pass --take-over.
+
+Ctrl-C stops the current step cleanly and records it; run apply again to
+resume from the journal. A second Ctrl-C exits at once (130).
 
 The plan must pass lint first. The journal is --journal-dir DIR, or a
 PostgreSQL database whose DSN is in the environment variable --journal-env

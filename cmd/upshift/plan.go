@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/upshift-dev/upshift/backup"
 	"github.com/upshift-dev/upshift/engine"
 )
 
@@ -291,9 +292,10 @@ func writeObserved(w io.Writer, o *engine.Observed) {
 			fmt.Fprintf(w, "  %-14s none yet\n", "backup")
 		case b.Usable:
 			fmt.Fprintf(w, "  %-14s %s (%s of Kong %s), verified\n", "backup", b.Name, b.Kind, b.KongVersion)
-		case b.Kind == "declarative" && strings.Contains(b.UnusableReason, "no test restore"):
-			// DB-less: no scratch restore; each Y node loads it (POST
-			// /config, which validates it) and must become ready.
+		case b.Kind == backup.KindDeclarative:
+			// DB-less: never test-restored (backup.Verify refuses it); each
+			// Y node loads it (POST /config validates it) and must become
+			// ready.
 			fmt.Fprintf(w, "  %-14s %s (declarative of Kong %s), checked by loading it into each Y node\n", "backup", b.Name, b.KongVersion)
 		default:
 			fmt.Fprintf(w, "  %-14s %s (%s), not usable: %s\n", "backup", b.Name, b.Kind, oneLine(b.UnusableReason, 100))
@@ -312,11 +314,7 @@ func writeObserved(w io.Writer, o *engine.Observed) {
 			for _, k := range keys {
 				parts = append(parts, fmt.Sprintf("%s=%d", k, f.Counts[k]))
 			}
-			h := f.Hash
-			if len(h) > 12 {
-				h = h[:12]
-			}
-			fmt.Fprintf(w, "  %-14s X %s (%s)\n", "fingerprint", h, strings.Join(parts, " "))
+			fmt.Fprintf(w, "  %-14s X %s (%s)\n", "fingerprint", shortHash(f.Hash), strings.Join(parts, " "))
 		}
 	}
 }
@@ -346,7 +344,7 @@ func list(m map[string][]string) string {
 	return " (" + oneLine(strings.Join(parts, "; "), 120) + ")"
 }
 
-// shortHash is a commit hash's first 12 characters.
+// shortHash is a hash's first 12 characters (commits, fingerprints).
 func shortHash(h string) string {
 	if len(h) > 12 {
 		return h[:12]

@@ -114,10 +114,7 @@ func fetchStatus(ctx context.Context, base string) (agent.Status, []byte, error)
 }
 
 func writeStatusTable(w io.Writer, st agent.Status, detail bool) {
-	head := st.Head
-	if len(head) > 12 {
-		head = head[:12]
-	}
+	head := shortHash(st.Head)
 	fmt.Fprintf(w, "Agent %s (%s", st.Agent, st.Role)
 	if st.Leader != "" {
 		fmt.Fprintf(w, ", leader %s", st.Leader)
