@@ -149,19 +149,3 @@ func TestBlueGreenRollbackAfterFinish(t *testing.T) {
 	}
 	waitStatus(t, w.sim.node("x").ProxyURL()+"/health", 200)
 }
-
-// waitStatus polls url until it answers want (deadline 10 s).
-func waitStatus(t *testing.T, url string, want int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := httpGet(url)
-		if err == nil && resp == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET %s: %d %v, want %d", url, resp, err, want)
-		}
-		time.Sleep(50 * time.Millisecond) // polling with a deadline
-	}
-}

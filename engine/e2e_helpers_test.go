@@ -286,3 +286,19 @@ func httpGet(url string) (int, error) {
 	resp.Body.Close()
 	return resp.StatusCode, nil
 }
+
+// waitStatus polls url until it answers want (deadline 20 s).
+func waitStatus(t testing.TB, url string, want int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := httpGet(url)
+		if err == nil && resp == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s: %d %v, want %d", url, resp, err, want)
+		}
+		time.Sleep(50 * time.Millisecond) // polling with a deadline
+	}
+}

@@ -61,18 +61,8 @@ func newHybridWorld(t testing.TB, cpVersion, yVersion string) *hybridWorld {
 		{Addr: w.sim.cfg("y1").ProxyListen, Down: true}, {Addr: w.sim.cfg("y2").ProxyListen, Down: true}}})
 	// Each X data plane serves the control plane's configuration before
 	// the test begins (a data plane without one answers 404 to all).
-	deadline := time.Now().Add(20 * time.Second)
 	for _, n := range []string{"x1", "x2"} {
-		for {
-			code, _ := httpGet("http://" + w.sim.cfg(n).ProxyListen + "/orders")
-			if code == 401 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("data plane %s did not get the control plane's configuration: /orders = %d", n, code)
-			}
-			time.Sleep(50 * time.Millisecond) // polling with a deadline
-		}
+		waitStatus(t, "http://"+w.sim.cfg(n).ProxyListen+"/orders", 401)
 	}
 	st, err := OpenDir(t.TempDir(), DirOptions{})
 	if err != nil {
@@ -83,11 +73,7 @@ func newHybridWorld(t testing.TB, cpVersion, yVersion string) *hybridWorld {
 	return w
 }
 
-func (w *hybridWorld) node(name string) string {
-	c := w.sim.cfg(name)
-	return fmt.Sprintf("    node %q {\n      admin_url  = \"http://%s\"\n      status_url = \"http://%s\"\n      proxy_url  = \"http://%s\"\n"+
-		"      start = [\"sim\", \"start\", %q]\n      stop  = [\"sim\", \"stop\", %q]\n    }\n", name, c.AdminListen, c.StatusListen, c.ProxyListen, name, name)
-}
+func (w *hybridWorld) node(name string) string { return simNodeBlock(w.sim, name) }
 
 // planSrc: control_plane.version is what the plan believes the control
 // plane runs (the field failure is a plan that believes wrongly).
@@ -268,7 +254,7 @@ func TestHybridStaleConfigHash(t *testing.T) {
 			time.Sleep(50 * time.Millisecond) // polling with a deadline
 		}
 	}
-	synced := func(h string) bool { return h != "" && h != strings.Repeat("0", 32) }
+	synced := func(h string) bool { return h != "" && h != kong.EmptyConfigHash }
 	e := w.engine(t, w.planSrc("3.9.1", ""), func(c *Config) {
 		orig := c.Drivers.Hooks
 		c.Drivers.Hooks = hookFunc(func(ctx context.Context, argv []string) (string, error) {

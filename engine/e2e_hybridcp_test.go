@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/upshift-dev/upshift/internal/testenv"
 	"github.com/upshift-dev/upshift/kongsim"
@@ -39,16 +38,7 @@ func TestDualClusterHybridControlPlanes(t *testing.T) {
 	}
 	seed(t, s.node("x").AdminURL(), upstream(t))
 	xdpProxy := "http://" + s.cfg("xdp").ProxyListen
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if code, _ := httpGet(xdpProxy + "/orders"); code == 401 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("X's data plane did not get its control plane's configuration")
-		}
-		time.Sleep(50 * time.Millisecond) // polling with a deadline
-	}
+	waitStatus(t, xdpProxy+"/orders", 401) // X's data plane has its control plane's configuration
 	ng := testenv.Nginx(t, testenv.NginxConfig{Servers: []testenv.NginxServer{
 		{Addr: s.cfg("xdp").ProxyListen, Weight: 1}, {Addr: s.cfg("ydp").ProxyListen, Down: true}}})
 	store, err := OpenDir(t.TempDir(), DirOptions{})

@@ -45,8 +45,12 @@ func newRollingWorld(t testing.TB) *rollingWorld {
 }
 
 // node renders a rolling node block with sim start/stop hooks.
-func (w *rollingWorld) node(name string) string {
-	c := w.sim.cfg(name)
+func (w *rollingWorld) node(name string) string { return simNodeBlock(w.sim, name) }
+
+// simNodeBlock renders a plan's node block for the sim node name, with
+// sim start/stop hooks.
+func simNodeBlock(s *sim, name string) string {
+	c := s.cfg(name)
 	return fmt.Sprintf("    node %q {\n      admin_url  = \"http://%s\"\n      status_url = \"http://%s\"\n      proxy_url  = \"http://%s\"\n"+
 		"      start = [\"sim\", \"start\", %q]\n      stop  = [\"sim\", \"stop\", %q]\n    }\n", name, c.AdminListen, c.StatusListen, c.ProxyListen, name, name)
 }
