@@ -76,7 +76,31 @@ type crashWorld struct {
 	nodes      []string // the fleet's node names, for the end state
 }
 
-var crashPlan = template.Must(template.New("p").Parse(`upgrade "crash" {
+// crashBlocks are the blocks both crash plans share: nginx traffic with a
+// one-step rollout, the key-auth check, and a rolling node.
+var crashBlocks = template.Must(template.New("blocks").Parse(`{{define "traffic"}}  traffic "nginx" {
+    upstream_file = "{{.Upstream}}"
+    upstream      = "kong"
+    test          = {{.Test}}
+    reload        = {{.Reload}}
+  }
+  rollout {
+    step {
+      weight = 100
+      pause  = "1s"
+    }
+  }{{end}}{{define "check"}}  check "key_auth_rejects_anonymous" {
+    request { path = "/orders" }
+    expect { status = 401 }
+  }{{end}}{{define "node"}}    node "{{.Name}}" {
+      admin_url  = "http://{{.C.AdminListen}}"
+      status_url = "http://{{.C.StatusListen}}"
+      proxy_url  = "http://{{.C.ProxyListen}}"
+      start      = {{.Start}}
+      stop       = {{.Stop}}
+    }{{end}}`))
+
+var crashPlan = template.Must(template.Must(crashBlocks.Clone()).New("p").Parse(`upgrade "crash" {
   cluster  = "crash"
   strategy = "{{.S}}"
   mode     = "traditional"
@@ -108,23 +132,9 @@ var crashPlan = template.Must(template.New("p").Parse(`upgrade "crash" {
     verify_dsn = "{{.Verify}}"
   }
 {{- if .Traffic}}
-  traffic "nginx" {
-    upstream_file = "{{.Upstream}}"
-    upstream      = "kong"
-    test          = {{.Test}}
-    reload        = {{.Reload}}
-  }
-  rollout {
-    step {
-      weight = 100
-      pause  = "1s"
-    }
-  }
+{{template "traffic" .}}
 {{- end}}
-  check "key_auth_rejects_anonymous" {
-    request { path = "/orders" }
-    expect { status = 401 }
-  }
+{{template "check"}}
 }
 `))
 
@@ -219,13 +229,7 @@ func (w *crashWorld) writePlan(t testing.TB, src string) {
 	w.store = st
 }
 
-var rollingCrashPlan = template.Must(template.Must(template.New("r").Parse(`{{define "node"}}    node "{{.Name}}" {
-      admin_url  = "http://{{.C.AdminListen}}"
-      status_url = "http://{{.C.StatusListen}}"
-      proxy_url  = "http://{{.C.ProxyListen}}"
-      start      = {{.Start}}
-      stop       = {{.Stop}}
-    }{{end}}`)).Parse(`upgrade "crash" {
+var rollingCrashPlan = template.Must(template.Must(crashBlocks.Clone()).New("r").Parse(`upgrade "crash" {
   cluster  = "crash"
   strategy = "rolling"
   mode     = "dbless"
@@ -245,22 +249,8 @@ var rollingCrashPlan = template.Must(template.Must(template.New("r").Parse(`{{de
   backup {
     dir = "{{.Backups}}"
   }
-  traffic "nginx" {
-    upstream_file = "{{.Upstream}}"
-    upstream      = "kong"
-    test          = {{.Test}}
-    reload        = {{.Reload}}
-  }
-  rollout {
-    step {
-      weight = 100
-      pause  = "1s"
-    }
-  }
-  check "key_auth_rejects_anonymous" {
-    request { path = "/orders" }
-    expect { status = 401 }
-  }
+{{template "traffic" .}}
+{{template "check"}}
 }
 `))
 
