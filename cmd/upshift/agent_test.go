@@ -56,12 +56,14 @@ func TestAgentCommand(t *testing.T) {
 		_ = json.NewDecoder(resp.Body).Decode(&s)
 		return s
 	}
+	// waitHead waits for the head commit and its plans: the status shows
+	// a new head as soon as it is fetched, its plans once they are read.
 	waitHead := func(want string) agent.Status {
 		t.Helper()
 		deadline := time.Now().Add(20 * time.Second)
 		for {
 			s := status()
-			if s.Head == want {
+			if s.Head == want && len(s.Plans) > 0 {
 				return s
 			}
 			if time.Now().After(deadline) {
