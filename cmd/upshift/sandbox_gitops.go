@@ -62,7 +62,33 @@ func (sb *sandbox) runGitOps(ctx context.Context, t testing.TB, store engine.Sto
 	defer func() { stop(); <-done }()
 
 	name := "sandbox-" + sb.strategy
-	var lastStep, lastReason string
+	// The agent's steps are printed from its journal (every intent and
+	// outcome, in order), not from samples of its status: a step of a few
+	// milliseconds falls between two samples. The status only says when to
+	// stop watching.
+	var lastSeq int64
+	var lastReason string
+	printJournal := func() error {
+		recs, err := store.Records(ctx, name, lastSeq)
+		if err != nil {
+			return fmt.Errorf("read the agent's journal: %w", err)
+		}
+		for _, r := range recs {
+			lastSeq = r.Seq
+			at := r.Time.Local().Format("15:04:05")
+			switch r.Kind {
+			case engine.KindIntent:
+				sb.say("%s agent: %s", at, r.Step)
+			case engine.KindOutcome:
+				line := fmt.Sprintf("%s agent: %s: %s", at, r.Step, r.Result)
+				if r.Error != "" {
+					line += ": " + r.Error
+				}
+				sb.say("%s", line)
+			}
+		}
+		return nil
+	}
 	watch := func(what string, until func(agent.PlanStatus) bool) (agent.PlanStatus, error) {
 		deadline := time.Now().Add(3 * time.Minute)
 		tick := time.NewTicker(100 * time.Millisecond)
@@ -74,10 +100,11 @@ func (sb *sandbox) runGitOps(ctx context.Context, t testing.TB, store engine.Sto
 					p = q
 				}
 			}
-			if p.Step != "" && p.Step != lastStep {
-				sb.say("%s agent: %s", time.Now().Format("15:04:05"), p.Step)
+			// The status is read first: every record up to what it shows
+			// is in the journal by then.
+			if err := printJournal(); err != nil {
+				return p, err
 			}
-			lastStep = p.Step
 			if p.Condition.Reason != lastReason && !p.Running && p.Condition.Reason != "" {
 				sb.say("%s agent: %s/%s: %s", time.Now().Format("15:04:05"), p.Condition.Type, p.Condition.Reason, p.Condition.Message)
 				lastReason = p.Condition.Reason
