@@ -16,10 +16,10 @@ import (
 
 	"github.com/upshift-dev/upshift/agent"
 	"github.com/upshift-dev/upshift/agent/gitsource"
-	"github.com/upshift-dev/upshift/engine"
+	"github.com/upshift-dev/upshift/internal/engine"
 	"github.com/upshift-dev/upshift/internal/testenv"
-	"github.com/upshift-dev/upshift/kongsim"
-	"github.com/upshift-dev/upshift/kongsim/fleet"
+	"github.com/upshift-dev/upshift/internal/kongsim"
+	"github.com/upshift-dev/upshift/internal/kongsim/fleet"
 )
 
 // TestGitOpsEndToEnd is issue 6's story on a real git server, real
@@ -277,7 +277,7 @@ func weights(t *testing.T, file string) string {
 // kongBin builds kongsim's kong CLI (the plan's to.kong) into a temp dir.
 func kongBin(t *testing.T) string {
 	p := filepath.Join(t.TempDir(), "kong")
-	if out, err := exec.Command("go", "build", "-o", p, "github.com/upshift-dev/upshift/kongsim/cmd/kong").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", p, "github.com/upshift-dev/upshift/internal/kongsim/cmd/kongsim-kong").CombinedOutput(); err != nil {
 		t.Fatalf("build kongsim's kong: %v\n%s", err, out)
 	}
 	return p

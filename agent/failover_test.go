@@ -10,7 +10,7 @@ import (
 	"github.com/upshift-dev/upshift/agent"
 	"github.com/upshift-dev/upshift/agent/gitsource"
 	"github.com/upshift-dev/upshift/agent/leader"
-	"github.com/upshift-dev/upshift/engine"
+	"github.com/upshift-dev/upshift/internal/engine"
 )
 
 // TestLeaderFailover: two agents share one PostgreSQL journal and elect a

@@ -8,7 +8,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/upshift-dev/upshift/engine"
+	"github.com/upshift-dev/upshift/internal/engine"
 )
 
 // Status is what /api/v1/status serves and `upshift status` prints.

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/upshift-dev/upshift/engine"
+	"github.com/upshift-dev/upshift/internal/engine"
 	"github.com/upshift-dev/upshift/internal/testenv"
 )
 

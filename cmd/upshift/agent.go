@@ -18,7 +18,7 @@ import (
 	"github.com/upshift-dev/upshift/agent/leader"
 	"github.com/upshift-dev/upshift/agent/signature"
 	"github.com/upshift-dev/upshift/agent/webhook"
-	"github.com/upshift-dev/upshift/engine"
+	"github.com/upshift-dev/upshift/internal/engine"
 )
 
 const agentUsage = `Usage: upshift agent --repo URL --data-dir DIR [--branch main] [--path plans/]

@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/upshift-dev/upshift/engine"
+	"github.com/upshift-dev/upshift/internal/engine"
 )
 
 const applyUsage = `Usage: upshift apply PATH [--plan NAME] [--journal-dir DIR | --journal-env NAME]

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/upshift-dev/upshift/engine"
+	"github.com/upshift-dev/upshift/internal/engine"
 )
 
 // TestApplyRefusesAnAgentsRun: the journal says an agent started the

@@ -11,7 +11,7 @@ import (
 	"github.com/kong/go-kong/kong"
 
 	"github.com/upshift-dev/upshift/internal/testenv"
-	"github.com/upshift-dev/upshift/kongsim"
+	"github.com/upshift-dev/upshift/internal/kongsim"
 )
 
 // TestBackupRestoreCommands runs `upshift backup` and `upshift restore` on

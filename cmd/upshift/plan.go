@@ -10,8 +10,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/upshift-dev/upshift/backup"
-	"github.com/upshift-dev/upshift/engine"
+	"github.com/upshift-dev/upshift/internal/backup"
+	"github.com/upshift-dev/upshift/internal/engine"
 )
 
 const planUsage = `Usage: upshift plan PATH [--plan NAME] [--format text|json] [--detailed-exitcode]

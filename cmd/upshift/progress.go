@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/upshift-dev/upshift/engine"
+	"github.com/upshift-dev/upshift/internal/engine"
 )
 
 // progressPrinter renders an apply's live progress. On a terminal, one

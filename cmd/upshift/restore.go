@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/upshift-dev/upshift/backup"
+	"github.com/upshift-dev/upshift/internal/backup"
 )
 
 const restoreUsage = `Usage: upshift restore PATH [--plan NAME] --from MANIFEST --target-env NAME

@@ -17,11 +17,11 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/upshift-dev/upshift/engine"
+	"github.com/upshift-dev/upshift/internal/engine"
 	"github.com/upshift-dev/upshift/internal/testenv"
-	"github.com/upshift-dev/upshift/kongsim"
-	"github.com/upshift-dev/upshift/kongsim/fleet"
-	"github.com/upshift-dev/upshift/kongsim/kongcli"
+	"github.com/upshift-dev/upshift/internal/kongsim"
+	"github.com/upshift-dev/upshift/internal/kongsim/fleet"
+	"github.com/upshift-dev/upshift/internal/kongsim/kongcli"
 )
 
 const sandboxUsage = `Usage: upshift sandbox [--strategy dual_cluster|blue_green|in_place|rolling] [--gitops] [--keep] [--dir DIR]

@@ -12,7 +12,7 @@ import (
 
 	"github.com/upshift-dev/upshift/agent"
 	"github.com/upshift-dev/upshift/agent/gitsource"
-	"github.com/upshift-dev/upshift/engine"
+	"github.com/upshift-dev/upshift/internal/engine"
 	"github.com/upshift-dev/upshift/internal/testenv"
 )
 

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/upshift-dev/upshift/agent"
-	"github.com/upshift-dev/upshift/engine"
+	"github.com/upshift-dev/upshift/internal/engine"
 	"github.com/upshift-dev/upshift/internal/testenv"
 )
 

@@ -7,7 +7,7 @@ import (
 	"os/user"
 	"time"
 
-	"github.com/upshift-dev/upshift/engine"
+	"github.com/upshift-dev/upshift/internal/engine"
 )
 
 const unlockUsage = `Usage: upshift unlock PATH [--plan NAME] --reason TEXT (--journal-dir DIR | --journal-env NAME) [--force] [--who NAME]

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/upshift-dev/upshift/engine"
+	"github.com/upshift-dev/upshift/internal/engine"
 )
 
 // TestUnlock breaks a plan's lease in a directory journal: a live lease is

@@ -1,0 +1,118 @@
+package backup
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/upshift-dev/upshift/internal/kong"
+)
+
+// Verify proves a backup restorable: it restores the archive into a
+// scratch database on the server of verifyDSN (a role that may CREATE and
+// DROP DATABASE; the DSN's own database is used only to create and drop
+// the scratch one), compares entity counts, schema_meta and the
+// fingerprint with the manifest, and drops the scratch database. The
+// outcome is recorded in the manifest (saved) and returned.
+//
+// A mismatch or a failed restore is not an error: it is a Verification
+// with OK false and the reason, which makes Manifest.Usable refuse the
+// upgrade. The error is for not being able to try at all (no server, no
+// pg_restore). Safe to repeat; each call uses a new scratch database,
+// dropped even when the context is cancelled.
+func Verify(ctx context.Context, m *Manifest, verifyDSN string) (*Verification, error) {
+	start := time.Now()
+	v := &Verification{At: start.UTC()}
+	finish := func(ok bool, reason string) (*Verification, error) {
+		v.OK, v.Reason, v.Duration = ok, reason, time.Since(start).Round(time.Millisecond).String()
+		m.Verification = v
+		if err := m.Save(); err != nil {
+			return v, fmt.Errorf("verify %s: save manifest: %w", m.Name, err)
+		}
+		return v, nil
+	}
+	if m.Kind != KindPGDump {
+		return finish(false, "only database-level backups are verified by a test restore; verify a declarative backup by loading it into a DB-less node")
+	}
+	var err error
+	if v.PGRestoreVersion, _, err = toolVersion(ctx, "pg_restore"); err != nil {
+		return nil, fmt.Errorf("verify %s: %w", m.Name, err)
+	}
+	if err := checkArchive(ctx, m); err != nil {
+		var r *RefusedError
+		if errors.As(err, &r) {
+			return finish(false, r.Reason)
+		}
+		return nil, fmt.Errorf("verify %s: %w", m.Name, err)
+	}
+	admin, err := pgx.Connect(ctx, verifyDSN)
+	if err != nil {
+		return nil, fmt.Errorf("verify %s: connect to verify_dsn: %w", m.Name, err)
+	}
+	defer admin.Close(context.WithoutCancel(ctx))
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	scratch := "upshift_verify_" + hex.EncodeToString(rnd[:])
+	if err := createDatabase(ctx, admin, scratch); err != nil {
+		return nil, fmt.Errorf("verify %s: %w", m.Name, err)
+	}
+	defer func() {
+		_, _ = admin.Exec(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+pgx.Identifier{scratch}.Sanitize()+" WITH (FORCE)")
+	}()
+	dsn, err := withDatabase(verifyDSN, scratch)
+	if err != nil {
+		return nil, err
+	}
+	sc, err := parseConn(dsn)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := run(ctx, sc.Env, "pg_restore", "--no-owner", "--no-acl", "--exit-on-error", "-d", sc.Arg, m.ArchivePath()); err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("verify %s: %w", m.Name, ctx.Err())
+		}
+		return finish(false, "test restore failed: "+err.Error())
+	}
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("verify %s: connect to scratch database: %w", m.Name, err)
+	}
+	defer c.Close(context.WithoutCancel(ctx))
+	st, err := kong.ReadSchemaFrom(ctx, c)
+	if err != nil {
+		return finish(false, "reading schema_meta of the restored copy: "+err.Error())
+	}
+	fp, err := FingerprintDB(ctx, c)
+	if err != nil {
+		return finish(false, "fingerprint of the restored copy: "+err.Error())
+	}
+	var diffs []string
+	if !maps.Equal(fp.Counts, m.Fingerprint.Counts) {
+		diffs = append(diffs, fmt.Sprintf("entity counts %v, manifest %v", fp.Counts, m.Fingerprint.Counts))
+	}
+	if st.NeedsBootstrap != m.NeedsBootstrap || !reflect.DeepEqual(normRows(st.Rows), normRows(m.SchemaMeta)) {
+		diffs = append(diffs, "schema_meta differs from the manifest's")
+	}
+	if fp.Hash != m.Fingerprint.Hash {
+		diffs = append(diffs, fmt.Sprintf("fingerprint %s, manifest %s", fp.Hash, m.Fingerprint.Hash))
+	}
+	if len(diffs) > 0 {
+		return finish(false, "restored copy differs: "+strings.Join(diffs, "; "))
+	}
+	return finish(true, fmt.Sprintf("restored into a scratch database on the verify server: %d entities, schema_meta (%d subsystems) and fingerprint %s match", fp.Entities(), len(st.Rows), shortHash(fp.Hash)))
+}
+
+func shortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}

@@ -1,0 +1,527 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	gokong "github.com/kong/go-kong/kong"
+
+	"github.com/upshift-dev/upshift/internal/backup"
+	"github.com/upshift-dev/upshift/internal/kong"
+)
+
+// Apply takes the plan's lease and runs steps until the plan is Ready or
+// Stalled, or ctx ends. Each step is journaled write-ahead: an intent
+// before it acts, an outcome after. After a crash (an intent with no
+// outcome) it observes first and runs the step again only when the world
+// shows it not done; every step is safe to run again on an observation
+// that says so (see each step's apply).
+//
+// When ctx ends, the current step is cancelled (its child processes
+// killed), its outcome recorded as cancelled, and Apply returns an Outcome
+// with reason Interrupted and a nil error. The error is for not being able
+// to run at all: the lease held by another holder (errors.Is ErrLeaseHeld),
+// lost during the run (ErrLeaseLost), or the journal unreachable.
+func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
+	var out Outcome
+	if e.cfg.Store == nil {
+		return out, errors.New("apply needs a journal store")
+	}
+	lease, err := e.cfg.Store.Acquire(ctx, e.plan.Name, e.cfg.Holder, e.cfg.LeaseTTL)
+	if err != nil {
+		return out, fmt.Errorf("plan %q: %w", e.plan.Name, err)
+	}
+	defer func() { _ = lease.Release(context.WithoutCancel(ctx)) }()
+	// Steps run under a context that ends with ctx or with the lease.
+	actx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := context.AfterFunc(lease.Context(), func() { cancel(context.Cause(lease.Context())) })
+	defer stop()
+
+	j := &Journal{Store: e.cfg.Store, Lease: lease, Commit: e.cfg.Commit, Author: e.cfg.Author, Secrets: e.drv.Secrets}
+	if e.cfg.AgentID != "" {
+		j.Actor = localActor()
+		j.Actor.Agent = e.cfg.AgentID
+	}
+	h, cur, err := e.journal(actx)
+	if err != nil {
+		return out, err
+	}
+	if e.cfg.AgentID == "" && !e.cfg.TakeOver && cur.InProgress() && cur.Agent != "" {
+		return out, &AgentRunError{Plan: e.plan.Name, Agent: cur.Agent, Commit: cur.Commit}
+	}
+	if h.newRun {
+		if _, err := j.Event(actx, EventRunStarted, map[string]string{"digest": e.digest}); err != nil {
+			return out, fmt.Errorf("plan %q: start a run: %w", e.plan.Name, err)
+		}
+	} else if h.pending != nil {
+		e.log.Warn("a step was interrupted; observing before deciding", "plan", e.plan.Name, "step", h.pending.Step, "intent_seq", h.pending.Seq)
+		if _, err := j.Event(actx, EventRecovered, map[string]string{"step": h.pending.Step, "intent_seq": fmt.Sprint(h.pending.Seq)}); err != nil {
+			return out, err
+		}
+	}
+
+	failures := map[string]int{}
+	for {
+		iter := time.Now()
+		if actx.Err() != nil {
+			// Stopped between steps (Ctrl-C, or the lease lost): nothing
+			// is under way, nothing to record.
+			if c := context.Cause(actx); errors.Is(c, ErrLeaseLost) {
+				return out, fmt.Errorf("plan %q: %w", e.plan.Name, c)
+			}
+			return e.interrupted(out, ""), nil
+		}
+		if h, err = e.history(actx); err != nil {
+			if actx.Err() != nil && !errors.Is(context.Cause(actx), ErrLeaseLost) {
+				return e.interrupted(out, ""), nil
+			}
+			return out, e.leaseErr(actx, err)
+		}
+		obs, err := e.drv.Observer.Observe(actx)
+		observeTook := time.Since(iter)
+		if err != nil {
+			return e.interrupted(out, ""), nil
+		}
+		s := &state{obs: obs, h: h, p: e.plan, to: e.to}
+		d := e.decide(s)
+		if h.completed && d.direction == "upgrade" {
+			out.Condition = Condition{Type: ConditionReady, Reason: ReasonConverged, Message: "completed: X was decommissioned"}
+			return out, nil
+		}
+		if d.next < 0 || d.blocked != "" {
+			if err := e.finish(actx, j, h, d); err != nil {
+				return out, e.leaseErr(actx, err)
+			}
+			out.Condition = d.cond
+			return out, nil
+		}
+		st := d.steps[d.next]
+		if d.direction == "rollback" && h.rollback == "" {
+			if _, err := j.Event(actx, EventRollbackRequested, map[string]string{"reason": e.rollbackReason(h)}); err != nil {
+				return out, e.leaseErr(actx, err)
+			}
+		}
+		if st.noReturn {
+			if err := lease.Check(actx); err != nil {
+				return out, fmt.Errorf("plan %q: before %s: %w", e.plan.Name, st.name, err)
+			}
+		}
+		r := &run{e: e, state: s, step: &st, idx: d.next + 1, total: len(d.steps), start: time.Now()}
+		intent, err := j.Intent(actx, st.name, h.intents[st.name]+1, map[string]string{"direction": d.direction})
+		if err != nil {
+			return out, e.leaseErr(actx, err)
+		}
+		Failpoint(st.name, PhaseBefore)
+		e.progress(Progress{Step: st.name, Title: st.title, Phase: PhaseStart, Index: r.idx, Total: r.total})
+		sctx := actx
+		if FailpointDuring(st.name) {
+			name := st.name
+			sctx = context.WithValue(actx, startedKey{}, func() { Failpoint(name, PhaseDuring) })
+		}
+		applyStart := time.Now()
+		output, details, aerr := st.apply(sctx, r)
+		applyTook := time.Since(applyStart)
+		Failpoint(st.name, PhaseAfter)
+		result := ResultOK
+		switch {
+		case aerr != nil && actx.Err() != nil:
+			result = ResultCancelled
+		case aerr != nil:
+			result = ResultFailed
+		}
+		if _, err := j.OutcomeDetails(context.WithoutCancel(actx), intent, result, aerr, output, applyTook, details); err != nil {
+			return out, e.leaseErr(actx, err)
+		}
+		out.Ran = append(out.Ran, st.name)
+		out.Timing = append(out.Timing, StepTiming{Step: st.name, Wall: time.Since(iter), External: observeTook + applyTook})
+		if result == ResultCancelled {
+			if c := context.Cause(actx); errors.Is(c, ErrLeaseLost) {
+				return out, fmt.Errorf("plan %q: %s: %w", e.plan.Name, st.name, c)
+			}
+			return e.interrupted(out, st.name), nil
+		}
+		if aerr == nil {
+			failures[st.name] = 0
+			e.progress(Progress{Step: st.name, Title: st.title, Phase: PhaseDone, Elapsed: time.Since(r.start), Index: r.idx, Total: r.total, Message: firstLine(output)})
+			continue
+		}
+		e.progress(Progress{Step: st.name, Title: st.title, Phase: PhaseFailed, Elapsed: time.Since(r.start), Index: r.idx, Total: r.total, Message: j.redact(aerr.Error())})
+		var ge *gateError
+		var he *haltError
+		switch {
+		case errors.As(aerr, &ge):
+			if _, err := j.Event(actx, EventGate, map[string]string{"gate": st.name, "result": "failed", "message": ge.msg}); err != nil {
+				return out, e.leaseErr(actx, err)
+			}
+			if d.direction == "upgrade" && (e.plan.Rollback == nil || !e.plan.Rollback.OnGateFailure.Set || e.plan.Rollback.OnGateFailure.Value) {
+				if _, err := j.Event(actx, EventRollbackRequested, map[string]string{"reason": ge.msg, "gate": st.name}); err != nil {
+					return out, e.leaseErr(actx, err)
+				}
+				continue
+			}
+			out.Condition = Condition{Type: ConditionStalled, Reason: ReasonGateFailed, Message: ge.msg + " (rollback.on_gate_failure = false: traffic stays as it is)"}
+		case errors.As(aerr, &he):
+			out.Condition = Condition{Type: ConditionStalled, Reason: he.reason, Message: st.name + ": " + j.redact(he.msg)}
+		default:
+			failures[st.name]++
+			if failures[st.name] < e.cfg.Retries {
+				wait := e.cfg.RetryBase << (failures[st.name] - 1)
+				e.progress(Progress{Step: st.name, Phase: PhaseWait, Remaining: wait, Message: fmt.Sprintf("retry %d/%d in %s: %s", failures[st.name]+1, e.cfg.Retries, wait, j.redact(aerr.Error()))})
+				if !sleepCtx(actx, wait) {
+					return e.interrupted(out, st.name), nil
+				}
+				continue
+			}
+			out.Condition = Condition{Type: ConditionStalled, Reason: ReasonStepFailed,
+				Message: fmt.Sprintf("%s failed %d times; last: %s", st.name, failures[st.name], j.redact(aerr.Error()))}
+		}
+		e.recordStall(actx, j, h, out.Condition)
+		return out, nil
+	}
+}
+
+// finish records how a run ended (completed, rolled back) or a new
+// stall, once.
+func (e *Engine) finish(ctx context.Context, j *Journal, h *history, d decision) error {
+	switch {
+	case d.next < 0 && d.direction == "upgrade" && d.cond.Reason == ReasonConverged && !h.completed:
+		_, err := j.Event(ctx, EventCompleted, map[string]string{"digest": e.digest})
+		return err
+	case d.next < 0 && d.direction == "rollback" && !h.rolledBack && d.cond.Reason != ReasonRestoreNeeded:
+		_, err := j.Event(ctx, EventRolledBack, map[string]string{"digest": e.digest, "reason": e.rollbackReason(h)})
+		return err
+	}
+	e.recordStall(ctx, j, h, d.cond)
+	return nil
+}
+
+func (e *Engine) recordStall(ctx context.Context, j *Journal, h *history, c Condition) {
+	if c.Type != ConditionStalled || h.lastStall == c.Reason+"\n"+c.Message {
+		return
+	}
+	if _, err := j.Event(context.WithoutCancel(ctx), EventStalled, map[string]string{"reason": c.Reason, "message": c.Message}); err != nil {
+		e.log.Warn("record a stall", "plan", e.plan.Name, "err", err)
+	}
+}
+
+func (e *Engine) interrupted(out Outcome, step string) Outcome {
+	msg := "interrupted; run apply again: it resumes from the journal"
+	if step != "" {
+		msg = "interrupted during " + step + "; run apply again: it resumes from the journal"
+	}
+	out.Condition = Condition{Type: ConditionProgressing, Reason: ReasonInterrupted, Message: msg}
+	return out
+}
+
+// ErrAgentRun: the plan's current run is an agent's (see AgentRunError).
+var ErrAgentRun = errors.New("an agent is running this plan")
+
+// AgentRunError is Apply's refusal, for a caller that is not an agent, of
+// a plan whose current run an agent started and has not finished: two
+// controllers would fight over it. The plan changes through its git
+// repository; Config.TakeOver overrides (the agent stopped for good).
+type AgentRunError struct {
+	Plan, Agent, Commit string
+}
+
+func (e *AgentRunError) Error() string {
+	s := fmt.Sprintf("plan %q: agent %q is running this plan", e.Plan, e.Agent)
+	if e.Commit != "" {
+		s += " (from commit " + short(e.Commit) + ")"
+	}
+	return s
+}
+
+func (e *AgentRunError) Is(target error) bool { return target == ErrAgentRun }
+
+// leaseErr prefers the lease's loss as the cause of an error.
+func (e *Engine) leaseErr(ctx context.Context, err error) error {
+	if c := context.Cause(ctx); c != nil && errors.Is(c, ErrLeaseLost) {
+		return fmt.Errorf("plan %q: %w", e.plan.Name, c)
+	}
+	return fmt.Errorf("plan %q: %w", e.plan.Name, err)
+}
+
+func (e *Engine) progress(p Progress) {
+	if e.cfg.Progress == nil {
+		return
+	}
+	p.Time, p.Plan = time.Now(), e.plan.Name
+	e.cfg.Progress(p)
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+// sleepCtx waits d or until ctx ends (false).
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// run is one step being applied: what its apply needs from the engine.
+type run struct {
+	e          *Engine
+	state      *state
+	step       *step
+	idx, total int
+	start      time.Time
+}
+
+// drain waits Config.Drain before a side that served traffic is stopped,
+// when the plan has a load balancer.
+func (r *run) drain(ctx context.Context) error {
+	d := r.e.cfg.Drain
+	if r.e.drv.Router == nil || d <= 0 {
+		return nil
+	}
+	r.e.progress(Progress{Step: r.step.name, Title: r.step.title, Phase: PhaseWait, Elapsed: time.Since(r.start), Remaining: d,
+		Index: r.idx, Total: r.total, Message: "draining in-flight requests before stopping"})
+	if !sleepCtx(ctx, d) {
+		return fmt.Errorf("drain: %w", context.Cause(ctx))
+	}
+	return nil
+}
+
+func (r *run) hook(ctx context.Context, argv []string) (string, error) {
+	return r.e.drv.Hooks.Run(ctx, argv)
+}
+
+// kongMigrations runs Y's `kong migrations cmd` on the database at dsn,
+// after waiting out another runner's live migrations lock (a runner
+// killed half way leaves one until its TTL).
+func (r *run) kongMigrations(ctx context.Context, cmd, dsn string) (string, error) {
+	e := r.e
+	if len(e.drv.Kong) == 0 {
+		return "", &haltError{reason: ReasonPreconditionFail, msg: "the plan has no to.kong command"}
+	}
+	db, err := kongDB(dsn)
+	if err != nil {
+		return "", &haltError{reason: ReasonPreconditionFail, msg: err.Error()}
+	}
+	if db.Password == "" {
+		db.Password, _ = e.cfg.LookupEnv("PGPASSWORD")
+	}
+	err = r.waitUntil(ctx, "the migrations lock to be free", func(o Observed) (bool, string) {
+		f := o.ToDatabase
+		if f == nil || e.drv.ToDSN == "" || dsn != e.drv.ToDSN {
+			f = o.FromDatabase
+		}
+		if f == nil {
+			return true, ""
+		}
+		if f.Error != "" {
+			return false, "database: " + f.Error
+		}
+		for _, l := range f.Locks {
+			if l.Key == "migrations" && !l.Expired {
+				return false, fmt.Sprintf("held by %s until %s", l.Owner, l.TTL.Format(time.RFC3339))
+			}
+		}
+		return true, ""
+	})
+	if err != nil {
+		return "", err
+	}
+	c := kong.Command{Argv: e.drv.Kong, DB: db}
+	if f, ok := ctx.Value(startedKey{}).(func()); ok {
+		c.Started = func(int) { f() }
+	}
+	res, err := c.Run(ctx, "migrations", cmd)
+	out := strings.TrimSpace(res.Stdout + "\n" + res.Stderr)
+	if err != nil {
+		return out, fmt.Errorf("kong migrations %s: %w", cmd, err)
+	}
+	return out, nil
+}
+
+// loadConfig posts this run's declarative backup to a DB-less Y node.
+func (r *run) loadConfig(ctx context.Context, l ConfigLoader) error {
+	e := r.e
+	if e.drv.Backups == nil {
+		return &haltError{reason: ReasonPreconditionFail, msg: "a DB-less Y node needs the plan's backup (X's configuration) to load"}
+	}
+	m, err := e.drv.Backups.Latest(ctx)
+	if err != nil || m == nil {
+		return fmt.Errorf("find the declarative backup: %v", err)
+	}
+	if m.Kind != backup.KindDeclarative {
+		return &haltError{reason: ReasonPreconditionFail, msg: fmt.Sprintf("backup %s is %s, not a declarative configuration", m.Name, m.Kind)}
+	}
+	conf, err := os.ReadFile(m.ArchivePath())
+	if err != nil {
+		return fmt.Errorf("read backup %s: %w", m.Name, err)
+	}
+	// Kong answers 429 "Currently loading previous configuration" while a
+	// reload is in progress: that is a wait, not a failure. go-kong does
+	// not expose Retry-After, so Upshift waits a second between tries,
+	// within the wait timeout.
+	deadline := time.Now().Add(e.cfg.WaitTimeout)
+	for {
+		err := l.PostConfig(ctx, conf)
+		var api *gokong.APIError
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &api) && api.Code() == http.StatusTooManyRequests && time.Now().Before(deadline):
+			e.progress(Progress{Step: r.step.name, Title: r.step.title, Phase: PhaseWait, Elapsed: time.Since(r.start),
+				Remaining: time.Until(deadline).Round(time.Second), Index: r.idx, Total: r.total,
+				Message: "Y is still loading a previous configuration (429); trying again in 1s"})
+			if !sleepCtx(ctx, time.Second) {
+				return fmt.Errorf("load backup %s into Y: %w", m.Name, context.Cause(ctx))
+			}
+		default:
+			return fmt.Errorf("load backup %s into Y: %w", m.Name, err)
+		}
+	}
+}
+
+// waitUntil observes every PollInterval until cond holds, ctx ends, or
+// WaitTimeout passes.
+func (r *run) waitUntil(ctx context.Context, what string, cond func(Observed) (bool, string)) error {
+	e := r.e
+	deadline := time.Now().Add(e.cfg.WaitTimeout)
+	lastReport := time.Time{}
+	var why string
+	for {
+		o, err := e.drv.Observer.Observe(ctx)
+		if err != nil {
+			return fmt.Errorf("waiting for %s: %w", what, err)
+		}
+		var ok bool
+		if ok, why = cond(o); ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("waited %s for %s: %s", e.cfg.WaitTimeout, what, why)
+		}
+		if time.Since(lastReport) >= time.Second {
+			lastReport = time.Now()
+			e.progress(Progress{Step: r.step.name, Title: r.step.title, Phase: PhaseWait, Elapsed: time.Since(r.start),
+				Remaining: time.Until(deadline).Round(time.Second), Index: r.idx, Total: r.total, Message: "waiting for " + what + ": " + why})
+		}
+		if !sleepCtx(ctx, e.cfg.PollInterval) {
+			return fmt.Errorf("waiting for %s: %w", what, context.Cause(ctx))
+		}
+	}
+}
+
+// waitNode waits until the node find picks is up at the plan's Y version
+// and ready (up), or no longer answers (!up).
+func (r *run) waitNode(ctx context.Context, label string, find func(Observed) *NodeFacts, up bool) error {
+	want := r.e.plan.To.Version.Value
+	if up {
+		return r.waitUntil(ctx, label+" to be ready", func(o Observed) (bool, string) { return nodeAt(find(o), want) })
+	}
+	return r.waitUntil(ctx, label+" to stop", func(o Observed) (bool, string) {
+		f := find(o)
+		if f == nil || !f.Reachable {
+			return true, ""
+		}
+		return false, "still answers"
+	})
+}
+
+// waitAll waits until every node nodes picks is ready at version v.
+func (r *run) waitAll(ctx context.Context, label string, nodes func(Observed) []*NodeFacts, v string) error {
+	return r.waitUntil(ctx, label+" to be ready", func(o Observed) (bool, string) {
+		for _, f := range nodes(o) {
+			if ok, why := nodeAt(f, v); !ok {
+				return false, label + nodeName(f) + ": " + why
+			}
+		}
+		return true, ""
+	})
+}
+
+// measure takes one measurement of g.
+func (r *run) measure(ctx context.Context, g Gate) (GateResult, error) {
+	res, err := g.Measure(ctx)
+	if err != nil {
+		return res, fmt.Errorf("measure %s: %w", g.Name(), err)
+	}
+	return res, nil
+}
+
+// pause waits d while measuring every analysis at its interval, and once
+// more at the end; an analysis failing more than its Failures allow fails
+// the pause (a gate failure). No data is a failure.
+func (r *run) pause(ctx context.Context, d time.Duration) (string, error) {
+	e := r.e
+	as := e.drv.Analyses
+	for _, a := range as {
+		if err := a.Begin(ctx); err != nil {
+			e.log.Warn("analysis begin", "analysis", a.Name(), "err", err)
+		}
+	}
+	end := time.Now().Add(d)
+	last := make([]time.Time, len(as))
+	fails := make([]int, len(as))
+	var lines []string
+	judge := func(i int) error {
+		a := as[i]
+		res, err := r.measure(ctx, a)
+		if err != nil {
+			return err
+		}
+		last[i] = time.Now()
+		lines = append(lines, a.Name()+": "+res.String())
+		e.progress(Progress{Step: r.step.name, Title: r.step.title, Phase: PhaseInfo, Elapsed: time.Since(r.start), Index: r.idx, Total: r.total,
+			Message: a.Name() + ": " + res.String()})
+		if !res.OK() {
+			fails[i]++
+			if fails[i] > a.Failures() {
+				return &gateError{msg: fmt.Sprintf("analysis %s failed %d times (tolerates %d): %s", a.Name(), fails[i], a.Failures(), res.String())}
+			}
+		}
+		return nil
+	}
+	for i := range as {
+		last[i] = time.Now()
+	}
+	for time.Now().Before(end) {
+		e.progress(Progress{Step: r.step.name, Title: r.step.title, Phase: PhaseWait, Elapsed: time.Since(r.start),
+			Remaining: time.Until(end).Round(time.Second), Index: r.idx, Total: r.total})
+		for i, a := range as {
+			if time.Since(last[i]) >= a.Interval() {
+				if err := judge(i); err != nil {
+					return strings.Join(lines, "\n"), err
+				}
+			}
+		}
+		wait := min(time.Until(end), time.Second)
+		if wait <= 0 {
+			break
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return strings.Join(lines, "\n"), fmt.Errorf("pause: %w", context.Cause(ctx))
+		case <-timer.C:
+		}
+	}
+	for i := range as {
+		if err := judge(i); err != nil {
+			return strings.Join(lines, "\n"), err
+		}
+	}
+	return strings.Join(lines, "\n"), nil
+}

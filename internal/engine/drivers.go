@@ -1,0 +1,315 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/upshift-dev/upshift/internal/analysis"
+	"github.com/upshift-dev/upshift/internal/kong"
+	"github.com/upshift-dev/upshift/plan"
+)
+
+// Drivers is everything the engine acts and observes through, built from a
+// plan by buildDrivers (tests may fill one in directly: Config.Drivers).
+type Drivers struct {
+	Observer *Observer
+	Router   Router     // nil: the plan has no traffic block
+	Backups  Backups    // nil: the plan has no backup block
+	Checks   []Gate     // the plan's check blocks, in order
+	Analyses []Analysis // the plan's analysis blocks, in order
+	Hooks    HookRunner // start/stop/freeze hooks; default ExecHooks
+
+	// FromDSN is X's database; ToDSN Y's own (dual-cluster), "" when Y
+	// shares X's database or the plan is DB-less.
+	FromDSN, ToDSN string
+	// Kong is Y's kong CLI (to.kong); its DB is set per call.
+	Kong []string
+	// ConfigLoaders are Y's DB-less nodes, by node name ("" for the side's
+	// own admin_url), that get the backup's declarative configuration.
+	ConfigLoaders map[string]ConfigLoader
+	// Secrets are the resolved tokens and passwords, blanked out of every
+	// error, output and journal line.
+	Secrets []string
+}
+
+// ConfigLoader loads a declarative configuration into a DB-less node
+// (POST /config); *kong.Client implements it.
+type ConfigLoader interface {
+	PostConfig(ctx context.Context, config []byte) error
+}
+
+// HookRunner runs a plan's hook (an argv list, without a shell). The
+// output is what the command printed (stdout and stderr), for the journal.
+type HookRunner interface {
+	Run(ctx context.Context, argv []string) (output string, err error)
+}
+
+// BuildDrivers builds the drivers New would build for p (resolving env()
+// with lookupEnv), for callers that replace one of them (the sandbox's
+// hooks, tests) before passing them as Config.Drivers. It contacts nothing.
+func BuildDrivers(p *plan.Plan, lookupEnv func(string) (string, bool)) (*Drivers, error) {
+	if p == nil || p.From == nil || p.To == nil {
+		return nil, errNoSide
+	}
+	return buildDrivers(p, lookupEnv)
+}
+
+// buildDrivers builds the plan's drivers; it contacts nothing.
+func buildDrivers(p *plan.Plan, lookupEnv func(string) (string, bool)) (*Drivers, error) {
+	obs, err := NewObserver(p, lookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	d := &Drivers{Observer: obs, Hooks: ExecHooks{}, Kong: p.To.Kong.Args, Secrets: obs.secrets}
+	b := &observerBuilder{p: p, env: lookupEnv, o: &Observer{}}
+	if d.FromDSN, err = b.dsn(p.From.Database); err != nil {
+		return nil, fmt.Errorf("from.database: %w", err)
+	}
+	if d.ToDSN, err = b.dsn(p.To.Database); err != nil {
+		return nil, fmt.Errorf("to.database: %w", err)
+	}
+	if d.ToDSN == d.FromDSN {
+		d.ToDSN = ""
+	}
+	if p.Traffic != nil {
+		if d.Router, err = b.router(); err != nil {
+			return nil, fmt.Errorf("traffic: %w", err)
+		}
+	}
+	if p.Backup != nil && p.Backup.Dir.Value != "" {
+		bd, err := BackupDriver(p, lookupEnv)
+		if err != nil {
+			return nil, fmt.Errorf("plan %q: %w", p.Name, err)
+		}
+		d.Backups = bd
+	}
+	if err := d.buildGates(p, b, obs); err != nil {
+		return nil, fmt.Errorf("plan %q: %w", p.Name, err)
+	}
+	if p.Mode.Value == "dbless" {
+		d.ConfigLoaders = map[string]ConfigLoader{}
+		if c, err := b.client(p.To.AdminURL, p.To.AdminToken, plan.Value{}); err != nil {
+			return nil, fmt.Errorf("to: %w", err)
+		} else if c != nil {
+			d.ConfigLoaders[""] = c
+		}
+		for _, n := range p.To.Nodes {
+			c, err := b.client(n.AdminURL, n.AdminToken, plan.Value{})
+			if err != nil {
+				return nil, fmt.Errorf("to node %q: %w", n.Name, err)
+			}
+			if c != nil {
+				d.ConfigLoaders[n.Name] = c
+			}
+		}
+	}
+	d.Secrets = append(d.Secrets, b.o.secrets...)
+	return d, nil
+}
+
+// buildGates turns check and analysis blocks into gates.
+func (d *Drivers) buildGates(p *plan.Plan, b *observerBuilder, obs *Observer) error {
+	sideProxy := func(target string) (string, error) {
+		s := p.To
+		if target == "from" {
+			s = p.From
+		}
+		urls, err := b.proxies(s)
+		if err != nil {
+			return "", err
+		}
+		if len(urls) == 0 {
+			return "", fmt.Errorf("%s has no proxy_url to send checks to", target)
+		}
+		return urls[0], nil
+	}
+	for _, c := range p.Checks {
+		switch {
+		case c.DataPlanesSynced.Value:
+			var lister analysis.DataPlaneLister
+			target := ""
+			for _, s := range obs.DataPlanes {
+				if s.Source == "to" || s.Source == "control_plane" {
+					lister = s.Lister
+					if cl, ok := s.Lister.(*kong.Client); ok {
+						target = cl.AdminURL()
+					}
+				}
+			}
+			if lister == nil {
+				return fmt.Errorf("check %q: data_planes_synced needs a hybrid plan's control plane", c.Name)
+			}
+			g, err := analysis.NewDataPlaneSync(analysis.DataPlaneSyncConfig{Name: c.Name, ControlPlane: lister,
+				Target: target, Version: p.To.Version.Value, MinDataPlanes: 1})
+			if err != nil {
+				return err
+			}
+			d.Checks = append(d.Checks, g)
+		case c.Request != nil:
+			base, err := sideProxy(c.Target.Value)
+			if err != nil {
+				return fmt.Errorf("check %q: %w", c.Name, err)
+			}
+			cfg := analysis.HTTPCheckConfig{Name: c.Name, BaseURL: base, Method: c.Request.Method.Value,
+				Path: c.Request.Path.Value, Body: c.Request.Body.Value, Headers: map[string]string{}}
+			for k, v := range c.Request.Headers {
+				s, err := v.Resolve(b.env)
+				if err != nil {
+					return fmt.Errorf("check %q: header %s: %w", c.Name, k, err)
+				}
+				cfg.Headers[k] = s
+				d.Secrets = append(d.Secrets, s)
+			}
+			if e := c.Expect; e != nil {
+				cfg.Status, cfg.BodyContains = e.Status.Value, e.BodyContains.Value
+				if len(e.Headers) > 0 {
+					cfg.ExpectHeaders = map[string]string{}
+					for k, v := range e.Headers {
+						cfg.ExpectHeaders[k] = v.Value
+					}
+				}
+				if len(e.JSONPath) > 0 {
+					cfg.JSONPath = map[string]string{}
+					for k, v := range e.JSONPath {
+						cfg.JSONPath[k] = v.Value
+					}
+				}
+			}
+			g, err := analysis.NewHTTPCheck(cfg)
+			if err != nil {
+				return err
+			}
+			d.Checks = append(d.Checks, g)
+		}
+	}
+	for _, a := range p.Analyses {
+		interval := 30 * time.Second
+		if a.Interval.Value != "" {
+			v, err := a.Interval.Duration()
+			if err != nil {
+				return fmt.Errorf("analysis %q: interval: %w", a.Name, err)
+			}
+			interval = v
+		}
+		switch {
+		case a.Prometheus.Given():
+			u, err := a.Prometheus.Resolve(b.env)
+			if err != nil {
+				return fmt.Errorf("analysis %q: prometheus: %w", a.Name, err)
+			}
+			cfg := analysis.PrometheusConfig{Name: a.Name, URL: u, Query: a.Query.Value, Interval: interval, Failures: a.Failures.Value}
+			if a.Max.Set {
+				cfg.Max = &a.Max.Value
+			}
+			if a.Min.Set {
+				cfg.Min = &a.Min.Value
+			}
+			g, err := analysis.NewPrometheus(cfg)
+			if err != nil {
+				return err
+			}
+			d.Analyses = append(d.Analyses, g)
+		case a.Compare.Value == "kong_metrics":
+			from, err := metricsSide(b, p.From)
+			if err != nil {
+				return fmt.Errorf("analysis %q: from: %w", a.Name, err)
+			}
+			to, err := metricsSide(b, p.To)
+			if err != nil {
+				return fmt.Errorf("analysis %q: to: %w", a.Name, err)
+			}
+			cfg := analysis.CompareConfig{Name: a.Name, From: from, To: to, Interval: interval, Failures: a.Failures.Value}
+			if a.ErrorRateMargin.Set {
+				cfg.ErrorRateMargin = &a.ErrorRateMargin.Value
+			}
+			if a.P99LatencyMargin.Value != "" {
+				v, err := a.P99LatencyMargin.Duration()
+				if err != nil {
+					return fmt.Errorf("analysis %q: p99_latency_margin: %w", a.Name, err)
+				}
+				cfg.P99LatencyMargin = &v
+			}
+			g, err := analysis.NewCompare(cfg)
+			if err != nil {
+				return err
+			}
+			d.Analyses = append(d.Analyses, g)
+		}
+	}
+	return nil
+}
+
+// metricsSide lists a side's /metrics endpoints: the Status API when
+// given, else the Admin API, for the side and each rolling node.
+func metricsSide(b *observerBuilder, s *plan.Side) (analysis.MetricsSide, error) {
+	out := analysis.MetricsSide{Version: s.Version.Value}
+	add := func(admin, status, token plan.Value) error {
+		u, err := b.resolve(status, false)
+		if err != nil {
+			return err
+		}
+		if u == "" {
+			if u, err = b.resolve(admin, false); err != nil {
+				return err
+			}
+			tok, err := b.resolve(token, true)
+			if err != nil {
+				return err
+			}
+			if tok != "" {
+				out.Header = http.Header{"Kong-Admin-Token": []string{tok}}
+			}
+		}
+		if u != "" {
+			mu, err := url.JoinPath(u, "metrics")
+			if err != nil {
+				return err
+			}
+			out.URLs = append(out.URLs, mu)
+		}
+		return nil
+	}
+	if err := add(s.AdminURL, s.StatusURL, s.AdminToken); err != nil {
+		return out, err
+	}
+	for _, n := range s.Nodes {
+		if err := add(n.AdminURL, n.StatusURL, n.AdminToken); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// kongDB turns a DSN into the kong command's database (KONG_PG_*).
+func kongDB(dsn string) (kong.DB, error) {
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme == "" {
+		return kong.DB{}, fmt.Errorf("database DSN is not a postgres:// URL")
+	}
+	db := kong.DB{Host: u.Hostname(), Database: trimSlash(u.Path)}
+	if u.User != nil {
+		db.User = u.User.Username()
+		db.Password, _ = u.User.Password()
+	}
+	db.Port = 5432
+	if p := u.Port(); p != "" {
+		if db.Port, err = strconv.Atoi(p); err != nil {
+			return kong.DB{}, fmt.Errorf("database DSN port %q: %w", p, err)
+		}
+	}
+	if h := u.Query().Get("host"); h != "" && db.Host == "" {
+		db.Host = h
+	}
+	return db, nil
+}
+
+func trimSlash(s string) string {
+	for len(s) > 0 && s[0] == '/' {
+		s = s[1:]
+	}
+	return s
+}

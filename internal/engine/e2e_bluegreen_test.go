@@ -1,0 +1,167 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	gokong "github.com/kong/go-kong/kong"
+
+	"github.com/upshift-dev/upshift/internal/testenv"
+	"github.com/upshift-dev/upshift/internal/kong"
+	"github.com/upshift-dev/upshift/internal/kongrelease"
+	"github.com/upshift-dev/upshift/internal/kongsim"
+)
+
+// bgWorld: blue-green on the acknowledged 3.5.0 → 3.6.1 hop: X (3.5.0)
+// and Y (3.6.1) share one database; a rate-limiting plugin with the flat
+// redis_* fields that 3.6's finish removes (kong-breaking-changes 36-1).
+type bgWorld struct {
+	sim   *sim
+	ng    *testenv.NginxProc
+	dsn   string
+	store *DirStore
+	bin   string
+	dir   string
+	admin string // verify_dsn
+}
+
+func newBGWorld(t testing.TB) *bgWorld {
+	ctx := context.Background()
+	w := &bgWorld{sim: newSim(t), dsn: testenv.Postgres(t).NewDatabase(t), bin: kongsimKong(t), dir: t.TempDir(), admin: testenv.Postgres(t).AdminDSN()}
+	if code, o, e, err := kongsim.Migrate(ctx, w.dsn, "3.5.0", "bootstrap"); err != nil || code != 0 {
+		t.Fatalf("bootstrap: %d %v %s %s", code, err, o, e)
+	}
+	w.sim.add("x", kongsim.Config{Version: "3.5.0", DSN: w.dsn})
+	w.sim.add("y", kongsim.Config{Version: "3.6.1", DSN: w.dsn})
+	if err := w.sim.start(ctx, "x"); err != nil {
+		t.Fatal(err)
+	}
+	admin := w.sim.node("x").AdminURL()
+	seed(t, admin, upstream(t))
+	c, _ := gokong.NewClient(&admin, nil)
+	if _, err := c.Plugins.Create(ctx, &gokong.Plugin{Name: gokong.String("rate-limiting"),
+		Config: gokong.Configuration{"minute": 100000, "policy": "redis", "redis_host": "redis.internal", "redis_port": 6379}}); err != nil {
+		t.Fatalf("rate-limiting: %v", err)
+	}
+	w.ng = testenv.Nginx(t, testenv.NginxConfig{Servers: []testenv.NginxServer{
+		{Addr: w.sim.cfg("x").ProxyListen, Weight: 1}, {Addr: w.sim.cfg("y").ProxyListen, Down: true}}})
+	st, err := OpenDir(t.TempDir(), DirOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	w.store = st
+	return w
+}
+
+func (w *bgWorld) planSrc(xStop, extra string) string {
+	x, y := w.sim.cfg("x"), w.sim.cfg("y")
+	return fmt.Sprintf(`upgrade "bg" {
+  cluster     = "bg"
+  strategy    = "blue_green"
+  mode        = "traditional"
+  acknowledge = ["UP007"]
+  from {
+    version    = "3.5.0"
+    admin_url  = "http://%s"
+    status_url = "http://%s"
+    proxy_url  = "http://%s"
+    database { dsn = %q }
+    start = ["sim", "start", "x"]
+    stop  = %s
+  }
+  to {
+    version    = "3.6.1"
+    admin_url  = "http://%s"
+    status_url = "http://%s"
+    proxy_url  = "http://%s"
+    kong  = ["env", "KONG_VERSION=3.6.1", %q]
+    start = ["sim", "start", "y"]
+    stop  = ["sim", "stop", "y"]
+  }
+  backup {
+    dir        = %q
+    verify     = true
+    verify_dsn = %q
+  }
+  traffic "nginx" {
+    upstream_file = %q
+    upstream      = "kong"
+    test          = %s
+    reload        = %s
+  }
+  check "key_auth_rejects_anonymous" {
+    request { path = "/orders" }
+    expect { status = 401 }
+  }
+  rollout {
+    step {
+      weight = 50
+      pause  = "300ms"
+    }
+    step {
+      weight = 100
+      pause  = "300ms"
+    }
+  }
+%s}
+`, x.AdminListen, x.StatusListen, x.ProxyListen, w.dsn, xStop, y.AdminListen, y.StatusListen, y.ProxyListen, w.bin,
+		w.dir, w.admin, w.ng.UpstreamFile(), hclList(w.ng.TestCommand()), hclList(w.ng.ReloadCommand()), extra)
+}
+
+// pending006 reports whether rate-limiting's 006_350_to_360 is pending.
+func (w *bgWorld) pending006(t *testing.T) bool {
+	st, err := kong.ReadSchema(context.Background(), w.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return contains(st.Classify(kongrelease.MustParse("3.6.1")).Names(kongrelease.StatePending)["rate-limiting"], "006_350_to_360")
+}
+
+// TestBlueGreenThroughFinish: up leaves 006 pending and both versions
+// serve; the rollout moves all traffic to Y; X is stopped before finish;
+// finish waits for its approval, then runs; zero failed requests.
+func TestBlueGreenThroughFinish(t *testing.T) {
+	t.Parallel()
+	w := newBGWorld(t)
+	d := &dualWorld{ng: w.ng}
+	stopLoad := d.load()
+	defer stopLoad()
+	ctx := context.Background()
+	out, err := engineFor(t, lintedPlan(t, w.planSrc(`["sim", "stop", "x"]`, "")), w.sim, w.store).Apply(ctx)
+	if err != nil || out.Condition.Reason != ReasonAwaitingApproval || !strings.Contains(out.Condition.Message, "migrations_finish") {
+		t.Fatalf("apply: %+v %v ran %v", out.Condition, err, out.Ran)
+	}
+	if !w.pending006(t) || w.sim.node("x") != nil {
+		t.Fatalf("before finish: 006 pending %v, X running %v", w.pending006(t), w.sim.node("x") != nil)
+	}
+	out, err = engineFor(t, lintedPlan(t, w.planSrc(`["sim", "stop", "x"]`, `  approve = ["finish"]`+"\n")), w.sim, w.store).Apply(ctx)
+	if err != nil || out.Condition.Reason != ReasonAwaitingApproval || !strings.Contains(strings.Join(out.Ran, " "), "migrations_finish") {
+		t.Fatalf("apply with finish approved: %+v %v ran %v", out.Condition, err, out.Ran)
+	}
+	if w.pending006(t) {
+		t.Fatal("006 still pending after finish")
+	}
+	res := stopLoad()
+	t.Logf("blue-green 3.5.0 → 3.6.1: %d requests through nginx, %d failed, by version %v", res.Requests, res.Failed, res.By)
+	if res.Failed != 0 {
+		t.Errorf("load: %d failed: %v", res.Failed, res.Errors)
+	}
+}
+
+// TestBlueGreenFinishNeverWithXRunning: X's stop hook does nothing, so X
+// keeps answering: the engine never runs finish (which would break the 3.5
+// node), although finish is approved; 006 stays pending.
+func TestBlueGreenFinishNeverWithXRunning(t *testing.T) {
+	t.Parallel()
+	w := newBGWorld(t)
+	out, err := engineFor(t, lintedPlan(t, w.planSrc(`["true"]`, `  approve = ["finish"]`+"\n")), w.sim, w.store, fast).Apply(context.Background())
+	if err != nil || out.Condition.Type != ConditionStalled || !strings.Contains(out.Condition.Message, "stop_from") {
+		t.Fatalf("apply: %+v %v ran %v", out.Condition, err, out.Ran)
+	}
+	if contains(intents(t, w.store, "bg"), "migrations_finish") || !w.pending006(t) {
+		t.Fatal("finish ran while X was still up")
+	}
+}

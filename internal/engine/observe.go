@@ -1,0 +1,501 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/upshift-dev/upshift/internal/backup"
+	"github.com/upshift-dev/upshift/internal/kong"
+	"github.com/upshift-dev/upshift/internal/kongrelease"
+)
+
+// This file is the engine's observation (architecture.md, "Reconcile"):
+// Observed is what the world says now, read from outside and never from
+// memory; Observer reads it through small driver interfaces declared here.
+// observe_build.go builds an Observer from a plan.
+
+// NodeReader is what the observation needs of one Kong node; *kong.Client
+// implements it. Both methods are read-only and safe to repeat;
+// cancellation abandons the request and returns an error.
+type NodeReader interface {
+	// Info reads GET / (version, edition, role, database mode).
+	Info(ctx context.Context) (kong.NodeInfo, error)
+	// Ready asks the node, of version v, whether traffic may go to it. "Not
+	// ready" is a Readiness, not an error; an error is a failed request.
+	Ready(ctx context.Context, v kongrelease.Version) (kong.Readiness, error)
+}
+
+// DataPlaneLister lists a control plane's data planes
+// (/clustering/data-planes); *kong.Client implements it. Read-only, safe
+// to repeat; cancellation returns an error.
+type DataPlaneLister interface {
+	DataPlanes(ctx context.Context) ([]kong.DataPlane, error)
+}
+
+// SchemaReader reads Kong's schema_meta and locks tables of one database;
+// SchemaDB implements it. Read-only, safe to repeat; cancellation returns
+// an error. Errors never carry the DSN's password.
+type SchemaReader interface {
+	ReadSchema(ctx context.Context) (kong.SchemaState, error)
+}
+
+// SchemaDB is a SchemaReader on the database at DSN (kong.ReadSchema: one
+// connection per read, closed afterwards).
+type SchemaDB struct{ DSN string }
+
+// ReadSchema reads the database's schema state.
+func (s SchemaDB) ReadSchema(ctx context.Context) (kong.SchemaState, error) {
+	return kong.ReadSchema(ctx, s.DSN)
+}
+
+// BackupReader finds a plan's newest backup; *backup.Driver (and every
+// Backups) implements it. Read-only; nil without error when there is none.
+type BackupReader interface {
+	Latest(ctx context.Context) (*backup.Manifest, error)
+}
+
+// Fingerprinter computes the live configuration fingerprint;
+// *backup.Driver implements it. Read-only, safe to repeat.
+type Fingerprinter interface {
+	Fingerprint(ctx context.Context) (backup.Fingerprint, error)
+}
+
+// WeightReader reads the traffic split back from the load balancer; every
+// Router implements it.
+type WeightReader interface {
+	Weights(ctx context.Context) (Weights, error)
+}
+
+// Observed is one observation of the world a plan acts on. It is a plain
+// value: JSON with stable lower_snake keys (what `upshift plan` prints and
+// tests compare). Every part carries the time it was read and, when it
+// could not be read, an error string instead of facts: nothing in it is
+// remembered or guessed. A part the plan does not call for is nil or empty.
+// No secret (token, DSN password) is ever part of it.
+type Observed struct {
+	// At is when the observation started.
+	At time.Time `json:"at"`
+	// From and To are X's and Y's node (the side's admin_url); a rolling
+	// side lists its nodes in FromNodes/ToNodes instead or as well.
+	From      *NodeFacts  `json:"from,omitempty"`
+	To        *NodeFacts  `json:"to,omitempty"`
+	FromNodes []NodeFacts `json:"from_nodes,omitempty"`
+	ToNodes   []NodeFacts `json:"to_nodes,omitempty"`
+	// ControlPlane is the control plane a hybrid_dp plan's data planes
+	// join (its control_plane block).
+	ControlPlane *NodeFacts `json:"control_plane,omitempty"`
+	// FromDatabase is X's database, classified for X's and Y's versions.
+	// ToDatabase is Y's own database (dual-cluster); nil when Y shares X's
+	// (SharedDatabase) or the plan has none (DB-less).
+	FromDatabase   *DatabaseFacts `json:"from_database,omitempty"`
+	ToDatabase     *DatabaseFacts `json:"to_database,omitempty"`
+	SharedDatabase bool           `json:"shared_database,omitempty"`
+	// Traffic is the split read from the load balancer, when the plan has one.
+	Traffic *TrafficFacts `json:"traffic,omitempty"`
+	// DataPlanes are the data planes of the hybrid plan's control planes.
+	DataPlanes []DataPlaneFacts `json:"data_planes,omitempty"`
+	// Backup is the plan's newest backup, when the plan has a backup block.
+	Backup *BackupFacts `json:"backup,omitempty"`
+	// Fingerprint is X's live configuration fingerprint.
+	Fingerprint *FingerprintFacts `json:"fingerprint,omitempty"`
+}
+
+// NodeFacts is what one Kong node says about itself. Reachable means its
+// Admin API answered GET /; a node that is down is a fact (Reachable
+// false, Error saying why), not an error of the observation.
+type NodeFacts struct {
+	Name      string    `json:"name,omitempty"` // rolling node name; "" for the side's node
+	ReadAt    time.Time `json:"read_at"`
+	Error     string    `json:"error,omitempty"` // GET / failed
+	Reachable bool      `json:"reachable"`
+	Version   string    `json:"version,omitempty"`
+	Edition   string    `json:"edition,omitempty"`
+	Role      string    `json:"role,omitempty"`
+	Database  string    `json:"database,omitempty"` // postgres | off
+	NodeID    string    `json:"node_id,omitempty"`
+	// Ready is the node's readiness (Status API from 3.3 when configured,
+	// else Admin /status), asked with the observed version or, when GET /
+	// failed, the plan's. ReadyError is set when readiness could not be
+	// read at all (then Ready is false).
+	Ready             bool   `json:"ready"`
+	ReadySource       string `json:"ready_source,omitempty"`
+	ReadyReason       string `json:"ready_reason,omitempty"`
+	ReadyError        string `json:"ready_error,omitempty"`
+	ConfigurationHash string `json:"configuration_hash,omitempty"`
+}
+
+// DatabaseFacts is the migration state of one Kong database: schema_meta
+// classified against Kong's catalogue for X's and for Y's version (never
+// from `kong migrations list`'s exit code), and the locks table's rows.
+type DatabaseFacts struct {
+	ReadAt time.Time `json:"read_at"`
+	Error  string    `json:"error,omitempty"`
+	// NeedsBootstrap: no schema_meta table or no core row in it.
+	NeedsBootstrap bool `json:"needs_bootstrap"`
+	// ForFrom and ForTo are the classification for X's and Y's versions;
+	// nil when the database could not be read.
+	ForFrom *MigrationFacts `json:"for_from,omitempty"`
+	ForTo   *MigrationFacts `json:"for_to,omitempty"`
+	// Locks are the rows of Kong's locks table (the migrations lock is key
+	// "migrations"), expired or not; a leftover row means a runner died.
+	Locks []LockFacts `json:"locks,omitempty"`
+}
+
+// MigrationFacts is one version's classification of a database, per
+// subsystem: the names in each state, subsystems with none left out.
+type MigrationFacts struct {
+	Version string `json:"version"`
+	// UpToDate: bootstrapped and nothing new for this version (pending
+	// migrations, to be finished, do not count).
+	UpToDate bool                `json:"up_to_date"`
+	Executed map[string][]string `json:"executed"`
+	Pending  map[string][]string `json:"pending"`
+	New      map[string][]string `json:"new"`
+	Missing  map[string][]string `json:"missing"`
+}
+
+// LockFacts is one row of Kong's locks table.
+type LockFacts struct {
+	Key     string    `json:"key"`
+	Owner   string    `json:"owner"`
+	TTL     time.Time `json:"ttl"`
+	Expired bool      `json:"expired"` // ttl before the read; Kong deletes such rows lazily
+}
+
+// TrafficFacts is the split the load balancer reports.
+type TrafficFacts struct {
+	ReadAt time.Time `json:"read_at"`
+	Error  string    `json:"error,omitempty"`
+	From   int       `json:"from"` // percent to X
+	To     int       `json:"to"`   // percent to Y
+}
+
+// DataPlaneFacts is what one control plane says of its data planes.
+type DataPlaneFacts struct {
+	// Source is the control plane: "from", "to" (hybrid_cp sides) or
+	// "control_plane" (hybrid_dp's control_plane block).
+	Source string          `json:"source"`
+	ReadAt time.Time       `json:"read_at"`
+	Error  string          `json:"error,omitempty"`
+	Planes []DataPlaneFact `json:"planes"`
+}
+
+// DataPlaneFact is one data plane, sorted by hostname then ID.
+type DataPlaneFact struct {
+	ID         string `json:"id"`
+	Hostname   string `json:"hostname"`
+	IP         string `json:"ip"`
+	Version    string `json:"version"`
+	SyncStatus string `json:"sync_status"`
+	ConfigHash string `json:"config_hash"`
+	LastSeen   int64  `json:"last_seen"`
+}
+
+// BackupFacts is the plan's newest backup. Present is false when there is
+// none; Usable is Manifest.Usable() == nil (a test restore succeeded), and
+// UnusableReason says why not.
+type BackupFacts struct {
+	ReadAt         time.Time `json:"read_at"`
+	Error          string    `json:"error,omitempty"`
+	Present        bool      `json:"present"`
+	Name           string    `json:"name,omitempty"`
+	Kind           string    `json:"kind,omitempty"`
+	KongVersion    string    `json:"kong_version,omitempty"`
+	CreatedAt      time.Time `json:"created_at,omitzero"`
+	Fingerprint    string    `json:"fingerprint,omitempty"`
+	Usable         bool      `json:"usable"`
+	UnusableReason string    `json:"unusable_reason,omitempty"`
+}
+
+// FingerprintFacts is X's live configuration fingerprint.
+type FingerprintFacts struct {
+	ReadAt time.Time        `json:"read_at"`
+	Error  string           `json:"error,omitempty"`
+	Hash   string           `json:"hash,omitempty"`
+	Counts map[string]int64 `json:"counts,omitempty"`
+}
+
+// NamedNode is a rolling side's node.
+type NamedNode struct {
+	Name   string
+	Reader NodeReader
+}
+
+// DataPlaneSource is a control plane whose data planes are observed.
+type DataPlaneSource struct {
+	Source string // "from" | "to" | "control_plane"
+	Lister DataPlaneLister
+}
+
+// Observer reads Observed through its drivers. A nil driver is a part the
+// plan does not call for (left out of Observed). Build one with
+// NewObserver, or fill the fields directly (tests). Safe for concurrent
+// use once built; Observe does not change it.
+type Observer struct {
+	// FromVersion and ToVersion are the plan's versions: the
+	// classification targets, and the version readiness is asked with when
+	// a node does not answer GET /.
+	FromVersion, ToVersion kongrelease.Version
+
+	From, To           NodeReader
+	FromNodes, ToNodes []NamedNode
+	// ControlPlane is a hybrid_dp plan's control plane; CPVersion the
+	// plan's control_plane.version.
+	ControlPlane NodeReader
+	CPVersion    kongrelease.Version
+	// FromDB is X's database; ToDB is Y's own (dual-cluster). SharedDB
+	// marks a plan where Y uses X's database (ToDB then nil).
+	FromDB, ToDB SchemaReader
+	SharedDB     bool
+	Traffic      WeightReader
+	DataPlanes   []DataPlaneSource
+	Backups      BackupReader
+	Fingerprint  Fingerprinter
+
+	// PartTimeout bounds each part's read (default 15s) within ctx.
+	PartTimeout time.Duration
+	// Now is the clock (default time.Now); times are recorded in UTC.
+	Now func() time.Time
+
+	// secrets are scrubbed from every error string (tokens, passwords),
+	// in case a driver quotes one.
+	secrets []string
+}
+
+// Observe reads every part in parallel, each bounded by PartTimeout and
+// ctx, and records per-part failures inside Observed (a down node, an
+// unreachable database, a missing backup directory are facts). The error
+// is non-nil only when ctx ended; Observed then holds what was read, with
+// the interrupted parts' errors. Read-only, safe to repeat.
+func (o *Observer) Observe(ctx context.Context) (Observed, error) {
+	var obs Observed
+	obs.At = o.now()
+	var wg sync.WaitGroup
+
+	node := func(dst *NodeFacts, name string, r NodeReader, planned kongrelease.Version) {
+		wg.Go(func() { *dst = o.readNode(ctx, name, r, planned) })
+	}
+	if o.From != nil {
+		obs.From = new(NodeFacts)
+		node(obs.From, "", o.From, o.FromVersion)
+	}
+	if o.To != nil {
+		obs.To = new(NodeFacts)
+		node(obs.To, "", o.To, o.ToVersion)
+	}
+	if o.ControlPlane != nil {
+		obs.ControlPlane = new(NodeFacts)
+		node(obs.ControlPlane, "control_plane", o.ControlPlane, o.CPVersion)
+	}
+	if len(o.FromNodes) > 0 {
+		obs.FromNodes = make([]NodeFacts, len(o.FromNodes))
+		for i, n := range o.FromNodes {
+			node(&obs.FromNodes[i], n.Name, n.Reader, o.FromVersion)
+		}
+	}
+	if len(o.ToNodes) > 0 {
+		obs.ToNodes = make([]NodeFacts, len(o.ToNodes))
+		for i, n := range o.ToNodes {
+			node(&obs.ToNodes[i], n.Name, n.Reader, o.ToVersion)
+		}
+	}
+	if o.FromDB != nil {
+		obs.FromDatabase = new(DatabaseFacts)
+		wg.Go(func() { *obs.FromDatabase = o.readDatabase(ctx, o.FromDB) })
+	}
+	if o.ToDB != nil {
+		obs.ToDatabase = new(DatabaseFacts)
+		wg.Go(func() { *obs.ToDatabase = o.readDatabase(ctx, o.ToDB) })
+	}
+	obs.SharedDatabase = o.SharedDB
+	if o.Traffic != nil {
+		obs.Traffic = new(TrafficFacts)
+		wg.Go(func() { *obs.Traffic = o.readTraffic(ctx) })
+	}
+	if len(o.DataPlanes) > 0 {
+		obs.DataPlanes = make([]DataPlaneFacts, len(o.DataPlanes))
+		for i, s := range o.DataPlanes {
+			wg.Go(func() { obs.DataPlanes[i] = o.readDataPlanes(ctx, s) })
+		}
+	}
+	if o.Backups != nil {
+		obs.Backup = new(BackupFacts)
+		wg.Go(func() { *obs.Backup = o.readBackup(ctx) })
+	}
+	if o.Fingerprint != nil {
+		obs.Fingerprint = new(FingerprintFacts)
+		wg.Go(func() { *obs.Fingerprint = o.readFingerprint(ctx) })
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return obs, err
+	}
+	return obs, nil
+}
+
+func (o *Observer) now() time.Time {
+	if o.Now != nil {
+		return o.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// part bounds one read.
+func (o *Observer) part(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := o.PartTimeout
+	if d <= 0 {
+		d = 15 * time.Second
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+// errString renders err for Observed, with every known secret scrubbed.
+func (o *Observer) errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	s := err.Error()
+	for _, sec := range o.secrets {
+		if sec != "" {
+			s = strings.ReplaceAll(s, sec, "[redacted]")
+		}
+	}
+	return s
+}
+
+func (o *Observer) readNode(ctx context.Context, name string, r NodeReader, planned kongrelease.Version) NodeFacts {
+	ctx, cancel := o.part(ctx)
+	defer cancel()
+	f := NodeFacts{Name: name, ReadAt: o.now()}
+	v := planned
+	info, err := r.Info(ctx)
+	if err != nil {
+		f.Error = o.errString(err)
+	} else {
+		f.Reachable = true
+		v = info.Version
+		f.Version = info.Version.String()
+		f.Edition, f.Role, f.Database, f.NodeID = info.Edition, info.Role, info.Database, info.NodeID
+	}
+	rd, err := r.Ready(ctx, v)
+	if err != nil {
+		f.ReadyError = o.errString(err)
+		return f
+	}
+	f.Ready, f.ReadySource, f.ReadyReason, f.ConfigurationHash = rd.Ready, rd.Source, rd.Reason, rd.ConfigurationHash
+	return f
+}
+
+func (o *Observer) readDatabase(ctx context.Context, r SchemaReader) DatabaseFacts {
+	ctx, cancel := o.part(ctx)
+	defer cancel()
+	f := DatabaseFacts{ReadAt: o.now()}
+	st, err := r.ReadSchema(ctx)
+	if err != nil {
+		f.Error = o.errString(err)
+		return f
+	}
+	f.NeedsBootstrap = st.NeedsBootstrap
+	f.ForFrom = migrationFacts(st, o.FromVersion)
+	f.ForTo = migrationFacts(st, o.ToVersion)
+	for _, l := range st.Locks {
+		f.Locks = append(f.Locks, LockFacts{Key: l.Key, Owner: l.Owner, TTL: l.TTL.UTC(), Expired: l.Expired(f.ReadAt)})
+	}
+	return f
+}
+
+func migrationFacts(st kong.SchemaState, v kongrelease.Version) *MigrationFacts {
+	c := st.Classify(v)
+	m := &MigrationFacts{
+		Version:  v.String(),
+		Executed: c.Names(kongrelease.StateExecuted),
+		Pending:  c.Names(kongrelease.StatePending),
+		New:      c.Names(kongrelease.StateNew),
+		Missing:  c.Names(kongrelease.StateMissing),
+	}
+	m.UpToDate = !st.NeedsBootstrap && len(m.New) == 0
+	return m
+}
+
+func (o *Observer) readTraffic(ctx context.Context) TrafficFacts {
+	ctx, cancel := o.part(ctx)
+	defer cancel()
+	f := TrafficFacts{ReadAt: o.now()}
+	w, err := o.Traffic.Weights(ctx)
+	if err != nil {
+		f.Error = o.errString(err)
+		return f
+	}
+	f.From, f.To = w.From, w.To
+	return f
+}
+
+func (o *Observer) readDataPlanes(ctx context.Context, s DataPlaneSource) DataPlaneFacts {
+	ctx, cancel := o.part(ctx)
+	defer cancel()
+	f := DataPlaneFacts{Source: s.Source, ReadAt: o.now(), Planes: []DataPlaneFact{}}
+	dps, err := s.Lister.DataPlanes(ctx)
+	if err != nil {
+		f.Error = o.errString(err)
+		return f
+	}
+	for _, d := range dps {
+		f.Planes = append(f.Planes, DataPlaneFact{ID: d.ID, Hostname: d.Hostname, IP: d.IP, Version: d.Version,
+			SyncStatus: d.SyncStatus, ConfigHash: d.ConfigHash, LastSeen: d.LastSeen})
+	}
+	sort.Slice(f.Planes, func(i, j int) bool {
+		a, b := f.Planes[i], f.Planes[j]
+		if a.Hostname != b.Hostname {
+			return a.Hostname < b.Hostname
+		}
+		return a.ID < b.ID
+	})
+	return f
+}
+
+func (o *Observer) readBackup(ctx context.Context) BackupFacts {
+	ctx, cancel := o.part(ctx)
+	defer cancel()
+	f := BackupFacts{ReadAt: o.now()}
+	m, err := o.Backups.Latest(ctx)
+	switch {
+	case err != nil:
+		f.Error = o.errString(err)
+		return f
+	case m == nil:
+		f.UnusableReason = "no backup"
+		return f
+	}
+	f.Present = true
+	f.Name, f.Kind, f.KongVersion, f.Fingerprint = m.Name, m.Kind, m.KongVersion, m.Fingerprint.Hash
+	f.CreatedAt = m.CreatedAt.UTC()
+	if err := m.Usable(); err != nil {
+		f.UnusableReason = o.errString(err)
+	} else {
+		f.Usable = true
+	}
+	return f
+}
+
+func (o *Observer) readFingerprint(ctx context.Context) FingerprintFacts {
+	ctx, cancel := o.part(ctx)
+	defer cancel()
+	f := FingerprintFacts{ReadAt: o.now()}
+	fp, err := o.Fingerprint.Fingerprint(ctx)
+	if err != nil {
+		f.Error = o.errString(err)
+		return f
+	}
+	f.Hash = fp.Hash
+	if len(fp.Counts) > 0 {
+		f.Counts = fp.Counts
+	}
+	return f
+}
+
+// errNoSide is NewObserver's error for a plan without from or to.
+var errNoSide = errors.New("plan has no from or no to block")

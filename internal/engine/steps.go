@@ -1,0 +1,691 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/upshift-dev/upshift/internal/kong"
+	"github.com/upshift-dev/upshift/internal/kongrelease"
+	"github.com/upshift-dev/upshift/plan"
+)
+
+// A step of a strategy's table (architecture.md, "Reconcile"). The engine
+// runs the first step that is not done, then observes again.
+type step struct {
+	name, title string
+	// done reads the observation and the journal's current run; the
+	// string says why (shown by plan).
+	done func(s *state) (bool, string)
+	// apply acts. It returns what its commands printed (for the journal)
+	// and details later decisions read back (a backup's name, a
+	// fingerprint). An error of type *gateError is a failed gate, of type
+	// *haltError stops without retrying.
+	apply func(ctx context.Context, r *run) (string, map[string]string, error)
+
+	reversible bool
+	undo       string
+	noReturn   bool   // a point of no return
+	approve    string // the consent item it needs
+	guarded    bool   // the drift guard runs before it
+	// check, when set, must pass before apply (read from the
+	// observation); it blocks the step with a reason otherwise.
+	check func(s *state) string
+}
+
+// state is what done and check read.
+type state struct {
+	obs Observed
+	h   *history
+	p   *plan.Plan
+	to  kongrelease.Version
+}
+
+// gateError is a failed check or analysis.
+type gateError struct{ msg string }
+
+func (e *gateError) Error() string { return e.msg }
+
+// haltError stops the plan (Stalled with reason) without a retry.
+type haltError struct {
+	reason string
+	msg    string
+}
+
+func (e *haltError) Error() string { return e.msg }
+
+// table returns the steps of the plan's strategy, in order.
+func (e *Engine) table() []step {
+	p := e.plan
+	var t []step
+	t = append(t, e.stepGuard())
+	if p.Freeze != nil && p.Freeze.Start.Given() {
+		t = append(t, e.stepHook("freeze", "freeze admin writes (freeze.start)", p.Freeze.Start.Args))
+	}
+	t = append(t, e.stepBackup())
+	switch p.Strategy.Value {
+	case "dual_cluster":
+		t = append(t, e.stepRestore(), e.stepMigrations("up", e.drv.ToDSN, false), e.stepMigrations("finish", e.drv.ToDSN, false),
+			e.stepStart())
+		t = append(t, e.stepChecks())
+		t = append(t, e.rolloutSteps()...)
+		t = append(t, e.stepUnfreeze()...)
+		t = append(t, e.stepDecommission())
+	case "blue_green":
+		t = append(t, e.stepMigrations("up", e.drv.FromDSN, false), e.stepStart(), e.stepChecks())
+		t = append(t, e.rolloutSteps()...)
+		t = append(t, e.stepStopFrom(false), e.stepMigrations("finish", e.drv.FromDSN, true))
+		t = append(t, e.stepUnfreeze()...)
+		t = append(t, e.stepDecommission())
+	case "in_place":
+		t = append(t, e.stepStopFrom(true), e.stepMigrations("up", e.drv.FromDSN, false),
+			e.stepMigrations("finish", e.drv.FromDSN, false), e.stepStart(), e.stepChecks())
+		t = append(t, e.stepUnfreeze()...)
+		t = append(t, e.stepDecommission())
+	case "rolling":
+		for _, n := range p.To.Nodes {
+			t = append(t, e.stepStartNode(n))
+		}
+		if len(p.To.Nodes) == 0 {
+			t = append(t, e.stepStart())
+		}
+		t = append(t, e.stepChecks())
+		t = append(t, e.rolloutSteps()...)
+		t = append(t, e.stepUnfreeze()...)
+		t = append(t, e.stepDecommission())
+	}
+	return t
+}
+
+func (e *Engine) stepGuard() step {
+	return step{
+		name: "guard", title: "check that X is as the plan says and nothing is half done",
+		done: func(s *state) (bool, string) {
+			if s.h.done("guard") {
+				return true, "checked at the start of this run"
+			}
+			return false, ""
+		},
+		apply: func(ctx context.Context, r *run) (string, map[string]string, error) {
+			if msgs := guardProblems(r.state); len(msgs) > 0 {
+				return "", nil, &haltError{reason: ReasonPreconditionFail, msg: strings.Join(msgs, "; ")}
+			}
+			return "X observed at " + e.plan.From.Version.Value + ", database clean", nil, nil
+		},
+	}
+}
+
+// guardProblems lists what makes the world unfit to start the upgrade.
+func guardProblems(s *state) []string {
+	var out []string
+	o := s.obs
+	want := s.p.From.Version.Value
+	side := func(name string, f *NodeFacts) {
+		switch {
+		case f == nil:
+		case !f.Reachable:
+			out = append(out, fmt.Sprintf("X%s is not reachable: %s", name, f.Error))
+		case f.Version != want:
+			out = append(out, fmt.Sprintf("X%s runs Kong %s, the plan says from.version = %q", name, f.Version, want))
+		}
+	}
+	side("", o.From)
+	for i := range o.FromNodes {
+		side(" node "+o.FromNodes[i].Name, &o.FromNodes[i])
+	}
+	if cp := o.ControlPlane; cp != nil && s.p.ControlPlane != nil {
+		if msg := controlPlaneProblem(*cp, s.p.ControlPlane.Version.Value, s.p.To.Version.Value); msg != "" {
+			out = append(out, msg)
+		}
+	}
+	if db := o.FromDatabase; db != nil {
+		switch {
+		case db.Error != "":
+			out = append(out, "X's database cannot be read: "+db.Error)
+		case db.NeedsBootstrap:
+			out = append(out, "X's database is not bootstrapped")
+		case db.ForFrom != nil && len(db.ForFrom.Pending) > 0:
+			out = append(out, fmt.Sprintf("X's database has pending migrations left by an earlier upgrade (%s): finish that upgrade first (kong migrations finish with X's version)", migList(db.ForFrom.Pending)))
+		case db.ForFrom != nil && len(db.ForFrom.New) > 0:
+			out = append(out, fmt.Sprintf("X's database is missing migrations of %s (%s)", want, migList(db.ForFrom.New)))
+		}
+		for _, l := range db.Locks {
+			if l.Key == "migrations" && !l.Expired {
+				out = append(out, fmt.Sprintf("a migrations lock is held on X's database by %s until %s", l.Owner, l.TTL.Format(time.RFC3339)))
+			}
+		}
+	}
+	return out
+}
+
+// controlPlaneProblem: a hybrid_dp plan's control plane must answer and
+// accept Y's data planes (kongrelease.DataPlaneAccepted, Kong's own rule).
+// A control plane on another version than the plan says, which still
+// accepts Y, is no problem: only acceptance matters to the data planes.
+func controlPlaneProblem(cp NodeFacts, planned, to string) string {
+	if !cp.Reachable {
+		return "the control plane is not reachable: " + cp.Error
+	}
+	cpv, err1 := kongrelease.Parse(cp.Version)
+	tv, err2 := kongrelease.Parse(to)
+	if err1 != nil || err2 != nil {
+		return ""
+	}
+	if ok, reason := kongrelease.DataPlaneAccepted(cpv, tv); !ok {
+		return fmt.Sprintf("the control plane runs Kong %s (the plan says control_plane.version = %q) and would refuse Y's data planes: %s; upgrade the control plane first",
+			cp.Version, planned, reason)
+	}
+	return ""
+}
+
+func migList(m map[string][]string) string {
+	var parts []string
+	for sub, names := range m {
+		parts = append(parts, sub+": "+strings.Join(names, ","))
+	}
+	return strings.Join(sortedStrings(parts), "; ")
+}
+
+func (e *Engine) stepHook(name, title string, argv []string) step {
+	return step{
+		name: name, title: title,
+		done: func(s *state) (bool, string) {
+			if s.h.done(name) {
+				return true, "ran in this run"
+			}
+			return false, ""
+		},
+		apply: func(ctx context.Context, r *run) (string, map[string]string, error) {
+			out, err := r.hook(ctx, argv)
+			return out, nil, err
+		},
+	}
+}
+
+func (e *Engine) stepUnfreeze() []step {
+	p := e.plan
+	if p.Freeze == nil || !p.Freeze.End.Given() {
+		return nil
+	}
+	return []step{e.stepHook("unfreeze", "reopen admin writes (freeze.end)", p.Freeze.End.Args)}
+}
+
+// verifyWanted: the plan asks for a test restore of its backups.
+func (e *Engine) verifyWanted() bool {
+	b := e.plan.Backup
+	return b != nil && (!b.Verify.Set || b.Verify.Value)
+}
+
+func (e *Engine) stepBackup() step {
+	return step{
+		name: "backup", title: "back up X and verify the backup",
+		done: func(s *state) (bool, string) {
+			name := s.h.detail("backup", "backup")
+			if name == "" {
+				return false, ""
+			}
+			b := s.obs.Backup
+			if b == nil || !b.Present || b.Name != name {
+				return false, fmt.Sprintf("backup %s of this run is no longer the newest", name)
+			}
+			return true, "backup " + name
+		},
+		apply: func(ctx context.Context, r *run) (string, map[string]string, error) {
+			if e.drv.Backups == nil {
+				return "", nil, &haltError{reason: ReasonPreconditionFail, msg: "the plan has no backup block"}
+			}
+			m, err := e.drv.Backups.Backup(ctx)
+			if err != nil {
+				return "", nil, fmt.Errorf("back up X: %w", err)
+			}
+			if m.Kind == "pg_dump" && e.verifyWanted() {
+				if err := m.Usable(); err != nil {
+					return "", nil, &haltError{reason: ReasonPreconditionFail, msg: "the backup cannot be restored, so nothing more is done: " + err.Error()}
+				}
+			}
+			d := map[string]string{"backup": m.Name, "fingerprint": m.Fingerprint.Hash, "counts": countsString(m.Fingerprint.Counts)}
+			return fmt.Sprintf("backup %s (%s, %d bytes, %d entities)", m.Name, m.Kind, m.Size, m.Fingerprint.Entities()), d, nil
+		},
+	}
+}
+
+func (e *Engine) stepRestore() step {
+	return step{
+		name: "restore", title: "restore the backup into Y's database", reversible: true,
+		undo: "Y's database is kept (the plan owns it; the next run restores into it again)",
+		done: func(s *state) (bool, string) {
+			got, want := s.h.detail("restore", "backup"), s.h.detail("backup", "backup")
+			db := s.obs.ToDatabase
+			if got == "" || got != want || db == nil || db.Error != "" || db.NeedsBootstrap {
+				return false, ""
+			}
+			return true, "Y's database holds backup " + got
+		},
+		apply: func(ctx context.Context, r *run) (string, map[string]string, error) {
+			m, err := e.drv.Backups.Latest(ctx)
+			if err != nil || m == nil {
+				return "", nil, fmt.Errorf("find the backup to restore: %v", err)
+			}
+			if m.Name != r.state.h.detail("backup", "backup") {
+				return "", nil, fmt.Errorf("the newest backup is %s, not this run's %s", m.Name, r.state.h.detail("backup", "backup"))
+			}
+			res, err := e.drv.Backups.Restore(ctx, m, e.drv.ToDSN, false)
+			if err != nil {
+				return "", nil, fmt.Errorf("restore %s into Y's database: %w", m.Name, err)
+			}
+			return fmt.Sprintf("%s: %s", res.Action, res.Database), map[string]string{"backup": m.Name}, nil
+		},
+	}
+}
+
+// stepMigrations runs `kong migrations up` or `finish` with Y's CLI on
+// the database at dsn.
+func (e *Engine) stepMigrations(cmd, dsn string, finishNoReturn bool) step {
+	name := "migrations_" + cmd
+	shared := e.drv.ToDSN == ""
+	where := "Y's database"
+	if shared {
+		where = "the shared database"
+	}
+	st := step{
+		name:  name,
+		title: fmt.Sprintf("kong migrations %s on %s (Kong %s)", cmd, where, e.plan.To.Version.Value),
+		done: func(s *state) (bool, string) {
+			db := s.obs.ToDatabase
+			if shared {
+				db = s.obs.FromDatabase
+			}
+			if db == nil || db.Error != "" || db.ForTo == nil {
+				return false, ""
+			}
+			if len(db.ForTo.New) > 0 || db.NeedsBootstrap {
+				return false, fmt.Sprintf("new migrations for %s: %s", db.ForTo.Version, migList(db.ForTo.New))
+			}
+			if cmd == "finish" && len(db.ForTo.Pending) > 0 {
+				return false, "pending migrations: " + migList(db.ForTo.Pending)
+			}
+			if cmd == "up" {
+				return true, "no new migrations for " + db.ForTo.Version
+			}
+			return true, "no pending migrations for " + db.ForTo.Version
+		},
+		apply: func(ctx context.Context, r *run) (string, map[string]string, error) {
+			out, err := r.kongMigrations(ctx, cmd, dsn)
+			if err != nil {
+				return out, nil, err
+			}
+			d := map[string]string{}
+			if shared {
+				// X's own configuration changed form (a migration may
+				// rewrite plugin configs): the drift guard's baseline
+				// moves to what the database holds now.
+				if fp, err := e.drv.Observer.Fingerprint.Fingerprint(ctx); err == nil {
+					d["fingerprint"], d["counts"] = fp.Hash, countsString(fp.Counts)
+				}
+			}
+			return out, d, nil
+		},
+	}
+	if finishNoReturn {
+		st.noReturn, st.approve, st.guarded = true, "finish", true
+		st.check = func(s *state) string {
+			if f := s.obs.From; f != nil && f.Reachable {
+				return "X still answers on its Admin API: finish would break an old node that may still take traffic"
+			}
+			if t := s.obs.Traffic; t != nil && (t.Error != "" || t.From != 0) {
+				return "traffic to X is not observed at 0%"
+			}
+			return ""
+		}
+	}
+	if cmd == "up" && e.plan.Strategy.Value == "in_place" {
+		st.noReturn = true // X's database changes form; only a restore goes back
+	}
+	if !shared {
+		st.reversible, st.undo = true, "Y's database is kept; X's is untouched"
+	}
+	return st
+}
+
+func (e *Engine) stepStart() step {
+	return step{
+		name: "start_to", title: "start Y (to.start) and wait until it is ready", reversible: true, undo: "stop Y (to.stop)",
+		done: func(s *state) (bool, string) {
+			if ok, why := nodeAt(s.obs.To, s.p.To.Version.Value); !ok {
+				return ok, why
+			}
+			return e.toDataPlaneServes(s.obs)
+		},
+		apply: func(ctx context.Context, r *run) (string, map[string]string, error) {
+			var out string
+			if e.plan.To.Start.Given() {
+				o, err := r.hook(ctx, e.plan.To.Start.Args)
+				out = o
+				if err != nil {
+					return out, nil, err
+				}
+			}
+			if l := e.drv.ConfigLoaders[""]; l != nil {
+				if err := r.loadConfig(ctx, l); err != nil {
+					return out, nil, err
+				}
+			}
+			if err := r.waitNode(ctx, "Y", func(o Observed) *NodeFacts { return o.To }, true); err != nil {
+				return out, nil, err
+			}
+			if e.plan.Mode.Value == "hybrid_cp" {
+				if err := r.waitUntil(ctx, "a data plane of Y's control plane to load its configuration", e.toDataPlaneServes); err != nil {
+					return out, nil, err
+				}
+			}
+			if msg, details := e.downtime(r.state, time.Now()); msg != "" {
+				return strings.TrimSpace(msg + "\n" + out), details, nil
+			}
+			return out, nil, nil
+		},
+	}
+}
+
+// downtime measures an in-place upgrade's downtime when Y is ready at now:
+// from stop_from's outcome (X observed no longer answering) to now (Y
+// observed ready), a lower bound of what clients saw (X stopped answering
+// during stop_from, Y may have answered just before the observation). A
+// crash in between counts: the proxy served nothing then either. The
+// figure is compared with max_downtime; exceeding it is reported, not
+// undone (rolling back would only add downtime).
+func (e *Engine) downtime(s *state, now time.Time) (string, map[string]string) {
+	stop, ok := s.h.ok["stop_from"]
+	if e.plan.Strategy.Value != "in_place" || !ok || stop.Time.IsZero() {
+		return "", nil
+	}
+	d := now.Sub(stop.Time).Round(time.Millisecond)
+	msg := fmt.Sprintf("downtime %s (X observed down at %s, Y observed ready at %s)", d, stop.Time.UTC().Format(time.RFC3339Nano), now.UTC().Format(time.RFC3339Nano))
+	if max, err := e.plan.MaxDowntime.Duration(); e.plan.MaxDowntime.Set && err == nil {
+		if d > max {
+			msg += fmt.Sprintf("; EXCEEDS max_downtime = %q", e.plan.MaxDowntime.Value)
+		} else {
+			msg += fmt.Sprintf("; within max_downtime = %q", e.plan.MaxDowntime.Value)
+		}
+	}
+	return msg, map[string]string{"downtime_ms": strconv.FormatInt(d.Milliseconds(), 10)}
+}
+
+func (e *Engine) stepStartNode(n *plan.Node) step {
+	name := n.Name
+	find := func(o Observed) *NodeFacts {
+		for i := range o.ToNodes {
+			if o.ToNodes[i].Name == name {
+				return &o.ToNodes[i]
+			}
+		}
+		return nil
+	}
+	return step{
+		name: "start_to:" + name, title: "start Y node " + name + " and wait until it is ready", reversible: true, undo: "stop Y node " + name,
+		done: func(s *state) (bool, string) { return nodeAt(find(s.obs), s.p.To.Version.Value) },
+		apply: func(ctx context.Context, r *run) (string, map[string]string, error) {
+			var out string
+			if n.Start.Given() {
+				o, err := r.hook(ctx, n.Start.Args)
+				out = o
+				if err != nil {
+					return out, nil, err
+				}
+			}
+			if l := e.drv.ConfigLoaders[name]; l != nil {
+				if err := r.loadConfig(ctx, l); err != nil {
+					return out, nil, err
+				}
+			}
+			return out, nil, r.waitNode(ctx, "Y node "+name, find, true)
+		},
+	}
+}
+
+// toDataPlaneServes: in hybrid_cp mode, Y is only ready when its control
+// plane lists at least one data plane that loaded the configuration
+// (sync_status normal, a config hash that is not the empty one): a control
+// plane serves no traffic itself, and a data plane that has just connected
+// has nothing yet. Any version counts (Kong's hybrid upgrades move control
+// planes first; in place, X's data planes reconnect to Y). Other modes:
+// true.
+func (e *Engine) toDataPlaneServes(o Observed) (bool, string) {
+	if e.plan.Mode.Value != "hybrid_cp" {
+		return true, ""
+	}
+	for _, src := range o.DataPlanes {
+		if src.Source != "to" {
+			continue
+		}
+		if src.Error != "" {
+			return false, "Y's control plane's data-plane list cannot be read: " + src.Error
+		}
+		for _, dp := range src.Planes {
+			if dp.SyncStatus == "normal" && dp.ConfigHash != "" && dp.ConfigHash != kong.EmptyConfigHash {
+				return true, "data plane " + dp.Hostname + " (Kong " + dp.Version + ") serves configuration " + short(dp.ConfigHash)
+			}
+		}
+		if len(src.Planes) == 0 {
+			return false, "Y's control plane lists no data plane"
+		}
+		return false, fmt.Sprintf("none of the %d data planes of Y's control plane has loaded the configuration yet", len(src.Planes))
+	}
+	return false, "Y's control plane's data planes are not observed"
+}
+
+// nodeAt: the node answers, runs version v and is ready.
+func nodeAt(f *NodeFacts, v string) (bool, string) {
+	switch {
+	case f == nil:
+		return false, ""
+	case !f.Reachable && f.Error != "":
+		return false, "not reachable (" + f.Error + ")"
+	case !f.Reachable:
+		return false, "not reachable"
+	case f.Version != v:
+		return false, "runs " + f.Version
+	case !f.Ready:
+		return false, "not ready: " + f.ReadyReason + f.ReadyError
+	}
+	return true, "Kong " + v + " ready"
+}
+
+func (e *Engine) stepChecks() step {
+	return step{
+		name: "checks", title: fmt.Sprintf("run %d staging checks", len(e.drv.Checks)),
+		done: func(s *state) (bool, string) {
+			if s.h.done("checks") {
+				return true, "passed in this run"
+			}
+			return false, ""
+		},
+		apply: func(ctx context.Context, r *run) (string, map[string]string, error) {
+			var lines, failed []string
+			for _, g := range e.drv.Checks {
+				res, err := r.measure(ctx, g)
+				if err != nil {
+					return strings.Join(lines, "\n"), nil, err
+				}
+				lines = append(lines, g.Name()+": "+res.String())
+				if !res.OK() {
+					failed = append(failed, g.Name()+": "+res.String())
+				}
+			}
+			if len(failed) > 0 {
+				return strings.Join(lines, "\n"), nil, &gateError{msg: "check failed: " + strings.Join(failed, "; ")}
+			}
+			return strings.Join(lines, "\n"), nil, nil
+		},
+	}
+}
+
+// rolloutSteps are a traffic step and a pause per rollout step.
+func (e *Engine) rolloutSteps() []step {
+	if e.plan.Rollout == nil || e.drv.Router == nil {
+		return nil
+	}
+	var out []step
+	for _, rs := range e.plan.Rollout.Steps {
+		w := rs.Weight.Value
+		pause, _ := rs.Pause.Duration()
+		out = append(out, step{
+			name: "traffic_" + strconv.Itoa(w), title: fmt.Sprintf("send %d%% of traffic to Y", w),
+			reversible: true, undo: "all traffic back to X", guarded: true,
+			done: func(s *state) (bool, string) {
+				t := s.obs.Traffic
+				if t == nil || t.Error != "" {
+					return false, ""
+				}
+				if t.To >= w {
+					return true, fmt.Sprintf("load balancer sends %d%% to Y", t.To)
+				}
+				return false, fmt.Sprintf("load balancer sends %d%% to Y", t.To)
+			},
+			check: func(s *state) string {
+				if ok, why := nodeAt(firstTo(s.obs), s.p.To.Version.Value); !ok {
+					return "Y is not ready: " + why
+				}
+				return ""
+			},
+			apply: func(ctx context.Context, r *run) (string, map[string]string, error) {
+				wt := Weights{From: 100 - w, To: w}
+				if err := e.drv.Router.SetWeights(ctx, wt); err != nil {
+					return "", nil, fmt.Errorf("set traffic %s: %w", wt, err)
+				}
+				got, err := e.drv.Router.Weights(ctx)
+				if err != nil {
+					return "", nil, fmt.Errorf("read traffic back: %w", err)
+				}
+				if got != wt {
+					return "", nil, fmt.Errorf("the load balancer reports %s after setting %s", got, wt)
+				}
+				return "traffic " + wt.String(), nil, nil
+			},
+		})
+		name := "pause_" + strconv.Itoa(w)
+		out = append(out, step{
+			name: name, title: fmt.Sprintf("pause %s at %d%% with %d analyses", rs.Pause.Value, w, len(e.drv.Analyses)),
+			done: func(s *state) (bool, string) {
+				if s.h.done(name) {
+					return true, "analyses passed"
+				}
+				return false, ""
+			},
+			apply: func(ctx context.Context, r *run) (string, map[string]string, error) {
+				out, err := r.pause(ctx, ScalePause(pause))
+				return out, nil, err
+			},
+		})
+	}
+	return out
+}
+
+// firstTo is Y's node (or first rolling node) facts.
+func firstTo(o Observed) *NodeFacts {
+	if o.To != nil {
+		return o.To
+	}
+	if len(o.ToNodes) > 0 {
+		return &o.ToNodes[0]
+	}
+	return nil
+}
+
+// stepStopFrom stops X: reversible in blue-green (after the rollout, before
+// finish), a point of no return in place (consent stop_current).
+func (e *Engine) stepStopFrom(inPlace bool) step {
+	st := step{
+		name: "stop_from", title: "stop X (from.stop) and wait until it no longer answers",
+		done: func(s *state) (bool, string) { return e.xStopped(s.obs) },
+		apply: func(ctx context.Context, r *run) (string, map[string]string, error) {
+			if err := r.drain(ctx); err != nil {
+				return "", nil, err
+			}
+			out, err := r.hook(ctx, e.plan.From.Stop.Args)
+			if err != nil {
+				return out, nil, err
+			}
+			return out, nil, r.waitUntil(ctx, "X to stop", e.xStopped)
+		},
+	}
+	if inPlace {
+		st.noReturn, st.approve, st.guarded = true, "stop_current", true
+		st.title = "stop X (from.stop): downtime starts"
+	} else {
+		st.reversible, st.undo = true, "start X again (from.start), then traffic back to X"
+		st.check = func(s *state) string {
+			if t := s.obs.Traffic; t != nil && (t.Error != "" || t.From != 0) {
+				return "traffic to X is not observed at 0%"
+			}
+			return ""
+		}
+	}
+	return st
+}
+
+// xStopped: X does not answer, or what answers at X's address is another
+// version than from.version (in place, Y takes over X's address).
+func (e *Engine) xStopped(o Observed) (bool, string) {
+	f := o.From
+	switch {
+	case f == nil:
+		return false, "X is not observed"
+	case !f.Reachable:
+		return true, "X does not answer"
+	case f.Version != e.plan.From.Version.Value:
+		return true, "X's address answers with Kong " + f.Version
+	}
+	return false, "X answers"
+}
+
+func (e *Engine) stepDecommission() step {
+	return step{
+		name: "decommission", title: "decommission X (from.stop): no rollback to X afterwards",
+		noReturn: true, approve: "decommission", guarded: e.plan.Strategy.Value == "dual_cluster" || e.plan.Strategy.Value == "rolling",
+		done: func(s *state) (bool, string) {
+			if s.h.done("decommission") {
+				return true, "X decommissioned in this run"
+			}
+			return false, ""
+		},
+		check: func(s *state) string {
+			if t := s.obs.Traffic; t != nil && (t.Error != "" || t.To != 100) {
+				return "traffic to Y is not observed at 100%"
+			}
+			return ""
+		},
+		apply: func(ctx context.Context, r *run) (string, map[string]string, error) {
+			var outs []string
+			hooks := [][]string{}
+			if e.plan.From.Stop.Given() {
+				hooks = append(hooks, e.plan.From.Stop.Args)
+			}
+			for _, n := range e.plan.From.Nodes {
+				if n.Stop.Given() {
+					hooks = append(hooks, n.Stop.Args)
+				}
+			}
+			if err := r.drain(ctx); err != nil {
+				return "", nil, err
+			}
+			for _, h := range hooks {
+				out, err := r.hook(ctx, h)
+				outs = append(outs, out)
+				if err != nil {
+					return strings.Join(outs, "\n"), nil, err
+				}
+			}
+			return strings.Join(outs, "\n"), nil, nil
+		},
+	}
+}
+
+func countsString(m map[string]int64) string {
+	var parts []string
+	for k, v := range m {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, v))
+	}
+	return strings.Join(sortedStrings(parts), " ")
+}

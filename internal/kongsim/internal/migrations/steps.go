@@ -1,0 +1,83 @@
+package migrations
+
+import (
+	"strings"
+
+	"github.com/upshift-dev/upshift/internal/kongsim/internal/store"
+)
+
+// This file holds the SQL each migration step runs in the emulator. Kong's
+// real migrations change Kong's real tables; the emulator's tables are the
+// store's (contract 1: id, created_at, updated_at, tags, entity jsonb), so
+// only the steps whose effect the emulator needs do real work:
+//   - core 000_base creates the core entity tables (store.CoreSchema);
+//   - a plugin's 000_base_* creates its tables (store.PluginSchema);
+//   - rate-limiting 006_350_to_360: up copies the flat redis_* fields into
+//     config.redis (keeping the flat ones), teardown removes the flat ones,
+//     as K: kong/plugins/rate-limiting/migrations/006_350_to_360.lua does on
+//     Kong's plugins.config column.
+//
+// Every other step runs an empty statement inside its transaction (so the
+// bookkeeping, the timing faults and the output are real, the data change
+// is not). kongsim/fidelity/migrations.md says so per row.
+
+// upSQL returns the body of a migration's up step (without BEGIN/COMMIT).
+func upSQL(subsystem, name string) string {
+	switch {
+	case subsystem == "core" && name == "000_base":
+		return store.CoreSchema()
+	case subsystem != "core" && strings.HasPrefix(name, "000_base"):
+		return store.PluginSchema(subsystem)
+	case subsystem == "rate-limiting" && name == "006_350_to_360":
+		return rateLimiting006Up
+	}
+	return ""
+}
+
+// teardownSQL returns the SQL of a migration's teardown step ("" for a
+// no-op teardown).
+func teardownSQL(subsystem, name string) string {
+	if subsystem == "rate-limiting" && name == "006_350_to_360" {
+		return rateLimiting006Teardown
+	}
+	return ""
+}
+
+// redisFields are the flat fields 3.6 moved under config.redis
+// (kong-breaking-changes 36-1), with their new names.
+var redisFields = []string{"host", "port", "password", "username", "ssl", "ssl_verify", "server_name", "timeout", "database"}
+
+// rateLimiting006Up: config.redis.X = COALESCE(config.redis_X,
+// config.redis.X) for each field; a missing plugins table is accepted.
+var rateLimiting006Up = func() string {
+	var pairs []string
+	for _, f := range redisFields {
+		pairs = append(pairs, "'"+f+"', COALESCE(entity #> '{config,redis_"+f+"}', entity #> '{config,redis,"+f+"}')")
+	}
+	return `DO $$
+BEGIN
+  UPDATE plugins
+     SET entity = jsonb_set(entity, '{config}',
+           COALESCE(entity -> 'config', '{}'::jsonb)
+           || jsonb_build_object('redis', jsonb_build_object(` + strings.Join(pairs, ", ") + `)))
+   WHERE entity ->> 'name' = 'rate-limiting';
+EXCEPTION WHEN UNDEFINED_COLUMN OR UNDEFINED_TABLE THEN
+  -- accept the existing state, as Kong does
+END$$;`
+}()
+
+// rateLimiting006Teardown removes the flat redis_* keys from config.
+var rateLimiting006Teardown = func() string {
+	var minus string
+	for _, f := range redisFields {
+		minus += " - 'redis_" + f + "'"
+	}
+	return `DO $$
+BEGIN
+  UPDATE plugins
+     SET entity = jsonb_set(entity, '{config}', COALESCE(entity -> 'config', '{}'::jsonb)` + minus + `)
+   WHERE entity ->> 'name' = 'rate-limiting';
+EXCEPTION WHEN UNDEFINED_COLUMN OR UNDEFINED_TABLE THEN
+  -- accept the existing state, as Kong does
+END$$;`
+}()

@@ -1,0 +1,57 @@
+// Package kongcli is kongsim's `kong` CLI (see kongsim/cmd/kong), as a
+// package: the kongsim kong binary and `upshift sandbox` (which runs it as
+// the plans' to.kong without the Go toolchain) share it.
+package kongcli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/upshift-dev/upshift/internal/kongsim/internal/migrations"
+)
+
+// Main runs the CLI as a process: os.Args[1:] (or args), the process's
+// environment and standard streams, SIGINT/SIGTERM cancelling, and a real
+// SIGKILL of itself for KONGSIM_KILL_AFTER_COMMIT. It returns the exit code.
+func Main(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return Run(ctx, args, os.Getenv, os.Stdin, stdinIsTTY(), os.Stdout, os.Stderr, killSelf)
+}
+
+// killSelf ends the process as SIGKILL would end a real runner: no
+// deferred cleanup, no lock removal.
+func killSelf() {
+	_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	select {}
+}
+
+// Run is the whole CLI; Main only wires the process to it.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, isTTY bool, stdout, stderr io.Writer, kill func()) int {
+	inv, err := parseArgs(args, getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "Error: %s\n\n  Run with --v (verbose) or --vv (debug) for more details\n", err)
+		return 1
+	}
+	switch inv.command {
+	case "version":
+		fmt.Fprintln(stdout, inv.version)
+		return 0
+	case "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	opts := inv.opts
+	opts.Stdout, opts.Stderr, opts.Stdin, opts.IsTTY, opts.Kill = stdout, stderr, stdin, isTTY, kill
+	connect, database, err := connector(getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "Error: %s\n\n  Run with --v (verbose) or --vv (debug) for more details\n", err)
+		return 1
+	}
+	opts.Database = database
+	return migrations.New(connect, opts).Run(ctx, inv.subcommand)
+}
