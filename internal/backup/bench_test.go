@@ -26,7 +26,7 @@ import (
 //	deck_dump_ms      decK dump of the node (go-database-reconciler)
 //	fingerprint_ms    FingerprintDB (one query)
 //
-// Run: go test -run '^$' -bench Backup10k -benchtime 5x ./backup/
+// Run: go test -run '^$' -bench Backup10k -benchtime 5x ./internal/backup/
 func BenchmarkBackup10k(b *testing.B) {
 	ctx := context.Background()
 	pg := testenv.Postgres(b)

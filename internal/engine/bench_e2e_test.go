@@ -20,7 +20,7 @@ import (
 // to X's proxy address, which Y takes over, and its failures are the
 // downtime.
 //
-//	go test -run '^$' -bench Apply -benchtime 1x ./engine/
+//	go test -run '^$' -bench Apply -benchtime 1x ./internal/engine/
 func BenchmarkApply(b *testing.B) {
 	type world struct {
 		load  func() testenv.LoadResult

@@ -26,7 +26,7 @@ import (
 // failpoint phase, a child process (this test binary, TestCrashChild) runs
 // the engine and exits at the failpoint (code 42) as a kill -9 would stop
 // it; a second child runs to the end. The Kong nodes live in this (parent)
-// process behind kongsim/fleet's control server, and the plans' hooks are
+// process behind internal/kongsim/fleet's control server, and the plans' hooks are
 // real curl commands, so they survive the child's death. The end state must
 // equal an uninterrupted run's; no completed restore is repeated; every
 // intent is closed by an outcome or a recovered event.

@@ -26,7 +26,7 @@ missing or approximate) or **no**. Sources: ` + "`K:`" + ` Kong/kong (HEAD ` + "
 ` + "`../shared/design/kong-facts.md`" + ` (§ numbers), and the docs it cites.
 
 This file is assembled from ` + "`fidelity/*.md`" + ` (one per area, kept next to the code that owns it):
-` + "`go test ./kongsim -run TestFidelityDoc -update`" + ` rebuilds it, and that test fails when it is stale.
+` + "`go test ./internal/kongsim -run TestFidelityDoc -update`" + ` rebuilds it, and that test fails when it is stale.
 `
 
 // TestFidelityDoc keeps FIDELITY.md equal to its fragments, and checks that
@@ -67,6 +67,6 @@ func TestFidelityDoc(t *testing.T) {
 	}
 	have, err := os.ReadFile("FIDELITY.md")
 	if err != nil || !bytes.Equal(have, b.Bytes()) {
-		t.Errorf("FIDELITY.md is stale; run: go test ./kongsim -run TestFidelityDoc -update")
+		t.Errorf("FIDELITY.md is stale; run: go test ./internal/kongsim -run TestFidelityDoc -update")
 	}
 }

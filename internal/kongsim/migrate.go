@@ -13,7 +13,7 @@ import (
 
 // Migrate runs `kong migrations <command>` (bootstrap, up, finish, list,
 // status; reset needs the binary's --yes) of Kong version on the database
-// at dsn, in process, as kongsim's `kong` binary does (kongsim/cmd/kong), and
+// at dsn, in process, as kongsim's `kong` binary does (internal/kongsim/cmd/kongsim-kong), and
 // returns its exit code and output. Tests and the sandbox use it to prepare
 // a database for a node: Migrate(ctx, dsn, "3.9.1", "bootstrap").
 func Migrate(ctx context.Context, dsn, version, command string) (exit int, stdout, stderr string, err error) {

@@ -1,4 +1,4 @@
-// Package kongcli is kongsim's `kong` CLI (see kongsim/cmd/kong), as a
+// Package kongcli is kongsim's `kong` CLI (see internal/kongsim/cmd/kongsim-kong), as a
 // package: the kongsim kong binary and `upshift sandbox` (which runs it as
 // the plans' to.kong without the Go toolchain) share it.
 package kongcli

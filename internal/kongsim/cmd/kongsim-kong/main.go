@@ -1,7 +1,7 @@
 // Command kong is kongsim's stand-in for Kong Gateway's `kong` CLI. It
 // implements `kong migrations bootstrap|up|finish|list|reset|status` and
 // `kong version` against real PostgreSQL, with Kong's output and exit codes
-// (kongsim/internal/migrations does the work).
+// (internal/kongsim/internal/migrations does the work).
 //
 // A real Kong binary knows its version; this one must be told, with
 // KONG_VERSION (e.g. "3.6.1" or "3.10.0.2") or --kong-version. The database
@@ -9,7 +9,7 @@
 // KONG_PG_PORT (5432), KONG_PG_DATABASE (kong), KONG_PG_USER (kong),
 // KONG_PG_PASSWORD, KONG_PG_SSL (off), KONG_PG_TIMEOUT (ms, 5000).
 //
-// Field failures on demand (see kongsim/fidelity/migrations.md):
+// Field failures on demand (see internal/kongsim/fidelity/migrations.md):
 //
 //	KONGSIM_SLOW_MIGRATION=name:duration[,name:duration]  server-side delay inside a step
 //	KONGSIM_KILL_AFTER_COMMIT=name   SIGKILL self after the step commits, before schema_meta records it

@@ -9,11 +9,11 @@
 //
 // Start reading at state.go (Inspect, what a node calls at start), then
 // run.go (the operations) and schema.go (DDL, record_migration, the lock).
-// The `kong` binary in kongsim/cmd/kong is a thin CLI over Run.
+// The `kong` binary in internal/kongsim/cmd/kongsim-kong is a thin CLI over Run.
 //
 // What it does not do: the SQL of most migrations is a no-op (only core
 // 000_base, each plugin's first migration, and rate-limiting 006_350_to_360
-// change data; kongsim/fidelity/migrations.md lists each); it knows only the
+// change data; internal/kongsim/fidelity/migrations.md lists each); it knows only the
 // open-source subsystems (kongrelease.Migrations); Cassandra is not
 // emulated.
 package migrations

@@ -19,7 +19,7 @@ import (
 //
 // Every other step runs an empty statement inside its transaction (so the
 // bookkeeping, the timing faults and the output are real, the data change
-// is not). kongsim/fidelity/migrations.md says so per row.
+// is not). internal/kongsim/fidelity/migrations.md says so per row.
 
 // upSQL returns the body of a migration's up step (without BEGIN/COMMIT).
 func upSQL(subsystem, name string) string {
