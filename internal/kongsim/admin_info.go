@@ -139,12 +139,11 @@ func (n *Node) schemas(w http.ResponseWriter, r *http.Request, segs []string) {
 // validate serves POST /schemas/<entity>/validate: 200 {"message":"schema
 // validation successful"} or Kong's schema-violation error.
 func (n *Node) validate(w http.ResponseWriter, r *http.Request, ent *store.Entity) {
-	in, ok := readBody(r)
+	a, ok := n.readArgs(w, r)
 	if !ok {
-		writeMessage(w, http.StatusBadRequest, "Cannot parse JSON body")
 		return
 	}
-	if err := n.store.Validate(ent, in); err != nil {
+	if err := n.store.Validate(ent, n.coerce(a, ent, nil)); err != nil {
 		n.writeErr(w, err)
 		return
 	}
