@@ -11,7 +11,7 @@ import (
 
 // Info is one entry of GET / plugins.available_on_server.
 type Info struct {
-	Version  string `json:"version"`
+	Version  string `json:"version,omitempty"` // empty for a custom plugin
 	Priority int    `json:"priority"`
 }
 
@@ -69,13 +69,17 @@ func Validate(v kongrelease.Version, name string, config map[string]any) (filled
 }
 
 // Schema returns the body of GET /schemas/plugins/<name> for version v:
-// {"fields":[...]} in Kong's shape, with the config record's fields and
-// their defaults. ok is false for a plugin not bundled with v.
+// {"fields":[...]} in Kong's shape: the top-level fields the plugin's
+// schema.lua declares, then the config record's fields and their defaults. ok is false for a plugin not bundled with v.
 func Schema(v kongrelease.Version, name string) (body json.RawMessage, ok bool) {
 	if _, ok := bundled(v)[name]; !ok {
 		return nil, false
 	}
 	s := lookup(v, name)
+	if s == nil {
+		// Not modelled: the top-level fields, and config with no fields.
+		s = &plugin{name: name, top: topOf(v, name)}
+	}
 	b, err := json.Marshal(s.schemaJSON(v))
 	if err != nil {
 		return nil, false
