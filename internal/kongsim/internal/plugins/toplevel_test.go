@@ -85,3 +85,27 @@ func TestTopLevelChecks(t *testing.T) {
 		t.Errorf("prometheus allows a consumer and tcp: %v", errs)
 	}
 }
+
+// TestMorePluginChecks: messages of the schemas added from schema.lua.
+func TestMorePluginChecks(t *testing.T) {
+	v := kongrelease.MustParse("3.9.1")
+	for _, c := range []struct {
+		name string
+		cfg  map[string]any
+		want string
+	}{
+		{"jwt", map[string]any{"maximum_expiration": 60.0}, `{"@entity":["failed conditional validation given value of field 'config.maximum_expiration'"],"config":{"claims_to_verify":"expected to contain: exp"}}`},
+		{"request-termination", map[string]any{"message": "x", "body": "y"}, `{"config":"message cannot be used with content_type or body"}`},
+		{"request-transformer", map[string]any{"add": map[string]any{"headers": []any{"x a:1"}}}, `{"config":{"add":{"headers":["'x a' is not a valid header"]}}}`},
+		{"request-transformer", map[string]any{"add": map[string]any{"querystring": []any{"q"}}}, `{"config":{"add":{"querystring":["key 'q' has no value"]}}}`},
+		{"response-transformer", map[string]any{"add": map[string]any{"json": []any{"novalue"}}}, `{"config":{"add":{"json":["invalid value: novalue"]}}}`},
+		{"proxy-cache", map[string]any{}, `{"config":{"strategy":"required field missing"}}`},
+		{"cors", map[string]any{"methods": []any{"GET", "FETCH"}}, `{"config":{"methods":[null,"expected one of: GET, HEAD, PUT, PATCH, POST, DELETE, OPTIONS, TRACE, CONNECT"]}}`},
+	} {
+		_, errs, err := Validate(v, c.name, c.cfg)
+		b, _ := json.Marshal(errs)
+		if err != nil || string(b) != c.want {
+			t.Errorf("%s %v: %s (%v), want %s", c.name, c.cfg, b, err, c.want)
+		}
+	}
+}
