@@ -144,6 +144,13 @@ func TestFormBodies(t *testing.T) {
 			code, body = postForm(t, "POST", admin+"/consumers", "username", "alice", "custom_id", "c-1", "tags", "gold")
 			wantStatus(t, "form POST /consumers", code, http.StatusCreated, body)
 			wantFields(t, "consumer", get("/consumers/alice"), map[string]any{"custom_id": "c-1", "tags": []any{"gold"}})
+			// Credentials as Kong's docs create them: curl -d key=... -d ttl=...
+			code, body = postForm(t, "POST", admin+"/consumers/alice/key-auth", "key", "alice-secret", "ttl", "3600")
+			wantStatus(t, "form POST /consumers/alice/key-auth", code, http.StatusCreated, body)
+			wantFields(t, "key-auth credential", get("/key-auths/alice-secret"), map[string]any{"ttl": 3600.0})
+			code, body = postForm(t, "PUT", admin+"/consumers/alice/acls/"+"7b0b1c1e-5a4e-4c1e-9d2a-6f0e1f7a9b10", "group", "gold", "tags[1]", "x")
+			wantStatus(t, "form PUT /consumers/alice/acls/{id}", code, http.StatusOK, body)
+			wantFields(t, "acl", body, map[string]any{"group": "gold", "tags": []any{"x"}})
 
 			// multipart/form-data (curl -F), the same keys.
 			code, body = postMultipart(t, "POST", admin+"/services", "name", "mp", "host", "mp.internal", "port", "9090", "enabled", "true")
