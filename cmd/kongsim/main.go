@@ -3,7 +3,8 @@
 // once it listens.
 //
 //	kongsim --version 3.9.1 --dsn postgres://kong@127.0.0.1:5432/kong \
-//	        --admin-listen 127.0.0.1:8001 --proxy-listen 127.0.0.1:8000
+//	        --admin-listen 127.0.0.1:8001 --proxy-listen 127.0.0.1:8000 \
+//	        --plugins bundled,my-custom-auth
 //
 // The DSN must not embed a password: use PGPASSWORD or a pgpass file.
 // Exit codes: 0 after a clean stop, 1 when the node cannot start (with
@@ -21,6 +22,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/upshift-dev/upshift/internal/kongsim"
@@ -29,6 +31,13 @@ import (
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return runUntil(ctx, args, stdout, stderr)
+}
+
+// runUntil runs the node until ctx ends.
+func runUntil(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("kongsim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg kongsim.Config
@@ -43,6 +52,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.ClusterListen, "cluster-listen", "127.0.0.1:8005", "control plane cluster address")
 	fs.StringVar(&cfg.ControlPlane, "control-plane", "", "a data plane's control plane URL (http://host:port)")
 	fs.StringVar(&declPath, "declarative-config", "", "DB-less: declarative config file to load at start")
+	pluginsDefault := "bundled"
+	if env := os.Getenv("KONG_PLUGINS"); env != "" {
+		pluginsDefault = env // as Kong reads kong.conf's plugins from KONG_PLUGINS
+	}
+	pluginList := fs.String("plugins", pluginsDefault, "kong.conf plugins: bundled, custom plugin names (any config accepted), or off; comma-separated (default from KONG_PLUGINS)")
 	verbose := fs.Bool("v", false, "log at debug level")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -60,6 +74,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
+	cfg.Plugins = strings.Split(*pluginList, ",")
 	if declPath != "" {
 		b, err := os.ReadFile(declPath)
 		if err != nil {
@@ -74,8 +89,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	n, err := kongsim.Start(ctx, cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "Error: %v\n", err)

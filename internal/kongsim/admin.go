@@ -161,12 +161,11 @@ func refIDOf(v any) string {
 }
 
 func (n *Node) create(w http.ResponseWriter, r *http.Request, ent *store.Entity, p *store.Parent) {
-	in, ok := readBody(r)
+	a, ok := n.readArgs(w, r)
 	if !ok {
-		writeMessage(w, http.StatusBadRequest, "Cannot parse JSON body")
 		return
 	}
-	obj, err := n.store.Insert(r.Context(), ent, in, p)
+	obj, err := n.store.Insert(r.Context(), ent, n.coerce(a, ent, nil), p)
 	if err != nil {
 		n.writeErr(w, err)
 		return
@@ -195,12 +194,11 @@ func (n *Node) forRead(ent *store.Entity, obj map[string]any) map[string]any {
 func (n *Node) one(w http.ResponseWriter, r *http.Request, ent *store.Entity, key string, p *store.Parent) {
 	ctx := r.Context()
 	if r.Method == http.MethodPut {
-		in, ok := readBody(r)
+		a, ok := n.readArgs(w, r)
 		if !ok {
-			writeMessage(w, http.StatusBadRequest, "Cannot parse JSON body")
 			return
 		}
-		obj, err := n.store.Upsert(ctx, ent, key, in, p)
+		obj, err := n.store.Upsert(ctx, ent, key, n.coerce(a, ent, nil), p)
 		if err != nil {
 			n.writeErr(w, err)
 			return
@@ -231,16 +229,15 @@ func (n *Node) one(w http.ResponseWriter, r *http.Request, ent *store.Entity, ke
 		}
 		w.WriteHeader(http.StatusNoContent)
 	case http.MethodPatch:
-		in, ok := readBody(r)
+		a, ok := n.readArgs(w, r)
 		if !ok {
-			writeMessage(w, http.StatusBadRequest, "Cannot parse JSON body")
 			return
 		}
 		if obj == nil {
 			writeMessage(w, http.StatusNotFound, "Not found")
 			return
 		}
-		out, err := n.store.Update(ctx, ent, key, obj, in)
+		out, err := n.store.Update(ctx, ent, key, obj, n.coerce(a, ent, obj))
 		if err != nil {
 			n.writeErr(w, err)
 			return

@@ -60,8 +60,8 @@ func bodyAllowed(r *http.Request) bool {
 	return false
 }
 
-// readBody decodes a JSON request body; an empty body is {}. Form-encoded
-// entity bodies are not supported (only /config reads forms).
+// readBody decodes a JSON request body; an empty body is {} (the Status
+// API's POST /status/ready; entity bodies go through readArgs).
 func readBody(r *http.Request) (map[string]any, bool) {
 	b, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
 	if err != nil {

@@ -6,8 +6,8 @@ import (
 	"net/http"
 	"os"
 	"sort"
+	"strings"
 
-	"github.com/upshift-dev/upshift/internal/kongsim/internal/plugins"
 	"github.com/upshift-dev/upshift/internal/kongsim/internal/store"
 )
 
@@ -27,7 +27,7 @@ func (n *Node) root(w http.ResponseWriter, r *http.Request) {
 		"timers":      map[string]any{"running": 0, "pending": 1},
 		"pids":        map[string]any{"master": os.Getpid(), "workers": []int{os.Getpid()}},
 		"plugins": map[string]any{
-			"available_on_server": plugins.Available(n.version),
+			"available_on_server": n.offer.Available(),
 			"enabled_in_cluster":  enabled,
 		},
 		"configuration": n.configuration(),
@@ -45,7 +45,7 @@ func (n *Node) configuration() map[string]any {
 		"database":                       n.cfg.Database,
 		"role":                           n.cfg.Role,
 		"log_level":                      "notice",
-		"plugins":                        []string{"bundled"},
+		"plugins":                        n.pluginsSetting(),
 		"admin_listen":                   []string{listenOrOff(n.cfg.AdminListen)},
 		"proxy_listen":                   []string{listenOrOff(n.cfg.ProxyListen)},
 		"status_listen":                  []string{listenOrOff(n.cfg.StatusListen)},
@@ -68,6 +68,21 @@ func (n *Node) configuration() map[string]any {
 		}
 	}
 	return c
+}
+
+// pluginsSetting is GET / configuration.plugins: the setting as given
+// (kong.conf's list), ["bundled"] by default.
+func (n *Node) pluginsSetting() []string {
+	var out []string
+	for _, p := range n.cfg.Plugins {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	if len(out) == 0 {
+		return []string{"bundled"}
+	}
+	return out
 }
 
 func listenOrOff(s string) string {
@@ -98,7 +113,7 @@ func (n *Node) enabledPlugins(r *http.Request) ([]string, error) {
 
 // pluginsEnabled serves GET /plugins/enabled.
 func (n *Node) pluginsEnabled(w http.ResponseWriter, r *http.Request) {
-	names := plugins.Names(n.version)
+	names := n.offer.Names()
 	writeJSON(w, http.StatusOK, map[string]any{"enabled_plugins": names})
 }
 
@@ -110,7 +125,7 @@ func (n *Node) schemas(w http.ResponseWriter, r *http.Request, segs []string) {
 		n.only(w, r, func(w http.ResponseWriter, r *http.Request) { n.validate(w, r, n.reg.ByName("plugins")) }, http.MethodPost)
 	case len(segs) == 2 && segs[0] == "plugins":
 		n.only(w, r, func(w http.ResponseWriter, r *http.Request) {
-			body, ok := plugins.Schema(n.version, segs[1])
+			body, ok := n.offer.Schema(segs[1])
 			if !ok {
 				writeMessage(w, http.StatusNotFound, fmt.Sprintf("No plugin named '%s'", segs[1]))
 				return
@@ -139,12 +154,11 @@ func (n *Node) schemas(w http.ResponseWriter, r *http.Request, segs []string) {
 // validate serves POST /schemas/<entity>/validate: 200 {"message":"schema
 // validation successful"} or Kong's schema-violation error.
 func (n *Node) validate(w http.ResponseWriter, r *http.Request, ent *store.Entity) {
-	in, ok := readBody(r)
+	a, ok := n.readArgs(w, r)
 	if !ok {
-		writeMessage(w, http.StatusBadRequest, "Cannot parse JSON body")
 		return
 	}
-	if err := n.store.Validate(ent, in); err != nil {
+	if err := n.store.Validate(ent, n.coerce(a, ent, nil)); err != nil {
 		n.writeErr(w, err)
 		return
 	}

@@ -51,6 +51,10 @@ type Config struct {
 	// DBUpdateFrequency is db_update_frequency: how often a DB-mode node
 	// picks up entity changes other nodes wrote (Kong's default 5 s).
 	DBUpdateFrequency time.Duration
+	// Plugins is kong.conf's plugins: "bundled" (the default when empty),
+	// names of bundled or custom plugins, or "off" alone for none
+	// ({"bundled", "custom-x"}). A custom plugin accepts any config.
+	Plugins []string
 }
 
 type pgInfo struct {
@@ -69,6 +73,7 @@ type Node struct {
 
 	reg    *store.Registry
 	store  *store.Store
+	offer  *plugins.Offer // the plugins setting resolved
 	pool   *pgxpool.Pool
 	pgInfo *pgInfo
 	faults *Faults
@@ -144,7 +149,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.hostname, _ = os.Hostname()
 	}
 	n.hash.Store("")
-	n.store = &store.Store{Reg: n.reg, Plugin: n.validatePlugin, Check: n.faults.dbCheck}
+	n.offer = plugins.NewOffer(v, cfg.Plugins)
+	n.store = &store.Store{Reg: n.reg, Plugin: n.offer.Validate, PluginTop: n.offer, Check: n.faults.dbCheck}
 	runCtx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	if err := n.openStorage(ctx); err != nil {
@@ -174,7 +180,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Role == "data_plane" {
 		n.dp = hybrid.NewClient(hybrid.ClientOptions{
 			ControlPlane: cfg.ControlPlane,
-			Report:       hybrid.Report{NodeID: n.nodeID, Hostname: n.hostname, Version: v.String(), Plugins: plugins.Names(v)},
+			Report:       hybrid.Report{NodeID: n.nodeID, Hostname: n.hostname, Version: v.String(), Plugins: n.offer.Names()},
 			Apply:        n.applyFromCP,
 			Logger:       n.log,
 		})
@@ -240,10 +246,6 @@ func (n *Node) openStorage(ctx context.Context) error {
 		n.log.Warn(warn)
 	}
 	return nil
-}
-
-func (n *Node) validatePlugin(name string, config map[string]any) (map[string]any, map[string]any, error) {
-	return plugins.Validate(n.version, name, config)
 }
 
 // listen opens the listeners the config asks for.

@@ -86,10 +86,8 @@ type plugin struct {
 	// custom is the config record's custom_validator; its message becomes
 	// the whole "config" error ({"config":"<message>"}).
 	custom func(cfg map[string]any) string
-	// extraTop are the plugin entity's other schema fields for /schemas
-	// (protocols, consumer...); nil uses the defaults.
-	noConsumer bool
-	protocols  []string
+	// top is the schema's other top-level fields (topLevelTables).
+	top top
 }
 
 // builder for version-specific schemas.

@@ -33,6 +33,18 @@ func TestGoKongFillsLikeValidate(t *testing.T) {
 		{"3.9.1", "basic-auth", map[string]any{}},
 		{"3.9.1", "response-ratelimiting", map[string]any{"limits": map[string]any{"sms": map[string]any{"minute": 10.0}}}},
 		{"3.5.0", "response-ratelimiting", map[string]any{"limits": map[string]any{"sms": map[string]any{"minute": 10.0}}}},
+		{"3.4.2", "cors", map[string]any{"origins": []any{"*"}}},
+		{"3.10.0", "cors", map[string]any{}},
+		{"3.9.1", "correlation-id", map[string]any{}},
+		{"2.8.5", "request-transformer", map[string]any{"add": map[string]any{"headers": []any{"x-a:1"}}}},
+		{"3.9.1", "request-transformer", map[string]any{}},
+		{"3.7.1", "response-transformer", map[string]any{}},
+		{"3.9.1", "response-transformer", map[string]any{"remove": map[string]any{"headers": []any{"x-b"}}}},
+		{"3.7.1", "jwt", map[string]any{}},
+		{"3.9.1", "jwt", map[string]any{"maximum_expiration": 60.0, "claims_to_verify": []any{"exp"}}},
+		{"3.2.2", "proxy-cache", map[string]any{"strategy": "memory"}},
+		{"3.9.1", "proxy-cache", map[string]any{"strategy": "memory"}},
+		{"3.9.1", "request-termination", map[string]any{"message": "bye"}},
 	}
 	for _, c := range cases {
 		t.Run(c.version+"/"+c.name, func(t *testing.T) {

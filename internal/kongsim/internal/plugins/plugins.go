@@ -6,11 +6,12 @@ import (
 	"sort"
 
 	"github.com/upshift-dev/upshift/internal/kongrelease"
+	"github.com/upshift-dev/upshift/internal/kongsim/internal/form"
 )
 
 // Info is one entry of GET / plugins.available_on_server.
 type Info struct {
-	Version  string `json:"version"`
+	Version  string `json:"version,omitempty"` // empty for a custom plugin
 	Priority int    `json:"priority"`
 }
 
@@ -68,16 +69,67 @@ func Validate(v kongrelease.Version, name string, config map[string]any) (filled
 }
 
 // Schema returns the body of GET /schemas/plugins/<name> for version v:
-// {"fields":[...]} in Kong's shape, with the config record's fields and
-// their defaults. ok is false for a plugin not bundled with v.
+// {"fields":[...]} in Kong's shape: the top-level fields the plugin's
+// schema.lua declares, then the config record's fields and their defaults. ok is false for a plugin not bundled with v.
 func Schema(v kongrelease.Version, name string) (body json.RawMessage, ok bool) {
 	if _, ok := bundled(v)[name]; !ok {
 		return nil, false
 	}
 	s := lookup(v, name)
+	if s == nil {
+		// Not modelled: the top-level fields, and config with no fields.
+		s = &plugin{name: name, top: topOf(v, name)}
+	}
 	b, err := json.Marshal(s.schemaJSON(v))
 	if err != nil {
 		return nil, false
 	}
 	return b, true
+}
+
+// ConfigField is the config record of plugin name at v for coercing
+// form-encoded arguments (form.Infer); nil when kongsim does not model the
+// plugin's schema.
+func ConfigField(v kongrelease.Version, name string) form.Field {
+	s := lookup(v, name)
+	if s == nil {
+		return nil
+	}
+	return &formField{f: &field{name: "config", typ: tRecord, fields: s.config}, shorthands: s.shorthands}
+}
+
+// formField adapts a config field to form.Field.
+type formField struct {
+	f          *field
+	shorthands []shorthand // the config record's shorthand fields
+}
+
+func (x *formField) Type() string { return string(x.f.typ) }
+
+func (x *formField) Elements() form.Field {
+	if x.f.elements == nil {
+		return nil
+	}
+	return &formField{f: x.f.elements}
+}
+
+func (x *formField) Values() form.Field {
+	if x.f.values == nil {
+		return nil
+	}
+	return &formField{f: x.f.values}
+}
+
+func (x *formField) Sub(name string) form.Field {
+	for _, c := range x.f.fields {
+		if c.name == name {
+			return &formField{f: c}
+		}
+	}
+	for _, sh := range x.shorthands {
+		if sh.name == name {
+			return &formField{f: &field{typ: sh.typ, elements: &field{typ: sh.elem}}}
+		}
+	}
+	return nil
 }

@@ -16,6 +16,7 @@ func lookup(v kongrelease.Version, name string) *plugin {
 	}
 	p := fn(v)
 	p.name = name
+	p.top = topOf(v, name)
 	return p
 }
 

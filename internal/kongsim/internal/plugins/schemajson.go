@@ -2,7 +2,9 @@ package plugins
 
 import "github.com/upshift-dev/upshift/internal/kongrelease"
 
-// schemaJSON renders GET /schemas/plugins/<name>: {"fields":[...]} where each
+// schemaJSON renders GET /schemas/plugins/<name>: {"fields":[...]}: the
+// top-level fields the plugin's schema.lua declares (consumer, protocols...)
+// then config; each
 // element is a one-key object {name: {type, default, required, fields...}}
 // as Kong's kong/api/api_helpers.lua schema serialisation produces it.
 // go-database-reconciler reads config defaults from
@@ -11,18 +13,7 @@ func (p *plugin) schemaJSON(v kongrelease.Version) map[string]any {
 	var fields []any
 	cfg := &field{typ: tRecord, required: true}
 	if p != nil {
-		if p.noConsumer {
-			// typedefs.no_consumer
-			fields = append(fields, map[string]any{"consumer": map[string]any{"type": "foreign", "reference": "consumers", "eq": nil}})
-		}
-		if p.protocols != nil {
-			var def []any
-			for _, s := range p.protocols {
-				def = append(def, s)
-			}
-			fields = append(fields, map[string]any{"protocols": map[string]any{"type": "set", "required": true, "default": def,
-				"elements": map[string]any{"type": "string", "one_of": def}}})
-		}
+		fields = p.top.json()
 		cfg.fields = p.config
 	}
 	c := fieldJSON(cfg)

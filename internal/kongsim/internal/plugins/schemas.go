@@ -40,7 +40,7 @@ func keyAuth(v kongrelease.Version) *plugin {
 	if v.AtLeast(3, 7, 0) {
 		fs = append(fs, str("realm"))
 	}
-	return &plugin{config: fs, noConsumer: true, protocols: []string{"grpc", "grpcs", "http", "https"}}
+	return &plugin{config: fs}
 }
 
 // basicAuth: realm (required, default "service") from 3.6.0.
@@ -49,7 +49,7 @@ func basicAuth(v kongrelease.Version) *plugin {
 	if v.AtLeast(3, 6, 0) {
 		fs = append(fs, str("realm").req().withDefault("service"))
 	}
-	return &plugin{config: fs, noConsumer: true, protocols: []string{"grpc", "grpcs", "http", "https"}}
+	return &plugin{config: fs}
 }
 
 // allowDeny covers acl and ip-restriction: allow/deny lists; the 2.x
@@ -72,8 +72,6 @@ func allowDeny(name string, isACL bool) schemaFn {
 				fs = append(fs, boolean("always_use_authenticated_groups", false))
 			}
 			p.checks = []entityCheck{onlyOneOf("allow", "deny"), atLeastOneOf("allow", "deny")}
-			p.noConsumer = true
-			p.protocols = []string{"grpc", "grpcs", "http", "https"}
 		} else {
 			fs = append(fs, number("status", nil), str("message"))
 			p.checks = []entityCheck{atLeastOneOf("allow", "deny")}
@@ -91,7 +89,7 @@ func allowDeny(name string, isACL bool) schemaFn {
 
 // botDetection: allow/deny default {}; 2.x whitelist/blacklist shorthands.
 func botDetection(v kongrelease.Version) *plugin {
-	p := &plugin{config: []*field{strArray("allow", []any{}), strArray("deny", []any{})}, noConsumer: true}
+	p := &plugin{config: []*field{strArray("allow", []any{}), strArray("deny", []any{})}}
 	if v.Major < 3 {
 		p.shorthands = []shorthand{
 			{name: "blacklist", typ: tArray, elem: tString, path: []string{"deny"}},
@@ -115,11 +113,7 @@ func prometheus(v kongrelease.Version) *plugin {
 			fs = append(fs, optBool("wasm_metrics", false))
 		}
 	}
-	p := &plugin{config: fs}
-	if v.Major < 3 || v.Minor == 0 && v.Major == 3 {
-		p.protocols = nil
-	}
-	return p
+	return &plugin{config: fs}
 }
 
 // functions is pre-function/post-function (kong/plugins/pre-function/_schema.lua):
@@ -130,7 +124,7 @@ func functions(v kongrelease.Version) *plugin {
 	}
 	var fs []*field
 	names := []string{"certificate", "rewrite", "access", "header_filter", "body_filter", "log"}
-	p := &plugin{noConsumer: true}
+	p := &plugin{}
 	if v.Major < 3 {
 		fs = append(fs, phase("functions"))
 		p.checks = append(p.checks, mutuallyExclusive("functions", "access"))

@@ -101,7 +101,7 @@ func (s *Store) LoadDeclarative(ctx context.Context, cfg map[string]any, flatten
 		}
 	}
 	mem := NewMem()
-	ld := &Store{Reg: s.Reg, Backend: mem, Plugin: s.Plugin, Now: s.Now}
+	ld := &Store{Reg: s.Reg, Backend: mem, Plugin: s.Plugin, PluginTop: s.PluginTop, Now: s.Now}
 	order := map[string]int{}
 	for i, e := range s.Reg.List {
 		order[e.Name] = i
@@ -264,7 +264,7 @@ func (s *Store) importOne(ctx context.Context, ent *Entity, obj map[string]any) 
 		}
 	}
 	s.fillAuto(ent, obj)
-	if errs := complete(ent, obj, s.Plugin); errs != nil {
+	if errs := complete(ent, obj, s.Plugin, s.PluginTop); errs != nil {
 		return nil, SchemaViolation(errs)
 	}
 	if err := s.checkRefs(ctx, ent, obj); err != nil {

@@ -21,6 +21,7 @@ type Field struct {
 	Between   *[2]int64
 	LenMin    int
 	Elements  *Field   // array and set
+	Values    *Field   // map (only read to coerce form-encoded bodies)
 	Fields    []*Field // record
 	Reference string   // foreign: the referenced entity's name
 	Cascade   bool     // foreign: on_delete = "cascade" (else restrict)
@@ -144,7 +145,7 @@ func Entities(v kongrelease.Version) []*Entity {
 		{Name: "protocols", Type: "set", Required: true, Default: []any{"http", "https"}, Elements: &Field{Type: "string", OneOf: protocols}},
 		{Name: "methods", Type: "set", Elements: &Field{Type: "string"}},
 		strArray("hosts"), routePaths(v),
-		{Name: "headers", Type: "map"},
+		{Name: "headers", Type: "map", Values: &Field{Type: "array", Elements: &Field{Type: "string"}}},
 		{Name: "https_redirect_status_code", Type: "integer", Required: true, Default: float64(426), OneOf: []any{float64(426), float64(301), float64(302), float64(307), float64(308)}},
 		{Name: "regex_priority", Type: "integer", Default: float64(0)},
 		{Name: "strip_path", Type: "boolean", Required: true, Default: true},

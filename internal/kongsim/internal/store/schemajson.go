@@ -95,7 +95,7 @@ func (s *Store) Validate(ent *Entity, in map[string]any) error {
 			delete(obj, f.Name)
 		}
 	}
-	errs := complete(ent, obj, s.Plugin)
+	errs := complete(ent, obj, s.Plugin, s.PluginTop)
 	for _, f := range ent.Fields {
 		if f.Auto && f.Required {
 			delete(errs, f.Name)

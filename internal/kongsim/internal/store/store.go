@@ -22,6 +22,11 @@ type Store struct {
 	Backend Backend
 	// Plugin validates plugin configs; nil accepts any config as is.
 	Plugin PluginValidator
+	// PluginTop, when set, gives a plugin's own top-level schema fields:
+	// its protocols default and the checks of its protocols, consumer,
+	// service and route fields (a plugin's schema.lua overrides the
+	// plugins entity's).
+	PluginTop PluginTop
 	// Now gives timestamps; nil means time.Now.
 	Now func() time.Time
 	// Check, when set, runs before every backend call; a non-nil result is
@@ -290,7 +295,7 @@ func (s *Store) write(ctx context.Context, ent *Entity, obj map[string]any, op, 
 		obj["updated_at"] = now
 	}
 	s.fillAuto(ent, obj)
-	if errs := complete(ent, obj, s.Plugin); errs != nil {
+	if errs := complete(ent, obj, s.Plugin, s.PluginTop); errs != nil {
 		return nil, SchemaViolation(errs)
 	}
 	if s.readOnly() {

@@ -31,6 +31,14 @@ var typeMsg = map[string]string{
 // means the plugin is unknown or not enabled (reported under "name").
 type PluginValidator func(name string, config map[string]any) (filled map[string]any, fieldErrs map[string]any, err error)
 
+// PluginTop gives a plugin's top-level fields (the plugins package's
+// Offer): Protocols is its protocols default, nil for the entity's; Check
+// returns field errors of the plugin's own top-level fields.
+type PluginTop interface {
+	Protocols(name string) []any
+	Check(name string, obj map[string]any) map[string]any
+}
+
 // normalize applies Kong's shorthands before validation (services.url)
 // and reduces foreign references given as whole objects to their primary
 // key, as Kong's Admin API does.
@@ -86,8 +94,15 @@ func normalize(ent *Entity, in map[string]any) map[string]any {
 
 // complete fills defaults and nulls for every field of ent missing from obj,
 // and validates all fields. It returns Kong's "fields" error map, or nil.
-func complete(ent *Entity, obj map[string]any, plugin PluginValidator) map[string]any {
+func complete(ent *Entity, obj map[string]any, plugin PluginValidator, top PluginTop) map[string]any {
 	errs := map[string]any{}
+	if ent.Name == "plugins" && top != nil && obj["protocols"] == nil {
+		if name, _ := obj["name"].(string); name != "" {
+			if def := top.Protocols(name); def != nil {
+				obj["protocols"] = def
+			}
+		}
+	}
 	for k := range obj {
 		if ent.Field(k) == nil {
 			errs[k] = msgUnknown
@@ -111,6 +126,12 @@ func complete(ent *Entity, obj map[string]any, plugin PluginValidator) map[strin
 		}
 		if e := checkValue(f, v); e != nil {
 			errs[f.Name] = e
+		}
+	}
+	if ent.Name == "plugins" && len(errs) == 0 && top != nil {
+		name, _ := obj["name"].(string)
+		for k, e := range top.Check(name, obj) {
+			errs[k] = e
 		}
 	}
 	if ent.Name == "plugins" && len(errs) == 0 && plugin != nil {
