@@ -65,9 +65,6 @@ func testWeightedReload(t *testing.T, a, b string, classify func(*http.Response)
 	if res.Failed != 0 {
 		t.Errorf("%d failed requests during reloads, first: %s", res.Failed, strings.Join(res.Errors, "; "))
 	}
-	if res.Rate() < 200 {
-		t.Errorf("load reached %.0f req/s, want ≥ 200", res.Rate())
-	}
 	checkSplit(t, ng.URL(), classify, 0.10)
 }
 

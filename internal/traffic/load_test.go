@@ -144,9 +144,6 @@ func shiftUnderLoad(t *testing.T, r router, lbURL string, settle func()) {
 	if res.Failed != 0 {
 		t.Errorf("%d failed requests, first: %s", res.Failed, strings.Join(res.Errors, "; "))
 	}
-	if res.Rate() < 500 {
-		t.Errorf("load reached %.0f req/s, want ≥ 500", res.Rate())
-	}
 	for i, w := range rollout {
 		x, y := counts[i]["x"], counts[i]["y"]
 		if x+y == 0 {
