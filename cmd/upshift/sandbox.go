@@ -540,7 +540,9 @@ upgrade "sandbox-{{.Strategy}}" {
   strategy = "{{.Strategy}}"
   mode     = "traditional"
 {{- if eq .Strategy "in_place"}}
-  approve  = ["stop_current"]
+  # A throwaway sandbox runs unattended through the downtime; a real plan
+  # adds "stop_current" to approve in a commit after the run stops there.
+  approve_in_advance = ["stop_current"]
 {{- end}}
 
   from {

@@ -104,7 +104,7 @@ var crashPlan = template.Must(template.Must(crashBlocks.Clone()).New("p").Parse(
   cluster  = "crash"
   strategy = "{{.S}}"
   mode     = "traditional"
-  approve  = [{{.Approve}}]
+  approve_in_advance = [{{.Approve}}]
   from {
     version    = "{{.From}}"
     admin_url  = "http://{{.X.AdminListen}}"
@@ -233,7 +233,7 @@ var rollingCrashPlan = template.Must(template.Must(crashBlocks.Clone()).New("r")
   cluster  = "crash"
   strategy = "rolling"
   mode     = "dbless"
-  approve  = ["decommission"]
+  approve_in_advance = ["decommission"]
   from {
     version = "3.8.0"
 {{- range .From}}

@@ -17,6 +17,12 @@ const (
 	EventRolledBack = "rolled_back" // Details: digest, reason
 	EventRecovered  = "recovered"   // Details: step, intent_seq: an intent found with no outcome
 	EventStalled    = "stalled"     // Details: reason, message (written once per distinct stall)
+	// EventAwaitingApproval: the run stopped at a gate. Details: step,
+	// approve (the gate's consent item), listed ("1" when the plan's
+	// approve already held the item then). Written when the run first
+	// stops there and again whenever the item's presence changes while it
+	// waits; consent counts only for an item absent from the last one.
+	EventAwaitingApproval = "awaiting_approval"
 )
 
 // history is what the journal says about the current run of a plan: the
@@ -39,7 +45,8 @@ type history struct {
 	rolledBack bool
 	completed  bool
 
-	lastStall string // reason+message of the last stalled event in this run
+	lastStall string            // reason+message of the last stalled event in this run
+	gates     map[string]Record // last awaiting_approval event per consent item in this run
 	lastSeq   int64
 }
 
@@ -90,6 +97,8 @@ func readHistory(recs []Record, digest string) *history {
 				h.completed = true
 			case EventStalled:
 				h.lastStall = r.Details["reason"] + "\n" + r.Details["message"]
+			case EventAwaitingApproval:
+				h.gates[r.Details["approve"]] = r
 			}
 		}
 	}
@@ -108,6 +117,7 @@ func (h *history) reset() {
 	h.pending = nil
 	h.rollback, h.gateFailed, h.rolledBack, h.completed = "", false, false, false
 	h.lastStall = ""
+	h.gates = map[string]Record{}
 }
 
 func (h *history) done(step string) bool { _, ok := h.ok[step]; return ok }
