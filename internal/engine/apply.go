@@ -339,7 +339,7 @@ func (r *run) kongMigrations(ctx context.Context, cmd, dsn string) (string, erro
 	if len(e.drv.Kong) == 0 {
 		return "", &haltError{reason: ReasonPreconditionFail, msg: "the plan has no to.kong command"}
 	}
-	db, err := kongDB(dsn)
+	db, err := kong.ParseDSN(dsn)
 	if err != nil {
 		return "", &haltError{reason: ReasonPreconditionFail, msg: err.Error()}
 	}
