@@ -35,8 +35,9 @@ type history struct {
 	digest string // the run's plan digest
 	newRun bool   // an apply would start a new run (nothing counts yet)
 
-	ok       map[string]Record // last ok outcome per step in this run
-	intents  map[string]int    // intents per step in this run
+	ok         map[string]Record // last ok outcome per step in this run
+	intents    map[string]int    // intents per step in this run
+	lastIntent map[string]Record // last intent per step in this run (outcome or not)
 	failures map[string]Record // last failed outcome per step (since its last ok)
 	pending  *Record           // an intent with no outcome (a crash)
 
@@ -76,6 +77,7 @@ func readHistory(recs []Record, digest string) *history {
 		switch r.Kind {
 		case KindIntent:
 			h.intents[r.Step]++
+			h.lastIntent[r.Step] = r
 		case KindOutcome:
 			switch r.Result {
 			case ResultOK:
@@ -113,6 +115,7 @@ func readHistory(recs []Record, digest string) *history {
 func (h *history) reset() {
 	h.ok = map[string]Record{}
 	h.intents = map[string]int{}
+	h.lastIntent = map[string]Record{}
 	h.failures = map[string]Record{}
 	h.pending = nil
 	h.rollback, h.gateFailed, h.rolledBack, h.completed = "", false, false, false
