@@ -17,9 +17,9 @@ import (
 	"github.com/upshift-dev/upshift/agent"
 	"github.com/upshift-dev/upshift/agent/gitsource"
 	"github.com/upshift-dev/upshift/internal/engine"
-	"github.com/upshift-dev/upshift/internal/testenv"
 	"github.com/upshift-dev/upshift/internal/kongsim"
 	"github.com/upshift-dev/upshift/internal/kongsim/fleet"
+	"github.com/upshift-dev/upshift/internal/testenv"
 )
 
 // TestGitOpsEndToEnd is issue 6's story on a real git server, real
@@ -49,9 +49,7 @@ type gitopsWorld struct {
 
 func newGitOpsWorld(t *testing.T, ctx context.Context) *gitopsWorld {
 	t.Helper()
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("curl not installed")
-	}
+	testenv.NeedBinary(t, "curl", "curl") // the plan's start/stop hooks
 	pg := testenv.Postgres(t)
 	dsnX, dsnY := pg.NewDatabase(t), pg.NewDatabase(t)
 	if code, out, errOut, err := kongsim.Migrate(ctx, dsnX, "3.8.0", "bootstrap"); err != nil || code != 0 {

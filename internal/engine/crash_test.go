@@ -437,9 +437,7 @@ func TestCrashMatrix(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the crash matrix runs two child processes per case")
 	}
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("curl not installed")
-	}
+	testenv.NeedBinary(t, "curl", "curl") // the plans' start/stop hooks
 	start := time.Now()
 	defer func() { t.Logf("crash matrix: %s", time.Since(start).Round(time.Second)) }()
 	for _, strategy := range crashStrategies() {

@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -41,13 +40,7 @@ func withHAProxy(t *testing.T, src string, h *testenv.HAProxyProc, from, to []st
 // on any socket error or non-2xx/3xx answer. It returns wrk's request count.
 func underWrk(t *testing.T, url string, d time.Duration, apply func() (Outcome, error)) (int, Outcome) {
 	t.Helper()
-	wrk, err := exec.LookPath("wrk")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("wrk is not installed")
-		}
-		t.Skip("wrk is not installed")
-	}
+	wrk := testenv.NeedBinary(t, "wrk", "wrk")
 	ctx, cancel := context.WithTimeout(context.Background(), d+time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, wrk, "-t2", "-c16", fmt.Sprintf("-d%ds", int(d.Seconds())), "--timeout", "5s", url)
