@@ -19,9 +19,10 @@ const (
 	EventStalled    = "stalled"     // Details: reason, message (written once per distinct stall)
 	// EventAwaitingApproval: the run stopped at a gate. Details: step,
 	// approve (the gate's consent item), listed ("1" when the plan's
-	// approve already held the item then). Written when the run first
-	// stops there and again whenever the item's presence changes while it
-	// waits; consent counts only for an item absent from the last one.
+	// approve already held the item then), plan_approve, and the record's
+	// commit. Written when the run first stops there and again whenever
+	// the item's presence or the commit changes while it waits; consent
+	// counts only for an item absent from the last one (see consent).
 	EventAwaitingApproval = "awaiting_approval"
 )
 
@@ -35,11 +36,12 @@ type history struct {
 	digest string // the run's plan digest
 	newRun bool   // an apply would start a new run (nothing counts yet)
 
-	ok         map[string]Record // last ok outcome per step in this run
-	intents    map[string]int    // intents per step in this run
-	lastIntent map[string]Record // last intent per step in this run (outcome or not)
+	ok       map[string]Record // last ok outcome per step in this run
+	intents  map[string]int    // intents per step in this run
 	failures map[string]Record // last failed outcome per step (since its last ok)
 	pending  *Record           // an intent with no outcome (a crash)
+
+	lastIntent map[string]Record // last intent per step in this run (outcome or not)
 
 	rollback   string // reason, when a rollback was requested in this run
 	gateFailed bool   // the rollback was asked for by a failed gate
