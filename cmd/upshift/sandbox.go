@@ -18,10 +18,10 @@ import (
 	"time"
 
 	"github.com/upshift-dev/upshift/internal/engine"
-	"github.com/upshift-dev/upshift/internal/testenv"
 	"github.com/upshift-dev/upshift/internal/kongsim"
 	"github.com/upshift-dev/upshift/internal/kongsim/fleet"
 	"github.com/upshift-dev/upshift/internal/kongsim/kongcli"
+	"github.com/upshift-dev/upshift/internal/testenv"
 )
 
 const sandboxUsage = `Usage: upshift sandbox [--strategy dual_cluster|blue_green|in_place|rolling] [--gitops] [--keep] [--dir DIR]

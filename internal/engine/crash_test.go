@@ -16,9 +16,9 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/upshift-dev/upshift/internal/testenv"
 	"github.com/upshift-dev/upshift/internal/kongsim"
 	"github.com/upshift-dev/upshift/internal/kongsim/fleet"
+	"github.com/upshift-dev/upshift/internal/testenv"
 	"github.com/upshift-dev/upshift/plan"
 )
 

@@ -282,4 +282,3 @@ func metricsSide(b *observerBuilder, s *plan.Side) (analysis.MetricsSide, error)
 	}
 	return out, nil
 }
-

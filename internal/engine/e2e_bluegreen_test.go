@@ -8,10 +8,10 @@ import (
 
 	gokong "github.com/kong/go-kong/kong"
 
-	"github.com/upshift-dev/upshift/internal/testenv"
 	"github.com/upshift-dev/upshift/internal/kong"
 	"github.com/upshift-dev/upshift/internal/kongrelease"
 	"github.com/upshift-dev/upshift/internal/kongsim"
+	"github.com/upshift-dev/upshift/internal/testenv"
 )
 
 // bgWorld: blue-green on the acknowledged 3.5.0 → 3.6.1 hop: X (3.5.0)

@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/upshift-dev/upshift/internal/testenv"
 	"github.com/upshift-dev/upshift/internal/kong"
 	"github.com/upshift-dev/upshift/internal/kongrelease"
 	"github.com/upshift-dev/upshift/internal/kongsim"
+	"github.com/upshift-dev/upshift/internal/testenv"
 )
 
 // TestBlueGreenHAProxyUnderWrk: blue-green 3.9.0 → 3.9.1 through HAProxy
