@@ -17,9 +17,9 @@ import (
 	"github.com/upshift-dev/upshift/agent"
 	"github.com/upshift-dev/upshift/agent/gitsource"
 	"github.com/upshift-dev/upshift/internal/engine"
-	"github.com/upshift-dev/upshift/internal/testenv"
 	"github.com/upshift-dev/upshift/internal/kongsim"
 	"github.com/upshift-dev/upshift/internal/kongsim/fleet"
+	"github.com/upshift-dev/upshift/internal/testenv"
 )
 
 // TestGitOpsEndToEnd is issue 6's story on a real git server, real
@@ -49,9 +49,7 @@ type gitopsWorld struct {
 
 func newGitOpsWorld(t *testing.T, ctx context.Context) *gitopsWorld {
 	t.Helper()
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("curl not installed")
-	}
+	testenv.NeedBinary(t, "curl", "curl") // the plan's start/stop hooks
 	pg := testenv.Postgres(t)
 	dsnX, dsnY := pg.NewDatabase(t), pg.NewDatabase(t)
 	if code, out, errOut, err := kongsim.Migrate(ctx, dsnX, "3.8.0", "bootstrap"); err != nil || code != 0 {
@@ -281,4 +279,94 @@ func kongBin(t *testing.T) string {
 		t.Fatalf("build kongsim's kong: %v\n%s", err, out)
 	}
 	return p
+}
+
+// TestGitOpsConsentAfterTheGate: approve = ["decommission"] merged with
+// the plan is no consent: the agent stops at the gate, and a later commit
+// that keeps the item does not count either. The item counts once it is
+// removed (the agent records the gate without it) and added back in a
+// later commit.
+func TestGitOpsConsentAfterTheGate(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	gw := newGitOpsWorld(t, ctx)
+	f, g, planFile, push := gw.f, gw.g, gw.planFile, gw.push
+	src, err := gitsource.Open(gitsource.Config{URL: g.RepoURL("plans"), Path: "plans", Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := engine.OpenDir(t.TempDir(), engine.DirOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	a, err := agent.New(agent.Config{Source: src, Store: store, Interval: 200 * time.Millisecond, Holder: "agent-consent",
+		Engine: func(c *engine.Config) {
+			c.Drain, c.RetryBase, c.PollInterval, c.WaitTimeout = 300*time.Millisecond, 100*time.Millisecond, 50*time.Millisecond, 30*time.Second
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runDone := make(chan error, 1)
+	actx, stopAgent := context.WithCancel(ctx)
+	go func() { runDone <- a.Run(actx) }()
+	defer func() { stopAgent(); <-runDone }()
+
+	// gate waits until the journal records the run stopped at the
+	// decommission gate at commit c, and returns whether approve listed
+	// the item then.
+	gate := func(c string) string {
+		t.Helper()
+		deadline := time.Now().Add(90 * time.Second)
+		for {
+			recs, err := store.Records(ctx, "prod-3-9", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range recs {
+				if r.Event == engine.EventAwaitingApproval && r.Commit == c && r.Details["approve"] == "decommission" {
+					return r.Details["listed"]
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no awaiting_approval record at commit %s", c)
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatal(ctx.Err())
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	approve := "  approve = [\"decommission\"]\n"
+	// Merged with the item: the run stops at the gate all the same.
+	c1 := push(map[string]string{"plans/prod.upshift.hcl": planFile(approve)}, "upgrade prod to 3.9.1, decommission approved up front")
+	if listed := gate(c1); listed != "1" || !f.Running("x") {
+		t.Fatalf("at the gate: listed %q, X running %v", listed, f.Running("x"))
+	}
+	// A later commit that keeps the item (and changes the plan): no consent.
+	c2 := push(map[string]string{"plans/prod.upshift.hcl": "# reviewed\n" + strings.Replace(planFile(approve), `pause  = "1s"`, `pause  = "2s"`, 1)}, "keep the approval")
+	if listed := gate(c2); listed != "1" || !f.Running("x") {
+		t.Fatalf("after a commit keeping the item: listed %q, X running %v", listed, f.Running("x"))
+	}
+	// Removed, then added back in a later commit: consent.
+	c3 := push(map[string]string{"plans/prod.upshift.hcl": planFile("")}, "remove the approval written before the gate")
+	if listed := gate(c3); listed != "" || !f.Running("x") {
+		t.Fatalf("after removing the item: listed %q, X running %v", listed, f.Running("x"))
+	}
+	push(map[string]string{"plans/prod.upshift.hcl": planFile(approve)}, "approve the decommission")
+	deadline := time.Now().Add(90 * time.Second)
+	for f.Running("x") {
+		if time.Now().After(deadline) {
+			t.Fatal("X still runs after the decommission was approved after the gate")
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if res := gw.load(); res.Failed != 0 {
+		t.Errorf("%d of %d requests failed: %v", res.Failed, res.Requests, res.Errors)
+	}
 }

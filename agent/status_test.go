@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -146,13 +145,7 @@ func TestStatusAPI(t *testing.T) {
 // TestStatusPageInChromium renders the status page in headless Chromium
 // (Debian's chromium) and checks the DOM its script built from the API.
 func TestStatusPageInChromium(t *testing.T) {
-	bin, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("chromium is not installed (.ci/run installs it)")
-		}
-		t.Skip("chromium is not installed: apt-get install chromium")
-	}
+	bin := testenv.NeedBinary(t, "chromium", "chromium")
 	_, srv := statusAgent(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

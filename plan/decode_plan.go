@@ -53,6 +53,7 @@ func (d *decoder) decodePlan(b *hcl.Block, path string) *Plan {
 	p.Rehearse = d.boolean(at["rehearse"], false)
 	p.MaxDowntime = d.str(at["max_downtime"])
 	p.Approve = d.strList(at["approve"])
+	p.ApproveInAdvance = d.strList(at["approve_in_advance"])
 
 	from := d.singleBlock(content.Blocks, "from")
 	to := d.singleBlock(content.Blocks, "to")

@@ -74,8 +74,14 @@ type Plan struct {
 
 	Rehearse    Bool
 	MaxDowntime String // a duration; see String.Duration
-	Approve     []String
-	Rollback    *Rollback // never nil after decoding: defaults filled in
+	// Approve lists consent items; one counts only when it was added
+	// after the run stopped at its gate (the engine journals the list it
+	// saw there).
+	Approve []String
+	// ApproveInAdvance pre-approves gates for unattended runs: no one is
+	// asked (lint warns, UP039).
+	ApproveInAdvance []String
+	Rollback         *Rollback // never nil after decoding: defaults filled in
 }
 
 // Side is cluster X (`from`) or cluster Y (`to`).

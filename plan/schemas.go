@@ -21,6 +21,7 @@ var upgradeSchema = &hcl.BodySchema{
 		{Name: "rehearse"},
 		{Name: "max_downtime"},
 		{Name: "approve"},
+		{Name: "approve_in_advance"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "from"},

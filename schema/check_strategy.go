@@ -26,7 +26,7 @@ func (l *linter) checkEnums() {
 	p := l.plan
 	l.checkEnum(p.Strategy, "strategy", plan.Strategies)
 	l.checkEnum(p.Mode, "mode", plan.Modes)
-	for _, a := range p.Approve {
+	for _, a := range slices.Concat(p.Approve, p.ApproveInAdvance) {
 		l.checkEnum(a, "consent item", plan.ApproveItems)
 	}
 	for _, s := range []*plan.Side{p.From, p.To} {
@@ -157,9 +157,14 @@ func (l *linter) checkStrategy() {
 	if p.Traffic != nil && p.Traffic.Kind == "nginx" {
 		need(hasProxy(p.From, rolling) && hasProxy(p.To, rolling), p.Traffic.DeclRange, "proxy_url on both sides (every node for rolling): the nginx driver writes them into the upstream")
 	}
-	for _, a := range p.Approve {
+	for _, a := range slices.Concat(p.Approve, p.ApproveInAdvance) {
 		if slices.Contains(plan.ApproveItems, a.Value) && !slices.Contains(approveApplies[st], a.Value) {
 			l.reportf(ruleApprove, a.Range, "%q is not a point of no return of %s (those are %s).", a.Value, st, strings.Join(approveApplies[st], ", "))
+		}
+	}
+	for _, a := range p.ApproveInAdvance {
+		if slices.Contains(plan.ApproveItems, a.Value) {
+			l.reportf(ruleInAdvance, a.Range, "%q is approved in advance: the run goes through this gate without stopping.", a.Value)
 		}
 	}
 }

@@ -119,6 +119,9 @@ var (
 	rulePlanName = &Rule{ID: "UP038", Severity: SeverityError,
 		Summary: "Invalid plan name",
 		Fix:     "A plan's name is its identity in the journal, in file names and in URLs: letters, digits, '.', '_' and '-', starting with a letter or digit, at most 64 characters."}
+	ruleInAdvance = &Rule{ID: "UP039", Severity: SeverityWarning,
+		Summary: "Points of no return approved in advance",
+		Fix:     "approve_in_advance crosses these gates without anyone looking: keep it for unattended environments (a test cluster), and elsewhere use approve = [...], which counts only when the item is added in a commit after the run stopped at the gate."}
 )
 
 var allRules = []*Rule{
@@ -129,7 +132,7 @@ var allRules = []*Rule{
 	ruleNoChecks, ruleNoAnalysis, ruleDupName, ruleUnordered, ruleUnknownDep,
 	ruleCycle, ruleEnvShape, ruleEnvUnset, ruleInlineSecret, rulePlaceholder,
 	ruleAck, ruleEnum, ruleEdition, ruleNoOSS, ruleAnalysis, ruleCheck, ruleApprove,
-	ruleStaleAck, rulePlanName,
+	ruleStaleAck, rulePlanName, ruleInAdvance,
 }
 
 // Rules returns every rule, sorted by ID. The slice is a copy; the rules

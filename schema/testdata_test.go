@@ -243,6 +243,7 @@ var passingCase = map[string]string{
 	"UP036": "blue_green_patch.upshift.hcl", // finish for blue_green
 	"UP037": "blue_green_acknowledged.upshift.hcl",
 	"UP038": "dual_cluster.upshift.hcl",
+	"UP039": "blue_green_patch.upshift.hcl", // approve, not approve_in_advance
 }
 
 func TestEveryRuleHasAPassingCase(t *testing.T) {

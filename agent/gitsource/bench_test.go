@@ -29,10 +29,7 @@ func BenchmarkPollUnchanged(b *testing.B) {
 	if _, _, err := s.Poll(ctx); err != nil {
 		b.Fatal(err)
 	}
-	git, err := exec.LookPath("git")
-	if err != nil {
-		b.Skip("git not installed")
-	}
+	git := testenv.NeedBinary(b, "git", "git")
 	fetches := s.Stats().Fetches
 	b.ResetTimer()
 	start := time.Now()

@@ -12,6 +12,8 @@ import (
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/upshift-dev/upshift/internal/testenv"
 )
 
 // sh runs a command in dir with env, failing the test on error.
@@ -28,13 +30,10 @@ func sh(t *testing.T, dir string, env []string, name string, args ...string) str
 }
 
 func need(t *testing.T, bins ...string) {
+	t.Helper()
+	pkgs := map[string]string{"gpg": "gnupg", "ssh-keygen": "openssh-client", "git": "git"}
 	for _, b := range bins {
-		if _, err := exec.LookPath(b); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is not installed", b)
-			}
-			t.Skipf("%s is not installed", b)
-		}
+		testenv.NeedBinary(t, b, pkgs[b])
 	}
 }
 

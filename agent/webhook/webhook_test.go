@@ -21,6 +21,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/upshift-dev/upshift/internal/testenv"
 )
 
 // GitHub's own webhook payload examples, from the npm package the Octokit
@@ -42,13 +44,7 @@ func githubExamples(t *testing.T) map[string][]json.RawMessage {
 	cached := filepath.Join(cache, "upshift-test", "npm", "octokit-webhooks-examples-7.6.1.json")
 	b, err := os.ReadFile(cached)
 	if err != nil {
-		npm, lerr := exec.LookPath("npm")
-		if lerr != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("npm is needed to fetch %s: %v", examplesPackage, lerr)
-			}
-			t.Skipf("npm not found: cannot fetch %s", examplesPackage)
-		}
+		npm := testenv.NeedBinary(t, "npm", "npm") // fetches examplesPackage
 		tmp := t.TempDir()
 		cmd := exec.Command(npm, "pack", examplesPackage, "--pack-destination", tmp, "--silent")
 		cmd.Dir = tmp

@@ -35,7 +35,9 @@ when nothing changed), turns the head commit's *.upshift.hcl files under
 --path into the desired state and drives every plan with the engine, several
 at once. Merging a plan starts its upgrade; reverting the commit while it is in
 progress rolls it back; removing a completed plan archives it. Points of no
-return wait for approve = [...] in a later commit.
+return wait for approve = [...] in a commit made after the run stopped there
+(an item merged before the gate does not count; approve_in_advance skips
+the gate).
 
 HTTP on --listen: /healthz, /readyz, /metrics (Prometheus), /api/v1/status
 (what upshift status prints), the status page at /, and POST /webhook when a

@@ -18,9 +18,16 @@ const applyUsage = `Usage: upshift apply PATH [--plan NAME] [--journal-dir DIR |
                     [--holder NAME] [--take-over] [--log-format text|json] [--log-level LEVEL]
 
 Converges a plan: runs its strategy's steps until the plan is done, reaches a
-point of no return that approve = [...] does not list yet, or stops on a
-failure (a failed gate rolls traffic back to X first). Progress is live: one
-status line redrawn on a terminal, plain timestamped lines otherwise.
+point of no return not yet approved, or stops on a failure (a failed gate
+rolls traffic back to X first). Progress is live: one status line redrawn on
+a terminal, plain timestamped lines otherwise.
+
+Consent to a point of no return counts only when it comes after the run
+stopped there: apply stops at the gate and journals the plan's approve list;
+add the item to approve = [...] and run apply again. An item already listed
+when the run stopped does not count (remove it, apply, add it back, apply).
+approve_in_advance = [...] crosses the gates without stopping (unattended
+environments; lint warns with UP039).
 
 Every step is journaled before and after it runs (write-ahead), under the
 plan's lease: apply refuses a plan another process (an agent, another apply)
@@ -105,7 +112,11 @@ var applyCommand = &command{
 		stopSecond := exitOnSecondSignal(ctx, s)
 		defer stopSecond()
 		start := time.Now()
-		fmt.Fprintf(s.Out, "Applying %q: %s %s → %s\n", p.Name, p.Strategy.Value, p.From.Version.Value, p.To.Version.Value)
+		var inAdvance []string
+		for _, a := range p.ApproveInAdvance {
+			inAdvance = append(inAdvance, a.Value)
+		}
+		fmt.Fprintf(s.Out, "Applying %q: %s %s → %s%s\n", p.Name, p.Strategy.Value, p.From.Version.Value, p.To.Version.Value, inAdvanceNote(inAdvance))
 		out, err := e.Apply(ctx)
 		pp.finish()
 		if err != nil {

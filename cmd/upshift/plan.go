@@ -136,6 +136,14 @@ func journalForPlan(ctx context.Context, path, dir, envName string, create bool)
 	return engine.OpenDir(d, engine.DirOptions{})
 }
 
+// inAdvanceNote is the first-line mark of a plan with approve_in_advance.
+func inAdvanceNote(items []string) string {
+	if len(items) == 0 {
+		return ""
+	}
+	return "; APPROVED IN ADVANCE (no stop at these gates): " + strings.Join(items, ", ")
+}
+
 var marks = map[string]string{engine.StatusDone: "✓", engine.StatusNext: "→", engine.StatusPending: "·", engine.StatusBlocked: "✗"}
 
 // writePreview prints a preview for people.
@@ -144,7 +152,8 @@ func writePreview(w io.Writer, pv *engine.Preview) {
 	if pv.Cluster != "" {
 		cluster = " (cluster " + pv.Cluster + ")"
 	}
-	fmt.Fprintf(w, "Plan %q%s: %s, %s, %s → %s, %s\n\n", pv.Plan, cluster, pv.Strategy, pv.Mode, pv.From, pv.To, pv.Direction)
+	// On the first line: nobody will be asked at these gates.
+	fmt.Fprintf(w, "Plan %q%s: %s, %s, %s → %s, %s%s\n\n", pv.Plan, cluster, pv.Strategy, pv.Mode, pv.From, pv.To, pv.Direction, inAdvanceNote(pv.ApproveInAdvance))
 	writeObserved(w, &pv.Observed)
 	fmt.Fprintln(w, "\nSteps:")
 	width := 0

@@ -18,10 +18,10 @@ import (
 	"time"
 
 	"github.com/upshift-dev/upshift/internal/engine"
-	"github.com/upshift-dev/upshift/internal/testenv"
 	"github.com/upshift-dev/upshift/internal/kongsim"
 	"github.com/upshift-dev/upshift/internal/kongsim/fleet"
 	"github.com/upshift-dev/upshift/internal/kongsim/kongcli"
+	"github.com/upshift-dev/upshift/internal/testenv"
 )
 
 const sandboxUsage = `Usage: upshift sandbox [--strategy dual_cluster|blue_green|in_place|rolling] [--gitops] [--keep] [--dir DIR]
@@ -540,7 +540,9 @@ upgrade "sandbox-{{.Strategy}}" {
   strategy = "{{.Strategy}}"
   mode     = "traditional"
 {{- if eq .Strategy "in_place"}}
-  approve  = ["stop_current"]
+  # A throwaway sandbox runs unattended through the downtime; a real plan
+  # adds "stop_current" to approve in a commit after the run stops there.
+  approve_in_advance = ["stop_current"]
 {{- end}}
 
   from {

@@ -79,7 +79,10 @@ upgrade "prod-us-3.9.1" {
     }
   }
 
-  # Added by a later commit, once Y has carried all traffic long enough:
-  # approve = ["finish", "decommission"]
+  # Consent counts only when added after the run stopped at the gate: once
+  # the run waits at migrations_finish (AwaitingApproval), a later commit
+  # adds "finish"; the same for "decommission". An item written here before
+  # the gate does not count. (approve_in_advance = [...] skips the gates:
+  # unattended environments only; lint warns, UP039.)
   approve = []
 }

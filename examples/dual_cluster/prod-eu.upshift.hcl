@@ -110,8 +110,9 @@ upgrade "prod-eu-3.9" {
     webhook_url = env("SLACK_WEBHOOK_URL")
   }
 
-  # Points of no return are consented to by a later commit:
-  # approve = ["decommission"]
+  # Points of no return are consented to by a commit made after the run
+  # stopped at the gate (AwaitingApproval): then add "decommission" here.
+  # An item written before the gate does not count.
   approve = []
 
   rollback {

@@ -50,7 +50,9 @@ upgrade "staging-3.9" {
   rehearse     = true
   max_downtime = "2m"
 
-  # approve = ["stop_current"] in a later commit starts the downtime.
+  # Once the run waits at stop_from (AwaitingApproval), a later commit adding
+  # "stop_current" here starts the downtime; an item written before the gate
+  # does not count.
   approve = []
 
   rollback {

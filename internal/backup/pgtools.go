@@ -14,7 +14,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/upshift-dev/upshift/internal/kong"
 )
 
 // conn is a DSN split for PostgreSQL's command-line tools: Arg is the DSN
@@ -30,13 +30,13 @@ type conn struct {
 var rePassword = regexp.MustCompile(`(^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)`)
 
 func parseConn(dsn string) (conn, error) {
-	cfg, err := pgx.ParseConfig(dsn)
+	db, err := kong.ParseDSN(dsn)
 	if err != nil {
-		return conn{}, errors.New("invalid database DSN (not shown: it may hold a password)")
+		return conn{}, err
 	}
-	c := conn{Database: cfg.Database, dsn: dsn}
-	if cfg.Password != "" {
-		c.Env = []string{"PGPASSWORD=" + cfg.Password}
+	c := conn{Database: db.Database, dsn: dsn}
+	if db.Password != "" {
+		c.Env = []string{"PGPASSWORD=" + db.Password}
 	}
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		u, err := url.Parse(dsn)

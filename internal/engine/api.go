@@ -80,6 +80,10 @@ type Preview struct {
 	// Run is the journal's current run of the plan (who started it, from
 	// which commit, whether it ended); nil without a journal.
 	Run *RunInfo `json:"run,omitempty"`
+
+	// ApproveInAdvance lists the gates the plan pre-approves
+	// (approve_in_advance): the run crosses them without stopping.
+	ApproveInAdvance []string `json:"approve_in_advance,omitempty"`
 }
 
 // Pending reports whether any step is not done (plan --detailed-exitcode

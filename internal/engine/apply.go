@@ -197,8 +197,35 @@ func (e *Engine) finish(ctx context.Context, j *Journal, h *history, d decision)
 		_, err := j.Event(ctx, EventRolledBack, map[string]string{"digest": e.digest, "reason": e.rollbackReason(h)})
 		return err
 	}
+	if d.cond.Reason == ReasonAwaitingApproval {
+		if err := e.recordGate(ctx, j, h, d.steps[d.next]); err != nil {
+			return err
+		}
+	}
 	e.recordStall(ctx, j, h, d.cond)
 	return nil
+}
+
+// recordGate journals that the run waits at st's gate with the plan's
+// approve list as it is now (see consent): the first time, and again when
+// the item's presence or the plan's commit changed since, so that an
+// operator who had written it before the gate can remove it and add it
+// back, and the journal shows each commit the gate was seen at.
+func (e *Engine) recordGate(ctx context.Context, j *Journal, h *history, st step) error {
+	listed := ""
+	if e.listed(st.approve) {
+		listed = "1"
+	}
+	if g, ok := h.gates[st.approve]; ok && g.Details["listed"] == listed && g.Commit == j.Commit {
+		return nil
+	}
+	approve := make([]string, 0, len(e.plan.Approve))
+	for _, a := range e.plan.Approve {
+		approve = append(approve, a.Value)
+	}
+	_, err := j.Event(ctx, EventAwaitingApproval, map[string]string{"step": st.name, "approve": st.approve,
+		"listed": listed, "plan_approve": strings.Join(approve, ",")})
+	return err
 }
 
 func (e *Engine) recordStall(ctx context.Context, j *Journal, h *history, c Condition) {
@@ -312,7 +339,7 @@ func (r *run) kongMigrations(ctx context.Context, cmd, dsn string) (string, erro
 	if len(e.drv.Kong) == 0 {
 		return "", &haltError{reason: ReasonPreconditionFail, msg: "the plan has no to.kong command"}
 	}
-	db, err := kongDB(dsn)
+	db, err := kong.ParseDSN(dsn)
 	if err != nil {
 		return "", &haltError{reason: ReasonPreconditionFail, msg: err.Error()}
 	}

@@ -32,12 +32,12 @@ func BenchmarkApply(b *testing.B) {
 	}{
 		{"dual_cluster", func(b *testing.B) world {
 			w := newDualWorld(b)
-			e := engineFor(b, lintedPlan(b, w.planSrc(`  approve = ["decommission"]`)), w.sim, w.store, quiet)
+			e := engineFor(b, lintedPlan(b, w.planSrc(`  approve_in_advance = ["decommission"]`)), w.sim, w.store, quiet)
 			return world{w.load(), func() (Outcome, error) { return e.Apply(context.Background()) }}
 		}},
 		{"blue_green", func(b *testing.B) world {
 			w := newBGWorld(b)
-			e := engineFor(b, lintedPlan(b, w.planSrc(`["sim", "stop", "x"]`, `  approve = ["finish", "decommission"]`+"\n")), w.sim, w.store, quiet)
+			e := engineFor(b, lintedPlan(b, w.planSrc(`["sim", "stop", "x"]`, `  approve_in_advance = ["finish", "decommission"]`+"\n")), w.sim, w.store, quiet)
 			return world{(&dualWorld{ng: w.ng}).load(), func() (Outcome, error) { return e.Apply(context.Background()) }}
 		}},
 		{"in_place", func(b *testing.B) world {
@@ -56,12 +56,12 @@ func BenchmarkApply(b *testing.B) {
 		}},
 		{"rolling", func(b *testing.B) world {
 			w := newRollingWorld(b)
-			e := engineFor(b, lintedPlan(b, w.planSrc("  approve = [\"decommission\"]\n")), w.sim, w.store, quiet)
+			e := engineFor(b, lintedPlan(b, w.planSrc("  approve_in_advance = [\"decommission\"]\n")), w.sim, w.store, quiet)
 			return world{w.load(), func() (Outcome, error) { return e.Apply(context.Background()) }}
 		}},
 		{"hybrid_dp", func(b *testing.B) world {
 			w := newHybridWorld(b, "3.9.1", "3.9.1")
-			e := w.engine(b, w.planSrc("3.9.1", "  approve = [\"decommission\"]\n"), quiet)
+			e := w.engine(b, w.planSrc("3.9.1", "  approve_in_advance = [\"decommission\"]\n"), quiet)
 			return world{w.load(), func() (Outcome, error) { return e.Apply(context.Background()) }}
 		}},
 	}

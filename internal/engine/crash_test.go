@@ -16,9 +16,9 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/upshift-dev/upshift/internal/testenv"
 	"github.com/upshift-dev/upshift/internal/kongsim"
 	"github.com/upshift-dev/upshift/internal/kongsim/fleet"
+	"github.com/upshift-dev/upshift/internal/testenv"
 	"github.com/upshift-dev/upshift/plan"
 )
 
@@ -104,7 +104,7 @@ var crashPlan = template.Must(template.Must(crashBlocks.Clone()).New("p").Parse(
   cluster  = "crash"
   strategy = "{{.S}}"
   mode     = "traditional"
-  approve  = [{{.Approve}}]
+  approve_in_advance = [{{.Approve}}]
   from {
     version    = "{{.From}}"
     admin_url  = "http://{{.X.AdminListen}}"
@@ -233,7 +233,7 @@ var rollingCrashPlan = template.Must(template.Must(crashBlocks.Clone()).New("r")
   cluster  = "crash"
   strategy = "rolling"
   mode     = "dbless"
-  approve  = ["decommission"]
+  approve_in_advance = ["decommission"]
   from {
     version = "3.8.0"
 {{- range .From}}
@@ -437,9 +437,7 @@ func TestCrashMatrix(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the crash matrix runs two child processes per case")
 	}
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("curl not installed")
-	}
+	testenv.NeedBinary(t, "curl", "curl") // the plans' start/stop hooks
 	start := time.Now()
 	defer func() { t.Logf("crash matrix: %s", time.Since(start).Round(time.Second)) }()
 	for _, strategy := range crashStrategies() {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/upshift-dev/upshift/internal/analysis"
@@ -282,34 +281,4 @@ func metricsSide(b *observerBuilder, s *plan.Side) (analysis.MetricsSide, error)
 		}
 	}
 	return out, nil
-}
-
-// kongDB turns a DSN into the kong command's database (KONG_PG_*).
-func kongDB(dsn string) (kong.DB, error) {
-	u, err := url.Parse(dsn)
-	if err != nil || u.Scheme == "" {
-		return kong.DB{}, fmt.Errorf("database DSN is not a postgres:// URL")
-	}
-	db := kong.DB{Host: u.Hostname(), Database: trimSlash(u.Path)}
-	if u.User != nil {
-		db.User = u.User.Username()
-		db.Password, _ = u.User.Password()
-	}
-	db.Port = 5432
-	if p := u.Port(); p != "" {
-		if db.Port, err = strconv.Atoi(p); err != nil {
-			return kong.DB{}, fmt.Errorf("database DSN port %q: %w", p, err)
-		}
-	}
-	if h := u.Query().Get("host"); h != "" && db.Host == "" {
-		db.Host = h
-	}
-	return db, nil
-}
-
-func trimSlash(s string) string {
-	for len(s) > 0 && s[0] == '/' {
-		s = s[1:]
-	}
-	return s
 }

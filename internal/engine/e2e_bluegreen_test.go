@@ -8,10 +8,10 @@ import (
 
 	gokong "github.com/kong/go-kong/kong"
 
-	"github.com/upshift-dev/upshift/internal/testenv"
 	"github.com/upshift-dev/upshift/internal/kong"
 	"github.com/upshift-dev/upshift/internal/kongrelease"
 	"github.com/upshift-dev/upshift/internal/kongsim"
+	"github.com/upshift-dev/upshift/internal/testenv"
 )
 
 // bgWorld: blue-green on the acknowledged 3.5.0 → 3.6.1 hop: X (3.5.0)
@@ -157,7 +157,7 @@ func TestBlueGreenThroughFinish(t *testing.T) {
 func TestBlueGreenFinishNeverWithXRunning(t *testing.T) {
 	t.Parallel()
 	w := newBGWorld(t)
-	out, err := engineFor(t, lintedPlan(t, w.planSrc(`["true"]`, `  approve = ["finish"]`+"\n")), w.sim, w.store, fast).Apply(context.Background())
+	out, err := engineFor(t, lintedPlan(t, w.planSrc(`["true"]`, `  approve_in_advance = ["finish"]`+"\n")), w.sim, w.store, fast).Apply(context.Background())
 	if err != nil || out.Condition.Type != ConditionStalled || !strings.Contains(out.Condition.Message, "stop_from") {
 		t.Fatalf("apply: %+v %v ran %v", out.Condition, err, out.Ran)
 	}

@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/upshift-dev/upshift/internal/testenv"
 	"github.com/upshift-dev/upshift/internal/kong"
 	"github.com/upshift-dev/upshift/internal/kongrelease"
 	"github.com/upshift-dev/upshift/internal/kongsim"
+	"github.com/upshift-dev/upshift/internal/testenv"
 )
 
 // TestBlueGreenHAProxyUnderWrk: blue-green 3.9.0 → 3.9.1 through HAProxy
@@ -43,7 +43,7 @@ func TestBlueGreenHAProxyUnderWrk(t *testing.T) {
   cluster  = "bg"
   strategy = "blue_green"
   mode     = "traditional"
-  approve  = ["finish", "decommission"]
+  approve_in_advance = ["finish", "decommission"]
   from {
     version    = "3.9.0"
     admin_url  = "http://%s"
@@ -114,11 +114,11 @@ func TestBlueGreenRollbackAfterFinish(t *testing.T) {
 	w := newBGWorld(t)
 	ctx := context.Background()
 	stopX := `["sim", "stop", "x"]`
-	out, err := engineFor(t, lintedPlan(t, w.planSrc(stopX, `  approve = ["finish"]`+"\n")), w.sim, w.store).Apply(ctx)
+	out, err := engineFor(t, lintedPlan(t, w.planSrc(stopX, `  approve_in_advance = ["finish"]`+"\n")), w.sim, w.store).Apply(ctx)
 	if err != nil || !contains(out.Ran, "migrations_finish") {
 		t.Fatalf("upgrade through finish: %+v %v ran %v", out.Condition, err, out.Ran)
 	}
-	rb := `  approve = ["finish"]` + "\n  rollback {\n    requested = true\n  }\n"
+	rb := `  approve_in_advance = ["finish"]` + "\n  rollback {\n    requested = true\n  }\n"
 	out, err = engineFor(t, lintedPlan(t, w.planSrc(stopX, rb)), w.sim, w.store).Apply(ctx)
 	if err != nil || out.Condition.Reason != ReasonRestoreNeeded || len(out.Ran) != 0 {
 		t.Fatalf("rollback without restore: %+v %v ran %v", out.Condition, err, out.Ran)
@@ -126,7 +126,7 @@ func TestBlueGreenRollbackAfterFinish(t *testing.T) {
 	if w.sim.node("y") == nil {
 		t.Fatal("Y was stopped although the rollback could not proceed")
 	}
-	rb = `  approve = ["finish"]` + "\n  rollback {\n    requested = true\n    restore   = true\n  }\n"
+	rb = `  approve_in_advance = ["finish"]` + "\n  rollback {\n    requested = true\n    restore   = true\n  }\n"
 	out, err = engineFor(t, lintedPlan(t, w.planSrc(stopX, rb)), w.sim, w.store).Apply(ctx)
 	if err != nil || out.Condition.Reason != ReasonRolledBack {
 		t.Fatalf("rollback with restore: %+v %v ran %v", out.Condition, err, out.Ran)

@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -41,13 +40,7 @@ func withHAProxy(t *testing.T, src string, h *testenv.HAProxyProc, from, to []st
 // on any socket error or non-2xx/3xx answer. It returns wrk's request count.
 func underWrk(t *testing.T, url string, d time.Duration, apply func() (Outcome, error)) (int, Outcome) {
 	t.Helper()
-	wrk, err := exec.LookPath("wrk")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("wrk is not installed")
-		}
-		t.Skip("wrk is not installed")
-	}
+	wrk := testenv.NeedBinary(t, "wrk", "wrk")
 	ctx, cancel := context.WithTimeout(context.Background(), d+time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, wrk, "-t2", "-c16", fmt.Sprintf("-d%ds", int(d.Seconds())), "--timeout", "5s", url)
@@ -79,7 +72,7 @@ func TestDualClusterHAProxyUnderWrk(t *testing.T) {
 	w := newDualWorld(t)
 	h := testenv.HAProxy(t, testenv.HAProxyConfig{Servers: []testenv.HAProxyServer{
 		{Name: "x", Addr: w.sim.cfg("x").ProxyListen, Weight: 100}, {Name: "y", Addr: w.sim.cfg("y").ProxyListen, Weight: 0}}})
-	src := withHAProxy(t, w.planSrc(`  approve = ["decommission"]`), h, []string{"x"}, []string{"y"})
+	src := withHAProxy(t, w.planSrc(`  approve_in_advance = ["decommission"]`), h, []string{"x"}, []string{"y"})
 	e := engineFor(t, lintedPlan(t, src), w.sim, w.store, func(c *Config) { c.Drain = time.Second })
 	n, res := underWrk(t, h.URL()+"/health", 12*time.Second, func() (Outcome, error) { return e.Apply(context.Background()) })
 	if res.Condition.Reason != ReasonConverged || w.sim.node("x") != nil {
@@ -100,7 +93,7 @@ func TestRollingHAProxyUnderWrk(t *testing.T) {
 		servers = append(servers, testenv.HAProxyServer{Name: n, Addr: w.sim.cfg(n).ProxyListen, Weight: weight})
 	}
 	h := testenv.HAProxy(t, testenv.HAProxyConfig{Servers: servers})
-	src := withHAProxy(t, w.planSrc("  approve = [\"decommission\"]\n"), h, []string{"x1", "x2"}, []string{"y1", "y2"})
+	src := withHAProxy(t, w.planSrc("  approve_in_advance = [\"decommission\"]\n"), h, []string{"x1", "x2"}, []string{"y1", "y2"})
 	e := engineFor(t, lintedPlan(t, src), w.sim, w.store, func(c *Config) { c.Drain = time.Second })
 	n, res := underWrk(t, h.URL()+"/health", 8*time.Second, func() (Outcome, error) { return e.Apply(context.Background()) })
 	if res.Condition.Reason != ReasonConverged || w.sim.node("x1") != nil || w.sim.node("x2") != nil {

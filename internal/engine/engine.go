@@ -192,10 +192,7 @@ func (e *Engine) decide(s *state) decision {
 	} else {
 		d.steps = e.table()
 	}
-	approved := map[string]bool{}
-	for _, a := range e.plan.Approve {
-		approved[a.Value] = true
-	}
+	approved := e.consent(s.h)
 	for i, st := range d.steps {
 		v := StepView{Name: st.name, Title: st.title, NoReturn: st.noReturn, Approve: st.approve,
 			Approved: st.approve == "" || approved[st.approve], Reversible: st.reversible, Undo: st.undo}
@@ -230,8 +227,7 @@ func (e *Engine) decide(s *state) decision {
 		st := d.steps[d.next]
 		switch {
 		case st.approve != "" && !approved[st.approve]:
-			d.cond = Condition{Type: ConditionStalled, Reason: ReasonAwaitingApproval,
-				Message: fmt.Sprintf("%s is a point of no return: add %q to approve = [...] in a new commit to go on", st.name, st.approve)}
+			d.cond = Condition{Type: ConditionStalled, Reason: ReasonAwaitingApproval, Message: e.gateMessage(st)}
 		case isDrift(d.blocked):
 			d.cond = Condition{Type: ConditionStalled, Reason: ReasonDriftDetected, Message: d.blocked}
 		default:
@@ -243,6 +239,46 @@ func (e *Engine) decide(s *state) decision {
 		d.cond = Condition{Type: ConditionProgressing, Reason: ReasonStepsPending, Message: "next: " + d.steps[d.next].name}
 	}
 	return d
+}
+
+// consent says which consent items count now: approve_in_advance's, and
+// approve's items that were absent from the plan when the run last
+// recorded stopping at their gate (and, for the agent, read from another
+// commit than that record's). An item written before the gate was
+// reached was consent to nothing anyone had looked at.
+func (e *Engine) consent(h *history) map[string]bool {
+	ok := map[string]bool{}
+	for _, a := range e.plan.ApproveInAdvance {
+		ok[a.Value] = true
+	}
+	for _, a := range e.plan.Approve {
+		g, seen := h.gates[a.Value]
+		if seen && g.Details["listed"] == "" && (e.cfg.Commit == "" || g.Commit != e.cfg.Commit) {
+			ok[a.Value] = true
+		}
+	}
+	return ok
+}
+
+// listed reports whether the plan's approve list holds item.
+func (e *Engine) listed(item string) bool {
+	for _, a := range e.plan.Approve {
+		if a.Value == item {
+			return true
+		}
+	}
+	return false
+}
+
+// gateMessage tells the operator how to consent to st's gate.
+func (e *Engine) gateMessage(st step) string {
+	if e.listed(st.approve) {
+		return fmt.Sprintf("%s is a point of no return: %q was already in approve = [...] when the run stopped here, so it is not consent: "+
+			"remove it, let the run see the removal (the agent reads the commit; or upshift apply), then add it back in a later commit "+
+			"(approve_in_advance = [%q] is for unattended runs)", st.name, st.approve, st.approve)
+	}
+	return fmt.Sprintf("%s is a point of no return: add %q to approve = [...] in a new commit to go on "+
+		"(an item already there before the run stopped at this gate does not count; approve_in_advance is for unattended runs)", st.name, st.approve)
 }
 
 const driftPrefix = "X's configuration changed after the backup"
@@ -321,6 +357,9 @@ func (e *Engine) Preview(ctx context.Context) (*Preview, error) {
 	pv := &Preview{Plan: e.plan.Name, Cluster: e.plan.Cluster.Value, Strategy: e.plan.Strategy.Value, Mode: modeOf(e.plan),
 		From: e.plan.From.Version.Value, To: e.plan.To.Version.Value, Direction: d.direction, Condition: d.cond,
 		Steps: d.views, Observed: obs, Run: run}
+	for _, a := range e.plan.ApproveInAdvance {
+		pv.ApproveInAdvance = append(pv.ApproveInAdvance, a.Value)
+	}
 	return pv, nil
 }
 

@@ -17,6 +17,13 @@ const (
 	EventRolledBack = "rolled_back" // Details: digest, reason
 	EventRecovered  = "recovered"   // Details: step, intent_seq: an intent found with no outcome
 	EventStalled    = "stalled"     // Details: reason, message (written once per distinct stall)
+	// EventAwaitingApproval: the run stopped at a gate. Details: step,
+	// approve (the gate's consent item), listed ("1" when the plan's
+	// approve already held the item then), plan_approve, and the record's
+	// commit. Written when the run first stops there and again whenever
+	// the item's presence or the commit changes while it waits; consent
+	// counts only for an item absent from the last one (see consent).
+	EventAwaitingApproval = "awaiting_approval"
 )
 
 // history is what the journal says about the current run of a plan: the
@@ -34,12 +41,15 @@ type history struct {
 	failures map[string]Record // last failed outcome per step (since its last ok)
 	pending  *Record           // an intent with no outcome (a crash)
 
+	lastIntent map[string]Record // last intent per step in this run (outcome or not)
+
 	rollback   string // reason, when a rollback was requested in this run
 	gateFailed bool   // the rollback was asked for by a failed gate
 	rolledBack bool
 	completed  bool
 
-	lastStall string // reason+message of the last stalled event in this run
+	lastStall string            // reason+message of the last stalled event in this run
+	gates     map[string]Record // last awaiting_approval event per consent item in this run
 	lastSeq   int64
 }
 
@@ -69,6 +79,7 @@ func readHistory(recs []Record, digest string) *history {
 		switch r.Kind {
 		case KindIntent:
 			h.intents[r.Step]++
+			h.lastIntent[r.Step] = r
 		case KindOutcome:
 			switch r.Result {
 			case ResultOK:
@@ -90,6 +101,8 @@ func readHistory(recs []Record, digest string) *history {
 				h.completed = true
 			case EventStalled:
 				h.lastStall = r.Details["reason"] + "\n" + r.Details["message"]
+			case EventAwaitingApproval:
+				h.gates[r.Details["approve"]] = r
 			}
 		}
 	}
@@ -104,10 +117,12 @@ func readHistory(recs []Record, digest string) *history {
 func (h *history) reset() {
 	h.ok = map[string]Record{}
 	h.intents = map[string]int{}
+	h.lastIntent = map[string]Record{}
 	h.failures = map[string]Record{}
 	h.pending = nil
 	h.rollback, h.gateFailed, h.rolledBack, h.completed = "", false, false, false
 	h.lastStall = ""
+	h.gates = map[string]Record{}
 }
 
 func (h *history) done(step string) bool { _, ok := h.ok[step]; return ok }

@@ -389,19 +389,21 @@ func (e *Engine) stepStart() step {
 }
 
 // downtime measures an in-place upgrade's downtime when Y is ready at now:
-// from stop_from's outcome (X observed no longer answering) to now (Y
-// observed ready), a lower bound of what clients saw (X stopped answering
-// during stop_from, Y may have answered just before the observation). A
-// crash in between counts: the proxy served nothing then either. The
-// figure is compared with max_downtime; exceeding it is reported, not
-// undone (rolling back would only add downtime).
+// from stop_from's last intent, written just before from.stop runs (X
+// stops serving while the hook runs, before the engine sees it down; in
+// place there is no drain before it), to now (Y observed ready). The
+// intent is in the journal before X is touched, so a crash anywhere in
+// between keeps the start, and the time the process was down counts: the
+// proxy served nothing then either. The figure is compared with
+// max_downtime; exceeding it is reported, not undone (rolling back would
+// only add downtime).
 func (e *Engine) downtime(s *state, now time.Time) (string, map[string]string) {
-	stop, ok := s.h.ok["stop_from"]
+	stop, ok := s.h.lastIntent["stop_from"]
 	if e.plan.Strategy.Value != "in_place" || !ok || stop.Time.IsZero() {
 		return "", nil
 	}
 	d := now.Sub(stop.Time).Round(time.Millisecond)
-	msg := fmt.Sprintf("downtime %s (X observed down at %s, Y observed ready at %s)", d, stop.Time.UTC().Format(time.RFC3339Nano), now.UTC().Format(time.RFC3339Nano))
+	msg := fmt.Sprintf("downtime %s (X stopped from %s, stop_from's intent; Y observed ready at %s)", d, stop.Time.UTC().Format(time.RFC3339Nano), now.UTC().Format(time.RFC3339Nano))
 	if max, err := e.plan.MaxDowntime.Duration(); e.plan.MaxDowntime.Set && err == nil {
 		if d > max {
 			msg += fmt.Sprintf("; EXCEEDS max_downtime = %q", e.plan.MaxDowntime.Value)
@@ -409,7 +411,8 @@ func (e *Engine) downtime(s *state, now time.Time) (string, map[string]string) {
 			msg += fmt.Sprintf("; within max_downtime = %q", e.plan.MaxDowntime.Value)
 		}
 	}
-	return msg, map[string]string{"downtime_ms": strconv.FormatInt(d.Milliseconds(), 10)}
+	return msg, map[string]string{"downtime_ms": strconv.FormatInt(d.Milliseconds(), 10),
+		"downtime_from": stop.Time.UTC().Format(time.RFC3339Nano), "downtime_to": now.UTC().Format(time.RFC3339Nano)}
 }
 
 func (e *Engine) stepStartNode(n *plan.Node) step {

@@ -24,13 +24,18 @@ type DB struct {
 	Database string
 	User     string
 	Password string
+	// SSLMode is the DSN's sslmode as written ("" when it names none: Y's
+	// kong.conf decides); SSLRootCert, SSLCert and SSLKey are file paths
+	// (see Env for the KONG_* variables they become).
+	SSLMode                      string
+	SSLRootCert, SSLCert, SSLKey string
 }
 
 // Command runs the plan's `kong` argv (for example ["kong"] or
 // ["docker", "exec", "kong-y", "kong"]) with a subcommand appended.
 // Placeholders {pg_host} {pg_port} {pg_database} {pg_user} in Argv are
-// replaced with DB's values; KONG_PG_HOST, KONG_PG_PORT, KONG_PG_DATABASE,
-// KONG_PG_USER and KONG_PG_PASSWORD are set in the child's environment.
+// replaced with DB's values; DB.Env() (KONG_PG_HOST, _PORT, _DATABASE,
+// _USER, _PASSWORD and the TLS settings) is set in the child's environment.
 type Command struct {
 	Argv []string
 	DB   DB
@@ -81,13 +86,7 @@ func (c Command) Run(ctx context.Context, args ...string) (Result, error) {
 
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = c.Dir
-	cmd.Env = append(os.Environ(),
-		"KONG_PG_HOST="+c.DB.Host,
-		"KONG_PG_PORT="+strconv.Itoa(c.DB.Port),
-		"KONG_PG_DATABASE="+c.DB.Database,
-		"KONG_PG_USER="+c.DB.User,
-		"KONG_PG_PASSWORD="+c.DB.Password,
-	)
+	cmd.Env = append(os.Environ(), c.DB.Env()...)
 	cmd.Env = append(cmd.Env, c.Env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &limitedWriter{w: &stdout, n: 4 << 20}, &limitedWriter{w: &stderr, n: 4 << 20}

@@ -2,7 +2,6 @@ package kongsim
 
 import (
 	"context"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -17,12 +16,7 @@ import (
 // same configuration (kong-facts §4.4, DB-native backup).
 func TestPgDumpRestoreCarriesConfig(t *testing.T) {
 	for _, bin := range []string{"pg_dump", "pg_restore"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s not found: %v", bin, err)
-			}
-			t.Skipf("%s not found (CI unset): %v", bin, err)
-		}
+		testenv.NeedBinary(t, bin, "postgresql-client")
 	}
 	ctx := context.Background()
 	src := bootstrapped(t, "3.8.0")

@@ -94,3 +94,52 @@ func tail(path string, n int64) string {
 	}
 	return string(buf)
 }
+
+// NeedBinary returns the path of the tool name (on PATH or at one of
+// paths), or ends the test as needBinary does: a skip when CI is unset, a
+// failure when it is set. Every integration prerequisite a test looks up
+// (curl, wrk, chromium, npm, ...) goes through it, so that CI cannot pass
+// by skipping. pkg is the Debian package that provides it.
+func NeedBinary(t testing.TB, name, pkg string, paths ...string) string {
+	t.Helper()
+	p, err := lookBinary(name, pkg, paths...)
+	needBinary(t, err)
+	return p
+}
+
+// OptionalBinary is NeedBinary for a tool that only part of a test uses:
+// without CI a missing tool returns "" (and is logged) so that the rest of
+// the test runs; with CI set it fails the test.
+func OptionalBinary(t testing.TB, name, pkg string) string {
+	t.Helper()
+	p, err := lookBinary(name, pkg)
+	if err != nil && os.Getenv("CI") == "" {
+		t.Logf("testenv: %v (that part of the test is off because CI is unset; with CI set this fails)", err)
+		return ""
+	}
+	needBinary(t, err)
+	return p
+}
+
+// RerunWithoutTools runs the test named test (anchored: ^test$) of the
+// running test binary again in a child process with an empty PATH and CI
+// set, and returns the child's output and whether it failed. It checks
+// that a test fails, rather than skips, under CI when its tools are
+// missing.
+func RerunWithoutTools(t testing.TB, test string) (output string, failed bool) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1", "-test.v")
+	env := []string{"PATH=" + t.TempDir(), "CI=true"}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PATH=") && !strings.HasPrefix(kv, "CI=") {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatalf("testenv: rerun %s: %v", test, err)
+	}
+	return string(out), err != nil
+}

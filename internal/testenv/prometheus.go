@@ -17,13 +17,7 @@ import (
 // missing and CI is unset.
 func Prometheus(t testing.TB, target string) string {
 	t.Helper()
-	bin, err := exec.LookPath("prometheus")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("prometheus is not installed (Debian package prometheus); CI must not skip")
-		}
-		t.Skip("prometheus is not installed (apt-get install --no-install-recommends prometheus)")
-	}
+	bin := NeedBinary(t, "prometheus", "prometheus")
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "prometheus.yml")
 	yml := fmt.Sprintf(`global:

@@ -3,13 +3,14 @@ package traffic_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/upshift-dev/upshift/internal/testenv"
 )
 
 // wrkResult is what wrk's summary says.
@@ -83,13 +84,7 @@ Requests/sec:  20308.50
 // weights 0 → 10 → 50 → 100: no request may fail, since HAProxy changes
 // weights without a reload (traffic-notes.md).
 func TestHAProxyShiftUnderWrk(t *testing.T) {
-	bin, err := exec.LookPath("wrk")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("wrk is not installed (Debian package wrk); CI must not skip")
-		}
-		t.Skip("wrk is not installed (apt-get install wrk); skipping the wrk part")
-	}
+	bin := testenv.NeedBinary(t, "wrk", "wrk")
 	x, y := startBackend(t, "x"), startBackend(t, "y")
 	h, drv := realHAProxy(t, x, y)
 	ctx := context.Background()

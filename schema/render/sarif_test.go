@@ -18,6 +18,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/upshift-dev/upshift/internal/testenv"
 	"github.com/upshift-dev/upshift/plan"
 	"github.com/upshift-dev/upshift/schema"
 )
@@ -47,13 +48,7 @@ func sarifSchema(t *testing.T) []byte {
 	if b, err := os.ReadFile(cached); err == nil {
 		return b
 	}
-	npm, err := exec.LookPath("npm")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("npm is needed to fetch the SARIF 2.1.0 schema (%s): %v", sarifSchemaPackage, err)
-		}
-		t.Skipf("npm not found: cannot fetch the SARIF 2.1.0 schema (%s)", sarifSchemaPackage)
-	}
+	npm := testenv.NeedBinary(t, "npm", "npm") // fetches the SARIF 2.1.0 schema
 	tmp := t.TempDir()
 	cmd := exec.Command(npm, "pack", sarifSchemaPackage, "--pack-destination", tmp, "--silent")
 	cmd.Dir = tmp

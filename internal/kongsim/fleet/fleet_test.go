@@ -17,9 +17,7 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 // TestHooksThroughCurl starts and stops a node with the real curl binary,
 // as a plan's hooks do; a start Kong refuses makes curl fail.
 func TestHooksThroughCurl(t *testing.T) {
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("curl not installed")
-	}
+	testenv.NeedBinary(t, "curl", "curl")
 	pg := testenv.Postgres(t)
 	ctx := context.Background()
 	good := pg.NewDatabase(t)

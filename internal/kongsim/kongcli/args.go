@@ -191,25 +191,61 @@ func connector(getenv func(string) string) (func(context.Context) (*pgx.Conn, er
 		}
 		return def
 	}
+	// Kong's TLS settings as libpq's: pg_ssl alone tries TLS (prefer),
+	// pg_ssl_required insists, pg_ssl_verify checks the server's
+	// certificate against lua_ssl_trusted_certificate; pg_ssl_cert and
+	// pg_ssl_cert_key are the client's.
+	flag := func(k string) (bool, error) {
+		switch v := env(k, "off"); v {
+		case "off":
+			return false, nil
+		case "on":
+			return true, nil
+		default:
+			return false, fmt.Errorf("%s must be on or off, not %q", k, v)
+		}
+	}
+	ssl, err := flag("KONG_PG_SSL")
+	if err != nil {
+		return nil, "", err
+	}
+	required, err := flag("KONG_PG_SSL_REQUIRED")
+	if err != nil {
+		return nil, "", err
+	}
+	verify, err := flag("KONG_PG_SSL_VERIFY")
+	if err != nil {
+		return nil, "", err
+	}
 	sslmode := "disable"
-	switch env("KONG_PG_SSL", "off") {
-	case "off":
-	case "on":
+	switch {
+	case ssl && verify:
+		sslmode = "verify-full"
+	case ssl && required:
 		sslmode = "require"
-	default:
-		return nil, "", errors.New("KONG_PG_SSL must be on or off")
+	case ssl:
+		sslmode = "prefer"
 	}
 	port, err := strconv.Atoi(env("KONG_PG_PORT", "5432"))
 	if err != nil {
 		return nil, "", fmt.Errorf("KONG_PG_PORT %q is not a number", getenv("KONG_PG_PORT"))
 	}
+	// The host goes into the parsed string: pgx builds the TLS settings
+	// for the host it parses (none for a socket directory, its default).
+	quote := func(v string) string { return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'" }
+	conf := fmt.Sprintf("host=%s port=%d sslmode=%s", quote(env("KONG_PG_HOST", "127.0.0.1")), port, sslmode)
+	if sslmode != "disable" {
+		for k, v := range map[string]string{"sslrootcert": "KONG_LUA_SSL_TRUSTED_CERTIFICATE", "sslcert": "KONG_PG_SSL_CERT", "sslkey": "KONG_PG_SSL_CERT_KEY"} {
+			if p := getenv(v); p != "" && p != "system" {
+				conf += " " + k + "=" + quote(p)
+			}
+		}
+	}
 	database := env("KONG_PG_DATABASE", "kong")
-	cfg, err := pgx.ParseConfig("sslmode=" + sslmode)
+	cfg, err := pgx.ParseConfig(conf)
 	if err != nil {
 		return nil, "", fmt.Errorf("postgres config: %w", err)
 	}
-	cfg.Host = env("KONG_PG_HOST", "127.0.0.1")
-	cfg.Port = uint16(port)
 	cfg.Database = database
 	cfg.User = env("KONG_PG_USER", "kong")
 	cfg.Password = getenv("KONG_PG_PASSWORD")

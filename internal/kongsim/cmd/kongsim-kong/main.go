@@ -7,7 +7,9 @@
 // KONG_VERSION (e.g. "3.6.1" or "3.10.0.2") or --kong-version. The database
 // comes from Kong's environment variables: KONG_PG_HOST (127.0.0.1),
 // KONG_PG_PORT (5432), KONG_PG_DATABASE (kong), KONG_PG_USER (kong),
-// KONG_PG_PASSWORD, KONG_PG_SSL (off), KONG_PG_TIMEOUT (ms, 5000).
+// KONG_PG_PASSWORD, KONG_PG_SSL (off), KONG_PG_SSL_REQUIRED (off),
+// KONG_PG_SSL_VERIFY (off), KONG_LUA_SSL_TRUSTED_CERTIFICATE, KONG_PG_SSL_CERT,
+// KONG_PG_SSL_CERT_KEY, KONG_PG_TIMEOUT (ms, 5000).
 //
 // Field failures on demand (see internal/kongsim/fidelity/migrations.md):
 //
