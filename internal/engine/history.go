@@ -33,6 +33,7 @@ type history struct {
 	intents  map[string]int    // intents per step in this run
 	failures map[string]Record // last failed outcome per step (since its last ok)
 	pending  *Record           // an intent with no outcome (a crash)
+	last     map[string]Record // last intent or outcome per step in this run
 
 	rollback   string // reason, when a rollback was requested in this run
 	gateFailed bool   // the rollback was asked for by a failed gate
@@ -66,6 +67,9 @@ func readHistory(recs []Record, digest string) *history {
 	run := recs[startIdx+1:]
 	h.pending, _ = pendingIn(run)
 	for _, r := range run {
+		if r.Kind == KindIntent || r.Kind == KindOutcome {
+			h.last[r.Step] = r
+		}
 		switch r.Kind {
 		case KindIntent:
 			h.intents[r.Step]++
@@ -105,6 +109,7 @@ func (h *history) reset() {
 	h.ok = map[string]Record{}
 	h.intents = map[string]int{}
 	h.failures = map[string]Record{}
+	h.last = map[string]Record{}
 	h.pending = nil
 	h.rollback, h.gateFailed, h.rolledBack, h.completed = "", false, false, false
 	h.lastStall = ""
