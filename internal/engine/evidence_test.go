@@ -457,3 +457,27 @@ func TestEvidenceRollbackRestore(t *testing.T) {
 	d, _ = decideOn(t, src, obs, log)
 	wantStall(t, d, "rollback_restore", ReasonPreconditionFail, "a node answers at X")
 }
+
+// The backup is not taken again mid-run: a new one would move the restore
+// point and make restore run again (the agent's end-to-end test gave each
+// plan commit a new backup.dir; on main restore then dropped Y's database
+// at 100% of traffic).
+func TestEvidenceBackupNotRetakenMidRun(t *testing.T) {
+	src := evidencePlan("dual_cluster", "")
+	obs := baseObs()
+	obs.FromDatabase, obs.ToDatabase, obs.Traffic = migrated(false), migrated(false), split(0, 100)
+	obs.Backup = &BackupFacts{UnusableReason: "no backup"}
+	d, _ := decideOn(t, src, obs, func(l *runLog) {
+		l.ok("guard", "backup", "restore", "migrations_up", "migrations_finish", "start_to", "checks", "traffic_50", "pause_50", "traffic_100", "pause_100")
+	})
+	wantStall(t, d, "backup", ReasonPreconditionFail, "no longer the newest")
+
+	obs.Backup = &BackupFacts{Error: "open /nonexistent/ev: permission denied"}
+	d, _ = decideOn(t, src, obs, func(l *runLog) { l.ok("guard", "backup", "restore") })
+	wantStall(t, d, "backup", ReasonObservationFailed, "backup directory cannot be read")
+
+	// Before any later step, a missing backup is taken again.
+	obs.Backup = &BackupFacts{UnusableReason: "no backup"}
+	d, _ = decideOn(t, src, obs, func(l *runLog) { l.ok("guard", "backup") })
+	wantRuns(t, d, "backup")
+}

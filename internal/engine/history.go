@@ -117,6 +117,16 @@ func (h *history) reset() {
 
 func (h *history) done(step string) bool { _, ok := h.ok[step]; return ok }
 
+// pastBackup: a step after the backup has an intent in this run.
+func (h *history) pastBackup() bool {
+	for st, n := range h.intents {
+		if n > 0 && st != "guard" && st != "freeze" && st != "backup" {
+			return true
+		}
+	}
+	return false
+}
+
 // detail is a detail of step's last ok outcome.
 func (h *history) detail(step, key string) string { return h.ok[step].Details[key] }
 

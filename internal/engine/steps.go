@@ -252,8 +252,19 @@ func (e *Engine) stepBackup() step {
 		// A backup taken again would become the run's baseline and
 		// restore point, after migrations may have changed X's database.
 		doubt: func(s *state) *unsure {
-			if b := s.obs.Backup; b != nil && b.Error != "" && s.h.detail("backup", "backup") != "" {
+			name := s.h.detail("backup", "backup")
+			b := s.obs.Backup
+			switch {
+			case name == "":
+				return nil
+			case b != nil && b.Error != "":
 				return unreadable("the backup directory", b.Error)
+			case (b == nil || !b.Present || b.Name != name) && s.h.pastBackup():
+				// Another backup now would move the run's restore point
+				// and baseline, and make restore run again on a Y that
+				// may already serve.
+				return &unsure{reason: ReasonPreconditionFail, msg: fmt.Sprintf(
+					"this run's backup %s is no longer the newest in backup.dir, and steps after it ran: Upshift does not take another one mid-run. Put it back (or backup.dir back as it was), or roll back", name)}
 			}
 			return nil
 		},
