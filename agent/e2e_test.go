@@ -86,6 +86,9 @@ func newGitOpsWorld(t *testing.T, ctx context.Context) *gitopsWorld {
 		loadDone <- testenv.Load{URL: ng.URL() + "/health", Rate: 50, Workers: 4, Duration: 3 * time.Minute}.Run(lctx, nil)
 	}()
 
+	// One backup.dir for every commit of the plan: a dir that changes
+	// with each commit hides the run's backup from the next pass.
+	backups := filepath.Join(t.TempDir(), "backups")
 	planFile := func(extra string) string {
 		return fmt.Sprintf(`upgrade "prod-3-9" {
   cluster  = "prod"
@@ -138,7 +141,7 @@ func newGitOpsWorld(t *testing.T, ctx context.Context) *gitopsWorld {
 %s}
 `, xc.AdminListen, xc.StatusListen, xc.ProxyListen, dsnX, list(f.Hook("x", "start")), list(f.Hook("x", "stop")),
 			yc.AdminListen, yc.StatusListen, yc.ProxyListen, dsnY, kongBin(t), list(f.Hook("y", "start")), list(f.Hook("y", "stop")),
-			filepath.Join(t.TempDir(), "backups"), pg.AdminDSN(), ng.UpstreamFile(), list(ng.TestCommand()), list(ng.ReloadCommand()), extra)
+			backups, pg.AdminDSN(), ng.UpstreamFile(), list(ng.TestCommand()), list(ng.ReloadCommand()), extra)
 	}
 
 	g := testenv.GitServer(t)

@@ -209,6 +209,31 @@ func readMarker(ctx context.Context, admin *pgx.Conn, db string) (*marker, bool,
 	return &mk, true, nil
 }
 
+// RestoreMark is what Upshift's marker on a database says: Owned (Upshift
+// created it, or was given it empty), State ("restoring" during a restore,
+// "restored" after) and Manifest, the SHA-256 of the archive restored.
+type RestoreMark struct {
+	Owned           bool
+	State, Manifest string
+}
+
+// ReadRestoreMark reads the marker of the database q is connected to; ok
+// is false when it carries none. Read-only.
+func ReadRestoreMark(ctx context.Context, q Querier) (RestoreMark, bool, error) {
+	var comment *string
+	if err := q.QueryRow(ctx, `SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = current_database()`).Scan(&comment); err != nil {
+		return RestoreMark{}, false, fmt.Errorf("read the database's marker: %w", err)
+	}
+	if comment == nil || !strings.HasPrefix(*comment, markerPrefix) {
+		return RestoreMark{}, false, nil
+	}
+	var mk marker
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(*comment, markerPrefix)), &mk); err != nil || mk.Upshift != 1 {
+		return RestoreMark{}, false, nil
+	}
+	return RestoreMark{Owned: mk.Owned, State: mk.State, Manifest: mk.Manifest}, true, nil
+}
+
 func writeMarker(ctx context.Context, admin *pgx.Conn, db string, mk marker) error {
 	mk.Upshift = 1
 	b, _ := json.Marshal(mk)

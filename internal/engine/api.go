@@ -28,6 +28,16 @@ const (
 	ReasonPreconditionFail = "PreconditionFailed"
 	ReasonRestoreNeeded    = "RestoreNeeded" // rollback past a point of no return without rollback.restore
 	ReasonInterrupted      = "Interrupted"   // apply stopped by a signal after recording the current step
+	// ReasonObservationFailed: a part of the observation a decision needs
+	// (a database, the load balancer, the backups, X's fingerprint) could
+	// not be read: nothing is done on doubt.
+	ReasonObservationFailed = "ObservationFailed"
+	// ReasonMigrationInDoubt: a `kong migrations` run of this run did not
+	// finish and its SQL may have committed without schema_meta knowing;
+	// Upshift does not run it again (kong-upgrade-failures.md §1).
+	ReasonMigrationInDoubt = "MigrationInDoubt"
+	// ReasonSideDown: a side stopped answering and this run did not stop it.
+	ReasonSideDown = "SideDown"
 )
 
 // Condition is where a plan stands: a type, a reason and a message for a

@@ -67,6 +67,7 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 	}
 
 	failures := map[string]int{}
+	var unsureSince, unsureReport time.Time // when the decision began to wait on a part it could not read; last reported
 	for {
 		iter := time.Now()
 		if actx.Err() != nil {
@@ -93,6 +94,27 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 		if h.completed && d.direction == "upgrade" {
 			out.Condition = Condition{Type: ConditionReady, Reason: ReasonConverged, Message: "completed: X was decommissioned"}
 			return out, nil
+		}
+		if d.wait && d.next >= 0 {
+			// A part the decision needs could not be read (or a migration
+			// is still running): observe again, up to WaitTimeout, before
+			// stalling; nothing runs meanwhile.
+			if unsureSince.IsZero() {
+				unsureSince = time.Now()
+			}
+			if time.Since(unsureSince) < e.cfg.WaitTimeout {
+				if st := d.steps[d.next]; time.Since(unsureReport) >= time.Second {
+					unsureReport = time.Now()
+					e.progress(Progress{Step: st.name, Title: st.title, Phase: PhaseWait, Elapsed: time.Since(unsureSince),
+						Remaining: (e.cfg.WaitTimeout - time.Since(unsureSince)).Round(time.Second), Message: "waiting: " + d.cond.Message})
+				}
+				if !sleepCtx(actx, e.cfg.PollInterval) {
+					return e.interrupted(out, ""), nil
+				}
+				continue
+			}
+		} else {
+			unsureSince = time.Time{}
 		}
 		if d.next < 0 || d.blocked != "" {
 			if err := e.finish(actx, j, h, d); err != nil {

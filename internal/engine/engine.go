@@ -179,6 +179,11 @@ type decision struct {
 	next      int
 	cond      Condition
 	blocked   string // reason the next step cannot run now
+	// doubt is set when the next step's doubt stopped it (its status is
+	// unknown, or the world shows a fault); wait when a later observation
+	// may clear it (a part that could not be read).
+	doubt *unsure
+	wait  bool
 }
 
 // decide computes every step's status from the state.
@@ -196,9 +201,19 @@ func (e *Engine) decide(s *state) decision {
 	for i, st := range d.steps {
 		v := StepView{Name: st.name, Title: st.title, NoReturn: st.noReturn, Approve: st.approve,
 			Approved: st.approve == "" || approved[st.approve], Reversible: st.reversible, Undo: st.undo}
-		ok, why := st.done(s)
+		var sd *unsure
+		if d.next < 0 && st.doubt != nil {
+			sd = st.doubt(s)
+		}
+		ok, why := false, ""
+		if sd == nil {
+			ok, why = st.done(s)
+		}
 		v.Reason = why
 		switch {
+		case sd != nil:
+			d.next, d.doubt, d.wait, d.blocked = i, sd, sd.wait, sd.msg
+			v.Status, v.Reason = StatusBlocked, sd.msg
 		case ok:
 			v.Status = StatusDone
 		case d.next >= 0:
@@ -223,6 +238,8 @@ func (e *Engine) decide(s *state) decision {
 		}
 	case d.next < 0:
 		d.cond = Condition{Type: ConditionReady, Reason: ReasonConverged, Message: fmt.Sprintf("converged on Kong %s", e.plan.To.Version.Value)}
+	case d.doubt != nil:
+		d.cond = Condition{Type: ConditionStalled, Reason: d.doubt.reason, Message: d.steps[d.next].name + ": " + d.doubt.msg}
 	case d.blocked != "":
 		st := d.steps[d.next]
 		switch {
@@ -230,6 +247,9 @@ func (e *Engine) decide(s *state) decision {
 			d.cond = Condition{Type: ConditionStalled, Reason: ReasonAwaitingApproval, Message: e.gateMessage(st)}
 		case isDrift(d.blocked):
 			d.cond = Condition{Type: ConditionStalled, Reason: ReasonDriftDetected, Message: d.blocked}
+		case hasPrefix(d.blocked, driftBlindPrefix):
+			d.cond = Condition{Type: ConditionStalled, Reason: ReasonObservationFailed, Message: st.name + ": " + d.blocked}
+			d.wait = true
 		default:
 			d.cond = Condition{Type: ConditionStalled, Reason: ReasonPreconditionFail, Message: st.name + ": " + d.blocked}
 		}
@@ -281,9 +301,14 @@ func (e *Engine) gateMessage(st step) string {
 		"(an item already there before the run stopped at this gate does not count; approve_in_advance is for unattended runs)", st.name, st.approve)
 }
 
-const driftPrefix = "X's configuration changed after the backup"
+const (
+	driftPrefix      = "X's configuration changed after the backup"
+	driftBlindPrefix = "the drift guard cannot run"
+)
 
-func isDrift(s string) bool { return len(s) >= len(driftPrefix) && s[:len(driftPrefix)] == driftPrefix }
+func isDrift(s string) bool { return hasPrefix(s, driftPrefix) }
+
+func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
 
 // blocker says why st cannot run now: consent missing, the drift guard,
 // or its own check.
@@ -309,7 +334,9 @@ func (e *Engine) blocker(s *state, st step, approved map[string]bool) string {
 
 // driftSummary compares X's live fingerprint with the baseline: the
 // fingerprint recorded by this run's backup, or by a later step that
-// changed X's database on purpose (migrations on a shared database).
+// changed X's database on purpose (migrations on a shared database). No
+// baseline, or no fingerprint observed, is no pass: the guard cannot
+// tell, and says so (driftBlindPrefix).
 func driftSummary(s *state) string {
 	base, counts := "", ""
 	var baseSeq int64
@@ -319,11 +346,13 @@ func driftSummary(s *state) string {
 		}
 	}
 	fp := s.obs.Fingerprint
-	if base == "" || fp == nil {
-		return ""
-	}
-	if fp.Error != "" {
-		return "X's configuration fingerprint cannot be read (" + fp.Error + "): the drift guard cannot tell whether X changed"
+	switch {
+	case base == "":
+		return driftBlindPrefix + ": this run's backup recorded no configuration fingerprint to compare X with"
+	case fp == nil:
+		return driftBlindPrefix + ": X's configuration fingerprint is not observed (the plan gives neither X's database nor an Admin API to read it from)"
+	case fp.Error != "":
+		return driftBlindPrefix + ": X's configuration fingerprint cannot be read (" + fp.Error + ")"
 	}
 	if fp.Hash == base {
 		return ""

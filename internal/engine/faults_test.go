@@ -14,10 +14,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	gokong "github.com/kong/go-kong/kong"
 
-	"github.com/upshift-dev/upshift/internal/testenv"
 	"github.com/upshift-dev/upshift/internal/kong"
 	"github.com/upshift-dev/upshift/internal/kongrelease"
 	"github.com/upshift-dev/upshift/internal/kongsim"
+	"github.com/upshift-dev/upshift/internal/testenv"
 )
 
 // Faults and field failures (kong-upgrade-failures.md) on the dual-cluster
@@ -54,25 +54,29 @@ func contains(list []string, s string) bool {
 
 // TestFieldRunnerKilledHalfWay: Y's `kong migrations up` is killed right
 // after a migration commits and before schema_meta records it (Kong's
-// runner dies: its lock row stays until the TTL). The engine reports the
-// failure, then observes: it waits the lock out, runs up again (Kong's
-// migrations are re-runnable), and converges.
+// runner dies: its lock row stays until the TTL). The engine does not run
+// up again (finding 9: a re-run can apply a migration twice, Kong/kong
+// #12978): it stalls with MigrationInDoubt, naming the migration to
+// inspect. Once a person has run up by hand, the next apply observes it
+// done and goes on.
 func TestFieldRunnerKilledHalfWay(t *testing.T) {
 	t.Parallel()
 	fieldFaultOnce(t, "KONGSIM_KILL_AFTER_COMMIT=core/024_380_to_390")
 }
 
 // TestFieldClientTimeoutWhileCommitting: Kong's client times out while
-// the server commits a migration (exit 1); the engine observes, runs up
-// again and converges.
+// the server commits a migration (exit 1): the engine does not run up
+// again; it stalls with MigrationInDoubt until a person has resolved it.
 func TestFieldClientTimeoutWhileCommitting(t *testing.T) {
 	t.Parallel()
 	fieldFaultOnce(t, "KONGSIM_CLIENT_TIMEOUT=core/024_380_to_390")
 }
 
 // fieldFaultOnce runs the dual-cluster upgrade with Y's kong failing once
-// with fault (a KONGSIM_* variable), and checks the engine converges with
-// one failed and one good migrations_up.
+// with fault (a KONGSIM_* variable) after the migration's SQL committed:
+// one failed migrations_up and no second one, the plan Stalled with
+// MigrationInDoubt naming core/024_380_to_390; after a manual `kong
+// migrations up` the next apply converges without running it.
 func fieldFaultOnce(t *testing.T, fault string) {
 	w := newDualWorld(t)
 	mark := filepath.Join(t.TempDir(), "faulted-once")
@@ -83,27 +87,45 @@ func fieldFaultOnce(t *testing.T, fault string) {
 		t.Fatal(err)
 	}
 	w.kong = []string{script}
-	out, err := engineFor(t, lintedPlan(t, w.planSrc("")), w.sim, w.store).Apply(context.Background())
-	if err != nil || out.Condition.Reason != ReasonAwaitingApproval {
+	ctx := context.Background()
+	out, err := engineFor(t, lintedPlan(t, w.planSrc("")), w.sim, w.store).Apply(ctx)
+	if err != nil || out.Condition.Reason != ReasonMigrationInDoubt || !strings.Contains(out.Condition.Message, "core/024_380_to_390") {
 		t.Fatalf("apply: %+v %v", out.Condition, err)
 	}
-	recs, _ := w.store.Records(context.Background(), "dual-e2e", 0)
-	var failed, ok int
-	for _, r := range recs {
-		if r.Kind == KindOutcome && r.Step == "migrations_up" {
-			switch r.Result {
-			case ResultFailed:
-				failed++
-				t.Logf("first run: %s", r.Error)
-			case ResultOK:
-				ok++
+	outcomes := func() (failed, ok int) {
+		recs, _ := w.store.Records(ctx, "dual-e2e", 0)
+		for _, r := range recs {
+			if r.Kind == KindOutcome && r.Step == "migrations_up" {
+				switch r.Result {
+				case ResultFailed:
+					failed++
+				case ResultOK:
+					ok++
+				}
 			}
 		}
+		return failed, ok
 	}
-	if failed != 1 || ok != 1 {
-		t.Fatalf("migrations_up outcomes: %d failed, %d ok; want 1 and 1", failed, ok)
+	if failed, ok := outcomes(); failed != 1 || ok != 0 {
+		t.Fatalf("migrations_up outcomes: %d failed, %d ok; want 1 and 0 (no blind retry)", failed, ok)
 	}
-	st, err := kong.ReadSchema(context.Background(), w.dsnY)
+	// Applying again changes nothing: still in doubt, nothing run.
+	out, err = engineFor(t, lintedPlan(t, w.planSrc("")), w.sim, w.store).Apply(ctx)
+	if err != nil || out.Condition.Reason != ReasonMigrationInDoubt || len(out.Ran) != 0 {
+		t.Fatalf("second apply: %+v %v ran %v", out.Condition, err, out.Ran)
+	}
+	// A person checked the data and ran up by hand.
+	if code, o, e, err := kongsim.Migrate(ctx, w.dsnY, "3.9.1", "up"); err != nil || code != 0 {
+		t.Fatalf("manual up: %d %v %s %s", code, err, o, e)
+	}
+	out, err = engineFor(t, lintedPlan(t, w.planSrc("")), w.sim, w.store).Apply(ctx)
+	if err != nil || out.Condition.Reason != ReasonAwaitingApproval {
+		t.Fatalf("apply after the manual up: %+v %v", out.Condition, err)
+	}
+	if failed, ok := outcomes(); failed != 1 || ok != 0 {
+		t.Fatalf("migrations_up outcomes after the manual up: %d failed, %d ok; want 1 and 0", failed, ok)
+	}
+	st, err := kong.ReadSchema(ctx, w.dsnY)
 	if err != nil || len(st.Classify(kongrelease.MustParse("3.9.1")).Names(kongrelease.StateNew)) != 0 {
 		t.Fatalf("Y's database after recovery: %v", err)
 	}

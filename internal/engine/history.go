@@ -40,6 +40,7 @@ type history struct {
 	intents  map[string]int    // intents per step in this run
 	failures map[string]Record // last failed outcome per step (since its last ok)
 	pending  *Record           // an intent with no outcome (a crash)
+	last     map[string]Record // last intent or outcome per step in this run
 
 	lastIntent map[string]Record // last intent per step in this run (outcome or not)
 
@@ -76,6 +77,9 @@ func readHistory(recs []Record, digest string) *history {
 	run := recs[startIdx+1:]
 	h.pending, _ = pendingIn(run)
 	for _, r := range run {
+		if r.Kind == KindIntent || r.Kind == KindOutcome {
+			h.last[r.Step] = r
+		}
 		switch r.Kind {
 		case KindIntent:
 			h.intents[r.Step]++
@@ -119,6 +123,7 @@ func (h *history) reset() {
 	h.intents = map[string]int{}
 	h.lastIntent = map[string]Record{}
 	h.failures = map[string]Record{}
+	h.last = map[string]Record{}
 	h.pending = nil
 	h.rollback, h.gateFailed, h.rolledBack, h.completed = "", false, false, false
 	h.lastStall = ""
@@ -126,6 +131,16 @@ func (h *history) reset() {
 }
 
 func (h *history) done(step string) bool { _, ok := h.ok[step]; return ok }
+
+// pastBackup: a step after the backup has an intent in this run.
+func (h *history) pastBackup() bool {
+	for st, n := range h.intents {
+		if n > 0 && st != "guard" && st != "freeze" && st != "backup" {
+			return true
+		}
+	}
+	return false
+}
 
 // detail is a detail of step's last ok outcome.
 func (h *history) detail(step, key string) string { return h.ok[step].Details[key] }

@@ -3,10 +3,14 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/upshift-dev/upshift/internal/backup"
 	"github.com/upshift-dev/upshift/internal/kong"
@@ -44,12 +48,114 @@ type SchemaReader interface {
 }
 
 // SchemaDB is a SchemaReader on the database at DSN (kong.ReadSchema: one
-// connection per read, closed afterwards).
-type SchemaDB struct{ DSN string }
+// connection per read, closed afterwards). Content, when set, makes its
+// ReadDatabase also read what the database holds (empty or not, and its
+// configuration fingerprint): Y's own database, which a restore replaces.
+type SchemaDB struct {
+	DSN     string
+	Content bool
+}
 
 // ReadSchema reads the database's schema state.
 func (s SchemaDB) ReadSchema(ctx context.Context) (kong.SchemaState, error) {
 	return kong.ReadSchema(ctx, s.DSN)
+}
+
+// DatabaseReader is a SchemaReader that also tells an absent database from
+// an unreachable one and reads what runs on it and what it holds; SchemaDB
+// implements it. Read-only, safe to repeat.
+type DatabaseReader interface {
+	ReadDatabase(ctx context.Context) (DatabaseRead, error)
+}
+
+// DatabaseRead is one ReadDatabase: the schema state, or Absent (the
+// server answered that the database does not exist), the backends at work
+// on it, and, for a SchemaDB with Content, whether it holds any table and
+// its configuration fingerprint.
+type DatabaseRead struct {
+	Absent      bool
+	Schema      kong.SchemaState
+	Activity    []BackendFacts
+	Content     bool // Empty, Fingerprint and Mark were read
+	Empty       bool
+	Fingerprint string
+	Mark        *backup.RestoreMark // Upshift's restore marker, when the database has one
+}
+
+// ReadDatabase reads the database at DSN on one connection.
+func (s SchemaDB) ReadDatabase(ctx context.Context) (DatabaseRead, error) {
+	var r DatabaseRead
+	cfg, err := pgx.ParseConfig(s.DSN)
+	if err != nil {
+		return r, errors.New("read database: the DSN does not parse")
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "3D000" { // invalid_catalog_name
+			r.Absent = true
+			return r, nil
+		}
+		return r, &kong.Error{Op: "read database", Target: cfg.Database, Err: err}
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if r.Schema, err = kong.ReadSchemaFrom(ctx, conn); err != nil {
+		return r, &kong.Error{Op: "read schema_meta", Target: cfg.Database, Err: err}
+	}
+	if r.Activity, err = readActivity(ctx, conn); err != nil {
+		return r, &kong.Error{Op: "read pg_stat_activity", Target: cfg.Database, Err: err}
+	}
+	if !s.Content {
+		return r, nil
+	}
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'`).Scan(&n); err != nil {
+		return r, &kong.Error{Op: "inspect", Target: cfg.Database, Err: err}
+	}
+	r.Content, r.Empty = true, n == 0
+	if mk, ok, err := backup.ReadRestoreMark(ctx, conn); err != nil {
+		return r, &kong.Error{Op: "inspect", Target: cfg.Database, Err: err}
+	} else if ok {
+		r.Mark = &mk
+	}
+	if r.Empty {
+		return r, nil
+	}
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return r, &kong.Error{Op: "fingerprint", Target: cfg.Database, Err: err}
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	fp, err := backup.FingerprintDB(ctx, tx)
+	if err != nil {
+		return r, &kong.Error{Op: "fingerprint", Target: cfg.Database, Err: err}
+	}
+	r.Fingerprint = fp.Hash
+	return r, nil
+}
+
+// readActivity lists the other client backends on the connection's
+// database that are at work (not idle). The query text is never kept (it
+// may quote credentials); Migration says whether it is Kong's migration
+// form ("BEGIN;" then the migration's SQL then "COMMIT;", in one simple
+// query, kong-upgrade-failures.md §1) or cannot be seen at all.
+func readActivity(ctx context.Context, conn *pgx.Conn) ([]BackendFacts, error) {
+	rows, err := conn.Query(ctx, `SELECT pid, coalesce(application_name, ''), coalesce(state, ''), coalesce(xact_start, query_start, backend_start),
+		       coalesce(query, '') LIKE 'BEGIN;%' OR coalesce(query, '') ILIKE '%schema_meta%' OR coalesce(query, '') = '<insufficient privilege>'
+		FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+		  AND state IS DISTINCT FROM 'idle'
+		ORDER BY pid`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (BackendFacts, error) {
+		var b BackendFacts
+		err := r.Scan(&b.PID, &b.Application, &b.State, &b.Since, &b.Migration)
+		b.Since = b.Since.UTC()
+		return b, err
+	})
 }
 
 // BackupReader finds a plan's newest backup; *backup.Driver (and every
@@ -143,6 +249,55 @@ type DatabaseFacts struct {
 	// Locks are the rows of Kong's locks table (the migrations lock is key
 	// "migrations"), expired or not; a leftover row means a runner died.
 	Locks []LockFacts `json:"locks,omitempty"`
+	// Absent: the server answered that the database does not exist (a
+	// fact, not an error: Error is empty and NeedsBootstrap true).
+	Absent bool `json:"absent,omitempty"`
+	// Activity lists the other backends at work on the database
+	// (pg_stat_activity, idle ones left out).
+	Activity []BackendFacts `json:"activity,omitempty"`
+	// ContentRead: Empty and Fingerprint were read (Y's own database).
+	// Empty: no table at all; Fingerprint: the configuration fingerprint
+	// of what it holds (backup.FingerprintDB), "" when empty.
+	ContentRead bool   `json:"content_read,omitempty"`
+	Empty       bool   `json:"empty,omitempty"`
+	Fingerprint string `json:"fingerprint,omitempty"`
+	// Restore is Upshift's restore marker on the database (see
+	// backup.Restore): the archive restored, or being restored, into it.
+	Restore *RestoreFacts `json:"restore,omitempty"`
+}
+
+// RestoreFacts is Upshift's marker on a database it restores into.
+type RestoreFacts struct {
+	Owned    bool   `json:"owned"`    // Upshift created it (or was given it empty)
+	State    string `json:"state"`    // restoring | restored
+	Manifest string `json:"manifest"` // SHA-256 of the archive
+}
+
+// BackendFacts is one backend at work on a database.
+type BackendFacts struct {
+	PID         int       `json:"pid"`
+	Application string    `json:"application,omitempty"`
+	State       string    `json:"state"`
+	Since       time.Time `json:"since"` // its transaction's (or query's) start
+	// Migration: its query has the form of Kong's migration step, or
+	// cannot be seen (insufficient privilege), so it may be one.
+	Migration bool `json:"migration,omitempty"`
+}
+
+// MigrationRunning names a backend that may be running a migration, or
+// a live migrations lock ("" when there is neither).
+func (f *DatabaseFacts) MigrationRunning() string {
+	for _, b := range f.Activity {
+		if b.Migration {
+			return fmt.Sprintf("backend %d (%s, %s since %s) may be running a migration", b.PID, b.Application, b.State, b.Since.Format(time.RFC3339))
+		}
+	}
+	for _, l := range f.Locks {
+		if l.Key == "migrations" && !l.Expired {
+			return fmt.Sprintf("the migrations lock is held by %s until %s", l.Owner, l.TTL.Format(time.RFC3339))
+		}
+	}
+	return ""
 }
 
 // MigrationFacts is one version's classification of a database, per
@@ -207,6 +362,7 @@ type BackupFacts struct {
 	KongVersion    string    `json:"kong_version,omitempty"`
 	CreatedAt      time.Time `json:"created_at,omitzero"`
 	Fingerprint    string    `json:"fingerprint,omitempty"`
+	SHA256         string    `json:"sha256,omitempty"` // the archive's
 	Usable         bool      `json:"usable"`
 	UnusableReason string    `json:"unusable_reason,omitempty"`
 }
@@ -394,10 +550,31 @@ func (o *Observer) readDatabase(ctx context.Context, r SchemaReader) DatabaseFac
 	ctx, cancel := o.part(ctx)
 	defer cancel()
 	f := DatabaseFacts{ReadAt: o.now()}
-	st, err := r.ReadSchema(ctx)
-	if err != nil {
-		f.Error = o.errString(err)
-		return f
+	var st kong.SchemaState
+	if dr, ok := r.(DatabaseReader); ok {
+		rd, err := dr.ReadDatabase(ctx)
+		if err != nil {
+			f.Error = o.errString(err)
+			return f
+		}
+		st = rd.Schema
+		if rd.Absent {
+			st = kong.SchemaState{NeedsBootstrap: true}
+			f.Absent = true
+		}
+		if len(rd.Activity) > 0 {
+			f.Activity = rd.Activity
+		}
+		f.ContentRead, f.Empty, f.Fingerprint = rd.Content || rd.Absent, rd.Empty || rd.Absent, rd.Fingerprint
+		if mk := rd.Mark; mk != nil {
+			f.Restore = &RestoreFacts{Owned: mk.Owned, State: mk.State, Manifest: mk.Manifest}
+		}
+	} else {
+		var err error
+		if st, err = r.ReadSchema(ctx); err != nil {
+			f.Error = o.errString(err)
+			return f
+		}
 	}
 	f.NeedsBootstrap = st.NeedsBootstrap
 	f.ForFrom = migrationFacts(st, o.FromVersion)
@@ -471,7 +648,7 @@ func (o *Observer) readBackup(ctx context.Context) BackupFacts {
 		return f
 	}
 	f.Present = true
-	f.Name, f.Kind, f.KongVersion, f.Fingerprint = m.Name, m.Kind, m.KongVersion, m.Fingerprint.Hash
+	f.Name, f.Kind, f.KongVersion, f.Fingerprint, f.SHA256 = m.Name, m.Kind, m.KongVersion, m.Fingerprint.Hash, m.SHA256
 	f.CreatedAt = m.CreatedAt.UTC()
 	if err := m.Usable(); err != nil {
 		f.UnusableReason = o.errString(err)

@@ -10,8 +10,8 @@ import (
 	"github.com/upshift-dev/upshift/internal/backup"
 	"github.com/upshift-dev/upshift/internal/kong"
 	"github.com/upshift-dev/upshift/internal/kongrelease"
-	"github.com/upshift-dev/upshift/plan"
 	"github.com/upshift-dev/upshift/internal/traffic"
+	"github.com/upshift-dev/upshift/plan"
 )
 
 // NewObserver builds the drivers the plan's observation needs from its
@@ -140,7 +140,7 @@ func (b *observerBuilder) build() error {
 	}
 	switch {
 	case toDSN != "" && toDSN != fromDSN:
-		o.ToDB = SchemaDB{DSN: toDSN}
+		o.ToDB = SchemaDB{DSN: toDSN, Content: true}
 	case fromDSN != "":
 		o.SharedDB = true
 	}

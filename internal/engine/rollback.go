@@ -204,11 +204,33 @@ func (e *Engine) rbStopTo() step {
 func (e *Engine) rbRestore() step {
 	return step{
 		name: "rollback_restore", title: "restore this run's backup into X's database (rollback.restore = true)",
+		doubt: func(s *state) *unsure {
+			if s.h.done("rollback_restore") {
+				return nil
+			}
+			switch db := s.obs.FromDatabase; {
+			case db == nil:
+				return &unsure{reason: ReasonObservationFailed, msg: "X's database is not observed"}
+			case db.Error != "":
+				return unreadable("X's database", db.Error)
+			}
+			return nil
+		},
 		done: func(s *state) (bool, string) {
 			if s.h.done("rollback_restore") {
 				return true, "restored " + s.h.detail("rollback_restore", "backup")
 			}
 			return false, ""
+		},
+		// Replacing X's database needs every node that serves from it
+		// observed stopped.
+		check: func(s *state) string {
+			for _, f := range append(xNodes(s.obs), yNodes(s.obs)...) {
+				if f.Reachable {
+					return fmt.Sprintf("a node answers at %s%s (Kong %s): restoring the database it serves from would pull it from under it", sideOf(s.obs, f), nodeName(f), f.Version)
+				}
+			}
+			return ""
 		},
 		apply: func(ctx context.Context, r *run) (string, map[string]string, error) {
 			want := r.state.h.detail("backup", "backup")
@@ -226,4 +248,14 @@ func (e *Engine) rbRestore() step {
 			return fmt.Sprintf("%s: %s", res.Action, res.Database), map[string]string{"backup": m.Name}, nil
 		},
 	}
+}
+
+// sideOf names the side a node of o belongs to.
+func sideOf(o Observed, f *NodeFacts) string {
+	for _, x := range xNodes(o) {
+		if x == f {
+			return "X"
+		}
+	}
+	return "Y"
 }

@@ -33,6 +33,34 @@ type step struct {
 	// check, when set, must pass before apply (read from the
 	// observation); it blocks the step with a reason otherwise.
 	check func(s *state) string
+	// doubt, when set, is asked before done: non-nil when the observation
+	// cannot tell whether the step is done (a part it needs could not be
+	// read), or shows a fault that must not count as progress (a side
+	// that went down on its own, a migration that may have half
+	// committed). The step is then neither done nor run: the plan stalls
+	// with the reason. So done is done / not done / unknown.
+	doubt func(s *state) *unsure
+}
+
+// unsure is why a step can neither count as done nor run.
+type unsure struct {
+	reason, msg string
+	wait        bool // a later observation may clear it (Apply waits, up to WaitTimeout)
+}
+
+// unreadable is the stall for a part of the observation that could not be
+// read.
+func unreadable(what, err string) *unsure {
+	return &unsure{reason: ReasonObservationFailed, msg: what + " cannot be read (" + err + "): nothing is done on doubt", wait: true}
+}
+
+// trafficUnread: the load balancer's split could not be read (nil when
+// the plan has no load balancer or it was read).
+func trafficUnread(s *state) *unsure {
+	if t := s.obs.Traffic; t != nil && t.Error != "" {
+		return unreadable("the load balancer's traffic split", t.Error)
+	}
+	return nil
 }
 
 // state is what done and check read.
@@ -221,6 +249,25 @@ func (e *Engine) verifyWanted() bool {
 func (e *Engine) stepBackup() step {
 	return step{
 		name: "backup", title: "back up X and verify the backup",
+		// A backup taken again would become the run's baseline and
+		// restore point, after migrations may have changed X's database.
+		doubt: func(s *state) *unsure {
+			name := s.h.detail("backup", "backup")
+			b := s.obs.Backup
+			switch {
+			case name == "":
+				return nil
+			case b != nil && b.Error != "":
+				return unreadable("the backup directory", b.Error)
+			case (b == nil || !b.Present || b.Name != name) && s.h.pastBackup():
+				// Another backup now would move the run's restore point
+				// and baseline, and make restore run again on a Y that
+				// may already serve.
+				return &unsure{reason: ReasonPreconditionFail, msg: fmt.Sprintf(
+					"this run's backup %s is no longer the newest in backup.dir, and steps after it ran: Upshift does not take another one mid-run. Put it back (or backup.dir back as it was), or roll back", name)}
+			}
+			return nil
+		},
 		done: func(s *state) (bool, string) {
 			name := s.h.detail("backup", "backup")
 			if name == "" {
@@ -255,14 +302,26 @@ func (e *Engine) stepRestore() step {
 	return step{
 		name: "restore", title: "restore the backup into Y's database", reversible: true,
 		undo: "Y's database is kept (the plan owns it; the next run restores into it again)",
+		doubt: func(s *state) *unsure {
+			db := s.obs.ToDatabase
+			switch {
+			case db == nil:
+				return &unsure{reason: ReasonObservationFailed, msg: "Y's database is not observed"}
+			case db.Error != "":
+				return unreadable("Y's database", db.Error)
+			case s.h.detail("restore", "backup") != "" && s.h.detail("restore", "backup") == s.h.detail("backup", "backup") && !db.NeedsBootstrap:
+				return nil // done
+			}
+			return trafficUnread(s)
+		},
 		done: func(s *state) (bool, string) {
 			got, want := s.h.detail("restore", "backup"), s.h.detail("backup", "backup")
-			db := s.obs.ToDatabase
-			if got == "" || got != want || db == nil || db.Error != "" || db.NeedsBootstrap {
+			if got == "" || got != want || s.obs.ToDatabase.NeedsBootstrap {
 				return false, ""
 			}
 			return true, "Y's database holds backup " + got
 		},
+		check: restoreEvidence,
 		apply: func(ctx context.Context, r *run) (string, map[string]string, error) {
 			m, err := e.drv.Backups.Latest(ctx)
 			if err != nil || m == nil {
@@ -328,20 +387,58 @@ func (e *Engine) stepMigrations(cmd, dsn string, finishNoReturn bool) step {
 			return out, d, nil
 		},
 	}
-	if finishNoReturn {
+	st.doubt = func(s *state) *unsure {
+		db := s.obs.ToDatabase
+		if shared {
+			db = s.obs.FromDatabase
+		}
+		if db == nil {
+			return nil
+		}
+		if db.Error != "" {
+			return unreadable(where, db.Error)
+		}
+		if ok, _ := st.done(s); ok {
+			return nil
+		}
+		if !shared || finishNoReturn {
+			// Y's own database before Y serves; finish after traffic left X.
+			if sd := trafficUnread(s); sd != nil {
+				return sd
+			}
+		}
+		return migrationDoubt(s, name, cmd, where, db)
+	}
+	switch {
+	case finishNoReturn:
 		st.noReturn, st.approve, st.guarded = true, "finish", true
 		st.check = func(s *state) string {
 			if f := s.obs.From; f != nil && f.Reachable {
 				return "X still answers on its Admin API: finish would break an old node that may still take traffic"
 			}
-			if t := s.obs.Traffic; t != nil && (t.Error != "" || t.From != 0) {
-				return "traffic to X is not observed at 0%"
+			if t := s.obs.Traffic; t != nil && t.From != 0 {
+				return fmt.Sprintf("X still gets %d%% of traffic", t.From)
 			}
 			return ""
 		}
-	}
-	if cmd == "up" && e.plan.Strategy.Value == "in_place" {
-		st.noReturn = true // X's database changes form; only a restore goes back
+	case cmd == "up" && e.plan.Strategy.Value == "in_place":
+		// X's database changes form; only a restore goes back.
+		st.noReturn, st.guarded = true, true
+		st.check = func(s *state) string {
+			for _, f := range xNodes(s.obs) {
+				if f.Reachable && f.Version == e.plan.From.Version.Value {
+					return "X" + nodeName(f) + " still answers (Kong " + f.Version + "): migrations would change the database it serves from"
+				}
+			}
+			return ""
+		}
+	case !shared:
+		st.check = func(s *state) string {
+			if t := s.obs.Traffic; t != nil && t.To != 0 {
+				return fmt.Sprintf("Y gets %d%% of traffic: migrations would change the database it serves from", t.To)
+			}
+			return ""
+		}
 	}
 	if !shared {
 		st.reversible, st.undo = true, "Y's database is kept; X's is untouched"
@@ -536,6 +633,12 @@ func (e *Engine) rolloutSteps() []step {
 		out = append(out, step{
 			name: "traffic_" + strconv.Itoa(w), title: fmt.Sprintf("send %d%% of traffic to Y", w),
 			reversible: true, undo: "all traffic back to X", guarded: true,
+			doubt: func(s *state) *unsure {
+				if sd := trafficUnread(s); sd != nil {
+					return sd
+				}
+				return e.xDownUnexpectedly(s)
+			},
 			done: func(s *state) (bool, string) {
 				t := s.obs.Traffic
 				if t == nil || t.Error != "" {
@@ -601,7 +704,24 @@ func firstTo(o Observed) *NodeFacts {
 func (e *Engine) stepStopFrom(inPlace bool) step {
 	st := step{
 		name: "stop_from", title: "stop X (from.stop) and wait until it no longer answers",
-		done: func(s *state) (bool, string) { return e.xStopped(s.obs) },
+		// X observed down counts only when this run stopped it: an X that
+		// went down on its own is a fault to look into, not progress.
+		doubt: func(s *state) *unsure {
+			if sd := e.xDownUnexpectedly(s); sd != nil {
+				return sd
+			}
+			if !inPlace {
+				return trafficUnread(s)
+			}
+			return nil
+		},
+		done: func(s *state) (bool, string) {
+			ok, why := e.xStopped(s.obs)
+			if ok && s.h.intents["stop_from"] == 0 {
+				return false, why + ", but this run did not stop it"
+			}
+			return ok, why
+		},
 		apply: func(ctx context.Context, r *run) (string, map[string]string, error) {
 			if err := r.drain(ctx); err != nil {
 				return "", nil, err
@@ -619,13 +739,34 @@ func (e *Engine) stepStopFrom(inPlace bool) step {
 	} else {
 		st.reversible, st.undo = true, "start X again (from.start), then traffic back to X"
 		st.check = func(s *state) string {
-			if t := s.obs.Traffic; t != nil && (t.Error != "" || t.From != 0) {
-				return "traffic to X is not observed at 0%"
+			if t := s.obs.Traffic; t != nil && t.From != 0 {
+				return fmt.Sprintf("X still gets %d%% of traffic", t.From)
 			}
 			return ""
 		}
 	}
 	return st
+}
+
+// xDownUnexpectedly: X (a node of X) does not answer, or answers with
+// another version, and this run neither stopped nor decommissioned it.
+func (e *Engine) xDownUnexpectedly(s *state) *unsure {
+	if s.h.intents["stop_from"] > 0 || s.h.intents["decommission"] > 0 {
+		return nil
+	}
+	for _, f := range xNodes(s.obs) {
+		switch {
+		case !f.Reachable:
+			why := "does not answer"
+			if f.Error != "" {
+				why += " (" + f.Error + ")"
+			}
+			return &unsure{reason: ReasonSideDown, msg: "X" + nodeName(f) + " " + why + ", and this run did not stop it: find out why, and start it again (from.start) to go on"}
+		case f.Version != e.plan.From.Version.Value:
+			return &unsure{reason: ReasonSideDown, msg: "X" + nodeName(f) + "'s address answers with Kong " + f.Version + ", not " + e.plan.From.Version.Value + ", and this run did not stop X"}
+		}
+	}
+	return nil
 }
 
 // xStopped: X does not answer, or what answers at X's address is another
@@ -646,7 +787,13 @@ func (e *Engine) xStopped(o Observed) (bool, string) {
 func (e *Engine) stepDecommission() step {
 	return step{
 		name: "decommission", title: "decommission X (from.stop): no rollback to X afterwards",
-		noReturn: true, approve: "decommission", guarded: e.plan.Strategy.Value == "dual_cluster" || e.plan.Strategy.Value == "rolling",
+		noReturn: true, approve: "decommission", guarded: true,
+		doubt: func(s *state) *unsure {
+			if s.h.done("decommission") {
+				return nil
+			}
+			return trafficUnread(s)
+		},
 		done: func(s *state) (bool, string) {
 			if s.h.done("decommission") {
 				return true, "X decommissioned in this run"
@@ -654,8 +801,13 @@ func (e *Engine) stepDecommission() step {
 			return false, ""
 		},
 		check: func(s *state) string {
-			if t := s.obs.Traffic; t != nil && (t.Error != "" || t.To != 100) {
-				return "traffic to Y is not observed at 100%"
+			if t := s.obs.Traffic; t != nil && t.To != 100 {
+				return fmt.Sprintf("Y gets %d%% of traffic, not 100%%", t.To)
+			}
+			for _, f := range yNodes(s.obs) {
+				if ok, why := nodeAt(f, s.p.To.Version.Value); !ok {
+					return "Y" + nodeName(f) + " is not observed ready (" + why + "): X is all there is to go back to"
+				}
 			}
 			return ""
 		},
@@ -691,4 +843,96 @@ func countsString(m map[string]int64) string {
 		parts = append(parts, fmt.Sprintf("%s=%d", k, v))
 	}
 	return strings.Join(sortedStrings(parts), " ")
+}
+
+// restoreEvidence is the positive evidence a restore into Y's database
+// needs, from this observation (the database and the split were read:
+// doubt): Y carries no traffic; Y's database is absent, empty, or holds
+// this run's own earlier restore (its fingerprint equals the backup's);
+// and Y does not answer on a database that holds anything.
+func restoreEvidence(s *state) string {
+	if t := s.obs.Traffic; t != nil && t.To != 0 {
+		return fmt.Sprintf("Y gets %d%% of traffic: a restore would replace the database it serves from", t.To)
+	}
+	db := s.obs.ToDatabase
+	if db.Absent || (db.ContentRead && db.Empty) {
+		return ""
+	}
+	for _, f := range yNodes(s.obs) {
+		if f.Reachable {
+			return fmt.Sprintf("Y%s answers (Kong %s) and its database is not empty: a restore would replace the configuration it serves", nodeName(f), f.Version)
+		}
+	}
+	want := s.h.detail("backup", "fingerprint")
+	switch b, mk := s.obs.Backup, db.Restore; {
+	case !db.ContentRead:
+		return "what Y's database holds was not read: a restore needs it absent, empty or holding this run's backup"
+	case want != "" && db.Fingerprint == want:
+		return "" // this run's own earlier restore
+	case mk != nil && mk.Owned && b != nil && b.Present && b.Name == s.h.detail("backup", "backup") && b.SHA256 != "" && mk.Manifest == b.SHA256:
+		return "" // Upshift's marker: this run's backup is (being) restored into it; a crash stopped it half way
+	}
+	return fmt.Sprintf("Y's database holds a configuration (fingerprint %s) that is not this run's backup %s (fingerprint %s): Upshift does not replace it. If nothing uses it, drop it, or point to.database at an empty database",
+		short(db.Fingerprint), s.h.detail("backup", "backup"), short(want))
+}
+
+// migrationDoubt: a `kong migrations cmd` of this run did not end well
+// (it failed, was cancelled, or has an intent and no outcome), and the
+// database still shows it not done. Re-running it is safe only when Kong
+// never started a migration; otherwise the migration Kong was at may have
+// committed its SQL without schema_meta knowing (kong-upgrade-failures.md
+// §1, Kong/kong#12978), and running it again could apply it twice.
+func migrationDoubt(s *state, name, cmd, where string, db *DatabaseFacts) *unsure {
+	last, ok := s.h.last[name]
+	if !ok || (last.Kind == KindOutcome && (last.Result == ResultOK || last.Result == ResultSkipped)) {
+		return nil
+	}
+	if running := db.MigrationRunning(); running != "" {
+		return &unsure{reason: ReasonMigrationInDoubt, wait: true,
+			msg: fmt.Sprintf("kong migrations %s did not finish in this run and on %s %s: waiting for it to end", cmd, where, running)}
+	}
+	var what string
+	switch {
+	case last.Kind == KindIntent:
+		// No outcome: the runner stopped. A migrations lock row left
+		// behind says Kong started and did not end cleanly.
+		for _, l := range db.Locks {
+			if l.Key == "migrations" {
+				what = fmt.Sprintf("the runner stopped while it ran (a migrations lock row of %s is left)", l.Owner)
+			}
+		}
+	case kongStarted(last.Output + "\n" + last.Error):
+		what = "it " + string(last.Result) + " after Kong began migrating: " + firstLine(last.Error)
+	}
+	if what == "" {
+		return nil // Kong never began a migration: running it again is what was meant
+	}
+	next := "the first new migration of each subsystem"
+	if f := db.ForTo; f != nil {
+		m := f.New
+		if cmd == "finish" {
+			m = f.Pending
+		}
+		var firsts []string
+		for sub, names := range m {
+			if len(names) > 0 {
+				firsts = append(firsts, sub+"/"+names[0])
+			}
+		}
+		if len(firsts) > 0 {
+			next = strings.Join(sortedStrings(firsts), ", ")
+		}
+	}
+	return &unsure{reason: ReasonMigrationInDoubt, msg: fmt.Sprintf(
+		"kong migrations %s did not finish in this run (%s), and schema_meta on %s does not record %s: its SQL may have committed without schema_meta knowing, and Upshift does not run it again. "+
+			"Inspect pg_stat_activity and the locks table on %s, and the data %s changes; then run kong migrations %s with Kong %s yourself, or restore backup %s; the next apply observes the result",
+		cmd, what, where, next, where, next, cmd, s.p.To.Version.Value, s.h.detail("backup", "backup"))}
+}
+
+// kongStarted: Kong's output or error shows it began running migrations
+// (it prints "migrating SUBSYSTEM on database ..." first, and names the
+// migration when one fails).
+func kongStarted(out string) bool {
+	return strings.Contains(out, "migrating ") || strings.Contains(out, "migrated up to") ||
+		strings.Contains(out, "failed to run migration") || strings.Contains(out, "failed to record migration")
 }
