@@ -187,7 +187,7 @@ func wantRuns(t *testing.T, d decision, name string) {
 func TestEvidenceRestoreUnreadableAtFullTraffic(t *testing.T) {
 	obs := baseObs()
 	obs.ToDatabase, obs.Traffic = unreadableDB(), split(0, 100)
-	d, _ := decideOn(t, evidencePlan("dual_cluster", `  approve = ["decommission"]`+"\n"), obs, func(l *runLog) {
+	d, _ := decideOn(t, evidencePlan("dual_cluster", `  approve_in_advance = ["decommission"]`+"\n"), obs, func(l *runLog) {
 		l.ok("guard", "backup", "restore", "migrations_up", "migrations_finish", "start_to", "checks", "traffic_50", "pause_50", "traffic_100", "pause_100")
 	})
 	wantStall(t, d, "restore", ReasonObservationFailed, "Y's database cannot be read")
@@ -306,7 +306,7 @@ func TestEvidenceMigrationsNoBlindRetry(t *testing.T) {
 // Finding 9 (blue-green): X killed during pause_50 was taken as stopped
 // by stop_from, and the approved finish ran.
 func TestEvidenceXDownIsAFault(t *testing.T) {
-	src := evidencePlan("blue_green", `  approve = ["finish", "decommission"]`+"\n")
+	src := evidencePlan("blue_green", `  approve_in_advance = ["finish", "decommission"]`+"\n")
 	obs := baseObs()
 	obs.From, obs.FromDatabase, obs.SharedDatabase, obs.Traffic = down(), migrated(true), true, split(0, 100)
 	d, _ := decideOn(t, src, obs, func(l *runLog) {
@@ -316,7 +316,7 @@ func TestEvidenceXDownIsAFault(t *testing.T) {
 
 	// In place, stop_from itself: X down before this run stopped it is
 	// not "stopped" (the next step would change its database).
-	ip := evidencePlan("in_place", `  approve = ["stop_current", "decommission"]`+"\n")
+	ip := evidencePlan("in_place", `  approve_in_advance = ["stop_current", "decommission"]`+"\n")
 	ipObs := baseObs()
 	ipObs.From, ipObs.To, ipObs.FromDatabase, ipObs.SharedDatabase = down(), down(), unmigrated(), true
 	d, _ = decideOn(t, ip, ipObs, func(l *runLog) { l.ok("guard", "backup") })
@@ -341,7 +341,7 @@ func TestEvidenceXDownIsAFault(t *testing.T) {
 
 // migrations_finish against "unreadable" and "live".
 func TestEvidenceFinish(t *testing.T) {
-	src := evidencePlan("blue_green", `  approve = ["finish", "decommission"]`+"\n")
+	src := evidencePlan("blue_green", `  approve_in_advance = ["finish", "decommission"]`+"\n")
 	log := func(l *runLog) {
 		l.ok("guard", "backup", "migrations_up", "start_to", "checks", "traffic_50", "pause_50", "traffic_100", "pause_100", "stop_from")
 	}
@@ -371,7 +371,7 @@ func TestEvidenceFinish(t *testing.T) {
 func TestEvidenceDriftGuard(t *testing.T) {
 	changed := &FingerprintFacts{Hash: "fp-changed", Counts: map[string]int64{"services": 2}}
 
-	bg := evidencePlan("blue_green", `  approve = ["finish", "decommission"]`+"\n")
+	bg := evidencePlan("blue_green", `  approve_in_advance = ["finish", "decommission"]`+"\n")
 	bgDone := func(l *runLog) {
 		l.ok("guard", "backup", "migrations_up", "start_to", "checks", "traffic_50", "pause_50", "traffic_100", "pause_100", "stop_from", "migrations_finish")
 	}
@@ -381,7 +381,7 @@ func TestEvidenceDriftGuard(t *testing.T) {
 	d, _ := decideOn(t, bg, obs, bgDone)
 	wantStall(t, d, "decommission", ReasonDriftDetected, "changed after the backup")
 
-	ip := evidencePlan("in_place", `  approve = ["stop_current", "decommission"]`+"\n")
+	ip := evidencePlan("in_place", `  approve_in_advance = ["stop_current", "decommission"]`+"\n")
 	obs = baseObs()
 	obs.From, obs.To, obs.FromDatabase, obs.SharedDatabase = down(), down(), unmigrated(), true
 	obs.Fingerprint = changed
@@ -417,7 +417,7 @@ func TestEvidenceDriftGuard(t *testing.T) {
 
 // decommission against "unreadable" and "live".
 func TestEvidenceDecommission(t *testing.T) {
-	src := evidencePlan("dual_cluster", `  approve = ["decommission"]`+"\n")
+	src := evidencePlan("dual_cluster", `  approve_in_advance = ["decommission"]`+"\n")
 	log := func(l *runLog) {
 		l.ok("guard", "backup", "restore", "migrations_up", "migrations_finish", "start_to", "checks", "traffic_50", "pause_50", "traffic_100", "pause_100")
 	}
@@ -440,7 +440,7 @@ func TestEvidenceDecommission(t *testing.T) {
 // The rollback's restore into X's database (rollback.restore = true, after
 // blue-green's finish) against "unreadable" and "live".
 func TestEvidenceRollbackRestore(t *testing.T) {
-	src := evidencePlan("blue_green", "  approve = [\"finish\"]\n  rollback {\n    requested = true\n    restore   = true\n  }\n")
+	src := evidencePlan("blue_green", "  approve_in_advance = [\"finish\"]\n  rollback {\n    requested = true\n    restore   = true\n  }\n")
 	log := func(l *runLog) {
 		l.ok("guard", "backup", "migrations_up", "start_to", "checks", "traffic_50", "pause_50", "traffic_100", "pause_100", "stop_from", "migrations_finish")
 	}
