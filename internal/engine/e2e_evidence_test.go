@@ -193,7 +193,7 @@ func TestEvidenceSharedDatabaseDownAtPause(t *testing.T) {
 func TestEvidenceXKilledAtPause(t *testing.T) {
 	t.Parallel()
 	w := newBGWorld(t)
-	src := w.planSrc(`["sim", "stop", "x"]`, `  approve = ["finish"]`+"\n")
+	src := w.planSrc(`["sim", "stop", "x"]`, `  approve_in_advance = ["finish"]`+"\n")
 	e := engineFor(t, lintedPlan(t, src), w.sim, w.store, fast, func(c *Config) {
 		log := c.Progress
 		c.Progress = func(p Progress) {
