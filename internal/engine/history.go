@@ -6,13 +6,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"strings"
+	"time"
 
 	"github.com/upshift-dev/upshift/plan"
 )
 
 // Events the engine writes to mark a run of a plan (see history).
 const (
-	EventRunStarted = "run_started" // Details: digest, direction
+	EventRunStarted = "run_started" // Details: digest, cluster
 	EventCompleted  = "completed"   // every upgrade step done
 	EventRolledBack = "rolled_back" // Details: digest, reason
 	EventRecovered  = "recovered"   // Details: step, intent_seq: an intent found with no outcome
@@ -168,6 +169,13 @@ type RunInfo struct {
 	// Actor.Agent); "" when the CLI did. Commit is that record's commit.
 	Agent  string `json:"agent,omitempty"`
 	Commit string `json:"commit,omitempty"`
+	// Cluster is the plan's cluster as run_started recorded it ("" in
+	// journals older than the record); StartSeq, StartedAt and Starter
+	// (its Actor) say which run and who started it.
+	Cluster   string    `json:"cluster,omitempty"`
+	StartSeq  int64     `json:"start_seq,omitempty"`
+	StartedAt time.Time `json:"started_at,omitzero"`
+	Starter   string    `json:"starter,omitempty"`
 }
 
 // InProgress: a run started and neither completed nor rolled back.
@@ -194,6 +202,7 @@ func runInfo(recs []Record) RunInfo {
 	for _, r := range recs {
 		if r.Seq == h.start {
 			info.Agent, info.Commit = r.Actor.Agent, r.Commit
+			info.Cluster, info.StartSeq, info.StartedAt, info.Starter = r.Details["cluster"], r.Seq, r.Time, r.Actor.String()
 		}
 		if r.Seq <= h.start || r.Kind != KindEvent {
 			continue
