@@ -119,6 +119,13 @@ var (
 	rulePlanName = &Rule{ID: "UP038", Severity: SeverityError,
 		Summary: "Invalid plan name",
 		Fix:     "A plan's name is its identity in the journal, in file names and in URLs: letters, digits, '.', '_' and '-', starting with a letter or digit, at most 64 characters."}
+	// UP039 and UP040 are left to rules added alongside (issue 10).
+	ruleJournalRelative = &Rule{ID: "UP041", Severity: SeverityError,
+		Summary: "Journal directory is not absolute",
+		Fix:     `Write an absolute path, journal { dir = "/var/lib/upshift/journal" }, the same on every host that runs plans of this repository, or use a shared PostgreSQL journal: postgres = env("UPSHIFT_JOURNAL_DSN") (docs/runs.md).`}
+	ruleJournalLiteral = &Rule{ID: "UP042", Severity: SeverityError,
+		Summary: "Journal database not taken from the environment",
+		Fix:     `Write journal { postgres = env("UPSHIFT_JOURNAL_DSN") }: the settings file lives in Git, and every entry point opens the journal through the variable it names.`}
 )
 
 var allRules = []*Rule{
@@ -129,7 +136,7 @@ var allRules = []*Rule{
 	ruleNoChecks, ruleNoAnalysis, ruleDupName, ruleUnordered, ruleUnknownDep,
 	ruleCycle, ruleEnvShape, ruleEnvUnset, ruleInlineSecret, rulePlaceholder,
 	ruleAck, ruleEnum, ruleEdition, ruleNoOSS, ruleAnalysis, ruleCheck, ruleApprove,
-	ruleStaleAck, rulePlanName,
+	ruleStaleAck, rulePlanName, ruleJournalRelative, ruleJournalLiteral,
 }
 
 // Rules returns every rule, sorted by ID. The slice is a copy; the rules
