@@ -19,6 +19,7 @@ import (
 	"github.com/upshift-dev/upshift/agent/signature"
 	"github.com/upshift-dev/upshift/agent/webhook"
 	"github.com/upshift-dev/upshift/internal/engine"
+	"github.com/upshift-dev/upshift/plan"
 )
 
 const agentUsage = `Usage: upshift agent --repo URL --data-dir DIR [--branch main] [--path plans/]
@@ -41,11 +42,18 @@ HTTP on --listen: /healthz, /readyz, /metrics (Prometheus), /api/v1/status
 (what upshift status prints), the status page at /, and POST /webhook when a
 webhook secret is configured (a verified push triggers a poll at once).
 
-High availability: with --journal-env (a PostgreSQL DSN in that environment
+The journal (docs/runs.md) is the one the repository's upshift.hcl declares
+(journal { dir = "/ABS" } or journal { postgres = env("NAME") }), read from
+the head commit at start: upshift apply, plan and unlock from any checkout
+use the same one, so one run per cluster holds across them. --journal-dir or
+--journal-env override it, with a warning. When the repository declares
+none, DATA-DIR/journal: this agent's own, which apply does not see.
+
+High availability: with a PostgreSQL journal (a DSN in an environment
 variable, never on the command line) agents share the journal and elect one
 leader through a session advisory lock; followers serve status and take over
-when the leader's connection drops. With --journal-dir (default DATA-DIR/journal)
-the agent runs alone.
+when the leader's connection drops. With a directory journal the agent runs
+alone.
 
 Secrets come from environment variables named by the *-env flags. SSH host
 keys are always checked against --ssh-known-hosts.
@@ -144,8 +152,28 @@ var agentCommand = &command{
 		if err != nil {
 			return fail("%v", err)
 		}
-		if *jdir == "" && *jenv == "" {
+		// The journal the repository declares (docs/runs.md), read from the
+		// head commit: apply, plan and unlock from any checkout use it too.
+		declared, ok, err := agentDeclaredJournal(ctx, src)
+		switch {
+		case err != nil && *jdir == "" && *jenv == "":
+			return fail("%v (the journal the repository declares decides where this agent journals; pass --journal-dir or --journal-env to start anyway)", err)
+		case err != nil:
+			log.Warn("could not read the journal the repository declares; using the flags'", "err", err)
+		}
+		switch {
+		case (*jdir != "" || *jenv != "") && ok:
+			if spec := (journalSpec{Dir: *jdir, Env: *jenv}); !spec.same(declared) {
+				fmt.Fprintf(s.Err, "upshift agent: warning: journal %s differs from the one %s declares (%s): runs in one are neither seen nor locked by the other\n",
+					spec, declared.From, declared)
+			}
+		case ok:
+			*jdir, *jenv = declared.Dir, declared.Env
+		case *jdir == "" && *jenv == "":
 			*jdir = filepath.Join(*dataDir, "journal")
+			log.Warn("the plans repository declares no journal (upshift.hcl): this agent's journal is its own, upshift apply from a checkout uses another (docs/runs.md)", "journal", *jdir)
+		}
+		if *jdir != "" {
 			if err := os.MkdirAll(*jdir, 0o755); err != nil {
 				return fail("create %s: %v", *jdir, err)
 			}
@@ -231,4 +259,37 @@ func loadTrustedKeys(path string) (func(agent.Snapshot) error, error) {
 		_, err := tr.Verify(s.Signature, s.SignedPayload)
 		return err
 	}, nil
+}
+
+// agentDeclaredJournal polls the repository once and reads the journal its
+// upshift.hcl declares at the head commit. A settings file that does not
+// decode, or declares an invalid journal, stops the agent: running on
+// another journal than the one apply uses is what it is there to prevent.
+// The agent reads it once, at start: a change takes a restart.
+func agentDeclaredJournal(ctx context.Context, src *gitsource.Source) (journalSpec, bool, error) {
+	if _, _, err := src.Poll(ctx); err != nil {
+		return journalSpec{}, false, fmt.Errorf("read the plans repository: %w", err)
+	}
+	name, text, ok, err := src.Settings()
+	if err != nil || !ok {
+		return journalSpec{}, false, err
+	}
+	st, diags := plan.ParseSettings(name, text)
+	if diags.HasErrors() {
+		return journalSpec{}, false, fmt.Errorf("%s: %s", name, diags.Error())
+	}
+	if st.Journal == nil {
+		return journalSpec{}, false, nil
+	}
+	j := st.Journal
+	spec := journalSpec{From: name + " (repository)"}
+	switch {
+	case j.Dir.Set && filepath.IsAbs(j.Dir.Value):
+		spec.Dir = j.Dir.Value
+	case j.Postgres.IsEnv && j.Postgres.EnvOK:
+		spec.Env = j.Postgres.EnvName
+	default:
+		return journalSpec{}, false, fmt.Errorf("%s: the journal block is invalid (run 'upshift lint')", name)
+	}
+	return spec, true, nil
 }
