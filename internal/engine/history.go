@@ -42,6 +42,9 @@ type history struct {
 
 	lastStall string // reason+message of the last stalled event in this run
 	lastSeq   int64
+	// earlierActed: an earlier run of this plan in this journal ran a
+	// step that acts on Y (anything past guard, freeze and backup).
+	earlierActed bool
 }
 
 // readHistory reads the current run from recs (one plan's records, in
@@ -61,6 +64,11 @@ func readHistory(recs []Record, digest string) *history {
 	if startIdx < 0 {
 		h.newRun = true
 		return h
+	}
+	for _, r := range recs[:startIdx] {
+		if r.Kind == KindOutcome && r.Result == ResultOK && !preparatory(r.Step) {
+			h.earlierActed = true
+		}
 	}
 	h.start = recs[startIdx].Seq
 	h.digest = recs[startIdx].Details["digest"]

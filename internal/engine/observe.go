@@ -102,6 +102,10 @@ type Observed struct {
 	Backup *BackupFacts `json:"backup,omitempty"`
 	// Fingerprint is X's live configuration fingerprint.
 	Fingerprint *FingerprintFacts `json:"fingerprint,omitempty"`
+	// ToConfig is the content of Y's own database (dual-cluster): the
+	// guard refuses a Y that holds a configuration no run of this journal
+	// gave it (docs/runs.md).
+	ToConfig *FingerprintFacts `json:"to_config,omitempty"`
 }
 
 // NodeFacts is what one Kong node says about itself. Reachable means its
@@ -255,6 +259,8 @@ type Observer struct {
 	DataPlanes   []DataPlaneSource
 	Backups      BackupReader
 	Fingerprint  Fingerprinter
+	// ToFingerprint reads Y's own database's content (ToConfig).
+	ToFingerprint Fingerprinter
 
 	// PartTimeout bounds each part's read (default 15s) within ctx.
 	PartTimeout time.Duration
@@ -328,7 +334,11 @@ func (o *Observer) Observe(ctx context.Context) (Observed, error) {
 	}
 	if o.Fingerprint != nil {
 		obs.Fingerprint = new(FingerprintFacts)
-		wg.Go(func() { *obs.Fingerprint = o.readFingerprint(ctx) })
+		wg.Go(func() { *obs.Fingerprint = o.readFingerprintOf(ctx, o.Fingerprint) })
+	}
+	if o.ToFingerprint != nil {
+		obs.ToConfig = new(FingerprintFacts)
+		wg.Go(func() { *obs.ToConfig = o.readFingerprintOf(ctx, o.ToFingerprint) })
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
@@ -481,11 +491,11 @@ func (o *Observer) readBackup(ctx context.Context) BackupFacts {
 	return f
 }
 
-func (o *Observer) readFingerprint(ctx context.Context) FingerprintFacts {
+func (o *Observer) readFingerprintOf(ctx context.Context, fpr Fingerprinter) FingerprintFacts {
 	ctx, cancel := o.part(ctx)
 	defer cancel()
 	f := FingerprintFacts{ReadAt: o.now()}
-	fp, err := o.Fingerprint.Fingerprint(ctx)
+	fp, err := fpr.Fingerprint(ctx)
 	if err != nil {
 		f.Error = o.errString(err)
 		return f

@@ -157,7 +157,7 @@ func guardProblems(s *state) []string {
 			}
 		}
 	}
-	return out
+	return append(out, guardYProblems(s)...)
 }
 
 // controlPlaneProblem: a hybrid_dp plan's control plane must answer and
