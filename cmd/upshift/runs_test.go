@@ -174,3 +174,20 @@ func TestAgentUsesTheDeclaredJournal(t *testing.T) {
 		t.Errorf("the agent made DATA-DIR/journal although the repository declares one")
 	}
 }
+
+// TestApplyRefusesToForgetALegacyJournal: a plan with a journal where
+// earlier versions kept it (.upshift/journal next to the plan) is not
+// silently started afresh in the new default journal; the error names the
+// flag that continues it.
+func TestApplyRefusesToForgetALegacyJournal(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	sb := runsSandbox(t, t.TempDir(), "dual_cluster")
+	legacy := filepath.Join(filepath.Dir(sb.planPath()), ".upshift", "journal")
+	if err := os.MkdirAll(filepath.Join(legacy, "sandbox-dual_cluster"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCmd("apply", sb.planPath())
+	if code != exitFail || !strings.Contains(errOut, "--journal-dir "+legacy) || strings.Contains(out, "guard") {
+		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+}
