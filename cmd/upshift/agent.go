@@ -154,7 +154,13 @@ var agentCommand = &command{
 		}
 		// The journal the repository declares (docs/runs.md), read from the
 		// head commit: apply, plan and unlock from any checkout use it too.
-		declared, ok, err := agentDeclaredJournal(ctx, src)
+		var verifyHead func(agent.Snapshot) error
+		if *verify {
+			if verifyHead, err = loadTrustedKeys(*trusted); err != nil {
+				return fail("%v", err)
+			}
+		}
+		declared, ok, err := agentDeclaredJournal(ctx, src, verifyHead)
 		switch {
 		case err != nil && *jdir == "" && *jenv == "":
 			return fail("%v (the journal the repository declares decides where this agent journals; pass --journal-dir or --journal-env to start anyway)", err)
@@ -190,11 +196,7 @@ var agentCommand = &command{
 		}
 		cfg := agent.Config{Source: src, Store: store, Interval: *interval, Workers: *workers, Holder: "agent " + holder, Logger: log}
 		if *verify {
-			tr, err := loadTrustedKeys(*trusted)
-			if err != nil {
-				return fail("%v", err)
-			}
-			cfg.Verify = tr
+			cfg.Verify = verifyHead
 		}
 		a, err := agent.New(cfg)
 		if err != nil {
@@ -265,10 +267,17 @@ func loadTrustedKeys(path string) (func(agent.Snapshot) error, error) {
 // upshift.hcl declares at the head commit. A settings file that does not
 // decode, or declares an invalid journal, stops the agent: running on
 // another journal than the one apply uses is what it is there to prevent.
-// The agent reads it once, at start: a change takes a restart.
-func agentDeclaredJournal(ctx context.Context, src *gitsource.Source) (journalSpec, bool, error) {
-	if _, _, err := src.Poll(ctx); err != nil {
+// The agent reads it once, at start: a change takes a restart. With
+// --verify-signatures the head commit must pass verify first.
+func agentDeclaredJournal(ctx context.Context, src *gitsource.Source, verify func(agent.Snapshot) error) (journalSpec, bool, error) {
+	snap, _, err := src.Poll(ctx)
+	if err != nil {
 		return journalSpec{}, false, fmt.Errorf("read the plans repository: %w", err)
+	}
+	if verify != nil {
+		if err := verify(snap); err != nil {
+			return journalSpec{}, false, fmt.Errorf("head commit %s: its upshift.hcl is not trusted: %w", snap.Commit, err)
+		}
 	}
 	name, text, ok, err := src.Settings()
 	if err != nil || !ok {
@@ -278,18 +287,5 @@ func agentDeclaredJournal(ctx context.Context, src *gitsource.Source) (journalSp
 	if diags.HasErrors() {
 		return journalSpec{}, false, fmt.Errorf("%s: %s", name, diags.Error())
 	}
-	if st.Journal == nil {
-		return journalSpec{}, false, nil
-	}
-	j := st.Journal
-	spec := journalSpec{From: name + " (repository)"}
-	switch {
-	case j.Dir.Set && filepath.IsAbs(j.Dir.Value):
-		spec.Dir = j.Dir.Value
-	case j.Postgres.IsEnv && j.Postgres.EnvOK:
-		spec.Env = j.Postgres.EnvName
-	default:
-		return journalSpec{}, false, fmt.Errorf("%s: the journal block is invalid (run 'upshift lint')", name)
-	}
-	return spec, true, nil
+	return settingsJournal(st, name+" (repository)")
 }

@@ -48,11 +48,16 @@ func declaredJournal(path string) (journalSpec, bool, error) {
 	if diags.HasErrors() {
 		return journalSpec{}, false, fmt.Errorf("%s: %s", plan.SettingsFile, diags.Error())
 	}
+	return settingsJournal(s, s.File)
+}
+
+// settingsJournal is the journal settings declare (from names the file).
+func settingsJournal(s *plan.Settings, from string) (journalSpec, bool, error) {
 	if s == nil || s.Journal == nil {
 		return journalSpec{}, false, nil
 	}
 	j := s.Journal
-	spec := journalSpec{From: s.File}
+	spec := journalSpec{From: from}
 	switch {
 	case j.Dir.Set && filepath.IsAbs(j.Dir.Value):
 		spec.Dir = j.Dir.Value
