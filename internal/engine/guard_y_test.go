@@ -77,11 +77,11 @@ func TestSecondRunnerOnAnotherJournalRefusedByY(t *testing.T) {
 		t.Fatalf("first runner: %+v ran %v err %v", out.Condition, out.Ran, err)
 	}
 	fpY := func() string {
-		o, err := first.drv.Observer.Observe(context.Background())
-		if err != nil || o.ToConfig == nil || o.ToConfig.Error != "" {
-			t.Fatalf("observe Y: %v %+v", err, o.ToConfig)
+		c := first.drv.Observer.ReadToConfig(context.Background())
+		if c == nil || c.Error != "" || len(c.Counts) == 0 {
+			t.Fatalf("read Y's database: %+v", c)
 		}
-		return o.ToConfig.Hash
+		return c.Hash
 	}
 	before := fpY()
 

@@ -102,9 +102,10 @@ type Observed struct {
 	Backup *BackupFacts `json:"backup,omitempty"`
 	// Fingerprint is X's live configuration fingerprint.
 	Fingerprint *FingerprintFacts `json:"fingerprint,omitempty"`
-	// ToConfig is the content of Y's own database (dual-cluster): the
-	// guard refuses a Y that holds a configuration no run of this journal
-	// gave it (docs/runs.md).
+	// ToConfig is the content of Y's own database (dual-cluster), read
+	// only for the guard (ReadToConfig: a full read of Y's entity tables
+	// is too much for every observation): the guard refuses a Y that holds
+	// a configuration no run of this journal gave it (docs/runs.md).
 	ToConfig *FingerprintFacts `json:"to_config,omitempty"`
 }
 
@@ -259,7 +260,7 @@ type Observer struct {
 	DataPlanes   []DataPlaneSource
 	Backups      BackupReader
 	Fingerprint  Fingerprinter
-	// ToFingerprint reads Y's own database's content (ToConfig).
+	// ToFingerprint reads Y's own database's content (ReadToConfig).
 	ToFingerprint Fingerprinter
 
 	// PartTimeout bounds each part's read (default 15s) within ctx.
@@ -335,10 +336,6 @@ func (o *Observer) Observe(ctx context.Context) (Observed, error) {
 	if o.Fingerprint != nil {
 		obs.Fingerprint = new(FingerprintFacts)
 		wg.Go(func() { *obs.Fingerprint = o.readFingerprintOf(ctx, o.Fingerprint) })
-	}
-	if o.ToFingerprint != nil {
-		obs.ToConfig = new(FingerprintFacts)
-		wg.Go(func() { *obs.ToConfig = o.readFingerprintOf(ctx, o.ToFingerprint) })
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
@@ -489,6 +486,16 @@ func (o *Observer) readBackup(ctx context.Context) BackupFacts {
 		f.Usable = true
 	}
 	return f
+}
+
+// ReadToConfig reads Y's own database's content; nil when the plan gives Y
+// no database of its own.
+func (o *Observer) ReadToConfig(ctx context.Context) *FingerprintFacts {
+	if o.ToFingerprint == nil {
+		return nil
+	}
+	f := o.readFingerprintOf(ctx, o.ToFingerprint)
+	return &f
 }
 
 func (o *Observer) readFingerprintOf(ctx context.Context, fpr Fingerprinter) FingerprintFacts {

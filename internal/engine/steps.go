@@ -109,6 +109,7 @@ func (e *Engine) stepGuard() step {
 			return false, ""
 		},
 		apply: func(ctx context.Context, r *run) (string, map[string]string, error) {
+			r.state.obs.ToConfig = e.drv.Observer.ReadToConfig(ctx)
 			if msgs := guardProblems(r.state); len(msgs) > 0 {
 				return "", nil, &haltError{reason: ReasonPreconditionFail, msg: strings.Join(msgs, "; ")}
 			}
