@@ -48,6 +48,9 @@ func declaredJournal(path string) (journalSpec, bool, error) {
 	if diags.HasErrors() {
 		return journalSpec{}, false, fmt.Errorf("%s: %s", plan.SettingsFile, diags.Error())
 	}
+	if s == nil {
+		return journalSpec{}, false, nil
+	}
 	return settingsJournal(s, s.File)
 }
 
