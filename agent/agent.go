@@ -495,8 +495,11 @@ func (a *Agent) apply(ctx context.Context, p *plan.Plan, runKey, rollback, commi
 	cond := out.Condition
 	if err != nil {
 		reason := "ApplyError"
-		if errors.Is(err, engine.ErrLeaseHeld) {
+		switch {
+		case errors.Is(err, engine.ErrLeaseHeld):
 			reason = "LeaseHeld"
+		case errors.Is(err, engine.ErrClusterBusy):
+			reason = "ClusterBusy" // another plan of the cluster has an unfinished run: tried again next pass
 		}
 		cond = engine.Condition{Type: engine.ConditionStalled, Reason: reason, Message: err.Error()}
 	}

@@ -69,6 +69,7 @@ func (p *Parser) LoadPaths(paths ...string) (*Set, hcl.Diagnostics) {
 	}
 	sort.Strings(files)
 	set.Files = files
+	diags = append(diags, p.loadSettings(set, paths)...)
 	// Files are read, parsed and decoded in parallel (parsing is most of
 	// lint's time), then registered and reported in sorted order.
 	type loaded struct {

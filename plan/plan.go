@@ -9,6 +9,9 @@ type Set struct {
 	// Files lists every plan file read, sorted, including files that failed
 	// to parse (they contribute diagnostics but no plans).
 	Files []string
+	// Settings is the settings file governing the paths (SettingsFile,
+	// found by walking up from them), nil when there is none.
+	Settings *Settings
 }
 
 // Lookup returns the first plan named name, or nil.

@@ -52,6 +52,7 @@ func (l *linter) checkSet(set *plan.Set) {
 	g := newDepGraph(plans, byName)
 	l.checkCycles(g)
 	l.checkClusterOrder(g)
+	l.checkSettings(set.Settings)
 }
 
 // depGraph is the depends_on graph over plans with unique names: deps[i]

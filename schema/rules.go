@@ -122,6 +122,12 @@ var (
 	ruleInAdvance = &Rule{ID: "UP039", Severity: SeverityWarning,
 		Summary: "Points of no return approved in advance",
 		Fix:     "approve_in_advance crosses these gates without anyone looking: keep it for unattended environments (a test cluster), and elsewhere use approve = [...], which counts only when the item is added in a commit after the run stopped at the gate."}
+	ruleJournalRelative = &Rule{ID: "UP041", Severity: SeverityError,
+		Summary: "Journal directory is not absolute",
+		Fix:     `Write an absolute path, journal { dir = "/var/lib/upshift/journal" }, the same on every host that runs plans of this repository, or use a shared PostgreSQL journal: postgres = env("UPSHIFT_JOURNAL_DSN") (docs/runs.md).`}
+	ruleJournalLiteral = &Rule{ID: "UP042", Severity: SeverityError,
+		Summary: "Journal database not taken from the environment",
+		Fix:     `Write journal { postgres = env("UPSHIFT_JOURNAL_DSN") }: the settings file lives in Git, and every entry point opens the journal through the variable it names.`}
 )
 
 var allRules = []*Rule{
@@ -132,7 +138,7 @@ var allRules = []*Rule{
 	ruleNoChecks, ruleNoAnalysis, ruleDupName, ruleUnordered, ruleUnknownDep,
 	ruleCycle, ruleEnvShape, ruleEnvUnset, ruleInlineSecret, rulePlaceholder,
 	ruleAck, ruleEnum, ruleEdition, ruleNoOSS, ruleAnalysis, ruleCheck, ruleApprove,
-	ruleStaleAck, rulePlanName, ruleInAdvance,
+	ruleStaleAck, rulePlanName, ruleInAdvance, ruleJournalRelative, ruleJournalLiteral,
 }
 
 // Rules returns every rule, sorted by ID. The slice is a copy; the rules

@@ -73,7 +73,11 @@ func lintPath(path string, opts schema.Options) ([]string, hcl.Diagnostics) {
 	p := plan.NewParser()
 	set, diags := p.LoadPaths(path)
 	diags = append(diags, schema.Lint(set, opts)...)
-	return set.Files, diags
+	files := set.Files
+	if set.Settings != nil {
+		files = append(files, set.Settings.File)
+	}
+	return files, diags
 }
 
 func cases(t *testing.T, dir string) []string {
@@ -244,6 +248,8 @@ var passingCase = map[string]string{
 	"UP037": "blue_green_acknowledged.upshift.hcl",
 	"UP038": "dual_cluster.upshift.hcl",
 	"UP039": "blue_green_patch.upshift.hcl", // approve, not approve_in_advance
+	"UP041": "journal_dir",      // an absolute journal dir
+	"UP042": "journal_postgres", // postgres = env(...)
 }
 
 func TestEveryRuleHasAPassingCase(t *testing.T) {

@@ -273,3 +273,41 @@ func (s *Source) FilesAt(ctx context.Context, commit string) (map[string][]byte,
 }
 
 var _ agent.Source = (*Source)(nil)
+
+// Settings reads the plans repository's settings file (upshift.hcl, see
+// plan.SettingsFile) at the last polled commit: the one nearest the plans,
+// from Path up to the repository's root. name is its path in the
+// repository; ok is false when there is none or nothing was polled yet.
+func (s *Source) Settings() (name string, src []byte, ok bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.have || s.repo == nil {
+		return "", nil, false, nil
+	}
+	c, err := s.repo.CommitObject(plumbing.NewHash(s.last.Commit))
+	if err != nil {
+		return "", nil, false, fmt.Errorf("gitsource: read commit %s: %w", s.last.Commit, err)
+	}
+	dir := s.cfg.Path
+	for {
+		name = path.Join(dir, "upshift.hcl")
+		f, err := c.File(name)
+		if err == nil {
+			text, err := f.Contents()
+			if err != nil {
+				return "", nil, false, fmt.Errorf("gitsource: read %s: %w", name, err)
+			}
+			return name, []byte(text), true, nil
+		}
+		if !errors.Is(err, object.ErrFileNotFound) && !errors.Is(err, object.ErrDirectoryNotFound) && !errors.Is(err, object.ErrEntryNotFound) {
+			return "", nil, false, fmt.Errorf("gitsource: read %s: %w", name, err)
+		}
+		if dir == "" || dir == "." {
+			return "", nil, false, nil
+		}
+		dir = path.Dir(dir)
+		if dir == "." {
+			dir = ""
+		}
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/upshift-dev/upshift/agent/signature"
 	"github.com/upshift-dev/upshift/agent/webhook"
 	"github.com/upshift-dev/upshift/internal/engine"
+	"github.com/upshift-dev/upshift/plan"
 )
 
 const agentUsage = `Usage: upshift agent --repo URL --data-dir DIR [--branch main] [--path plans/]
@@ -43,11 +44,18 @@ HTTP on --listen: /healthz, /readyz, /metrics (Prometheus), /api/v1/status
 (what upshift status prints), the status page at /, and POST /webhook when a
 webhook secret is configured (a verified push triggers a poll at once).
 
-High availability: with --journal-env (a PostgreSQL DSN in that environment
+The journal (docs/runs.md) is the one the repository's upshift.hcl declares
+(journal { dir = "/ABS" } or journal { postgres = env("NAME") }), read from
+the head commit at start: upshift apply, plan and unlock from any checkout
+use the same one, so one run per cluster holds across them. --journal-dir or
+--journal-env override it, with a warning. When the repository declares
+none, DATA-DIR/journal: this agent's own, which apply does not see.
+
+High availability: with a PostgreSQL journal (a DSN in an environment
 variable, never on the command line) agents share the journal and elect one
 leader through a session advisory lock; followers serve status and take over
-when the leader's connection drops. With --journal-dir (default DATA-DIR/journal)
-the agent runs alone.
+when the leader's connection drops. With a directory journal the agent runs
+alone.
 
 Secrets come from environment variables named by the *-env flags. SSH host
 keys are always checked against --ssh-known-hosts.
@@ -146,8 +154,34 @@ var agentCommand = &command{
 		if err != nil {
 			return fail("%v", err)
 		}
-		if *jdir == "" && *jenv == "" {
+		// The journal the repository declares (docs/runs.md), read from the
+		// head commit: apply, plan and unlock from any checkout use it too.
+		var verifyHead func(agent.Snapshot) error
+		if *verify {
+			if verifyHead, err = loadTrustedKeys(*trusted); err != nil {
+				return fail("%v", err)
+			}
+		}
+		declared, ok, err := agentDeclaredJournal(ctx, src, verifyHead)
+		switch {
+		case err != nil && *jdir == "" && *jenv == "":
+			return fail("%v (the journal the repository declares decides where this agent journals; pass --journal-dir or --journal-env to start anyway)", err)
+		case err != nil:
+			log.Warn("could not read the journal the repository declares; using the flags'", "err", err)
+		}
+		switch {
+		case (*jdir != "" || *jenv != "") && ok:
+			if spec := (journalSpec{Dir: *jdir, Env: *jenv}); !spec.same(declared) {
+				fmt.Fprintf(s.Err, "upshift agent: warning: journal %s differs from the one %s declares (%s): runs in one are neither seen nor locked by the other\n",
+					spec, declared.From, declared)
+			}
+		case ok:
+			*jdir, *jenv = declared.Dir, declared.Env
+		case *jdir == "" && *jenv == "":
 			*jdir = filepath.Join(*dataDir, "journal")
+			log.Warn("the plans repository declares no journal (upshift.hcl): this agent's journal is its own, upshift apply from a checkout uses another (docs/runs.md)", "journal", *jdir)
+		}
+		if *jdir != "" {
 			if err := os.MkdirAll(*jdir, 0o755); err != nil {
 				return fail("create %s: %v", *jdir, err)
 			}
@@ -164,11 +198,7 @@ var agentCommand = &command{
 		}
 		cfg := agent.Config{Source: src, Store: store, Interval: *interval, Workers: *workers, Holder: "agent " + holder, Logger: log}
 		if *verify {
-			tr, err := loadTrustedKeys(*trusted)
-			if err != nil {
-				return fail("%v", err)
-			}
-			cfg.Verify = tr
+			cfg.Verify = verifyHead
 		}
 		a, err := agent.New(cfg)
 		if err != nil {
@@ -233,4 +263,31 @@ func loadTrustedKeys(path string) (func(agent.Snapshot) error, error) {
 		_, err := tr.Verify(s.Signature, s.SignedPayload)
 		return err
 	}, nil
+}
+
+// agentDeclaredJournal polls the repository once and reads the journal its
+// upshift.hcl declares at the head commit. A settings file that does not
+// decode, or declares an invalid journal, stops the agent: running on
+// another journal than the one apply uses is what it is there to prevent.
+// The agent reads it once, at start: a change takes a restart. With
+// --verify-signatures the head commit must pass verify first.
+func agentDeclaredJournal(ctx context.Context, src *gitsource.Source, verify func(agent.Snapshot) error) (journalSpec, bool, error) {
+	snap, _, err := src.Poll(ctx)
+	if err != nil {
+		return journalSpec{}, false, fmt.Errorf("read the plans repository: %w", err)
+	}
+	if verify != nil {
+		if err := verify(snap); err != nil {
+			return journalSpec{}, false, fmt.Errorf("head commit %s: its upshift.hcl is not trusted: %w", snap.Commit, err)
+		}
+	}
+	name, text, ok, err := src.Settings()
+	if err != nil || !ok {
+		return journalSpec{}, false, err
+	}
+	st, diags := plan.ParseSettings(name, text)
+	if diags.HasErrors() {
+		return journalSpec{}, false, fmt.Errorf("%s: %s", name, diags.Error())
+	}
+	return settingsJournal(st, name+" (repository)")
 }

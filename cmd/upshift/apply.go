@@ -31,16 +31,22 @@ environments; lint warns with UP039).
 
 Every step is journaled before and after it runs (write-ahead), under the
 plan's lease: apply refuses a plan another process (an agent, another apply)
-holds. It also refuses a plan whose current run an agent started and has not
-finished, even between the agent's passes: change that plan through its git
-repository, or, when that agent is stopped for good, pass --take-over.
+holds; a lease whose holder was a process on this host that no longer exists
+is taken over at once. It also refuses a plan whose current run an agent
+started and has not finished, even between the agent's passes: change that
+plan through its git repository, or, when that agent is stopped for good,
+pass --take-over. One run per cluster: a new run is refused while another
+plan of the same cluster has an unfinished run in the journal.
 
 Ctrl-C stops the current step cleanly and records it; run apply again to
 resume from the journal. A second Ctrl-C exits at once (130).
 
-The plan must pass lint first. The journal is --journal-dir DIR, or a
-PostgreSQL database whose DSN is in the environment variable --journal-env
-names; by default .upshift/journal next to the plan (created if missing).
+The plan must pass lint first. The journal (docs/runs.md) is the one the
+journal block of the repository's upshift.hcl declares (the agent uses it
+too), else $XDG_STATE_HOME/upshift/journal (~/.local/state/upshift/journal),
+created if missing. --journal-dir DIR or --journal-env NAME (a PostgreSQL DSN
+in that environment variable) override it, with a warning when upshift.hcl
+declares another.
 Logs (log/slog) go to stderr; secrets never appear in them.
 
 Exit codes: 0 the plan is Ready, or stopped at an approval it needs
@@ -89,7 +95,7 @@ var applyCommand = &command{
 			fmt.Fprintf(s.Err, "upshift apply: %v\n", err)
 			return exitFail
 		}
-		store, err := journalForPlan(ctx, pos[0], *dir, *envName, true)
+		store, err := journalForPlan(ctx, pos[0], p.Name, *dir, *envName, true, s.Err, "apply")
 		if err != nil {
 			fmt.Fprintf(s.Err, "upshift apply: %v\n", err)
 			return exitFail
@@ -122,6 +128,8 @@ var applyCommand = &command{
 		if err != nil {
 			if errors.Is(err, engine.ErrAgentRun) {
 				fmt.Fprintf(s.Err, "upshift apply: %v\n(change the plan through its git repository; if that agent is stopped for good, apply with --take-over)\n", err)
+			} else if errors.Is(err, engine.ErrClusterBusy) {
+				fmt.Fprintf(s.Err, "upshift apply: %v\n(one run per cluster: finish or roll back that run first; plans chained with depends_on run in turn)\n", err)
 			} else if errors.Is(err, engine.ErrLeaseHeld) {
 				fmt.Fprintf(s.Err, "upshift apply: %v\n(an agent or another apply is working on this plan; if its holder died, see upshift unlock)\n", err)
 			} else {

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
@@ -26,9 +24,11 @@ rollback), and every step of the strategy marked done (✓), next (→), pending
 It changes nothing: it reads the clusters, the load balancer and the journal,
 takes no lease and writes no record. The plan must pass lint first.
 
-The journal is --journal-dir DIR, or a PostgreSQL database whose DSN is in the
-environment variable --journal-env names; by default .upshift/journal next to
-the plan (the directory apply uses; plan never creates it).
+The journal is the one apply uses (docs/runs.md): the journal block of the
+repository's upshift.hcl, else $XDG_STATE_HOME/upshift/journal
+(~/.local/state/upshift/journal); --journal-dir DIR or --journal-env NAME
+(a PostgreSQL DSN in that environment variable) override it, with a warning
+when upshift.hcl declares another. plan never creates it.
 
   --format json        the preview as JSON (keys: plan, strategy, direction,
                        condition {type, reason, message}, steps [{name, title,
@@ -71,7 +71,7 @@ var planCommand = &command{
 			fmt.Fprintf(s.Err, "upshift plan: %v\n", err)
 			return exitFail
 		}
-		store, err := journalForPlan(ctx, pos[0], *dir, *envName, false)
+		store, err := journalForPlan(ctx, pos[0], p.Name, *dir, *envName, false, s.Err, "plan")
 		if err != nil {
 			fmt.Fprintf(s.Err, "upshift plan: %v\n", err)
 			return exitFail
@@ -101,39 +101,6 @@ var planCommand = &command{
 		}
 		return exitOK
 	},
-}
-
-// defaultJournalDir is .upshift/journal in the plan's directory.
-func defaultJournalDir(path string) string {
-	d := path
-	if st, err := os.Stat(path); err == nil && !st.IsDir() {
-		d = filepath.Dir(path)
-	}
-	return filepath.Join(d, ".upshift", "journal")
-}
-
-// journalForPlan opens the journal named by the flags, or the default
-// directory next to the plan. create=false (plan) returns nil when the
-// default directory does not exist, so that plan creates nothing.
-func journalForPlan(ctx context.Context, path, dir, envName string, create bool) (engine.Store, error) {
-	if dir != "" || envName != "" {
-		if dir != "" && !create {
-			if _, err := os.Stat(dir); err != nil {
-				return nil, fmt.Errorf("--journal-dir %s: %w", dir, err)
-			}
-		}
-		return openJournal(ctx, dir, envName)
-	}
-	d := defaultJournalDir(path)
-	if !create {
-		if _, err := os.Stat(d); err != nil {
-			return nil, nil
-		}
-	}
-	if err := os.MkdirAll(d, 0o755); err != nil {
-		return nil, fmt.Errorf("create the journal directory: %w", err)
-	}
-	return engine.OpenDir(d, engine.DirOptions{})
 }
 
 // inAdvanceNote is the first-line mark of a plan with approve_in_advance.

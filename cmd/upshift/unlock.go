@@ -10,7 +10,7 @@ import (
 	"github.com/upshift-dev/upshift/internal/engine"
 )
 
-const unlockUsage = `Usage: upshift unlock PATH [--plan NAME] --reason TEXT (--journal-dir DIR | --journal-env NAME) [--force] [--who NAME]
+const unlockUsage = `Usage: upshift unlock PATH [--plan NAME] --reason TEXT [--journal-dir DIR | --journal-env NAME] [--force] [--who NAME]
 
 Breaks the per-plan lease that fences Upshift's irreversible steps, for a
 holder that died without releasing it. The journal records who broke it and
@@ -19,12 +19,15 @@ stale). Nothing else changes: no step runs.
 
 A lease that has expired is broken at once. A live lease may belong to a
 process that is still working (an agent, or an apply in another terminal):
-breaking it needs --force.
+breaking it needs --force. (A lease whose holder was a process on this host
+that no longer exists needs no unlock: the next apply takes it over.)
 
 PATH is a plan file or a directory; --plan picks a plan when PATH holds
-several. The journal is a directory (--journal-dir) or a PostgreSQL
-database whose DSN is in the environment variable --journal-env names
-(never on the command line).
+several. The journal is the one apply uses (docs/runs.md): the journal
+block of the repository's upshift.hcl, else $XDG_STATE_HOME/upshift/journal
+(~/.local/state/upshift/journal); --journal-dir DIR or --journal-env NAME (a
+PostgreSQL DSN in that environment variable, never on the command line)
+override it.
 
 Exit codes: 0 lease broken (or it was already free; the event is recorded
 anyway), 1 failure or a live lease without --force, 2 usage error.
@@ -49,25 +52,25 @@ var unlockCommand = &command{
 			err = usageErrorf("takes one PATH")
 		case *reason == "":
 			err = usageErrorf("--reason TEXT is required: the journal keeps it")
-		case (*dir == "") == (*envName == ""):
-			err = usageErrorf("give exactly one of --journal-dir DIR and --journal-env NAME")
+		case *dir != "" && *envName != "":
+			err = usageErrorf("give at most one of --journal-dir DIR and --journal-env NAME")
 		case *who == "":
 			err = usageErrorf("--who NAME is required when the user name cannot be found")
 		}
 		if err != nil {
 			return handleParseError("unlock", unlockUsage, err, s)
 		}
-		store, err := openJournal(ctx, *dir, *envName)
-		if err != nil {
-			fmt.Fprintf(s.Err, "upshift unlock: %v\n", err)
-			return exitFail
-		}
-		defer store.Close()
 		p, err := loadOnePlan(pos[0], *name)
 		if err != nil {
 			fmt.Fprintf(s.Err, "upshift unlock: %v\n", err)
 			return exitFail
 		}
+		store, err := journalForPlan(ctx, pos[0], p.Name, *dir, *envName, true, s.Err, "unlock")
+		if err != nil {
+			fmt.Fprintf(s.Err, "upshift unlock: %v\n", err)
+			return exitFail
+		}
+		defer store.Close()
 		st, err := store.LeaseState(ctx, p.Name)
 		if err != nil {
 			fmt.Fprintf(s.Err, "upshift unlock: read the lease of plan %q: %v\n", p.Name, err)

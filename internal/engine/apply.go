@@ -56,7 +56,13 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 		return out, &AgentRunError{Plan: e.plan.Name, Agent: cur.Agent, Commit: cur.Commit}
 	}
 	if h.newRun {
-		if _, err := j.Event(actx, EventRunStarted, map[string]string{"digest": e.digest}); err != nil {
+		// One run per cluster: refused before any step (cluster.go).
+		if ce, err := e.clusterRun(actx); err != nil {
+			return out, e.leaseErr(actx, err)
+		} else if ce != nil {
+			return out, ce
+		}
+		if _, err := j.Event(actx, EventRunStarted, map[string]string{"digest": e.digest, "cluster": e.plan.Cluster.Value}); err != nil {
 			return out, fmt.Errorf("plan %q: start a run: %w", e.plan.Name, err)
 		}
 	} else if h.pending != nil {

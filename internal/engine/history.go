@@ -6,13 +6,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"strings"
+	"time"
 
 	"github.com/upshift-dev/upshift/plan"
 )
 
 // Events the engine writes to mark a run of a plan (see history).
 const (
-	EventRunStarted = "run_started" // Details: digest, direction
+	EventRunStarted = "run_started" // Details: digest, cluster
 	EventCompleted  = "completed"   // every upgrade step done
 	EventRolledBack = "rolled_back" // Details: digest, reason
 	EventRecovered  = "recovered"   // Details: step, intent_seq: an intent found with no outcome
@@ -52,6 +53,9 @@ type history struct {
 	lastStall string            // reason+message of the last stalled event in this run
 	gates     map[string]Record // last awaiting_approval event per consent item in this run
 	lastSeq   int64
+	// earlierActed: an earlier run of this plan in this journal ran a
+	// step that acts on Y (anything past guard, freeze and backup).
+	earlierActed bool
 }
 
 // readHistory reads the current run from recs (one plan's records, in
@@ -71,6 +75,11 @@ func readHistory(recs []Record, digest string) *history {
 	if startIdx < 0 {
 		h.newRun = true
 		return h
+	}
+	for _, r := range recs[:startIdx] {
+		if r.Kind == KindOutcome && r.Result == ResultOK && !preparatory(r.Step) {
+			h.earlierActed = true
+		}
 	}
 	h.start = recs[startIdx].Seq
 	h.digest = recs[startIdx].Details["digest"]
@@ -198,6 +207,13 @@ type RunInfo struct {
 	// Actor.Agent); "" when the CLI did. Commit is that record's commit.
 	Agent  string `json:"agent,omitempty"`
 	Commit string `json:"commit,omitempty"`
+	// Cluster is the plan's cluster as run_started recorded it ("" in
+	// journals older than the record); StartSeq, StartedAt and Starter
+	// (its Actor) say which run and who started it.
+	Cluster   string    `json:"cluster,omitempty"`
+	StartSeq  int64     `json:"start_seq,omitempty"`
+	StartedAt time.Time `json:"started_at,omitzero"`
+	Starter   string    `json:"starter,omitempty"`
 }
 
 // InProgress: a run started and neither completed nor rolled back.
@@ -224,6 +240,7 @@ func runInfo(recs []Record) RunInfo {
 	for _, r := range recs {
 		if r.Seq == h.start {
 			info.Agent, info.Commit = r.Actor.Agent, r.Commit
+			info.Cluster, info.StartSeq, info.StartedAt, info.Starter = r.Details["cluster"], r.Seq, r.Time, r.Actor.String()
 		}
 		if r.Seq <= h.start || r.Kind != KindEvent {
 			continue

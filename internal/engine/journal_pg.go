@@ -58,7 +58,8 @@ create table if not exists upshift_journal (
 	recorded_at timestamptz not null,
 	record      jsonb not null,
 	primary key (plan, seq)
-);`
+);
+alter table upshift_leases add column if not exists holder_proc jsonb;`
 
 // pgSchemaLock is the advisory lock key for schema creation ("upshift" + 1).
 const pgSchemaLock int64 = 0x7570736869667401
@@ -116,6 +117,7 @@ type pgLeaseRow struct {
 	expires                  *time.Time
 	live                     bool
 	now                      time.Time
+	proc                     *procID // the holding process (lease_proc.go)
 }
 
 func (r pgLeaseRow) state(plan string) LeaseState {
@@ -135,11 +137,11 @@ func (r pgLeaseRow) state(plan string) LeaseState {
 	return st
 }
 
-const pgLeaseCols = `holder, token, expires_at, coalesce(holder is not null and expires_at > now(), false), broken_by, broken_reason, now()`
+const pgLeaseCols = `holder, token, expires_at, coalesce(holder is not null and expires_at > now(), false), broken_by, broken_reason, now(), holder_proc`
 
 func scanLease(row pgx.Row) (pgLeaseRow, error) {
 	var r pgLeaseRow
-	err := row.Scan(&r.holder, &r.token, &r.expires, &r.live, &r.brokenBy, &r.reason, &r.now)
+	err := row.Scan(&r.holder, &r.token, &r.expires, &r.live, &r.brokenBy, &r.reason, &r.now, &r.proc)
 	return r, err
 }
 

@@ -22,7 +22,7 @@ func TestDirStoreProcesses(t *testing.T) {
 	const procs, each = 4, 25
 	if v := os.Getenv(envProcChild); v != "" {
 		dir, idx, _ := strings.Cut(v, "|")
-		procChild(t, dir, idx, each)
+		procChild(t, dir, idx, procs, each)
 		return
 	}
 	t.Parallel()
@@ -74,7 +74,7 @@ func TestDirStoreProcesses(t *testing.T) {
 	}
 }
 
-func procChild(t *testing.T, dir, idx string, each int) {
+func procChild(t *testing.T, dir, idx string, procs, each int) {
 	s, err := OpenDir(dir, DirOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -92,6 +92,18 @@ func procChild(t *testing.T, dir, idx string, each int) {
 	}
 	if err := os.WriteFile(filepath.Join(dir, "acquire-"+idx), []byte(result), 0o600); err != nil {
 		t.Fatal(err)
+	}
+	if result == "won" {
+		// Live until every process has tried: a holder that exited is
+		// taken over at once (lease_proc.go).
+		deadline := time.Now().Add(time.Minute)
+		for {
+			m, _ := filepath.Glob(filepath.Join(dir, "acquire-*"))
+			if len(m) >= procs || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 	for i := range each {
 		if _, err := s.Append(ctx, Record{Plan: "shared", Kind: KindEvent, Event: fmt.Sprintf("p%s-%d", idx, i), Actor: localActor()}); err != nil {

@@ -21,6 +21,9 @@ type dirLease struct {
 	Acquired time.Time `json:"acquired,omitzero"`
 	BrokenBy string    `json:"broken_by,omitempty"`
 	Reason   string    `json:"reason,omitempty"`
+	// Proc is the holding process (lease_proc.go): a holder on this host
+	// that no longer exists is taken over at once.
+	Proc procID `json:"proc,omitzero"`
 }
 
 func readLease(dir string) (dirLease, error) {
@@ -112,13 +115,21 @@ func (s *DirStore) Acquire(ctx context.Context, plan, holder string, ttl time.Du
 		}
 		now := s.now()
 		if st.Holder != "" && now.Before(st.Expires) {
-			return &LeaseHeldError{Plan: plan, Holder: st.Holder, Token: st.Token, Expires: st.Expires}
+			gone, why := holderGone(st.Proc)
+			if !gone {
+				return &LeaseHeldError{Plan: plan, Holder: st.Holder, Token: st.Token, Expires: st.Expires}
+			}
+			// Journaled before the lease changes: a crash in between
+			// leaves the dead lease, taken over (and journaled) again.
+			if err := s.appendLocked(dir, p, takeoverEvent(plan, holder, why, s.state(plan, st), st.Proc)); err != nil {
+				return err
+			}
 		}
 		cur, err := s.currentToken(dir, p, plan, st)
 		if err != nil {
 			return err
 		}
-		st = dirLease{Holder: holder, Token: cur + 1, Expires: now.Add(ttl).UTC(), Acquired: now.UTC()}
+		st = dirLease{Holder: holder, Token: cur + 1, Expires: now.Add(ttl).UTC(), Acquired: now.UTC(), Proc: selfProc()}
 		if err := writeLease(dir, st); err != nil {
 			return err
 		}
@@ -182,6 +193,26 @@ func (s *DirStore) Break(ctx context.Context, plan, who, reason string) (LeaseSt
 		return LeaseState{}, fmt.Errorf("break lease of plan %q: %w", plan, err)
 	}
 	return before, nil
+}
+
+// appendLocked appends ev to the plan's journal; the caller holds the
+// plan's exclusive lock (withPlan).
+func (s *DirStore) appendLocked(dir string, p *dirPlan, ev Record) error {
+	f, created, err := openJournal(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := p.catchUp(f, ev.Plan, true); err != nil {
+		return err
+	}
+	if err := p.write(f, &ev, s.now()); err != nil {
+		return err
+	}
+	if created {
+		return syncDir(dir)
+	}
+	return nil
 }
 
 // breakEvent is the record Break appends.

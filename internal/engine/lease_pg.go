@@ -30,7 +30,18 @@ func (s *PGStore) Acquire(ctx context.Context, plan, holder string, ttl time.Dur
 		}
 		if l.live {
 			st := l.state(plan)
-			return &LeaseHeldError{Plan: plan, Holder: st.Holder, Token: st.Token, Expires: st.Expires}
+			var dead procID
+			if l.proc != nil {
+				dead = *l.proc
+			}
+			gone, why := holderGone(dead)
+			if !gone {
+				return &LeaseHeldError{Plan: plan, Holder: st.Holder, Token: st.Token, Expires: st.Expires}
+			}
+			ev := takeoverEvent(plan, holder, why, st, dead)
+			if err := insertRecord(ctx, tx, &ev, l.now); err != nil {
+				return err
+			}
 		}
 		var journalMax int64
 		if err := tx.QueryRow(ctx, `select coalesce(max(token), 0) from upshift_journal where plan = $1`, plan).Scan(&journalMax); err != nil {
@@ -40,10 +51,10 @@ func (s *PGStore) Acquire(ctx context.Context, plan, holder string, ttl time.Dur
 		return tx.QueryRow(ctx, `
 			update upshift_leases
 			set holder = $2, token = $3, expires_at = now() + $4 * interval '1 microsecond',
-			    acquired_at = now(), broken_by = null, broken_reason = null
+			    acquired_at = now(), broken_by = null, broken_reason = null, holder_proc = $6
 			where plan = $1 and token = $5
 			returning expires_at`,
-			plan, holder, token, ttl.Microseconds(), l.token).Scan(&expires)
+			plan, holder, token, ttl.Microseconds(), l.token, selfProc()).Scan(&expires)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("acquire lease of plan %q: %w", plan, err)

@@ -208,6 +208,11 @@ type Observed struct {
 	Backup *BackupFacts `json:"backup,omitempty"`
 	// Fingerprint is X's live configuration fingerprint.
 	Fingerprint *FingerprintFacts `json:"fingerprint,omitempty"`
+	// ToConfig is the content of Y's own database (dual-cluster), read
+	// only for the guard (ReadToConfig: a full read of Y's entity tables
+	// is too much for every observation): the guard refuses a Y that holds
+	// a configuration no run of this journal gave it (docs/runs.md).
+	ToConfig *FingerprintFacts `json:"to_config,omitempty"`
 }
 
 // NodeFacts is what one Kong node says about itself. Reachable means its
@@ -411,6 +416,8 @@ type Observer struct {
 	DataPlanes   []DataPlaneSource
 	Backups      BackupReader
 	Fingerprint  Fingerprinter
+	// ToFingerprint reads Y's own database's content (ReadToConfig).
+	ToFingerprint Fingerprinter
 
 	// PartTimeout bounds each part's read (default 15s) within ctx.
 	PartTimeout time.Duration
@@ -484,7 +491,7 @@ func (o *Observer) Observe(ctx context.Context) (Observed, error) {
 	}
 	if o.Fingerprint != nil {
 		obs.Fingerprint = new(FingerprintFacts)
-		wg.Go(func() { *obs.Fingerprint = o.readFingerprint(ctx) })
+		wg.Go(func() { *obs.Fingerprint = o.readFingerprintOf(ctx, o.Fingerprint) })
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
@@ -658,11 +665,21 @@ func (o *Observer) readBackup(ctx context.Context) BackupFacts {
 	return f
 }
 
-func (o *Observer) readFingerprint(ctx context.Context) FingerprintFacts {
+// ReadToConfig reads Y's own database's content; nil when the plan gives Y
+// no database of its own.
+func (o *Observer) ReadToConfig(ctx context.Context) *FingerprintFacts {
+	if o.ToFingerprint == nil {
+		return nil
+	}
+	f := o.readFingerprintOf(ctx, o.ToFingerprint)
+	return &f
+}
+
+func (o *Observer) readFingerprintOf(ctx context.Context, fpr Fingerprinter) FingerprintFacts {
 	ctx, cancel := o.part(ctx)
 	defer cancel()
 	f := FingerprintFacts{ReadAt: o.now()}
-	fp, err := o.Fingerprint.Fingerprint(ctx)
+	fp, err := fpr.Fingerprint(ctx)
 	if err != nil {
 		f.Error = o.errString(err)
 		return f

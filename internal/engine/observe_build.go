@@ -141,6 +141,7 @@ func (b *observerBuilder) build() error {
 	switch {
 	case toDSN != "" && toDSN != fromDSN:
 		o.ToDB = SchemaDB{DSN: toDSN, Content: true}
+		o.ToFingerprint = &backup.Driver{Options: backup.Options{DSN: toDSN, Plan: p.Name, KongVersion: p.To.Version.Value}}
 	case fromDSN != "":
 		o.SharedDB = true
 	}

@@ -137,6 +137,7 @@ func (e *Engine) stepGuard() step {
 			return false, ""
 		},
 		apply: func(ctx context.Context, r *run) (string, map[string]string, error) {
+			r.state.obs.ToConfig = e.drv.Observer.ReadToConfig(ctx)
 			if msgs := guardProblems(r.state); len(msgs) > 0 {
 				return "", nil, &haltError{reason: ReasonPreconditionFail, msg: strings.Join(msgs, "; ")}
 			}
@@ -185,7 +186,7 @@ func guardProblems(s *state) []string {
 			}
 		}
 	}
-	return out
+	return append(out, guardYProblems(s)...)
 }
 
 // controlPlaneProblem: a hybrid_dp plan's control plane must answer and

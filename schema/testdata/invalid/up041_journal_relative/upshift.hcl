@@ -1,0 +1,3 @@
+journal {
+  dir = "state/journal" # ERROR: UP041
+}

@@ -1,0 +1,3 @@
+journal {
+  postgres = "postgres://upshift@db/journal" # ERROR: UP042
+}

@@ -1,0 +1,3 @@
+journal {
+  dir = "/var/lib/upshift/journal"
+}

@@ -1,0 +1,3 @@
+journal {
+  postgres = env("UPSHIFT_JOURNAL_DSN")
+}
