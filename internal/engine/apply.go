@@ -13,6 +13,7 @@ import (
 
 	"github.com/upshift-dev/upshift/internal/backup"
 	"github.com/upshift-dev/upshift/internal/kong"
+	"github.com/upshift-dev/upshift/internal/traffic"
 )
 
 // Apply takes the plan's lease and runs steps until the plan is Ready or
@@ -123,6 +124,7 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 		if FailpointDuring(st.name) {
 			name := st.name
 			sctx = context.WithValue(actx, startedKey{}, func() { Failpoint(name, PhaseDuring) })
+			sctx = traffic.WithStarted(sctx, func([]string) { Failpoint(name, PhaseDuring) })
 		}
 		applyStart := time.Now()
 		output, details, aerr := st.apply(sctx, r)

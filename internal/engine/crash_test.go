@@ -83,6 +83,7 @@ var crashBlocks = template.Must(template.New("blocks").Parse(`{{define "traffic"
     upstream      = "kong"
     test          = {{.Test}}
     reload        = {{.Reload}}
+    pid_file      = "{{.PidFile}}"
   }
   rollout {
     step {
@@ -202,7 +203,7 @@ func newCrashWorld(t testing.TB, strategy string) *crashWorld {
 	}
 	if strategy != "in_place" {
 		w.ng = testenv.Nginx(t, testenv.NginxConfig{Servers: []testenv.NginxServer{{Addr: xc.ProxyListen, Weight: 1}, {Addr: yc.ProxyListen, Down: true}}})
-		vars["Upstream"], vars["Test"], vars["Reload"] = w.ng.UpstreamFile(), hclList(w.ng.TestCommand()), hclList(w.ng.ReloadCommand())
+		vars["Upstream"], vars["Test"], vars["Reload"], vars["PidFile"] = w.ng.UpstreamFile(), hclList(w.ng.TestCommand()), hclList(w.ng.ReloadCommand()), w.ng.PidFile()
 	}
 	var b bytes.Buffer
 	if err := crashPlan.Execute(&b, vars); err != nil {
@@ -299,7 +300,7 @@ func newRollingCrashWorld(t testing.TB) *crashWorld {
 	w.ng = testenv.Nginx(t, testenv.NginxConfig{Servers: servers})
 	var b bytes.Buffer
 	if err := rollingCrashPlan.Execute(&b, map[string]any{"From": from, "To": to, "Backups": filepath.Join(t.TempDir(), "backups"),
-		"Upstream": w.ng.UpstreamFile(), "Test": hclList(w.ng.TestCommand()), "Reload": hclList(w.ng.ReloadCommand())}); err != nil {
+		"Upstream": w.ng.UpstreamFile(), "Test": hclList(w.ng.TestCommand()), "Reload": hclList(w.ng.ReloadCommand()), "PidFile": w.ng.PidFile()}); err != nil {
 		t.Fatal(err)
 	}
 	w.writePlan(t, b.String())

@@ -10,8 +10,8 @@ import (
 	"github.com/upshift-dev/upshift/internal/backup"
 	"github.com/upshift-dev/upshift/internal/kong"
 	"github.com/upshift-dev/upshift/internal/kongrelease"
-	"github.com/upshift-dev/upshift/plan"
 	"github.com/upshift-dev/upshift/internal/traffic"
+	"github.com/upshift-dev/upshift/plan"
 )
 
 // NewObserver builds the drivers the plan's observation needs from its
@@ -315,7 +315,7 @@ func (b *observerBuilder) router() (Router, error) {
 			return nil, err
 		}
 		return traffic.NewNginx(traffic.NginxConfig{File: t.UpstreamFile.Value, Upstream: t.Upstream.Value,
-			From: from, To: to, Test: t.Test.Args, Reload: t.Reload.Args})
+			From: from, To: to, Test: t.Test.Args, Reload: t.Reload.Args, PidFile: t.PidFile.Value})
 	case "haproxy":
 		return traffic.NewHAProxy(traffic.HAProxyConfig{Socket: t.Socket.Value, Backend: t.Backend.Value,
 			From: strs(t.FromServers), To: strs(t.ToServers)})
