@@ -90,6 +90,11 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 			return e.interrupted(out, ""), nil
 		}
 		s := &state{obs: obs, h: h, p: e.plan, to: e.to}
+		if rec, err := e.recoverMigrationsBaseline(actx, j, s); err != nil {
+			return out, e.leaseErr(actx, err)
+		} else if rec {
+			continue // the history changed: read it again
+		}
 		d := e.decide(s)
 		if h.completed && d.direction == "upgrade" {
 			out.Condition = Condition{Type: ConditionReady, Reason: ReasonConverged, Message: "completed: X was decommissioned"}

@@ -13,12 +13,17 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"sync"
 	"text/template"
 	"time"
 
-	"github.com/upshift-dev/upshift/internal/testenv"
+	gokong "github.com/kong/go-kong/kong"
+
+	"github.com/upshift-dev/upshift/internal/backup"
+	"github.com/upshift-dev/upshift/internal/kong"
 	"github.com/upshift-dev/upshift/internal/kongsim"
 	"github.com/upshift-dev/upshift/internal/kongsim/fleet"
+	"github.com/upshift-dev/upshift/internal/testenv"
 	"github.com/upshift-dev/upshift/plan"
 )
 
@@ -74,6 +79,9 @@ type crashWorld struct {
 	journalDir string
 	store      *DirStore
 	nodes      []string // the fleet's node names, for the end state
+	dsns       []string // the databases, X's first (none for rolling)
+	dsnY       string   // the database Y serves from ("" for rolling)
+	runLog     string   // kongsim kong's run log (KONGSIM_RUN_LOG)
 }
 
 // crashBlocks are the blocks both crash plans share: nginx traffic with a
@@ -106,6 +114,9 @@ var crashPlan = template.Must(template.Must(crashBlocks.Clone()).New("p").Parse(
   strategy = "{{.S}}"
   mode     = "traditional"
   approve  = [{{.Approve}}]
+{{- if .Ack}}
+  acknowledge = [{{.Ack}}]
+{{- end}}
   from {
     version    = "{{.From}}"
     admin_url  = "http://{{.X.AdminListen}}"
@@ -123,7 +134,7 @@ var crashPlan = template.Must(template.Must(crashBlocks.Clone()).New("p").Parse(
 {{- if .DSNY}}
     database { dsn = "{{.DSNY}}" }
 {{- end}}
-    kong  = ["env", "KONG_VERSION={{.To}}", "{{.Kong}}"]
+    kong  = ["env", "KONG_VERSION={{.To}}", "KONGSIM_RUN_LOG={{.RunLog}}", "{{.Kong}}"]
     start = {{.YStart}}
     stop  = {{.YStop}}
   }
@@ -148,7 +159,9 @@ func newCrashWorld(t testing.TB, strategy string) *crashWorld {
 	pg := testenv.Postgres(t)
 	from, to := "3.8.0", "3.9.1"
 	if strategy == "blue_green" {
-		from = "3.9.0"
+		// The acknowledged hop with migrations on the shared database:
+		// up leaves rate-limiting's 006_350_to_360 pending for finish.
+		from, to = "3.5.0", "3.6.1"
 	}
 	dsnX := pg.NewDatabase(t)
 	dsnY := ""
@@ -158,7 +171,11 @@ func newCrashWorld(t testing.TB, strategy string) *crashWorld {
 	if code, out, errOut, err := kongsim.Migrate(ctx, dsnX, from, "bootstrap"); err != nil || code != 0 {
 		t.Fatalf("bootstrap: %d %v %s %s", code, err, out, errOut)
 	}
-	w := &crashWorld{strategy: strategy, fleet: fleet.New(nil), journalDir: t.TempDir(), nodes: []string{"x", "y"}}
+	w := &crashWorld{strategy: strategy, fleet: fleet.New(nil), journalDir: t.TempDir(), nodes: []string{"x", "y"},
+		dsns: []string{dsnX}, dsnY: dsnX, runLog: filepath.Join(t.TempDir(), "kong-runs.log")}
+	if dsnY != "" {
+		w.dsns, w.dsnY = append(w.dsns, dsnY), dsnY
+	}
 	t.Cleanup(func() { _ = w.fleet.Close() })
 	if err := w.fleet.Add("x", kongsim.Config{Version: from, DSN: dsnX, DBUpdateFrequency: 100 * time.Millisecond}); err != nil {
 		t.Fatal(err)
@@ -182,22 +199,18 @@ func newCrashWorld(t testing.TB, strategy string) *crashWorld {
 		// the bind: the case cannot run as planned.
 		t.Fatal(err)
 	}
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") }))
-	t.Cleanup(up.Close)
 	admin, _, _ := w.fleet.URLs("x")
-	if err := fleet.Seed(ctx, admin, up.URL); err != nil {
-		t.Fatal(err)
-	}
+	crashSeed(t, admin, strategy == "blue_green")
 	xc, _ := w.fleet.Config("x")
 	yc, _ := w.fleet.Config("y")
 	vars := map[string]any{"S": strategy, "From": from, "To": to, "X": xc, "Y": yc, "DSNX": dsnX, "DSNY": dsnY,
 		"XStart": hclList(w.fleet.Hook("x", "start")), "XStop": hclList(w.fleet.Hook("x", "stop")),
 		"YStart": hclList(w.fleet.Hook("y", "start")), "YStop": hclList(w.fleet.Hook("y", "stop")),
 		"Kong": kongsimKong(t), "Backups": filepath.Join(t.TempDir(), "backups"), "Verify": pg.AdminDSN(),
-		"Approve": `"decommission"`, "Traffic": strategy != "in_place"}
+		"Approve": `"decommission"`, "Traffic": strategy != "in_place", "RunLog": w.runLog, "Ack": ""}
 	switch strategy {
 	case "blue_green":
-		vars["Approve"] = `"finish", "decommission"`
+		vars["Approve"], vars["Ack"] = `"finish", "decommission"`, `"UP007"`
 	case "in_place":
 		vars["Approve"] = `"stop_current", "decommission"`
 	}
@@ -264,7 +277,7 @@ func newRollingCrashWorld(t testing.TB) *crashWorld {
 	ctx := context.Background()
 	w := &crashWorld{strategy: "rolling", fleet: fleet.New(nil), journalDir: t.TempDir(), nodes: []string{"x1", "x2", "y1", "y2"}}
 	t.Cleanup(func() { _ = w.fleet.Close() })
-	conf := fleet.SampleDeclarative(upstream(t))
+	conf := fleet.SampleDeclarative(crashUpstream())
 	type node struct {
 		Name, Start, Stop string
 		C                 kongsim.Config
@@ -358,15 +371,21 @@ func (w *crashWorld) steps(t *testing.T) []string {
 	return out
 }
 
-// endState summarises what the matrix compares with an uninterrupted run.
+// endState summarises what the matrix compares with an uninterrupted run,
+// measured from outside the engine: the engine's condition, which nodes
+// run and their versions, each database's schema_meta (executed and
+// pending migrations), the split nginx serves (by requests), Y's content
+// fingerprint (its database's, or each DB-less Y node's configuration) and
+// how many times `kong migrations finish` was started.
 func (w *crashWorld) endState(t *testing.T) string {
 	t.Helper()
+	ctx := context.Background()
 	set, _ := plan.NewParser().LoadPaths(w.planPath)
 	e, err := New(Config{Plan: set.Plans[0], Store: w.store})
 	if err != nil {
 		t.Fatal(err)
 	}
-	pv, err := e.Preview(context.Background())
+	pv, err := e.Preview(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -381,17 +400,132 @@ func (w *crashWorld) endState(t *testing.T) string {
 	for _, n := range o.ToNodes {
 		s += fmt.Sprintf(" %s=%s/%v", n.Name, n.Version, n.Ready)
 	}
-	if o.Traffic != nil {
-		s += fmt.Sprintf(" traffic=%d/%d", o.Traffic.From, o.Traffic.To)
+	for i, dsn := range w.dsns {
+		st, err := kong.ReadSchema(ctx, dsn)
+		if err != nil {
+			t.Fatalf("schema_meta of database %d: %v", i, err)
+		}
+		for _, r := range st.Rows {
+			s += fmt.Sprintf(" db%d.%s=executed%v/pending%v", i, r.Subsystem, r.Executed, r.Pending)
+		}
 	}
-	db := o.ToDatabase
-	if db == nil {
-		db = o.FromDatabase
+	if w.ng != nil {
+		s += " nginx_serves=" + w.servedSplit(t)
 	}
-	if db != nil && db.ForTo != nil {
-		s += fmt.Sprintf(" db_new=%d db_pending=%d", len(db.ForTo.New), len(db.ForTo.Pending))
+	if w.dsnY != "" {
+		fp, err := (&backup.Driver{Options: backup.Options{DSN: w.dsnY}}).Fingerprint(ctx)
+		if err != nil {
+			t.Fatalf("Y's fingerprint: %v", err)
+		}
+		s += " y_fingerprint=" + short(fp.Hash)
 	}
+	for _, n := range w.nodes {
+		if n[0] != 'y' || !strings.HasPrefix(w.strategy, "rolling") || !w.fleet.Running(n) {
+			continue
+		}
+		admin, _, _ := w.fleet.URLs(n)
+		c, err := kong.New(kong.Options{AdminURL: admin})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fp, err := (&backup.Driver{Options: backup.Options{Admin: c}}).Fingerprint(ctx)
+		if err != nil {
+			t.Fatalf("%s's fingerprint: %v", n, err)
+		}
+		s += fmt.Sprintf(" %s_fingerprint=%s", n, short(fp.Hash))
+	}
+	s += fmt.Sprintf(" finish_runs=%d", w.finishRuns(t))
 	return s
+}
+
+// servedSplit sends 40 requests through nginx, each on a new connection
+// (so that a current worker answers), and counts the Kong versions that
+// answered: what nginx really routes.
+func (w *crashWorld) servedSplit(t *testing.T) string {
+	t.Helper()
+	by := map[string]int{}
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+	for range 40 {
+		resp, err := client.Get(w.ng.URL() + "/health")
+		if err != nil {
+			by["error"]++
+			continue
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		by[viaVersion(resp)]++
+	}
+	return fmt.Sprint(by)
+}
+
+// finishRuns counts the starts of `kong migrations finish` in kongsim
+// kong's run log.
+func (w *crashWorld) finishRuns(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile(w.runLog)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 4 && f[0] == "start" && f[2] == "migrations" && f[3] == "finish" {
+			n++
+		}
+	}
+	return n
+}
+
+// crashUpstream is the service all crash worlds proxy to: one server, so
+// that the service's URL, part of Y's fingerprint, is the same in every
+// world.
+var crashUpstream = sync.OnceValue(func() string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") }))
+	return srv.URL // lives as long as the test process
+})
+
+// crashSeed creates the sample configuration on X with fixed IDs, so
+// that Y's content fingerprint is the same in every world: the service,
+// routes /health and /orders, key-auth on /orders, a consumer and its
+// key, and (withRateLimiting) a rate-limiting plugin with the flat redis_*
+// fields that 3.6's migrations move.
+func crashSeed(t testing.TB, adminURL string, withRateLimiting bool) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := gokong.NewClient(&adminURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := func(n int) *string { return gokong.String(fmt.Sprintf("00000000-0000-4000-8000-%012d", n)) }
+	svc, err := c.Services.Create(ctx, &gokong.Service{ID: id(1), Name: gokong.String("orders"), URL: gokong.String(crashUpstream())})
+	if err != nil {
+		t.Fatalf("seed service: %v", err)
+	}
+	if _, err := c.Routes.Create(ctx, &gokong.Route{ID: id(2), Name: gokong.String("health"), Paths: gokong.StringSlice("/health"), Service: svc}); err != nil {
+		t.Fatalf("seed route: %v", err)
+	}
+	r, err := c.Routes.Create(ctx, &gokong.Route{ID: id(3), Name: gokong.String("orders"), Paths: gokong.StringSlice("/orders"), Service: svc})
+	if err != nil {
+		t.Fatalf("seed route: %v", err)
+	}
+	if _, err := c.Plugins.Create(ctx, &gokong.Plugin{ID: id(4), Name: gokong.String("key-auth"), Route: r}); err != nil {
+		t.Fatalf("seed key-auth: %v", err)
+	}
+	cons, err := c.Consumers.Create(ctx, &gokong.Consumer{ID: id(5), Username: gokong.String("alice")})
+	if err != nil {
+		t.Fatalf("seed consumer: %v", err)
+	}
+	if _, err := c.KeyAuths.Create(ctx, cons.ID, &gokong.KeyAuth{ID: id(6), Key: gokong.String(fleet.SampleKey)}); err != nil {
+		t.Fatalf("seed key: %v", err)
+	}
+	if withRateLimiting {
+		if _, err := c.Plugins.Create(ctx, &gokong.Plugin{ID: id(7), Name: gokong.String("rate-limiting"),
+			Config: gokong.Configuration{"minute": 100000, "policy": "redis", "redis_host": "redis.internal", "redis_port": 6379}}); err != nil {
+			t.Fatalf("seed rate-limiting: %v", err)
+		}
+	}
 }
 
 // checkJournal: seqs increase by one; every intent is closed by an
@@ -429,11 +563,35 @@ func (w *crashWorld) checkJournal(t *testing.T) {
 	}
 }
 
-// TestCrashMatrix: see the top of this file. Every step of the four
-// strategies is crashed "after" (done, outcome not recorded:
-// the case recovery must observe); steps that run a child process also
-// "during" (the child keeps running); "before" (an intent, nothing done)
-// for the first step, the migrations and the decommission.
+// crashPhases are the failpoints the matrix sets in a step: "after" in
+// every step (done, outcome not recorded: the case recovery must
+// observe); "during" in every step that runs a child process (a hook,
+// kong, nginx's test and reload: the failpoint fires once the child has
+// started, and the child keeps running); "before" (an intent, nothing
+// done, the same for every step) in the first step, the migrations, the
+// first traffic step and the decommission.
+func crashPhases(step string) []Phase {
+	ph := []Phase{PhaseAfter}
+	base, _, _ := strings.Cut(step, ":") // rolling: start_to:y1
+	switch {
+	case base == "migrations_up", base == "migrations_finish", base == "start_to", base == "stop_from",
+		base == "decommission", strings.HasPrefix(base, "traffic_"):
+		ph = append(ph, PhaseDuring)
+	}
+	switch {
+	case base == "guard", base == "migrations_up", base == "migrations_finish", base == "decommission", strings.HasPrefix(base, "traffic_"):
+		ph = append(ph, PhaseBefore)
+	}
+	return ph
+}
+
+// crashNotApplicable lists the matrix's cases whose failpoint cannot fire,
+// with the reason. Any other case whose failpoint does not fire fails.
+var crashNotApplicable = map[string]string{}
+
+// TestCrashMatrix: see the top of this file. Every case's failpoint must
+// fire (or the case be listed in crashNotApplicable); the end state is
+// compared with an uninterrupted run's, measured from outside (endState).
 func TestCrashMatrix(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the crash matrix runs two child processes per case")
@@ -449,53 +607,33 @@ func TestCrashMatrix(t *testing.T) {
 			t.Fatalf("%s uninterrupted: exit %d\n%s", strategy, code, out)
 		}
 		want := ref.endState(t)
+		t.Logf("%s uninterrupted: %s", strategy, want)
+		if n := ref.finishRuns(t); strategy != "rolling" && n != 1 {
+			t.Errorf("%s uninterrupted: kong migrations finish ran %d times, want 1", strategy, n)
+		}
 		steps := ref.steps(t)
 		_ = ref.fleet.Close()
-		// "before" leaves an intent and nothing done, the same for every
-		// step: it is run for the first step, the migrations and the
-		// decommission; "during" and "after" for every step.
-		// "during" fires only in steps that start a child process (hooks,
-		// kong); elsewhere it would be an uninterrupted run.
-		phases := map[string][]Phase{}
 		for _, st := range steps {
-			phases[st] = []Phase{PhaseAfter}
-			base, _, _ := strings.Cut(st, ":") // rolling: start_to:y1
-			switch base {
-			case "migrations_up", "migrations_finish", "start_to", "stop_from", "decommission":
-				phases[st] = append(phases[st], PhaseDuring)
-			}
-			switch st {
-			case "guard", "migrations_up", "decommission":
-				phases[st] = append(phases[st], PhaseBefore)
-			}
-		}
-		for _, st := range steps {
-			for _, ph := range phases[st] {
+			for _, ph := range crashPhases(st) {
 				name := fmt.Sprintf("%s/%s:%s", strategy, st, ph)
 				t.Run(name, func(t *testing.T) {
 					t.Parallel()
 					w := newCrashWorld(t, strategy)
 					code, out := w.child(t, st+":"+string(ph))
 					fired := code == FailpointExitCode
-					t.Logf("failpoint %s:%s fired: %v", st, ph, fired)
-					if !fired && (code != 0 || ph != PhaseDuring && w.ran(t, st)) {
-						// Only "during" may not fire (a step without a child
-						// process), or a step the run observed done.
+					why, na := crashNotApplicable[name]
+					switch {
+					case fired && na:
+						t.Errorf("failpoint fired, but the case is listed as not applicable (%s)", why)
+					case !fired && !na:
+						t.Fatalf("failpoint %s:%s did not fire (exit %d); list the case in crashNotApplicable with the reason if it cannot\n%s", st, ph, code, out)
+					case !fired && code != 0:
 						t.Fatalf("first run: exit %d\n%s", code, out)
 					}
 					if node, ok := strings.CutPrefix(st, "start_to:"); ok && ph == PhaseDuring && fired {
 						w.emptyNodeNotReady(t, node)
 					}
-					// The dead child's lease lives until its TTL (1s): the
-					// restart is refused until then, as a restarted agent's
-					// would be; retry with a deadline.
-					deadline := time.Now().Add(20 * time.Second)
-					for {
-						code, out = w.child(t, "")
-						if code == 0 || !strings.Contains(out, "lease") || time.Now().After(deadline) {
-							break
-						}
-					}
+					code, out = w.resume(t)
 					if code != 0 || !strings.Contains(out, "CRASH-CHILD Converged") {
 						t.Fatalf("after the crash: exit %d\n%s", code, out)
 					}
@@ -507,6 +645,61 @@ func TestCrashMatrix(t *testing.T) {
 			}
 		}
 	}
+}
+
+// resume runs a child to the end. The dead child's lease lives until its
+// TTL (1s): the restart is refused until then, as a restarted agent's
+// would be; it is retried until a deadline.
+func (w *crashWorld) resume(t *testing.T) (int, string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		code, out := w.child(t, "")
+		if code == 0 || !strings.Contains(out, "lease") || time.Now().After(deadline) {
+			return code, out
+		}
+	}
+}
+
+// TestCrashAfterSharedMigrationsKeepsBaseline (issue 10, finding 3):
+// blue-green on 3.5.0 → 3.6.1 crashed after migrations_up's action and
+// before its outcome, where the drift guard's new baseline is recorded:
+// the resumed run must take the migrated configuration as the baseline
+// (schema_meta shows up done, no entity added or removed) and converge;
+// with an entity added while it was down, it must still stop on the drift.
+func TestCrashAfterSharedMigrationsKeepsBaseline(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl not installed")
+	}
+	t.Run("no admin write", func(t *testing.T) {
+		t.Parallel()
+		w := newCrashWorld(t, "blue_green")
+		if code, out := w.child(t, "migrations_up:after"); code != FailpointExitCode {
+			t.Fatalf("failpoint did not fire: exit %d\n%s", code, out)
+		}
+		if code, out := w.resume(t); code != 0 || !strings.Contains(out, "CRASH-CHILD Converged") {
+			t.Fatalf("after the crash: exit %d\n%s", code, out)
+		}
+		w.checkJournal(t)
+	})
+	t.Run("admin write", func(t *testing.T) {
+		t.Parallel()
+		w := newCrashWorld(t, "blue_green")
+		if code, out := w.child(t, "migrations_up:after"); code != FailpointExitCode {
+			t.Fatalf("failpoint did not fire: exit %d\n%s", code, out)
+		}
+		admin, _, _ := w.fleet.URLs("x")
+		c, err := gokong.NewClient(&admin, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Consumers.Create(context.Background(), &gokong.Consumer{Username: gokong.String("bob")}); err != nil {
+			t.Fatal(err)
+		}
+		if code, out := w.resume(t); code != 0 || !strings.Contains(out, "CRASH-CHILD DriftDetected") {
+			t.Fatalf("after the crash and an admin write: exit %d, want a stall on the drift\n%s", code, out)
+		}
+	})
 }
 
 // emptyNodeNotReady: the start hook the dead child left running starts
