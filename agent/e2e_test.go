@@ -123,6 +123,7 @@ func newGitOpsWorld(t *testing.T, ctx context.Context) *gitopsWorld {
     upstream      = "kong"
     test          = %s
     reload        = %s
+    pid_file      = %q
   }
   check "key_auth_rejects_anonymous" {
     request { path = "/orders" }
@@ -141,7 +142,7 @@ func newGitOpsWorld(t *testing.T, ctx context.Context) *gitopsWorld {
 %s}
 `, xc.AdminListen, xc.StatusListen, xc.ProxyListen, dsnX, list(f.Hook("x", "start")), list(f.Hook("x", "stop")),
 			yc.AdminListen, yc.StatusListen, yc.ProxyListen, dsnY, kongBin(t), list(f.Hook("y", "start")), list(f.Hook("y", "stop")),
-			backups, pg.AdminDSN(), ng.UpstreamFile(), list(ng.TestCommand()), list(ng.ReloadCommand()), extra)
+			backups, pg.AdminDSN(), ng.UpstreamFile(), list(ng.TestCommand()), list(ng.ReloadCommand()), ng.PidFile(), extra)
 	}
 
 	g := testenv.GitServer(t)

@@ -19,6 +19,7 @@ func (d *decoder) decodeTraffic(b *hcl.Block) *Traffic {
 	t.Upstream = d.str(at["upstream"])
 	t.Test = d.argv(at["test"])
 	t.Reload = d.argv(at["reload"])
+	t.PidFile = d.str(at["pid_file"])
 	t.Socket = d.str(at["socket"])
 	t.Backend = d.str(at["backend"])
 	t.FromServers = d.strList(at["from_servers"])

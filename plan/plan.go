@@ -158,6 +158,7 @@ type Traffic struct {
 	UpstreamFile String
 	Upstream     String
 	Test, Reload Argv
+	PidFile      String // nginx's pid file: its workers tell whether the upstream file is loaded
 	// haproxy (runtime API)
 	Socket      String
 	Backend     String

@@ -100,6 +100,7 @@ var trafficSchemas = map[string]*hcl.BodySchema{
 		{Name: "upstream", Required: true},
 		{Name: "test"},
 		{Name: "reload", Required: true},
+		{Name: "pid_file"},
 	}},
 	"haproxy": {Attributes: []hcl.AttributeSchema{
 		{Name: "socket", Required: true},

@@ -304,7 +304,7 @@ func (sb *sandbox) setupClusters(ctx context.Context, t testing.TB, from, to, se
 		"YStart": hclList(sb.fleet.Hook("y", "start")), "YStop": hclList(sb.fleet.Hook("y", "stop")),
 		"Kong":    hclList([]string{self, kongsimKongCommand, "--kong-version", to}),
 		"Backups": filepath.Join(sb.dir, "backups"), "Upstream": sb.ng.UpstreamFile(),
-		"Test": hclList(sb.ng.TestCommand()), "Reload": hclList(sb.ng.ReloadCommand()), "Key": fleet.SampleKey,
+		"Test": hclList(sb.ng.TestCommand()), "Reload": hclList(sb.ng.ReloadCommand()), "PidFile": sb.ng.PidFile(), "Key": fleet.SampleKey,
 	}
 
 	return nil
@@ -361,7 +361,7 @@ func (sb *sandbox) setupNodes(ctx context.Context, t testing.TB, from, to string
 	sb.vars = map[string]any{
 		"Strategy": sb.strategy, "From": from, "To": to, "XNodes": xs, "YNodes": ys,
 		"Backups": filepath.Join(sb.dir, "backups"), "Upstream": sb.ng.UpstreamFile(),
-		"Test": hclList(sb.ng.TestCommand()), "Reload": hclList(sb.ng.ReloadCommand()), "Key": fleet.SampleKey,
+		"Test": hclList(sb.ng.TestCommand()), "Reload": hclList(sb.ng.ReloadCommand()), "PidFile": sb.ng.PidFile(), "Key": fleet.SampleKey,
 	}
 	return nil
 }
@@ -580,6 +580,7 @@ upgrade "sandbox-{{.Strategy}}" {
     upstream      = "kong"
     test          = {{.Test}}
     reload        = {{.Reload}}
+    pid_file      = "{{.PidFile}}"
   }
 {{end}}
 {{template "checks" .}}{{if ne .Strategy "in_place"}}
@@ -615,6 +616,7 @@ upgrade "sandbox-rolling" {
     upstream      = "kong"
     test          = {{.Test}}
     reload        = {{.Reload}}
+    pid_file      = "{{.PidFile}}"
   }
 
 {{template "checks" .}}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/upshift-dev/upshift/internal/backup"
 	"github.com/upshift-dev/upshift/internal/kong"
+	"github.com/upshift-dev/upshift/internal/traffic"
 )
 
 // Apply takes the plan's lease and runs steps until the plan is Ready or
@@ -96,6 +97,11 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 			return e.interrupted(out, ""), nil
 		}
 		s := &state{obs: obs, h: h, p: e.plan, to: e.to}
+		if rec, err := e.recoverMigrationsBaseline(actx, j, s); err != nil {
+			return out, e.leaseErr(actx, err)
+		} else if rec {
+			continue // the history changed: read it again
+		}
 		d := e.decide(s)
 		if h.completed && d.direction == "upgrade" {
 			out.Condition = Condition{Type: ConditionReady, Reason: ReasonConverged, Message: "completed: X was decommissioned"}
@@ -151,6 +157,7 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 		if FailpointDuring(st.name) {
 			name := st.name
 			sctx = context.WithValue(actx, startedKey{}, func() { Failpoint(name, PhaseDuring) })
+			sctx = traffic.WithStarted(sctx, func([]string) { Failpoint(name, PhaseDuring) })
 		}
 		applyStart := time.Now()
 		output, details, aerr := st.apply(sctx, r)

@@ -91,6 +91,7 @@ func (w *bgWorld) planSrc(xStop, extra string) string {
     upstream      = "kong"
     test          = %s
     reload        = %s
+    pid_file      = %q
   }
   check "key_auth_rejects_anonymous" {
     request { path = "/orders" }
@@ -108,7 +109,7 @@ func (w *bgWorld) planSrc(xStop, extra string) string {
   }
 %s}
 `, x.AdminListen, x.StatusListen, x.ProxyListen, w.dsn, xStop, y.AdminListen, y.StatusListen, y.ProxyListen, w.bin,
-		w.dir, w.admin, w.ng.UpstreamFile(), hclList(w.ng.TestCommand()), hclList(w.ng.ReloadCommand()), extra)
+		w.dir, w.admin, w.ng.UpstreamFile(), hclList(w.ng.TestCommand()), hclList(w.ng.ReloadCommand()), w.ng.PidFile(), extra)
 }
 
 // pending006 reports whether rate-limiting's 006_350_to_360 is pending.

@@ -99,6 +99,7 @@ func (w *dualWorld) planSrc(extra string) string {
     upstream      = "kong"
     test          = %s
     reload        = %s
+    pid_file      = %q
   }
   check "key_auth_rejects_anonymous" {
     request { path = "/orders" }
@@ -133,7 +134,7 @@ func (w *dualWorld) planSrc(extra string) string {
 `, x.AdminListen, x.StatusListen, x.ProxyListen, w.dsnX,
 		y.AdminListen, y.StatusListen, y.ProxyListen, w.dsnY, w.kongArgv(),
 		w.backupDir, testenv.Postgres(w.t).AdminDSN(),
-		w.ng.UpstreamFile(), hclList(w.ng.TestCommand()), hclList(w.ng.ReloadCommand()), extra)
+		w.ng.UpstreamFile(), hclList(w.ng.TestCommand()), hclList(w.ng.ReloadCommand()), w.ng.PidFile(), extra)
 }
 
 // load runs a load through nginx until stop is called, returning its result.

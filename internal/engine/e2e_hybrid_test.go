@@ -100,6 +100,7 @@ func (w *hybridWorld) planSrc(planCP, extra string) string {
     upstream      = "kong"
     test          = %s
     reload        = %s
+    pid_file      = %q
   }
   check "data_planes_synced" {
     data_planes_synced = true
@@ -120,7 +121,7 @@ func (w *hybridWorld) planSrc(planCP, extra string) string {
   }
 %s}
 `, w.node("x1"), w.node("x2"), w.yVersion, w.node("y1"), w.node("y2"), planCP, w.sim.cfg("cp").AdminListen, w.backupDir,
-		w.ng.UpstreamFile(), hclList(w.ng.TestCommand()), hclList(w.ng.ReloadCommand()), extra)
+		w.ng.UpstreamFile(), hclList(w.ng.TestCommand()), hclList(w.ng.ReloadCommand()), w.ng.PidFile(), extra)
 }
 
 // engine is engineFor with the data_planes_synced check's stability

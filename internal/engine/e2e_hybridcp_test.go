@@ -82,6 +82,7 @@ func TestDualClusterHybridControlPlanes(t *testing.T) {
     upstream      = "kong"
     test          = %s
     reload        = %s
+    pid_file      = %q
   }
   check "data_planes_synced" {
     data_planes_synced = true
@@ -102,7 +103,7 @@ func TestDualClusterHybridControlPlanes(t *testing.T) {
   }
 %s}
 `, x.AdminListen, x.StatusListen, xdpProxy, dsnX, y.AdminListen, y.StatusListen, s.cfg("ydp").ProxyListen, dsnY, kongsimKong(t),
-			backups, pg.AdminDSN(), ng.UpstreamFile(), hclList(ng.TestCommand()), hclList(ng.ReloadCommand()), extra)
+			backups, pg.AdminDSN(), ng.UpstreamFile(), hclList(ng.TestCommand()), hclList(ng.ReloadCommand()), ng.PidFile(), extra)
 	}
 	stopLoad := (&dualWorld{ng: ng}).load()
 	defer stopLoad()

@@ -74,6 +74,7 @@ func (w *rollingWorld) planSrc(extra string) string {
     upstream      = "kong"
     test          = %s
     reload        = %s
+    pid_file      = %q
   }
   check "key_auth_rejects_anonymous" {
     request { path = "/orders" }
@@ -101,7 +102,7 @@ func (w *rollingWorld) planSrc(extra string) string {
   }
 %s}
 `, w.node("x1"), w.node("x2"), w.node("y1"), w.node("y2"), w.backupDir,
-		w.ng.UpstreamFile(), hclList(w.ng.TestCommand()), hclList(w.ng.ReloadCommand()), extra)
+		w.ng.UpstreamFile(), hclList(w.ng.TestCommand()), hclList(w.ng.ReloadCommand()), w.ng.PidFile(), extra)
 }
 
 func (w *rollingWorld) load() func() testenv.LoadResult {

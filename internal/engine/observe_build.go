@@ -316,7 +316,7 @@ func (b *observerBuilder) router() (Router, error) {
 			return nil, err
 		}
 		return traffic.NewNginx(traffic.NginxConfig{File: t.UpstreamFile.Value, Upstream: t.Upstream.Value,
-			From: from, To: to, Test: t.Test.Args, Reload: t.Reload.Args})
+			From: from, To: to, Test: t.Test.Args, Reload: t.Reload.Args, PidFile: t.PidFile.Value})
 	case "haproxy":
 		return traffic.NewHAProxy(traffic.HAProxyConfig{Socket: t.Socket.Value, Backend: t.Backend.Value,
 			From: strs(t.FromServers), To: strs(t.ToServers)})

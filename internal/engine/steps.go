@@ -447,6 +447,52 @@ func (e *Engine) stepMigrations(cmd, dsn string, finishNoReturn bool) step {
 	return st
 }
 
+// recoverMigrationsBaseline closes a shared-database migrations intent
+// left by a crash between the action and its outcome, which is where the
+// drift guard's new baseline is recorded: without it the resumed run
+// compares the migrated configuration with the pre-migration baseline and
+// stalls on a drift nobody made. The outcome is written (with the live
+// fingerprint as the baseline) only on evidence: schema_meta shows the
+// step's effect (its done), and the live fingerprint has exactly the
+// baseline's entity counts (a migration rewrites entities, it adds or
+// removes none). Otherwise nothing is written, and the guard reports the
+// drift. Not told apart: an admin write that only changed an existing
+// entity while the step ran.
+func (e *Engine) recoverMigrationsBaseline(ctx context.Context, j *Journal, s *state) (bool, error) {
+	p := s.h.pending
+	if p == nil || e.drv.ToDSN != "" || (p.Step != "migrations_up" && p.Step != "migrations_finish") {
+		return false, nil
+	}
+	var st *step
+	for _, t := range e.table() {
+		if t.name == p.Step {
+			st = &t
+			break
+		}
+	}
+	fp := s.obs.Fingerprint
+	if st == nil || fp == nil || fp.Error != "" {
+		return false, nil
+	}
+	ok, why := st.done(s)
+	if !ok {
+		return false, nil
+	}
+	var counts string
+	var baseSeq int64
+	for _, r := range s.h.ok {
+		if r.Details["fingerprint"] != "" && r.Seq > baseSeq {
+			counts, baseSeq = r.Details["counts"], r.Seq
+		}
+	}
+	if baseSeq == 0 || counts != countsString(fp.Counts) {
+		return false, nil
+	}
+	_, err := j.OutcomeDetails(ctx, *p, ResultOK, nil, "observed done after a crash: "+why+"; drift baseline taken from the database (entity counts unchanged)", 0,
+		map[string]string{"fingerprint": fp.Hash, "counts": countsString(fp.Counts), "recovered": "true"})
+	return err == nil, err
+}
+
 func (e *Engine) stepStart() step {
 	return step{
 		name: "start_to", title: "start Y (to.start) and wait until it is ready", reversible: true, undo: "stop Y (to.stop)",

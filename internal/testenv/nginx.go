@@ -149,6 +149,10 @@ func (n *NginxProc) URL() string { return fmt.Sprintf("http://127.0.0.1:%d", n.p
 // (see [NginxUpstream]); nginx.conf includes it inside http {}.
 func (n *NginxProc) UpstreamFile() string { return filepath.Join(n.Prefix, "upstream.conf") }
 
+// PidFile returns the path of nginx's pid file (its pid directive), which
+// the traffic driver reads to find nginx's master process.
+func (n *NginxProc) PidFile() string { return filepath.Join(n.Prefix, "nginx.pid") }
+
 // ConfFile returns the path of the main configuration file.
 func (n *NginxProc) ConfFile() string { return n.conf }
 
@@ -259,7 +263,7 @@ http {
     access_log off;
     client_body_temp_path %s/client_body;
     proxy_temp_path %s/proxy;
-`, workers, filepath.Join(n.Prefix, "nginx.pid"), n.errorLog, tmp, tmp)
+`, workers, n.PidFile(), n.errorLog, tmp, tmp)
 	for _, mod := range []string{"fastcgi", "uwsgi", "scgi"} {
 		if !without[mod] {
 			fmt.Fprintf(&b, "    %s_temp_path %s/%s;\n", mod, tmp, mod)

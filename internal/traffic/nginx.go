@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/url"
@@ -31,6 +32,10 @@ type NginxConfig struct {
 	Test []string
 	// Reload is the reload argv (e.g. nginx -s reload); required.
 	Reload []string
+	// PidFile is nginx's pid file (its pid directive), where the driver
+	// finds the master process whose workers tell whether the upstream
+	// file is loaded; DefaultNginxPidFile when empty.
+	PidFile string
 	// Keepalive is the upstream keepalive directive (idle connections to
 	// the upstream servers cached per worker); 0 leaves it out.
 	Keepalive int
@@ -38,13 +43,32 @@ type NginxConfig struct {
 	Timeout time.Duration
 }
 
+// DefaultNginxPidFile is the pid file of Debian's and Ubuntu's nginx.
+const DefaultNginxPidFile = "/run/nginx.pid"
+
 // Nginx drives an nginx load balancer by rewriting an upstream block and
 // reloading nginx. Safe for concurrent use (calls are serialised); it does
 // not guard against other processes writing the same file.
+//
+// The file alone is not evidence of what nginx routes: a crash (or a
+// failed reload) between writing it and the reload leaves weights nginx
+// never loaded. So Weights reports the file's weights only when nginx's
+// own processes show they were loaded: every accepting worker of the
+// master in PidFile started after the file was last written (a reload
+// starts new workers after reading the configuration; the old ones are
+// renamed "shutting down"). Otherwise it fails with a *NotLoadedError and
+// the caller sets the weights again; SetWeights always tests and reloads
+// and returns once nginx's workers have the file. Read from /proc (Linux);
+// nginx must run on the same host with master_process on. Not detected:
+// another process reloading nginx at the moment the file is written, or a
+// worker respawned after its own crash (both would count as loaded).
 type Nginx struct {
 	cfg      NginxConfig
 	from, to []string
 	mu       sync.Mutex
+	// loaded checks that nginx runs the file as written at the given time
+	// (nginxLoaded; tests with a fake nginx replace it).
+	loaded func(written time.Time) error
 }
 
 // NewNginx checks cfg; it touches neither the file nor nginx.
@@ -65,7 +89,11 @@ func NewNginx(cfg NginxConfig) (*Nginx, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 30 * time.Second
 	}
+	if cfg.PidFile == "" {
+		cfg.PidFile = DefaultNginxPidFile
+	}
 	n := &Nginx{cfg: cfg}
+	n.loaded = func(written time.Time) error { return nginxLoaded(cfg.PidFile, written) }
 	seen := map[string]bool{}
 	for _, side := range []struct {
 		in  []string
@@ -105,11 +133,14 @@ func hostPort(a string) (string, error) {
 
 // SetWeights writes the upstream block for w (a side at 0 as `down`),
 // replacing the file atomically (a temporary file in the same directory,
-// fsynced, renamed), runs the test command and then the reload command.
-// When the file already holds exactly this content it does nothing (no
-// reload), so repeating is safe and cheap. When the test or the reload
-// fails, the previous file is put back and the error carries nginx's
-// output.
+// fsynced, renamed) unless it already holds exactly this content, runs the
+// test command and then the reload command, and waits (up to Timeout)
+// until nginx's workers have loaded the file (see [Nginx]). It reloads
+// even when the file already matched: after a crash between the write and
+// the reload, the file matches and nginx still routes the old weights.
+// When the test or the reload fails, the previous file is put back (with
+// its modification time, so that it still counts as loaded when it was)
+// and the error carries nginx's output.
 //
 // Cancellation before the reload starts puts the previous file back and
 // returns ctx's error; the reload itself is not interrupted (it is bounded
@@ -129,10 +160,9 @@ func (n *Nginx) SetWeights(ctx context.Context, w Weights) error {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fail("read upstream file", err)
 	}
-	if existed {
-		if bytes.Equal(prev, next) {
-			return nil
-		}
+	var prevMod time.Time
+	same := existed && bytes.Equal(prev, next)
+	if existed && !same {
 		ub, err := parseUpstream(string(prev), n.cfg.Upstream)
 		if err != nil {
 			return fail("read upstream file", fmt.Errorf("refusing to replace a file the driver cannot read: %w", err))
@@ -140,17 +170,29 @@ func (n *Nginx) SetWeights(ctx context.Context, w Weights) error {
 		if !ub.onlyBlock {
 			return fail("read upstream file", fmt.Errorf("refusing to replace: the file holds more than the upstream %q block", n.cfg.Upstream))
 		}
+		st, err := os.Stat(n.cfg.File)
+		if err != nil {
+			return fail("read upstream file", err)
+		}
+		prevMod = st.ModTime()
 	}
 	if err := ctx.Err(); err != nil {
 		return fail("set weights", err)
 	}
-	if err := writeAtomic(n.cfg.File, next); err != nil {
-		return fail("write upstream file", err)
+	if !same {
+		if err := writeAtomic(n.cfg.File, next); err != nil {
+			return fail("write upstream file", err)
+		}
 	}
 	restore := func(cause error, op string) error {
+		if same {
+			return fail(op, cause) // the file was not changed
+		}
 		var rerr error
 		if existed {
-			rerr = writeAtomic(n.cfg.File, prev)
+			if rerr = writeAtomic(n.cfg.File, prev); rerr == nil {
+				rerr = os.Chtimes(n.cfg.File, time.Time{}, prevMod)
+			}
 		} else {
 			rerr = os.Remove(n.cfg.File)
 		}
@@ -158,6 +200,16 @@ func (n *Nginx) SetWeights(ctx context.Context, w Weights) error {
 			return fail(op, fmt.Errorf("%w; restoring the previous upstream file also failed: %v", cause, rerr))
 		}
 		return fail(op, fmt.Errorf("%w (previous upstream file restored)", cause))
+	}
+	st, err := os.Stat(n.cfg.File)
+	if err != nil {
+		return restore(err, "read upstream file")
+	}
+	written := st.ModTime()
+	// Workers started from now on are unambiguously younger than the
+	// file (see nginxLoaded).
+	if err := waitNextTick(written); err != nil {
+		return restore(err, "set weights")
 	}
 	if len(n.cfg.Test) > 0 {
 		tctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
@@ -175,7 +227,24 @@ func (n *Nginx) SetWeights(ctx context.Context, w Weights) error {
 	if _, err := run(rctx, n.cfg.Reload, nil); err != nil {
 		return restore(err, "reload ("+n.cfg.Reload[0]+")")
 	}
-	return nil
+	// nginx -s reload returns once the master has the signal; the new
+	// workers come a moment later.
+	for {
+		err := n.loaded(written)
+		if err == nil {
+			return nil
+		}
+		if !errors.As(err, new(*NotLoadedError)) {
+			return fail("reload ("+n.cfg.Reload[0]+")", fmt.Errorf("cannot tell whether nginx loaded the upstream file: %w", err))
+		}
+		if rctx.Err() != nil {
+			return fail("reload ("+n.cfg.Reload[0]+")", fmt.Errorf("nginx did not load the upstream file within %s: %w", n.cfg.Timeout, err))
+		}
+		select {
+		case <-rctx.Done():
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // Weights reads the upstream file back: the servers of the upstream block
@@ -183,8 +252,9 @@ func (n *Nginx) SetWeights(ctx context.Context, w Weights) error {
 // 0. It fails when the block is missing, cannot be parsed, or its servers
 // are not exactly X's and Y's addresses. Read-only; safe to repeat.
 //
-// The file is what nginx loads on its next reload; after a successful
-// SetWeights it is also what nginx runs.
+// The file's weights are reported only when nginx has loaded it (see
+// [Nginx]): otherwise Weights fails with a *NotLoadedError, and when
+// nginx's processes cannot be read, with the reason.
 func (n *Nginx) Weights(ctx context.Context) (Weights, error) {
 	fail := func(err error) (Weights, error) {
 		return Weights{}, &Error{Op: "read weights", Target: n.cfg.File, Err: err}
@@ -192,7 +262,17 @@ func (n *Nginx) Weights(ctx context.Context) (Weights, error) {
 	if err := ctx.Err(); err != nil {
 		return fail(err)
 	}
-	src, err := os.ReadFile(n.cfg.File)
+	f, err := os.Open(n.cfg.File)
+	if err != nil {
+		return fail(err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fail(err)
+	}
+	src, err := io.ReadAll(f)
+	f.Close()
 	if err != nil {
 		return fail(err)
 	}
@@ -237,6 +317,9 @@ func (n *Nginx) Weights(ctx context.Context) (Weights, error) {
 	if err != nil {
 		return fail(err)
 	}
+	if err := n.loadedSettled(ctx, st.ModTime()); err != nil {
+		return fail(fmt.Errorf("the file says %s, but: %w", w, err))
+	}
 	return w, nil
 }
 
@@ -280,4 +363,22 @@ func writeAtomic(path string, data []byte) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// loadedSettled is loaded, waiting (up to two seconds) while a reload is
+// under way: new workers forked and not yet serving, no accepting worker.
+func (n *Nginx) loadedSettled(ctx context.Context, written time.Time) error {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		err := n.loaded(written)
+		var nl *NotLoadedError
+		if !errors.As(err, &nl) || nl.Worker != 0 || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // fakeNginx is an nginx driver whose test and reload commands are shell
@@ -27,6 +28,7 @@ func fakeNginx(t *testing.T, test string) (*Nginx, string, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	n.loaded = func(time.Time) error { return nil } // no nginx processes to read
 	return n, file, log
 }
 
@@ -59,12 +61,37 @@ func TestNginxWritesTestsReloadsAndReadsBack(t *testing.T) {
 			t.Errorf("file lacks %q:\n%s", want, src)
 		}
 	}
-	// The same weights again: the content is unchanged, nothing runs.
+	// The same weights again: the file is not rewritten, but nginx is
+	// tested and reloaded (after a crash between a write and its reload,
+	// the file matches and nginx does not run it).
+	st, _ := os.Stat(file)
 	if err := n.SetWeights(ctx, Weights{0, 100}); err != nil {
 		t.Fatal(err)
 	}
-	if got := readLog(t, log); strings.Count(got, "reload") != 4 {
-		t.Errorf("a repeated SetWeights ran commands: %q", got)
+	if got := readLog(t, log); strings.Count(got, "reload") != 5 {
+		t.Errorf("a repeated SetWeights did not reload: %q", got)
+	}
+	if st2, _ := os.Stat(file); !st2.ModTime().Equal(st.ModTime()) {
+		t.Error("a repeated SetWeights rewrote the file")
+	}
+}
+
+// Weights reports the file's split only when nginx has loaded it.
+func TestNginxWeightsNeedsTheFileLoaded(t *testing.T) {
+	ctx := context.Background()
+	n, _, _ := fakeNginx(t, "true")
+	if err := n.SetWeights(ctx, Weights{50, 50}); err != nil {
+		t.Fatal(err)
+	}
+	notLoaded := &NotLoadedError{Written: time.Now(), Worker: 7, Started: time.Now().Add(-time.Minute)}
+	n.loaded = func(time.Time) error { return notLoaded }
+	if w, err := n.Weights(ctx); !errors.As(err, new(*NotLoadedError)) {
+		t.Errorf("Weights with nginx not having loaded the file = %v, %v; want a *NotLoadedError", w, err)
+	}
+	// SetWeights waits (up to Timeout) for nginx to load it.
+	n.cfg.Timeout = 100 * time.Millisecond
+	if err := n.SetWeights(ctx, Weights{50, 50}); !errors.As(err, new(*NotLoadedError)) {
+		t.Errorf("SetWeights with nginx never loading the file = %v", err)
 	}
 }
 
@@ -201,6 +228,7 @@ func TestNginxSplitsAcrossSeveralServers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	n.loaded = func(time.Time) error { return nil }
 	ctx := context.Background()
 	for _, w := range []Weights{{90, 10}, {33, 67}, {1, 99}} {
 		if err := n.SetWeights(ctx, w); err != nil {

@@ -36,7 +36,13 @@ func run(ctx context.Context, argv []string, stdin []byte) (runResult, error) {
 	cmd.Stdin = bytes.NewReader(stdin)
 	cmd.Stdout = &limited{buf: &stdout, n: 64 << 10}
 	cmd.Stderr = &limited{buf: &stderr, n: maxOutput}
-	err := cmd.Run()
+	err := cmd.Start()
+	if err == nil {
+		if f, ok := ctx.Value(startedKey{}).(func([]string)); ok {
+			f(argv)
+		}
+		err = cmd.Wait()
+	}
 	res := runResult{stdout: stdout.String(), stderr: stderr.String()}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -55,6 +61,16 @@ func run(ctx context.Context, argv []string, stdin []byte) (runResult, error) {
 		return res, err
 	}
 	return res, nil
+}
+
+type startedKey struct{}
+
+// WithStarted returns ctx with a hook that the drivers call once each
+// command they run (nginx's test and reload, the command driver's set and
+// get) has started: the crash tests stop the engine there, leaving the
+// command running as a kill -9 would.
+func WithStarted(ctx context.Context, f func(argv []string)) context.Context {
+	return context.WithValue(ctx, startedKey{}, f)
 }
 
 // limited keeps the first n bytes written and discards the rest, so that a

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/upshift-dev/upshift/internal/kongsim/internal/migrations"
@@ -30,8 +31,25 @@ func killSelf() {
 	select {}
 }
 
+// EnvRunLog names a file to which every run appends a line when it starts
+// ("start PID ARGS...") and one when it returns ("end PID CODE"): tests
+// count how many times a command (migrations finish) ran, including runs
+// killed half way (a start without an end).
+const EnvRunLog = "KONGSIM_RUN_LOG"
+
 // Run is the whole CLI; Main only wires the process to it.
-func Run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, isTTY bool, stdout, stderr io.Writer, kill func()) int {
+func Run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, isTTY bool, stdout, stderr io.Writer, kill func()) (code int) {
+	if path := getenv(EnvRunLog); path != "" {
+		if err := appendRunLog(path, fmt.Sprintf("start %d %s", os.Getpid(), strings.Join(args, " "))); err != nil {
+			fmt.Fprintf(stderr, "Error: %s: %s\n", EnvRunLog, err)
+			return 1
+		}
+		defer func() {
+			if err := appendRunLog(path, fmt.Sprintf("end %d %d", os.Getpid(), code)); err != nil {
+				fmt.Fprintf(stderr, "Error: %s: %s\n", EnvRunLog, err)
+			}
+		}()
+	}
 	inv, err := parseArgs(args, getenv)
 	if err != nil {
 		fmt.Fprintf(stderr, "Error: %s\n\n  Run with --v (verbose) or --vv (debug) for more details\n", err)
@@ -54,4 +72,22 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	opts.Database = database
 	return migrations.New(connect, opts).Run(ctx, inv.subcommand)
+}
+
+// appendRunLog appends line to path and syncs it, so that a kill right
+// after leaves it in the file.
+func appendRunLog(path, line string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(line + "\n"); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
