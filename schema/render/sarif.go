@@ -172,11 +172,13 @@ func writeSARIF(w io.Writer, diags hcl.Diagnostics, opts Options) error {
 	return enc.Encode(sarifLog{Schema: SARIFSchemaURI, Version: SARIFVersion, Runs: []sarifRun{run}})
 }
 
+// sarifMessage is the result's message, secrets masked.
 func sarifMessage(d *hcl.Diagnostic) string {
+	msg := d.Summary
 	if detail := strings.TrimSpace(d.Detail); detail != "" {
-		return d.Summary + ": " + detail
+		msg += ": " + detail
 	}
-	return d.Summary
+	return schema.MaskSecrets(msg)
 }
 
 // artifactURI is filename as a URI reference: relative with forward slashes
