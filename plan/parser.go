@@ -37,6 +37,12 @@ const MaxNesting = 64
 // not safe for concurrent use.
 type Parser struct {
 	hcl *hclparse.Parser
+	// CheckSource, when set, is called by LoadPaths with the source of
+	// each file that parsed and decoded without errors, on the goroutine
+	// that read it (so concurrently for different files, while the source
+	// is fresh); its diagnostics join the file's. `lint --check-format`
+	// checks the layout here.
+	CheckSource func(path string, src []byte) hcl.Diagnostics
 }
 
 // NewParser returns an empty Parser.
@@ -76,6 +82,9 @@ func (p *Parser) LoadPaths(paths ...string) (*Set, hcl.Diagnostics) {
 					continue
 				}
 				r.file, r.plans, r.diags = parseSource(files[i], src)
+				if p.CheckSource != nil && !r.diags.HasErrors() {
+					r.diags = append(r.diags, p.CheckSource(files[i], src)...)
+				}
 			}
 		})
 	}

@@ -7,11 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
@@ -105,15 +102,21 @@ func parseLintArgs(args []string) (lintOptions, error) {
 // view. Unreadable paths are diagnostics (errors) like any other.
 func runLint(ctx context.Context, opts lintOptions, stdin io.Reader, view lintView) int {
 	p := plan.NewParser()
+	if opts.CheckFormat {
+		// Checked as each file is read, in the parser's workers: one pass.
+		p.CheckSource = func(name string, src []byte) hcl.Diagnostics {
+			if d := formatFinding(name, src); d != nil {
+				return hcl.Diagnostics{d}
+			}
+			return nil
+		}
+	}
 	var set *plan.Set
 	var diags hcl.Diagnostics
 	if len(opts.Paths) == 1 && opts.Paths[0] == "-" {
 		set, diags = loadStdin(p, stdin)
 	} else {
 		set, diags = p.LoadPaths(opts.Paths...)
-	}
-	if opts.CheckFormat {
-		diags = append(diags, formatFindings(set.Files, p.Files(), diags)...)
 	}
 	diags = append(diags, schema.Lint(set, schema.Options{StrictEnv: opts.StrictEnv})...)
 	sortByPosition(diags)
@@ -145,49 +148,15 @@ func loadStdin(p *plan.Parser, stdin io.Reader) (*plan.Set, hcl.Diagnostics) {
 	}
 	plans, diags := p.LoadSource(stdinName, src)
 	set.Plans = plans
+	if p.CheckSource != nil && !diags.HasErrors() {
+		diags = append(diags, p.CheckSource(stdinName, src)...)
+	}
 	return set, diags
 }
 
-// formatFindings reports, for `lint --check-format`, each file of names
-// that parsed but is not in fmt's canonical layout: an error (rule
-// render.FormatRuleID) at its first line that differs. Files with a
-// syntax error are left to that error. The files are checked concurrently.
-func formatFindings(names []string, files map[string]*hcl.File, diags hcl.Diagnostics) hcl.Diagnostics {
-	broken := map[string]bool{}
-	for _, d := range diags {
-		if d.Severity == hcl.DiagError && d.Subject != nil {
-			broken[d.Subject.Filename] = true
-		}
-	}
-	var todo []*hcl.File
-	var todoNames []string
-	for _, n := range names {
-		if f := files[n]; f != nil && !broken[n] {
-			todo, todoNames = append(todo, f), append(todoNames, n)
-		}
-	}
-	found := make([]*hcl.Diagnostic, len(todo))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(todo)) {
-		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < len(todo); i = int(next.Add(1) - 1) {
-				found[i] = formatFinding(todoNames[i], todo[i].Bytes)
-			}
-		})
-	}
-	wg.Wait()
-	var out hcl.Diagnostics
-	for _, d := range found {
-		if d != nil {
-			out = append(out, d)
-		}
-	}
-	return out
-}
-
 // formatFinding is the --check-format error for one file, or nil when src
-// is canonical.
+// is canonical: an error of rule render.FormatRuleID at the first line
+// that differs. Files with errors are left to those errors.
 func formatFinding(name string, src []byte) *hcl.Diagnostic {
 	want := canonical(src)
 	if bytes.Equal(src, want) {
