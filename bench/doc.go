@@ -1,5 +1,6 @@
-// Command bench measures `upshift fmt --check` and `upshift lint` over 1,000
-// generated plans against the tools a reviewer would compare them with:
+// Command bench measures `upshift fmt --check`, `upshift lint` and the
+// one-process PR check `upshift lint --check-format` over 1,000 generated
+// plans against the tools a reviewer would compare them with:
 //
 //   - hclfmt (github.com/hashicorp/hcl/v2/cmd/hclfmt, the same HCL engine),
 //     run as `hclfmt -check -require-no-change FILE...` (its closest

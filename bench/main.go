@@ -82,6 +82,9 @@ func run(nPlans, runs int, keep bool) error {
 			count: func(_, errOut string) int { return strings.Count(errOut, ".upshift.hcl") }},
 		{name: "upshift lint", argv: []string{upshift, "lint", plans}, wantExit: 0,
 			count: func(string, string) int { return -1 }},
+		// The one-process PR check: lint and the layout check together.
+		{name: "upshift lint --check-format", argv: []string{upshift, "lint", "--check-format", plans}, wantExit: 1,
+			count: func(out, _ string) int { return strings.Count(out, "[FMT]") }},
 	}
 	if tfDir != "" {
 		tools = append(tools, &tool{name: "terraform fmt -check -recursive", argv: []string{terraform, "fmt", "-check", "-recursive", tfDir}, wantExit: 3,
@@ -131,6 +134,7 @@ func run(nPlans, runs int, keep bool) error {
 	tf := []string{"terraform fmt -check -recursive"}
 	ratio("(upshift lint + upshift fmt --check) / terraform fmt -check", []string{"upshift lint", "upshift fmt --check"}, tf)
 	ratio("upshift lint / terraform fmt -check", []string{"upshift lint"}, tf)
+	ratio("upshift lint --check-format / terraform fmt -check (target <= 0.5)", []string{"upshift lint --check-format"}, tf)
 	return nil
 }
 

@@ -37,6 +37,12 @@ const MaxNesting = 64
 // not safe for concurrent use.
 type Parser struct {
 	hcl *hclparse.Parser
+	// CheckSource, when set, is called by LoadPaths with the source of
+	// each file that parsed and decoded without errors, on the goroutine
+	// that read it (so concurrently for different files, while the source
+	// is fresh); its diagnostics join the file's. `lint --check-format`
+	// checks the layout here.
+	CheckSource func(path string, src []byte) hcl.Diagnostics
 }
 
 // NewParser returns an empty Parser.
@@ -54,20 +60,7 @@ func (p *Parser) Files() map[string]*hcl.File { return p.hcl.Files() }
 // never panics and never stops at the first error.
 func (p *Parser) LoadPaths(paths ...string) (*Set, hcl.Diagnostics) {
 	set := &Set{}
-	var diags hcl.Diagnostics
-	seen := map[string]bool{}
-	var files []string
-	for _, path := range paths {
-		found, d := collect(path)
-		diags = append(diags, d...)
-		for _, f := range found {
-			if !seen[f] {
-				seen[f] = true
-				files = append(files, f)
-			}
-		}
-	}
-	sort.Strings(files)
+	files, diags := FindFiles(paths...)
 	set.Files = files
 	diags = append(diags, p.loadSettings(set, paths)...)
 	// Files are read, parsed and decoded in parallel (parsing is most of
@@ -84,12 +77,15 @@ func (p *Parser) LoadPaths(paths ...string) (*Set, hcl.Diagnostics) {
 		wg.Go(func() {
 			for i := range work {
 				r := &results[i]
-				src, err := readBounded(files[i])
-				if err != nil {
-					r.diags = hcl.Diagnostics{fileError(files[i], "Cannot read plan file", err.Error())}
+				src, d := ReadFile(files[i])
+				if d != nil {
+					r.diags = hcl.Diagnostics{d}
 					continue
 				}
 				r.file, r.plans, r.diags = parseSource(files[i], src)
+				if p.CheckSource != nil && !r.diags.HasErrors() {
+					r.diags = append(r.diags, p.CheckSource(files[i], src)...)
+				}
 			}
 		})
 	}
@@ -106,6 +102,53 @@ func (p *Parser) LoadPaths(paths ...string) (*Set, hcl.Diagnostics) {
 		set.Plans = append(set.Plans, r.plans...)
 	}
 	return set, diags
+}
+
+// FindFiles expands path arguments into plan files, deduplicated and
+// sorted: a file as given, a directory walked recursively for
+// *.upshift.hcl (skipping hidden directories and testdata). What cannot be
+// read (a missing path, an unreadable directory) is an error diagnostic and
+// a directory without plans a warning; the walk goes on past both. It is
+// the discovery of LoadPaths and of `upshift fmt`, so that both see the
+// same files and report the same errors.
+func FindFiles(paths ...string) ([]string, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	seen := map[string]bool{}
+	var files []string
+	for _, path := range paths {
+		found, d := collect(path)
+		diags = append(diags, d...)
+		for _, f := range found {
+			if !seen[f] {
+				seen[f] = true
+				files = append(files, f)
+			}
+		}
+	}
+	sort.Strings(files)
+	return files, diags
+}
+
+// ReadFile reads one plan file FindFiles found, with LoadPaths' bounds:
+// a regular file (a symbolic link is followed; a loop is an error) of at
+// most MaxFileSize bytes. The error is a diagnostic at the file's start.
+func ReadFile(path string) ([]byte, *hcl.Diagnostic) {
+	src, err := readBounded(path)
+	if err != nil {
+		return nil, fileError(path, "Cannot read plan file", err.Error())
+	}
+	return src, nil
+}
+
+// CheckSource applies LoadPaths' bounds to a source read some other way
+// (standard input, a file for `upshift fmt`): at most MaxFileSize bytes,
+// nesting at most MaxNesting deep. Nil when src is within them.
+func CheckSource(path string, src []byte) *hcl.Diagnostic {
+	if len(src) > MaxFileSize {
+		return fileError(path, "Cannot read plan file",
+			fmt.Sprintf("The file is larger than %d MiB, the most a plan file may be.", MaxFileSize>>20))
+	}
+	return checkNesting(path, src)
 }
 
 // collect expands one path argument into plan files.
@@ -177,11 +220,7 @@ func (p *Parser) LoadSource(filename string, src []byte) ([]*Plan, hcl.Diagnosti
 // touches no shared state, so files can be parsed concurrently; the file
 // is nil when the source was refused before parsing.
 func parseSource(path string, src []byte) (*hcl.File, []*Plan, hcl.Diagnostics) {
-	if len(src) > MaxFileSize {
-		return nil, nil, hcl.Diagnostics{fileError(path, "Cannot read plan file",
-			fmt.Sprintf("The file is larger than %d MiB, the most a plan file may be.", MaxFileSize>>20))}
-	}
-	if d := checkNesting(path, src); d != nil {
+	if d := CheckSource(path, src); d != nil {
 		return nil, nil, hcl.Diagnostics{d}
 	}
 	f, diags := hclsyntax.ParseConfig(src, path, hcl.InitialPos)

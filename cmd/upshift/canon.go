@@ -19,12 +19,19 @@ import (
 //     (after a "{" line, before a "}");
 //   - exactly one newline at the end (none for an empty file).
 //
+// A file whose first line ends in CRLF comes back with CRLF on every line
+// (hclwrite alone keeps some and writes LF for the lines it adds).
+//
 // canonical is idempotent: canonical(canonical(x)) == canonical(x).
 func canonical(src []byte) []byte { return canonicalPass(src, false) }
 
 // canonicalPass is canonical; force runs the token pass even when
 // needsBlankLinePass says it is not needed (tests compare both).
 func canonicalPass(src []byte, force bool) []byte {
+	isCRLF := crlf(src)
+	if isCRLF {
+		src = bytes.ReplaceAll(src, []byte("\r\n"), []byte("\n"))
+	}
 	if force || needsBlankLinePass(src) {
 		src = dropBlankLines(src)
 	}
@@ -33,7 +40,18 @@ func canonicalPass(src []byte, force bool) []byte {
 	if len(out) == 0 {
 		return []byte{}
 	}
-	return append(out, '\n')
+	out = append(out, '\n')
+	if isCRLF {
+		out = bytes.ReplaceAll(out, []byte("\n"), []byte("\r\n"))
+	}
+	return out
+}
+
+// crlf reports whether src's first line ends in CRLF: the file's line
+// ending, which canonical keeps.
+func crlf(src []byte) bool {
+	i := bytes.IndexByte(src, '\n')
+	return i > 0 && src[i-1] == '\r'
 }
 
 // needsBlankLinePass reports whether src may hold a blank line that

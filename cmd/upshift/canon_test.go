@@ -97,6 +97,9 @@ func TestCanonicalLayout(t *testing.T) {
 		{"x {\n  # c\n\n\n  a = 1 # d\n\n\n}\n", "x {\n  # c\n\n  a = 1 # d\n}\n"},
 		{"h = <<EOT\n\n\nx\nEOT\n", "h = <<EOT\n\n\nx\nEOT\n"},
 		{"s = \"a\n\"\n", "s = \"a\n\"\n"},
+		// CRLF (the first line's ending) on every line, the last one too.
+		{"a=1\r\nb {\r\n\r\nc=2\r\n}", "a = 1\r\nb {\r\n  c = 2\r\n}\r\n"},
+		{"a=1\r\nb=2\n", "a = 1\r\nb = 2\r\n"},
 	} {
 		if got := string(canonical([]byte(c.in))); got != c.want {
 			t.Errorf("canonical(%q) = %q, want %q", c.in, got, c.want)

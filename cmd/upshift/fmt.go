@@ -9,8 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -108,7 +106,15 @@ func runFmt(ctx context.Context, opts fmtOptions, stdin io.Reader, view fmtView)
 	if len(opts.Paths) == 1 && opts.Paths[0] == "-" {
 		return fmtStdin(opts, stdin, view)
 	}
-	files, code := fmtCollect(opts.Paths, view)
+	// The same files, and the same errors for what cannot be read, as lint.
+	files, found := plan.FindFiles(opts.Paths...)
+	code := exitOK
+	if len(found) > 0 {
+		view.Diagnostics(found, nil)
+		if found.HasErrors() {
+			code = exitFail
+		}
+	}
 	results := make([]fmtResult, len(files))
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -149,63 +155,6 @@ func runFmt(ctx context.Context, opts fmtOptions, stdin io.Reader, view fmtView)
 	return code
 }
 
-// fmtCollect expands the path arguments into files: a file as given, a
-// directory walked for *.upshift.hcl (skipping hidden directories and
-// testdata, as plan.Parser does). Missing paths are reported (exit 1).
-func fmtCollect(paths []string, view fmtView) ([]string, int) {
-	code := exitOK
-	var files []string
-	seen := map[string]bool{}
-	add := func(f string) {
-		if !seen[f] {
-			seen[f] = true
-			files = append(files, f)
-		}
-	}
-	for _, root := range paths {
-		info, err := os.Stat(root)
-		if err != nil {
-			view.Error(err)
-			code = exitFail
-			continue
-		}
-		if !info.IsDir() {
-			add(root)
-			continue
-		}
-		var found []string
-		err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				view.Error(err)
-				code = exitFail
-				if d != nil && d.IsDir() && p != root {
-					return fs.SkipDir
-				}
-				return nil
-			}
-			if d.IsDir() {
-				if name := d.Name(); p != root && (strings.HasPrefix(name, ".") || name == "testdata") {
-					return fs.SkipDir
-				}
-				return nil
-			}
-			if d.Type().IsRegular() && strings.HasSuffix(d.Name(), plan.FileSuffix) {
-				found = append(found, p)
-			}
-			return nil
-		})
-		if err != nil {
-			view.Error(err)
-			code = exitFail
-		}
-		sort.Strings(found)
-		for _, f := range found {
-			add(f)
-		}
-	}
-	return files, code
-}
-
 // fmtResult is what formatting one file found (and did).
 type fmtResult struct {
 	changed       bool            // its formatting differed (and, with Write, was rewritten)
@@ -225,21 +174,23 @@ func checkSyntax(name string, src []byte) (*hcl.File, hcl.Diagnostics) {
 	return f, nil
 }
 
+// checkFmtSource applies lint's bounds (size, nesting: hclwrite's output
+// grows with the square of the depth) and then the syntax check.
+func checkFmtSource(name string, src []byte) (*hcl.File, hcl.Diagnostics) {
+	if d := plan.CheckSource(name, src); d != nil {
+		return nil, hcl.Diagnostics{d}
+	}
+	return checkSyntax(name, src)
+}
+
 // fmtFile formats one file, writing it back when opts.Write. Safe to call
 // concurrently for different files.
 func fmtFile(name string, opts fmtOptions) fmtResult {
-	info, err := os.Stat(name)
-	if err != nil {
-		return fmtResult{err: err}
+	src, d := plan.ReadFile(name) // lint's reader: regular files, bounded
+	if d != nil {
+		return fmtResult{diags: hcl.Diagnostics{d}}
 	}
-	if info.Size() > plan.MaxFileSize {
-		return fmtResult{err: fmt.Errorf("%s: larger than %d MiB, the most a plan file may be", name, plan.MaxFileSize>>20)}
-	}
-	src, err := os.ReadFile(name)
-	if err != nil {
-		return fmtResult{err: err}
-	}
-	if f, diags := checkSyntax(name, src); diags != nil {
+	if f, diags := checkFmtSource(name, src); diags != nil {
 		return fmtResult{diags: diags, file: f}
 	}
 	out := canonical(src)
@@ -251,7 +202,7 @@ func fmtFile(name string, opts fmtOptions) fmtResult {
 		r.before, r.after = src, out
 	}
 	if opts.Write {
-		r.err = writeAtomic(name, out, info.Mode().Perm())
+		r.err = writeFormatted(name, out)
 	}
 	return r
 }
@@ -264,12 +215,8 @@ func fmtStdin(opts fmtOptions, stdin io.Reader, view fmtView) int {
 		view.Error(fmt.Errorf("read standard input: %w", err))
 		return exitFail
 	}
-	if len(src) > plan.MaxFileSize {
-		view.Error(fmt.Errorf("standard input: larger than %d MiB, the most a plan file may be", plan.MaxFileSize>>20))
-		return exitFail
-	}
-	const name = "<stdin>"
-	if f, diags := checkSyntax(name, src); diags != nil {
+	const name = stdinName
+	if f, diags := checkFmtSource(name, src); diags != nil {
 		view.Diagnostics(diags, map[string]*hcl.File{name: f})
 		return exitFail
 	}
@@ -285,6 +232,20 @@ func fmtStdin(opts fmtOptions, stdin io.Reader, view fmtView) int {
 		return exitFail
 	}
 	return exitOK
+}
+
+// writeFormatted writes out over name, keeping its mode; a symbolic link
+// is kept and its target rewritten.
+func writeFormatted(name string, out []byte) error {
+	target, err := filepath.EvalSymlinks(name)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	info, err := os.Stat(target)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	return writeAtomic(target, out, info.Mode().Perm())
 }
 
 // writeAtomic replaces name with data: a temporary file in the same
@@ -317,3 +278,6 @@ func writeAtomic(name string, data []byte, perm fs.FileMode) (err error) {
 	}
 	return nil
 }
+
+// stdinName names standard input ("-") in diagnostics of fmt and lint.
+const stdinName = "<stdin>"

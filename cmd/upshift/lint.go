@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -18,16 +21,24 @@ import (
 const lintUsage = `Usage: upshift lint [flags] [PATH...]
 
 Parses the plan files at each PATH (a file, or a directory searched
-recursively for *.upshift.hcl; default ".") and checks them with every lint
-rule. Findings go to stdout.
+recursively for *.upshift.hcl; default "."; "-" reads one plan file from
+standard input) and checks them with every lint rule. Findings go to
+stdout. Secrets written in a plan are shown as *** wherever a source line
+or a message would show them.
 
 Flags:
   --format FORMAT  text (default), json, github (workflow-command
                    annotations), sarif (SARIF 2.1.0)
   --strict         warnings fail too (exit 1); info findings never fail
   --strict-env     every env("NAME") must be set in this environment (UP027)
+  --check-format   also report each file that is not in the canonical layout
+                   of 'upshift fmt' (an error, rule FMT): lint and
+                   'fmt --check' in one pass
   --no-color       no colours in text output (also: NO_COLOR set, or stdout
                    not a terminal)
+
+In github and sarif output, paths are relative to the repository root:
+$GITHUB_WORKSPACE when set, else the working directory.
 
 Exit codes: 0 no errors (and, with --strict, no warnings); 1 errors found,
 or warnings with --strict, or a path that cannot be read; 2 usage error.
@@ -43,17 +54,18 @@ var lintCommand = &command{
 			return handleParseError("lint", lintUsage, err, s)
 		}
 		color := !opts.NoColor && colorAllowed(s.Out)
-		return runLint(ctx, opts, newLintView(opts.Format, s.Out, s.Err, color))
+		return runLint(ctx, opts, s.In, newLintView(opts.Format, s.Out, s.Err, color))
 	},
 }
 
 // lintOptions is `upshift lint`'s parsed command line.
 type lintOptions struct {
-	Paths     []string
-	Format    render.Format
-	Strict    bool
-	StrictEnv bool
-	NoColor   bool
+	Paths       []string // "-" is standard input
+	Format      render.Format
+	Strict      bool
+	StrictEnv   bool
+	CheckFormat bool
+	NoColor     bool
 }
 
 func parseLintArgs(args []string) (lintOptions, error) {
@@ -62,6 +74,7 @@ func parseLintArgs(args []string) (lintOptions, error) {
 	format := fs.String("format", string(render.Text), "")
 	fs.BoolVar(&o.Strict, "strict", false, "")
 	fs.BoolVar(&o.StrictEnv, "strict-env", false, "")
+	fs.BoolVar(&o.CheckFormat, "check-format", false, "")
 	fs.BoolVar(&o.NoColor, "no-color", false, "")
 	paths, err := parseFlags(fs, args)
 	if err != nil {
@@ -74,6 +87,9 @@ func parseLintArgs(args []string) (lintOptions, error) {
 		if strings.TrimSpace(p) == "" {
 			return o, usageErrorf("an empty path")
 		}
+		if p == "-" && len(paths) > 1 {
+			return o, usageErrorf(`"-" (standard input) cannot be combined with other paths`)
+		}
 	}
 	if len(paths) == 0 {
 		paths = []string{"."}
@@ -84,9 +100,24 @@ func parseLintArgs(args []string) (lintOptions, error) {
 
 // runLint parses and lints opts.Paths and shows every diagnostic through
 // view. Unreadable paths are diagnostics (errors) like any other.
-func runLint(ctx context.Context, opts lintOptions, view lintView) int {
+func runLint(ctx context.Context, opts lintOptions, stdin io.Reader, view lintView) int {
 	p := plan.NewParser()
-	set, diags := p.LoadPaths(opts.Paths...)
+	if opts.CheckFormat {
+		// Checked as each file is read, in the parser's workers: one pass.
+		p.CheckSource = func(name string, src []byte) hcl.Diagnostics {
+			if d := formatFinding(name, src); d != nil {
+				return hcl.Diagnostics{d}
+			}
+			return nil
+		}
+	}
+	var set *plan.Set
+	var diags hcl.Diagnostics
+	if len(opts.Paths) == 1 && opts.Paths[0] == "-" {
+		set, diags = loadStdin(p, stdin)
+	} else {
+		set, diags = p.LoadPaths(opts.Paths...)
+	}
 	diags = append(diags, schema.Lint(set, schema.Options{StrictEnv: opts.StrictEnv})...)
 	sortByPosition(diags)
 	if err := view.Diagnostics(diags, p.Files()); err != nil {
@@ -99,6 +130,58 @@ func runLint(ctx context.Context, opts lintOptions, view lintView) int {
 		return exitFail
 	}
 	return exitOK
+}
+
+// loadStdin parses standard input as the plan file "<stdin>" (file()
+// paths are then relative to the working directory), with the bounds of a
+// file.
+func loadStdin(p *plan.Parser, stdin io.Reader) (*plan.Set, hcl.Diagnostics) {
+	set := &plan.Set{Files: []string{stdinName}}
+	src, err := io.ReadAll(io.LimitReader(stdin, plan.MaxFileSize+1))
+	if err != nil {
+		return set, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Cannot read plan file",
+			Detail:   fmt.Sprintf("read standard input: %v.", err),
+			Subject:  &hcl.Range{Filename: stdinName, Start: hcl.InitialPos, End: hcl.InitialPos},
+		}}
+	}
+	plans, diags := p.LoadSource(stdinName, src)
+	set.Plans = plans
+	if p.CheckSource != nil && !diags.HasErrors() {
+		diags = append(diags, p.CheckSource(stdinName, src)...)
+	}
+	return set, diags
+}
+
+// formatFinding is the --check-format error for one file, or nil when src
+// is canonical: an error of rule render.FormatRuleID at the first line
+// that differs. Files with errors are left to those errors.
+func formatFinding(name string, src []byte) *hcl.Diagnostic {
+	want := canonical(src)
+	if bytes.Equal(src, want) {
+		return nil
+	}
+	// The first line that differs, for the annotation's position.
+	line, start := 1, 0
+	for i := 0; i < len(src) && i < len(want) && src[i] == want[i]; i++ {
+		if src[i] == '\n' {
+			line, start = line+1, i+1
+		}
+	}
+	end := len(src)
+	if j := bytes.IndexByte(src[start:], '\n'); j >= 0 {
+		end = start + j
+	}
+	return &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  render.FormatRule.Summary,
+		Detail:   fmt.Sprintf("The layout differs from line %d on. Run: upshift fmt %s (upshift fmt --diff shows the change).", line, name),
+		Subject: &hcl.Range{Filename: name,
+			Start: hcl.Pos{Line: line, Column: 1, Byte: start},
+			End:   hcl.Pos{Line: line, Column: 1 + utf8.RuneCount(src[start:end]), Byte: end}},
+		Extra: &schema.Finding{Rule: render.FormatRule, Severity: schema.SeverityError},
+	}
 }
 
 // colorAllowed reports whether w is a terminal and NO_COLOR is unset

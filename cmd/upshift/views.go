@@ -36,11 +36,16 @@ type renderLintView struct {
 }
 
 func (v *renderLintView) Diagnostics(diags hcl.Diagnostics, files map[string]*hcl.File) error {
-	wd, _ := os.Getwd()
+	// Annotation and SARIF paths are relative to the repository root,
+	// which GitHub Actions names; elsewhere the working directory.
+	base := os.Getenv("GITHUB_WORKSPACE")
+	if base == "" {
+		base, _ = os.Getwd()
+	}
 	return render.Write(v.out, v.format, diags, render.Options{
 		Files:       files,
 		Color:       v.color,
-		BaseDir:     wd,
+		BaseDir:     base,
 		ToolVersion: buildVersion().Module,
 	})
 }

@@ -44,14 +44,14 @@ func writeGitHub(w io.Writer, diags hcl.Diagnostics, opts Options) error {
 				props = append(props, fmt.Sprintf("endLine=%d", rng.End.Line), fmt.Sprintf("endColumn=%d", rng.End.Column))
 			}
 		}
-		title := d.Summary
+		title := schema.MaskSecrets(d.Summary)
 		if id := schema.RuleID(d); id != "" {
 			title = id + " " + title
 		}
 		props = append(props, "title="+escapeProperty(title))
-		msg := strings.TrimSpace(d.Detail)
+		msg := schema.MaskSecrets(strings.TrimSpace(d.Detail))
 		if msg == "" {
-			msg = d.Summary
+			msg = schema.MaskSecrets(d.Summary)
 		}
 		fmt.Fprintf(bw, "::%s %s::%s\n", cmd, strings.Join(props, ","), escapeData(msg))
 	}

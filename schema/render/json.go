@@ -74,8 +74,8 @@ func writeJSON(w io.Writer, diags hcl.Diagnostics, opts Options) error {
 	for _, d := range diags {
 		jd := jsonDiagnostic{
 			Severity: schema.SeverityOf(d).String(),
-			Summary:  d.Summary,
-			Detail:   d.Detail,
+			Summary:  schema.MaskSecrets(d.Summary),
+			Detail:   schema.MaskSecrets(d.Detail),
 			Rule:     ruleID(d),
 		}
 		if f := schema.FindingOf(d); f != nil {
@@ -114,11 +114,13 @@ func snippetOf(files map[string]*hcl.File, rng *hcl.Range) *jsonSnippet {
 	} else {
 		last += end
 	}
+	code := string(src[first:last])
+	spans := schema.SecretSpans(code) // the code is shown masked; offsets follow
 	sn := &jsonSnippet{
-		Code:                 string(src[first:last]),
+		Code:                 schema.MaskSecrets(code),
 		StartLine:            rng.Start.Line,
-		HighlightStartOffset: rng.Start.Byte - first,
-		HighlightEndOffset:   end - first,
+		HighlightStartOffset: schema.MaskOffset(spans, rng.Start.Byte-first),
+		HighlightEndOffset:   schema.MaskOffset(spans, end-first),
 		Values:               []any{},
 	}
 	if c := contextString(files, rng); c != "" {

@@ -42,6 +42,16 @@ func ParseFormat(s string) (Format, error) {
 // diagnostics that come from the parser rather than from a lint rule.
 const ParserRuleID = "HCL"
 
+// FormatRule is the rule of `upshift lint --check-format`'s finding: a
+// file not in the canonical layout of `upshift fmt`. It is not a lint rule
+// (schema.Rules): it checks layout, not meaning, and only on request.
+var FormatRule = &schema.Rule{
+	ID:       "FMT",
+	Severity: schema.SeverityError,
+	Summary:  "File not in the canonical layout",
+	Fix:      "Run upshift fmt on the file (upshift fmt --diff shows what changes).",
+}
+
 // Options tune Write. The zero value renders plain text without source
 // snippets, paths as given.
 type Options struct {
@@ -51,9 +61,11 @@ type Options struct {
 	// Color turns on ANSI colours in text output. The caller decides (a
 	// terminal, NO_COLOR unset).
 	Color bool
-	// BaseDir makes absolute filenames relative in github and sarif output
-	// (GitHub resolves annotation paths from the repository root). Empty
-	// means the paths are written as the diagnostics hold them.
+	// BaseDir is the directory github and sarif paths are made relative
+	// to: the repository root (GitHub resolves annotation paths from it),
+	// not the working directory. Relative filenames are taken as relative
+	// to the working directory first. Empty means the paths are written as
+	// the diagnostics hold them.
 	BaseDir string
 	// ToolVersion is the upshift version written into SARIF's tool.driver.
 	ToolVersion string
@@ -106,11 +118,17 @@ func ruleID(d *hcl.Diagnostic) string {
 }
 
 // relPath returns filename relative to base with forward slashes, when base
-// is set and filename is absolute (or both are relative to one directory).
+// is set and filename (relative ones from the working directory) is inside
+// it. Names that are not paths ("<stdin>") are kept.
 func relPath(filename, base string) string {
-	if base != "" && filepath.IsAbs(filename) {
-		if abs, err := filepath.Abs(base); err == nil {
-			if rel, err := filepath.Rel(abs, filename); err == nil && !strings.HasPrefix(rel, "..") {
+	if strings.HasPrefix(filename, "<") {
+		return filename
+	}
+	if base != "" {
+		absBase, err1 := filepath.Abs(base)
+		absFile, err2 := filepath.Abs(filename)
+		if err1 == nil && err2 == nil {
+			if rel, err := filepath.Rel(absBase, absFile); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
 				filename = rel
 			}
 		}

@@ -2,7 +2,10 @@ package render
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/url"
 	"path/filepath"
@@ -59,12 +62,15 @@ type (
 		Text string `json:"text"`
 	}
 	sarifResult struct {
-		RuleID       string             `json:"ruleId"`
-		RuleIndex    int                `json:"ruleIndex"`
-		Level        string             `json:"level"`
-		Message      sarifText          `json:"message"`
-		Locations    []sarifLocation    `json:"locations,omitempty"`
-		Suppressions []sarifSuppression `json:"suppressions,omitempty"`
+		RuleID    string          `json:"ruleId"`
+		RuleIndex int             `json:"ruleIndex"`
+		Level     string          `json:"level"`
+		Message   sarifText       `json:"message"`
+		Locations []sarifLocation `json:"locations,omitempty"`
+		// PartialFingerprints identify a result across commits (GitHub code
+		// scanning matches alerts by them): see fingerprint.
+		PartialFingerprints map[string]string  `json:"partialFingerprints,omitempty"`
+		Suppressions        []sarifSuppression `json:"suppressions,omitempty"`
 	}
 	sarifLocation struct {
 		PhysicalLocation sarifPhysical `json:"physicalLocation"`
@@ -116,6 +122,12 @@ var parserRule = &schema.Rule{
 // artifact URIs are relative (forward slashes) when the path is.
 func writeSARIF(w io.Writer, diags hcl.Diagnostics, opts Options) error {
 	rules := append([]*schema.Rule{parserRule}, schema.Rules()...)
+	for _, d := range diags {
+		if ruleID(d) == FormatRule.ID { // listed only when used (lint --check-format)
+			rules = append(rules, FormatRule)
+			break
+		}
+	}
 	index := make(map[string]int, len(rules))
 	driver := sarifDriver{
 		Name:           "upshift",
@@ -143,6 +155,7 @@ func writeSARIF(w io.Writer, diags hcl.Diagnostics, opts Options) error {
 		ColumnKind: "unicodeCodePoints",
 		Results:    make([]sarifResult, 0, len(diags)),
 	}
+	seen := map[string]int{} // fingerprints so far, for the occurrence suffix
 	for _, d := range diags {
 		id := ruleID(d)
 		res := sarifResult{
@@ -159,10 +172,16 @@ func writeSARIF(w io.Writer, diags hcl.Diagnostics, opts Options) error {
 			}}
 		}
 		if rng := subject(d); rng != nil {
+			uri := artifactURI(rng.Filename, opts.BaseDir)
 			res.Locations = []sarifLocation{{PhysicalLocation: sarifPhysical{
-				ArtifactLocation: sarifArtifact{URI: artifactURI(rng.Filename, opts.BaseDir)},
+				ArtifactLocation: sarifArtifact{URI: uri},
 				Region:           sarifRegionOf(source(opts.Files, rng), rng),
 			}}}
+			fp := fingerprint(id, uri, lineAt(source(opts.Files, rng), rng.Start.Byte), d)
+			seen[fp]++
+			res.PartialFingerprints = map[string]string{
+				"primaryLocationLineHash": fmt.Sprintf("%s:%d", fp, seen[fp]),
+			}
 		}
 		run.Results = append(run.Results, res)
 	}
@@ -172,11 +191,42 @@ func writeSARIF(w io.Writer, diags hcl.Diagnostics, opts Options) error {
 	return enc.Encode(sarifLog{Schema: SARIFSchemaURI, Version: SARIFVersion, Runs: []sarifRun{run}})
 }
 
+// sarifMessage is the result's message, secrets masked.
 func sarifMessage(d *hcl.Diagnostic) string {
+	msg := d.Summary
 	if detail := strings.TrimSpace(d.Detail); detail != "" {
-		return d.Summary + ": " + detail
+		msg += ": " + detail
 	}
-	return d.Summary
+	return schema.MaskSecrets(msg)
+}
+
+// fingerprint identifies a result whatever line it moves to: a hash of the
+// rule, the file (as written in the log) and the content of the result's
+// first line with its secrets masked and its indentation trimmed (so a
+// secret never reaches the hash). Without the source (an unreadable file)
+// the message stands in for the line. Writers add ":N", the occurrence of
+// the same hash in the log, as GitHub's own primaryLocationLineHash does.
+func fingerprint(rule, uri string, line []byte, d *hcl.Diagnostic) string {
+	content := strings.TrimSpace(schema.MaskSecrets(string(line)))
+	if line == nil {
+		content = sarifMessage(d)
+	}
+	h := sha256.Sum256([]byte(rule + "\x00" + uri + "\x00" + content))
+	return hex.EncodeToString(h[:8])
+}
+
+// lineAt returns the line of src holding byte offset off (without its
+// newline), or nil without source.
+func lineAt(src []byte, off int) []byte {
+	if src == nil || off < 0 || off > len(src) {
+		return nil
+	}
+	start := bytes.LastIndexByte(src[:off], '\n') + 1
+	end := bytes.IndexByte(src[start:], '\n')
+	if end < 0 {
+		return src[start:]
+	}
+	return bytes.TrimRight(src[start:start+end], "\r")
 }
 
 // artifactURI is filename as a URI reference: relative with forward slashes

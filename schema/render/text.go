@@ -55,7 +55,7 @@ func writeTextDiag(w *bufio.Writer, d *hcl.Diagnostic, opts Options) {
 	if !opts.Color {
 		colour, bold = "", ""
 	}
-	head := paint(label+":", colour+bold) + " " + paint(d.Summary, bold)
+	head := paint(label+":", colour+bold) + " " + paint(schema.MaskSecrets(d.Summary), bold)
 	if id := schema.RuleID(d); id != "" {
 		head += " [" + id + "]"
 	}
@@ -72,7 +72,7 @@ func writeTextDiag(w *bufio.Writer, d *hcl.Diagnostic, opts Options) {
 	}
 	if detail := strings.TrimSpace(d.Detail); detail != "" {
 		fmt.Fprintln(w)
-		fmt.Fprintln(w, detail)
+		fmt.Fprintln(w, schema.MaskSecrets(detail))
 	}
 	fmt.Fprintln(w)
 }
@@ -102,7 +102,9 @@ func writeSnippet(w *bufio.Writer, src []byte, rng hcl.Range, colour string) {
 			lineEnd += pos
 		}
 		line := strings.TrimRight(string(src[pos:lineEnd]), "\r")
-		fmt.Fprintf(w, "  %*d: %s\n", width, n, line)
+		spans := schema.SecretSpans(line)
+		shown := schema.MaskSecrets(line) // never echo a secret
+		fmt.Fprintf(w, "  %*d: %s\n", width, n, shown)
 		from, to := max(rng.Start.Byte, pos), min(end, pos+len(line))
 		if n > rng.Start.Line { // continuation lines: underline from the first non-blank
 			for from < to && (src[from] == ' ' || src[from] == '\t') {
@@ -110,11 +112,13 @@ func writeSnippet(w *bufio.Writer, src []byte, rng hcl.Range, colour string) {
 			}
 		}
 		if to > from || (from == to && n == rng.Start.Line) {
-			marks := strings.Repeat("^", max(1, utf8.RuneCount(src[from:to])))
+			// The carets are placed on the shown (masked) line.
+			sFrom, sTo := schema.MaskOffset(spans, from-pos), schema.MaskOffset(spans, to-pos)
+			marks := strings.Repeat("^", max(1, utf8.RuneCountInString(shown[sFrom:sTo])))
 			if colour != "" {
 				marks = colour + marks + ansiReset
 			}
-			fmt.Fprintf(w, "  %*s  %s%s\n", width, "", indentLike(src[pos:from]), marks)
+			fmt.Fprintf(w, "  %*s  %s%s\n", width, "", indentLike([]byte(shown[:sFrom])), marks)
 		}
 		pos = lineEnd + 1
 	}
