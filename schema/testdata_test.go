@@ -248,8 +248,8 @@ var passingCase = map[string]string{
 	"UP037": "blue_green_acknowledged.upshift.hcl",
 	"UP038": "dual_cluster.upshift.hcl",
 	"UP039": "blue_green_patch.upshift.hcl", // approve, not approve_in_advance
-	"UP041": "journal_dir",      // an absolute journal dir
-	"UP042": "journal_postgres", // postgres = env(...)
+	"UP041": "journal_dir",                  // an absolute journal dir
+	"UP042": "journal_postgres",             // postgres = env(...)
 }
 
 func TestEveryRuleHasAPassingCase(t *testing.T) {

@@ -10,8 +10,8 @@ import (
 
 	"github.com/kong/go-kong/kong"
 
-	"github.com/upshift-dev/upshift/internal/testenv"
 	"github.com/upshift-dev/upshift/internal/kongsim"
+	"github.com/upshift-dev/upshift/internal/testenv"
 )
 
 // TestBackupRestoreCommands runs `upshift backup` and `upshift restore` on

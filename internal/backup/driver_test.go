@@ -10,8 +10,8 @@ import (
 
 	gokong "github.com/kong/go-kong/kong"
 
-	"github.com/upshift-dev/upshift/internal/testenv"
 	"github.com/upshift-dev/upshift/internal/kongsim"
+	"github.com/upshift-dev/upshift/internal/testenv"
 )
 
 // TestDriverRetention: three verified backups with keep = 2 leave the two

@@ -10,8 +10,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	gokong "github.com/kong/go-kong/kong"
 
-	"github.com/upshift-dev/upshift/internal/testenv"
 	"github.com/upshift-dev/upshift/internal/kongsim"
+	"github.com/upshift-dev/upshift/internal/testenv"
 )
 
 // smallBackup backs up a small bootstrapped database and returns the

@@ -9,8 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/upshift-dev/upshift/internal/testenv"
 	"github.com/upshift-dev/upshift/internal/kongsim"
+	"github.com/upshift-dev/upshift/internal/testenv"
 )
 
 // bulk adds n services, n routes (one per service) and m consumers with SQL,

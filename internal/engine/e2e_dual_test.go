@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/upshift-dev/upshift/internal/testenv"
 	"github.com/upshift-dev/upshift/internal/kong"
 	"github.com/upshift-dev/upshift/internal/kongsim"
+	"github.com/upshift-dev/upshift/internal/testenv"
 )
 
 // dualWorld is a dual-cluster setup: X (3.8.0) serving through nginx on a

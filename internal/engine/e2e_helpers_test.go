@@ -17,8 +17,8 @@ import (
 
 	gokong "github.com/kong/go-kong/kong"
 
-	"github.com/upshift-dev/upshift/internal/testenv"
 	"github.com/upshift-dev/upshift/internal/kongsim"
+	"github.com/upshift-dev/upshift/internal/testenv"
 	"github.com/upshift-dev/upshift/plan"
 	"github.com/upshift-dev/upshift/schema"
 )

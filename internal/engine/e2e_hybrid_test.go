@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/upshift-dev/upshift/internal/analysis"
-	"github.com/upshift-dev/upshift/internal/testenv"
 	"github.com/upshift-dev/upshift/internal/kong"
 	"github.com/upshift-dev/upshift/internal/kongsim"
 	"github.com/upshift-dev/upshift/internal/kongsim/fleet"
+	"github.com/upshift-dev/upshift/internal/testenv"
 )
 
 // hybridWorld: a control plane (cpVersion, on PostgreSQL, seeded with a

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/upshift-dev/upshift/internal/testenv"
 	"github.com/upshift-dev/upshift/internal/kongsim"
+	"github.com/upshift-dev/upshift/internal/testenv"
 )
 
 // TestDualClusterHybridControlPlanes: dual-cluster in hybrid mode. X is a

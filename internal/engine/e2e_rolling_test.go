@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/upshift-dev/upshift/internal/testenv"
 	"github.com/upshift-dev/upshift/internal/kongsim"
 	"github.com/upshift-dev/upshift/internal/kongsim/fleet"
+	"github.com/upshift-dev/upshift/internal/testenv"
 )
 
 // rollingWorld: two DB-less X nodes (3.8.0) serving a declarative

@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/upshift-dev/upshift/internal/testenv"
 	"github.com/upshift-dev/upshift/internal/kongrelease"
 	"github.com/upshift-dev/upshift/internal/kongsim"
+	"github.com/upshift-dev/upshift/internal/testenv"
 )
 
 func startSim(t *testing.T, cfg kongsim.Config) *kongsim.Node {

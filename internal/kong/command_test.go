@@ -11,8 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/upshift-dev/upshift/internal/testenv"
 	"github.com/upshift-dev/upshift/internal/kongrelease"
+	"github.com/upshift-dev/upshift/internal/testenv"
 )
 
 // TestCommandMigrationsAndSchema runs kongsim's kong through Command on a

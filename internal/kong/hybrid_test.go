@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/upshift-dev/upshift/internal/testenv"
 	"github.com/upshift-dev/upshift/internal/kongsim"
+	"github.com/upshift-dev/upshift/internal/testenv"
 )
 
 // TestDataPlanesFromKongsimCP: a kongsim control plane lists the data
