@@ -160,12 +160,11 @@ func (w *gitopsWorld) load() testenv.LoadResult {
 	return <-w.loadDone
 }
 
-func TestGitOpsEndToEnd(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	gw := newGitOpsWorld(t, ctx)
-	f, ng, g, work, planFile, push := gw.f, gw.ng, gw.g, gw.work, gw.planFile, gw.push
-	src, err := gitsource.Open(gitsource.Config{URL: g.RepoURL("plans"), Path: "plans", Dir: t.TempDir()})
+// startAgent runs an agent on the world's repository, with its own
+// journal directory, until the test ends.
+func (gw *gitopsWorld) startAgent(t *testing.T, ctx context.Context, holder string) (*agent.Agent, *engine.DirStore) {
+	t.Helper()
+	src, err := gitsource.Open(gitsource.Config{URL: gw.g.RepoURL("plans"), Path: "plans", Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,17 +173,26 @@ func TestGitOpsEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
-	a, err := agent.New(agent.Config{Source: src, Store: store, Interval: 200 * time.Millisecond, Holder: "agent-e2e",
+	a, err := agent.New(agent.Config{Source: src, Store: store, Interval: 200 * time.Millisecond, Holder: holder,
 		Engine: func(c *engine.Config) {
 			c.Drain, c.RetryBase, c.PollInterval, c.WaitTimeout = 300*time.Millisecond, 100*time.Millisecond, 50*time.Millisecond, 30*time.Second
 		}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	runDone := make(chan error, 1)
-	actx, stopAgent := context.WithCancel(ctx)
-	go func() { runDone <- a.Run(actx) }()
-	defer func() { stopAgent(); <-runDone }()
+	actx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- a.Run(actx) }()
+	t.Cleanup(func() { stop(); <-done })
+	return a, store
+}
+
+func TestGitOpsEndToEnd(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	gw := newGitOpsWorld(t, ctx)
+	f, ng, g, work, planFile, push := gw.f, gw.ng, gw.g, gw.work, gw.planFile, gw.push
+	a, store := gw.startAgent(t, ctx, "agent-e2e")
 
 	plan := func() agent.PlanStatus {
 		for _, p := range a.Status(ctx).Plans {
@@ -294,27 +302,8 @@ func TestGitOpsConsentAfterTheGate(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	gw := newGitOpsWorld(t, ctx)
-	f, g, planFile, push := gw.f, gw.g, gw.planFile, gw.push
-	src, err := gitsource.Open(gitsource.Config{URL: g.RepoURL("plans"), Path: "plans", Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := engine.OpenDir(t.TempDir(), engine.DirOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	a, err := agent.New(agent.Config{Source: src, Store: store, Interval: 200 * time.Millisecond, Holder: "agent-consent",
-		Engine: func(c *engine.Config) {
-			c.Drain, c.RetryBase, c.PollInterval, c.WaitTimeout = 300*time.Millisecond, 100*time.Millisecond, 50*time.Millisecond, 30*time.Second
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runDone := make(chan error, 1)
-	actx, stopAgent := context.WithCancel(ctx)
-	go func() { runDone <- a.Run(actx) }()
-	defer func() { stopAgent(); <-runDone }()
+	f, planFile, push := gw.f, gw.planFile, gw.push
+	_, store := gw.startAgent(t, ctx, "agent-consent")
 
 	// gate waits until the journal records the run stopped at the
 	// decommission gate at commit c, and returns whether approve listed

@@ -28,31 +28,40 @@ import (
 // standing in for the user's deploy script: argv ["sim", "start"|"stop",
 // NAME] starts or stops the named kongsim node in this process.
 
-var kongCLI struct {
+// builtBinary is a Go command built once per test binary.
+type builtBinary struct {
 	once sync.Once
 	path string
 	err  error
 }
 
-// kongsimKong builds kongsim's kong CLI once per test binary.
-func kongsimKong(t testing.TB) string {
+// build builds pkg as name into a temp dir the first time it is asked for.
+func (b *builtBinary) build(t testing.TB, name, pkg string) string {
 	t.Helper()
-	kongCLI.once.Do(func() {
-		dir, err := os.MkdirTemp("", "upshift-engine-kong-")
+	b.once.Do(func() {
+		dir, err := os.MkdirTemp("", "upshift-engine-"+name+"-")
 		if err != nil {
-			kongCLI.err = err
+			b.err = err
 			return
 		}
-		kongCLI.path = filepath.Join(dir, "kong")
-		out, err := exec.Command("go", "build", "-o", kongCLI.path, "github.com/upshift-dev/upshift/internal/kongsim/cmd/kongsim-kong").CombinedOutput()
+		b.path = filepath.Join(dir, name)
+		out, err := exec.Command("go", "build", "-o", b.path, pkg).CombinedOutput()
 		if err != nil {
-			kongCLI.err = fmt.Errorf("%v\n%s", err, out)
+			b.err = fmt.Errorf("%v\n%s", err, out)
 		}
 	})
-	if kongCLI.err != nil {
-		t.Fatalf("build kongsim's kong: %v", kongCLI.err)
+	if b.err != nil {
+		t.Fatalf("build %s: %v", pkg, b.err)
 	}
-	return kongCLI.path
+	return b.path
+}
+
+var kongCLI builtBinary
+
+// kongsimKong is kongsim's kong CLI, built once per test binary.
+func kongsimKong(t testing.TB) string {
+	t.Helper()
+	return kongCLI.build(t, "kong", "github.com/upshift-dev/upshift/internal/kongsim/cmd/kongsim-kong")
 }
 
 // sim holds named kongsim nodes with fixed addresses.

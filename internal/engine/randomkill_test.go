@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"hash/fnv"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,31 +40,12 @@ const (
 	randomKillsDefault = 2
 )
 
-// upshiftBin builds ./cmd/upshift once per test binary.
-var upshiftBin struct {
-	once sync.Once
-	path string
-	err  error
-}
+var upshiftBin builtBinary
 
+// upshiftBinary is ./cmd/upshift, built once per test binary.
 func upshiftBinary(t testing.TB) string {
 	t.Helper()
-	upshiftBin.once.Do(func() {
-		dir, err := os.MkdirTemp("", "upshift-engine-bin-")
-		if err != nil {
-			upshiftBin.err = err
-			return
-		}
-		upshiftBin.path = filepath.Join(dir, "upshift")
-		out, err := exec.Command("go", "build", "-o", upshiftBin.path, "github.com/upshift-dev/upshift/cmd/upshift").CombinedOutput()
-		if err != nil {
-			upshiftBin.err = fmt.Errorf("%v\n%s", err, out)
-		}
-	})
-	if upshiftBin.err != nil {
-		t.Fatalf("build upshift: %v", upshiftBin.err)
-	}
-	return upshiftBin.path
+	return upshiftBin.build(t, "upshift", "github.com/upshift-dev/upshift/cmd/upshift")
 }
 
 // TestUpshiftHasNoTestSwitches (issue 10, finding 7): the release binary
