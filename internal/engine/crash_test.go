@@ -72,6 +72,12 @@ func TestCrashChild(t *testing.T) {
 	os.Exit(0)
 }
 
+// crashLockTimeout is the crash plans' kong --lock-timeout (seconds): the
+// TTL of Kong's migrations lock row, which a runner killed half way
+// leaves behind (Kong's default, 60 s, would make each such case wait a
+// minute).
+const crashLockTimeout = "3"
+
 // crashWorld is one strategy's world for one matrix case.
 type crashWorld struct {
 	strategy   string
@@ -136,7 +142,7 @@ var crashPlan = template.Must(template.Must(crashBlocks.Clone()).New("p").Parse(
 {{- if .DSNY}}
     database { dsn = "{{.DSNY}}" }
 {{- end}}
-    kong  = ["env", "KONG_VERSION={{.To}}", "KONGSIM_RUN_LOG={{.RunLog}}", "{{.Kong}}"]
+    kong  = ["env", "KONG_VERSION={{.To}}", "KONGSIM_RUN_LOG={{.RunLog}}", "{{.Kong}}", "--lock-timeout", "{{.LockTimeout}}"]
     start = {{.YStart}}
     stop  = {{.YStop}}
   }
@@ -206,7 +212,7 @@ func newCrashWorld(t testing.TB, strategy string) *crashWorld {
 	vars := map[string]any{"S": strategy, "From": from, "To": to, "X": xc, "Y": yc, "DSNX": dsnX, "DSNY": dsnY,
 		"XStart": hclList(w.fleet.Hook("x", "start")), "XStop": hclList(w.fleet.Hook("x", "stop")),
 		"YStart": hclList(w.fleet.Hook("y", "start")), "YStop": hclList(w.fleet.Hook("y", "stop")),
-		"Kong": kongsimKong(t), "Backups": filepath.Join(t.TempDir(), "backups"), "Verify": pg.AdminDSN(),
+		"Kong": kongsimKong(t), "LockTimeout": crashLockTimeout, "Backups": filepath.Join(t.TempDir(), "backups"), "Verify": pg.AdminDSN(),
 		"Approve": `"decommission"`, "Traffic": strategy != "in_place", "RunLog": w.runLog, "Ack": ""}
 	switch strategy {
 	case "blue_green":
@@ -485,7 +491,7 @@ func (w *crashWorld) finishRuns(t *testing.T, completed bool) int {
 	for _, l := range strings.Split(string(b), "\n") {
 		f := strings.Fields(l)
 		switch {
-		case len(f) >= 4 && f[0] == "start" && f[2] == "migrations" && f[3] == "finish":
+		case len(f) >= 4 && f[0] == "start" && strings.Contains(" "+strings.Join(f[2:], " ")+" ", " migrations finish "):
 			finish[f[1]] = true
 			if !completed {
 				n++
@@ -701,10 +707,25 @@ func (w *crashWorld) kongByHand(t *testing.T, cmd string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := exec.Command(kongsimKong(t), "migrations", cmd)
-	c.Env = append(append(os.Environ(), "KONG_VERSION=3.6.1", kongcli.EnvRunLog+"="+w.runLog), db.Env()...)
-	if out, err := c.CombinedOutput(); err != nil {
-		t.Fatalf("kong migrations %s by hand: %v\n%s", cmd, err, out)
+	// The dead runner's lock row lives for its lock timeout; Kong answers
+	// "another node is performing database changes" (exit 0) until then,
+	// and the person runs the command again.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c := exec.Command(kongsimKong(t), "migrations", cmd, "--lock-timeout", crashLockTimeout)
+		c.Env = append(append(os.Environ(), "KONG_VERSION=3.6.1", kongcli.EnvRunLog+"="+w.runLog), db.Env()...)
+		out, err := c.CombinedOutput()
+		if err != nil {
+			t.Fatalf("kong migrations %s by hand: %v\n%s", cmd, err, out)
+		}
+		if !strings.Contains(string(out), "another node is performing database changes") {
+			t.Logf("kong migrations %s by hand:\n%s", cmd, out)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kong migrations %s by hand: the dead runner's lock outlived 30s:\n%s", cmd, out)
+		}
+		time.Sleep(500 * time.Millisecond) // poll until the lock row's TTL has passed
 	}
 }
 

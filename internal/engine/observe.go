@@ -15,6 +15,7 @@ import (
 	"github.com/upshift-dev/upshift/internal/backup"
 	"github.com/upshift-dev/upshift/internal/kong"
 	"github.com/upshift-dev/upshift/internal/kongrelease"
+	"github.com/upshift-dev/upshift/internal/traffic"
 )
 
 // This file is the engine's observation (architecture.md, "Reconcile"):
@@ -330,8 +331,13 @@ type LockFacts struct {
 type TrafficFacts struct {
 	ReadAt time.Time `json:"read_at"`
 	Error  string    `json:"error,omitempty"`
-	From   int       `json:"from"` // percent to X
-	To     int       `json:"to"`   // percent to Y
+	// NotLoaded: the load balancer's configuration was written and not
+	// loaded (nginx: a reload is missing, e.g. after a crash between the
+	// two; traffic.NotLoadedError). What it routes is unknown (Error is
+	// set), but setting the weights again is the known way out.
+	NotLoaded bool `json:"not_loaded,omitempty"`
+	From      int  `json:"from"` // percent to X
+	To        int  `json:"to"`   // percent to Y
 }
 
 // DataPlaneFacts is what one control plane says of its data planes.
@@ -612,6 +618,7 @@ func (o *Observer) readTraffic(ctx context.Context) TrafficFacts {
 	w, err := o.Traffic.Weights(ctx)
 	if err != nil {
 		f.Error = o.errString(err)
+		f.NotLoaded = errors.As(err, new(*traffic.NotLoadedError))
 		return f
 	}
 	f.From, f.To = w.From, w.To

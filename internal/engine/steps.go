@@ -681,13 +681,27 @@ func (e *Engine) rolloutSteps() []step {
 			name: "traffic_" + strconv.Itoa(w), title: fmt.Sprintf("send %d%% of traffic to Y", w),
 			reversible: true, undo: "all traffic back to X", guarded: true,
 			doubt: func(s *state) *unsure {
-				if sd := trafficUnread(s); sd != nil {
-					return sd
+				// A configuration written and not loaded (a crash between
+				// nginx's file and its reload) is not doubt for a traffic
+				// step: setting the weights again reloads, and the read
+				// back must then show them loaded (issue 10, finding 4).
+				if t := s.obs.Traffic; t == nil || !t.NotLoaded {
+					if sd := trafficUnread(s); sd != nil {
+						return sd
+					}
 				}
 				return e.xDownUnexpectedly(s)
 			},
 			done: func(s *state) (bool, string) {
 				t := s.obs.Traffic
+				if t != nil && t.NotLoaded {
+					// Earlier traffic steps of this run stay done; the
+					// step whose write was not loaded runs again.
+					if s.h.done("traffic_" + strconv.Itoa(w)) {
+						return true, "set in this run; the load balancer has not loaded the newest configuration"
+					}
+					return false, "the load balancer has not loaded the newest configuration: set it again"
+				}
 				if t == nil || t.Error != "" {
 					return false, ""
 				}
