@@ -112,6 +112,7 @@ func (l *linter) run() {
 	l.checkDatabases(v)
 	l.checkGates()
 	l.checkValues()
+	l.checkInert(l.plan)
 }
 
 var planNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)

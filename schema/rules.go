@@ -61,7 +61,7 @@ var (
 		Fix:     `Write a Go duration string: "30s", "5m", "1h30m".`}
 	ruleDowntime = &Rule{ID: "UP019", Severity: SeverityWarning, Acknowledgeable: true,
 		Summary: "In-place upgrades mean downtime",
-		Fix:     "Prefer dual_cluster; otherwise set max_downtime and rehearse = true, and acknowledge UP019."}
+		Fix:     "Prefer dual_cluster; otherwise set max_downtime and acknowledge UP019."}
 	ruleNoChecks = &Rule{ID: "UP020", Severity: SeverityWarning, Acknowledgeable: true,
 		Summary: "No checks",
 		Fix:     "Add at least one check block: a staging test against Y before any traffic moves (for example, that key-auth still rejects anonymous requests)."}
@@ -122,6 +122,9 @@ var (
 	ruleInAdvance = &Rule{ID: "UP039", Severity: SeverityWarning,
 		Summary: "Points of no return approved in advance",
 		Fix:     "approve_in_advance crosses these gates without anyone looking: keep it for unattended environments (a test cluster), and elsewhere use approve = [...], which counts only when the item is added in a commit after the run stopped at the gate."}
+	ruleInert = &Rule{ID: "UP040", Severity: SeverityWarning,
+		Summary: "Accepted, not acted on yet",
+		Fix:     "Upshift parses this and does nothing with it yet (rehearse: the preflight rehearsal; notify: notifications). Remove it, or keep it knowing that nothing happens; this warning goes away when it works. upshift plan names it too."}
 	ruleJournalRelative = &Rule{ID: "UP041", Severity: SeverityError,
 		Summary: "Journal directory is not absolute",
 		Fix:     `Write an absolute path, journal { dir = "/var/lib/upshift/journal" }, the same on every host that runs plans of this repository, or use a shared PostgreSQL journal: postgres = env("UPSHIFT_JOURNAL_DSN") (docs/runs.md).`}
@@ -138,7 +141,7 @@ var allRules = []*Rule{
 	ruleNoChecks, ruleNoAnalysis, ruleDupName, ruleUnordered, ruleUnknownDep,
 	ruleCycle, ruleEnvShape, ruleEnvUnset, ruleInlineSecret, rulePlaceholder,
 	ruleAck, ruleEnum, ruleEdition, ruleNoOSS, ruleAnalysis, ruleCheck, ruleApprove,
-	ruleStaleAck, rulePlanName, ruleInAdvance, ruleJournalRelative, ruleJournalLiteral,
+	ruleStaleAck, rulePlanName, ruleInAdvance, ruleInert, ruleJournalRelative, ruleJournalLiteral,
 }
 
 // Rules returns every rule, sorted by ID. The slice is a copy; the rules

@@ -248,6 +248,7 @@ var passingCase = map[string]string{
 	"UP037": "blue_green_acknowledged.upshift.hcl",
 	"UP038": "dual_cluster.upshift.hcl",
 	"UP039": "blue_green_patch.upshift.hcl", // approve, not approve_in_advance
+	"UP040": "dual_cluster.upshift.hcl",     // no rehearse, no notify
 	"UP041": "journal_dir",                  // an absolute journal dir
 	"UP042": "journal_postgres",             // postgres = env(...)
 }

@@ -120,7 +120,11 @@ func writePreview(w io.Writer, pv *engine.Preview) {
 		cluster = " (cluster " + pv.Cluster + ")"
 	}
 	// On the first line: nobody will be asked at these gates.
-	fmt.Fprintf(w, "Plan %q%s: %s, %s, %s → %s, %s%s\n\n", pv.Plan, cluster, pv.Strategy, pv.Mode, pv.From, pv.To, pv.Direction, inAdvanceNote(pv.ApproveInAdvance))
+	fmt.Fprintf(w, "Plan %q%s: %s, %s, %s → %s, %s%s\n", pv.Plan, cluster, pv.Strategy, pv.Mode, pv.From, pv.To, pv.Direction, inAdvanceNote(pv.ApproveInAdvance))
+	for _, in := range pv.NotActedOn {
+		fmt.Fprintf(w, "Not acted on yet (UP040): %s\n", in)
+	}
+	fmt.Fprintln(w)
 	writeObserved(w, &pv.Observed)
 	fmt.Fprintln(w, "\nSteps:")
 	width := 0

@@ -104,12 +104,6 @@ upgrade "prod-eu-3.9" {
     }
   }
 
-  rehearse = true # preflight restores the backup to a scratch database and runs Y's migrations
-
-  notify "slack" {
-    webhook_url = env("SLACK_WEBHOOK_URL")
-  }
-
   # Points of no return are consented to by a commit made after the run
   # stopped at the gate (AwaitingApproval): then add "decommission" here.
   # An item written before the gate does not count.

@@ -47,7 +47,6 @@ upgrade "staging-3.9" {
     }
   }
 
-  rehearse     = true
   max_downtime = "2m"
 
   # Once the run waits at stop_from (AwaitingApproval), a later commit adding

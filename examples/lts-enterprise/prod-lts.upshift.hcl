@@ -107,7 +107,5 @@ upgrade "prod-lts-3.10" {
     }
   }
 
-  rehearse = true
-
   approve = []
 }

@@ -94,6 +94,9 @@ type Preview struct {
 	// ApproveInAdvance lists the gates the plan pre-approves
 	// (approve_in_advance): the run crosses them without stopping.
 	ApproveInAdvance []string `json:"approve_in_advance,omitempty"`
+	// NotActedOn lists what the plan says that Upshift accepts and does
+	// not act on yet (lint rule UP040; schema.NotActedOn).
+	NotActedOn []string `json:"not_acted_on,omitempty"`
 }
 
 // Pending reports whether any step is not done (plan --detailed-exitcode

@@ -12,6 +12,7 @@ import (
 
 	"github.com/upshift-dev/upshift/internal/kongrelease"
 	"github.com/upshift-dev/upshift/plan"
+	"github.com/upshift-dev/upshift/schema"
 )
 
 // Config is one plan's engine.
@@ -388,6 +389,9 @@ func (e *Engine) Preview(ctx context.Context) (*Preview, error) {
 		Steps: d.views, Observed: obs, Run: run}
 	for _, a := range e.plan.ApproveInAdvance {
 		pv.ApproveInAdvance = append(pv.ApproveInAdvance, a.Value)
+	}
+	for _, in := range schema.NotActedOn(e.plan) {
+		pv.NotActedOn = append(pv.NotActedOn, in.What)
 	}
 	return pv, nil
 }

@@ -1,0 +1,36 @@
+package schema
+
+import (
+	"fmt"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/upshift-dev/upshift/plan"
+)
+
+// Inert is an attribute or block the plan language accepts and Upshift
+// does not act on yet: lint warns about it (UP040) and `upshift plan`
+// names it, until it works. What says what it waits for.
+type Inert struct {
+	What  string
+	Range hcl.Range
+}
+
+// NotActedOn lists p's attributes and blocks that parse and do nothing
+// yet. It is the one list both lint and plan read.
+func NotActedOn(p *plan.Plan) []Inert {
+	var out []Inert
+	if p.Rehearse.Set && p.Rehearse.Value {
+		out = append(out, Inert{What: "rehearse = true (the migrations rehearsal on verify_dsn is not built yet: nothing is rehearsed)", Range: p.Rehearse.Range})
+	}
+	for _, n := range p.Notify {
+		out = append(out, Inert{What: fmt.Sprintf("notify %q (notifications are not sent yet)", n.Kind), Range: n.DeclRange})
+	}
+	return out
+}
+
+func (l *linter) checkInert(p *plan.Plan) {
+	for _, in := range NotActedOn(p) {
+		l.reportf(ruleInert, in.Range, "Upshift accepts %s.", in.What)
+	}
+}
