@@ -729,9 +729,9 @@ func (w *crashWorld) kongByHand(t *testing.T, cmd string) {
 	}
 }
 
-// resume runs a child to the end. The dead child's lease lives until its
-// TTL (1s): the restart is refused until then, as a restarted agent's
-// would be; it is retried until a deadline.
+// resume runs a child to the end. The dead child's lease is taken over at
+// once (its process is gone: issue 10, finding 11); a refusal for the lease
+// (a holder this host cannot judge dead) is retried until a deadline.
 func (w *crashWorld) resume(t *testing.T) (int, string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
