@@ -28,9 +28,9 @@ import (
 // low traffic and an agent restart mid-pause keep the verdicts right.
 // Pauses are a few seconds and the analysis measures every second.
 
-// readmeAnalysis is the README's analysis block, measuring every second,
+// gatesAnalysis is the README's analysis block, measuring every second,
 // and its rollback { on_gate_failure = true }.
-const readmeAnalysis = `  analysis "y_not_worse_than_x" {
+const gatesAnalysis = `  analysis "y_not_worse_than_x" {
     compare           = "kong_metrics"
     error_rate_margin = 0.005
     interval          = "1s"
@@ -312,7 +312,7 @@ func TestGatesHealthyYPassesEveryStep(t *testing.T) {
 			w := tc.new(t)
 			stopLoad := gateLoad(w.ng, 100)
 			defer stopLoad()
-			out, err := engineFor(t, lintedPlan(t, w.planSrc(t, readmeAnalysis)), w.sim, w.store).Apply(context.Background())
+			out, err := engineFor(t, lintedPlan(t, w.planSrc(t, gatesAnalysis)), w.sim, w.store).Apply(context.Background())
 			if err != nil || out.Condition.Reason != w.afterAll {
 				t.Fatalf("apply: %+v %v ran %v", out.Condition, err, out.Ran)
 			}
@@ -370,7 +370,7 @@ func TestGatesSickYRollsBackAtFirstStep(t *testing.T) {
 					}
 				}
 			})
-			out, err := engineFor(t, lintedPlan(t, w.planSrc(t, readmeAnalysis)), w.sim, w.store, sick).Apply(context.Background())
+			out, err := engineFor(t, lintedPlan(t, w.planSrc(t, gatesAnalysis)), w.sim, w.store, sick).Apply(context.Background())
 			if err != nil || out.Condition.Reason != ReasonGateFailed {
 				t.Fatalf("apply: %+v %v ran %v", out.Condition, err, out.Ran)
 			}
@@ -413,7 +413,7 @@ func TestGatesSecondYNodeFailsItsCheck(t *testing.T) {
 	w := gateRolling(t)
 	stopLoad := gateLoad(w.ng, 100)
 	defer stopLoad()
-	e := engineFor(t, lintedPlan(t, w.planSrc(t, readmeAnalysis)), w.sim, w.store, func(c *Config) {
+	e := engineFor(t, lintedPlan(t, w.planSrc(t, gatesAnalysis)), w.sim, w.store, func(c *Config) {
 		orig := c.Drivers.Hooks
 		c.Drivers.Hooks = hookFunc(func(ctx context.Context, argv []string) (string, error) {
 			out, err := orig.Run(ctx, argv)
@@ -454,7 +454,7 @@ func TestGatesSecondYNodeFailsItsCheck(t *testing.T) {
 // (observed through nginx: every request answered by X) and Y is stopped.
 func TestGatesYKilledMidPause(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct{ name, extra string }{{"readme_analysis", readmeAnalysis}, {"no_analysis", onGateFailure}} {
+	for _, tc := range []struct{ name, extra string }{{"readme_analysis", gatesAnalysis}, {"no_analysis", onGateFailure}} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			w := gateDual(t)
@@ -517,7 +517,7 @@ func TestGatesLowTraffic(t *testing.T) {
 					w.sim.node("y").Faults().FailRouted(500, -1)
 				}
 			})
-			out, err := engineFor(t, lintedPlan(t, w.planSrc(t, readmeAnalysis)), w.sim, w.store, sick).Apply(context.Background())
+			out, err := engineFor(t, lintedPlan(t, w.planSrc(t, gatesAnalysis)), w.sim, w.store, sick).Apply(context.Background())
 			t.Logf("outcome: %+v ran %v", out.Condition, out.Ran)
 			if err != nil || out.Condition.Reason != tc.reason {
 				t.Fatalf("apply: %+v %v ran %v, want %s", out.Condition, err, out.Ran, tc.reason)
@@ -565,7 +565,7 @@ func TestGatesAgentRestartMidPause(t *testing.T) {
 			w.pause = "3s"
 			stopLoad := gateLoad(w.ng, 100)
 			defer stopLoad()
-			p := lintedPlan(t, w.planSrc(t, readmeAnalysis))
+			p := lintedPlan(t, w.planSrc(t, gatesAnalysis))
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			var waits atomic.Int32
