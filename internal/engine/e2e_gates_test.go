@@ -349,8 +349,8 @@ func TestGatesHealthyYPassesEveryStep(t *testing.T) {
 	}
 }
 
-// TestGatesSickYRollsBackAtFirstStep: from the first traffic step on, 5%
-// of Y's routed requests fail (Kong answers 500 itself, as when a plugin
+// TestGatesSickYRollsBackAtFirstStep: once the first traffic step is done,
+// 5% of Y's routed requests fail (Kong answers 500 itself, as when a plugin
 // fails). The README's analysis fails the first pause, where Y serves
 // traffic for the first time: traffic goes back to X (observed through
 // nginx), the second traffic step never runs, and the outcome names the
@@ -364,7 +364,7 @@ func TestGatesSickYRollsBackAtFirstStep(t *testing.T) {
 			stopLoad := gateLoad(w.ng, 100)
 			defer stopLoad()
 			sick := onProgress(func(p Progress) {
-				if p.Step == w.firstTraffic() && p.Phase == PhaseStart {
+				if p.Step == w.firstTraffic() && p.Phase == PhaseDone {
 					for _, y := range w.ys {
 						failShare(w.sim.node(y), 500, 0.05)
 					}
@@ -494,30 +494,40 @@ func TestGatesYKilledMidPause(t *testing.T) {
 	}
 }
 
-// TestGatesLowTraffic: 1 request/s through nginx (dual-cluster at 50% and
-// 100%, 4 s pauses): a healthy Y passes every step; a Y whose routed
-// requests all fail is rolled back at 50%; with no traffic at all, the
-// analysis never passes on no data (the default policy fails the pause).
+// TestGatesLowTraffic: 1 request/s through nginx (dual-cluster, 4 s
+// pauses): a healthy Y passes every step, at 50% and 100%, and also at 10%,
+// where Y gets a request about every 10 s: the window grows (max_window)
+// until both sides have one; a Y whose routed requests all fail is rolled
+// back at 50%; with no traffic at all the analysis never passes on no data
+// (the default policy fails the pause at its end).
 func TestGatesLowTraffic(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		name   string
-		rate   int
-		sick   bool
-		reason string
-	}{{"healthy_1rps", 1, false, ReasonAwaitingApproval}, {"sick_1rps", 1, true, ReasonGateFailed}, {"no_traffic", 0, false, ReasonGateFailed}} {
+		name    string
+		rate    int
+		weights []int
+		attrs   string // more analysis attributes
+		sick    bool
+		reason  string
+	}{
+		{"healthy_1rps", 1, []int{50, 100}, "", false, ReasonAwaitingApproval},
+		{"healthy_1rps_window_grows_at_10", 1, []int{10, 100}, `    max_window        = "30s"` + "\n", false, ReasonAwaitingApproval},
+		{"sick_1rps", 1, []int{50, 100}, "", true, ReasonGateFailed},
+		{"no_traffic", 0, []int{50, 100}, "", false, ReasonGateFailed},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			w := gateDual(t)
-			w.weights, w.pause = []int{50, 100}, "4s"
+			w.weights, w.pause = tc.weights, "4s"
 			stopLoad := gateLoad(w.ng, tc.rate)
 			defer stopLoad()
 			sick := onProgress(func(p Progress) {
-				if tc.sick && p.Step == "traffic_50" && p.Phase == PhaseStart {
+				if tc.sick && p.Step == w.firstTraffic() && p.Phase == PhaseDone {
 					w.sim.node("y").Faults().FailRouted(500, -1)
 				}
 			})
-			out, err := engineFor(t, lintedPlan(t, w.planSrc(t, gatesAnalysis)), w.sim, w.store, sick).Apply(context.Background())
+			extra := strings.Replace(gatesAnalysis, "  }\n", tc.attrs+"  }\n", 1)
+			out, err := engineFor(t, lintedPlan(t, w.planSrc(t, extra)), w.sim, w.store, sick).Apply(context.Background())
 			t.Logf("outcome: %+v ran %v", out.Condition, out.Ran)
 			if err != nil || out.Condition.Reason != tc.reason {
 				t.Fatalf("apply: %+v %v ran %v, want %s", out.Condition, err, out.Ran, tc.reason)
@@ -527,14 +537,16 @@ func TestGatesLowTraffic(t *testing.T) {
 				t.Fatalf("ran %v", out.Ran)
 			}
 			if tc.reason == ReasonGateFailed {
-				if g := failedGates(t, w.store, w.plan); len(g) != 1 || g[0] != "pause_50" {
-					t.Errorf("failed gates %v, want pause_50", g)
+				if g := failedGates(t, w.store, w.plan); len(g) != 1 || g[0] != w.firstPause() {
+					t.Errorf("failed gates %v, want %s", g, w.firstPause())
 				}
 			}
 			for step, evs := range measurementEvents(t, w.store, w.plan) {
 				for _, m := range evs {
-					if tc.rate == 0 && m.Details["result"] == "passed" {
-						t.Errorf("%s: a measurement passed without traffic: %v", step, m.Details)
+					d := m.Details
+					t.Logf("%s: %s %s X %s requests, Y %s requests, against %s", step, d["analysis"], d["result"], d["x_requests"], d["y_requests"], d["against"])
+					if d["result"] == "passed" && !(decimal(d["y_requests"]) >= 1) {
+						t.Errorf("%s: a measurement passed without a request to Y: %v", step, d)
 					}
 				}
 			}
@@ -570,7 +582,7 @@ func TestGatesAgentRestartMidPause(t *testing.T) {
 			defer cancel()
 			var waits atomic.Int32
 			first := onProgress(func(pr Progress) {
-				if tc.sick && pr.Step == "traffic_10" && pr.Phase == PhaseStart {
+				if tc.sick && pr.Step == "traffic_10" && pr.Phase == PhaseDone {
 					failShare(w.sim.node("y"), 500, 0.05)
 				}
 				if pr.Step == tc.at && pr.Phase == PhaseWait {
