@@ -449,7 +449,7 @@ func TestGatesSecondYNodeFailsItsCheck(t *testing.T) {
 }
 
 // TestGatesYKilledMidPause: dual-cluster at 50%, Y is killed a second into
-// the pause. With the README's analysis and without any analysis (Y's
+// the pause and its start hook fails from then on. With the README's analysis and without any analysis (Y's
 // health is always a gate), the pause fails, traffic returns to X
 // (observed through nginx: every request answered by X) and Y is stopped.
 func TestGatesYKilledMidPause(t *testing.T) {
@@ -465,6 +465,11 @@ func TestGatesYKilledMidPause(t *testing.T) {
 			kill := onProgress(func(p Progress) {
 				if p.Step == "pause_50" && p.Phase == PhaseWait {
 					if waits.Add(1) == 2 {
+						// As in the crash trial: Y dies and its
+						// start hook fails from then on.
+						w.sim.mu.Lock()
+						w.sim.failStart["y"] = true
+						w.sim.mu.Unlock()
 						if err := w.sim.stop("y"); err != nil {
 							t.Errorf("kill Y: %v", err)
 						}
