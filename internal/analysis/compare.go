@@ -42,10 +42,10 @@ type CompareConfig struct {
 	P99LatencyMargin *time.Duration
 	// Policy is the low-traffic policy; MinRequests applies to each side.
 	Policy
-	Interval    time.Duration // default 30s
-	Failures    int           // failed measurements a pause tolerates; default 0
-	Timeout     time.Duration // per scrape; default 10s
-	Client      *http.Client
+	Interval time.Duration // default 30s
+	Failures int           // failed measurements a pause tolerates; default 0
+	Timeout  time.Duration // per scrape; default 10s
+	Client   *http.Client
 }
 
 // Compare is an Analysis: Begin scrapes both sides at the start of the
