@@ -194,13 +194,25 @@ func (d *Drivers) buildGates(p *plan.Plan, b *observerBuilder, obs *Observer) er
 			}
 			interval = v
 		}
+		policy := analysis.Policy{MinRequests: a.MinRequests.Value, OnNoData: a.OnNoData.Value}
+		if a.MaxWindow.Value != "" {
+			v, err := a.MaxWindow.Duration()
+			if err != nil {
+				return fmt.Errorf("analysis %q: max_window: %w", a.Name, err)
+			}
+			policy.MaxWindow = ScalePause(v) // the window grows with the pauses it extends
+		}
 		switch {
 		case a.Prometheus.Given():
 			u, err := a.Prometheus.Resolve(b.env)
 			if err != nil {
 				return fmt.Errorf("analysis %q: prometheus: %w", a.Name, err)
 			}
-			cfg := analysis.PrometheusConfig{Name: a.Name, URL: u, Query: a.Query.Value, Interval: interval, Failures: a.Failures.Value}
+			cfg := analysis.PrometheusConfig{Name: a.Name, URL: u, Query: a.Query.Value, Interval: interval, Failures: a.Failures.Value,
+				Policy: policy, FromVersion: p.From.Version.Value, ToVersion: p.To.Version.Value}
+			if a.Margin.Set {
+				cfg.Margin = &a.Margin.Value
+			}
 			if a.Max.Set {
 				cfg.Max = &a.Max.Value
 			}
@@ -221,7 +233,7 @@ func (d *Drivers) buildGates(p *plan.Plan, b *observerBuilder, obs *Observer) er
 			if err != nil {
 				return fmt.Errorf("analysis %q: to: %w", a.Name, err)
 			}
-			cfg := analysis.CompareConfig{Name: a.Name, From: from, To: to, Interval: interval, Failures: a.Failures.Value}
+			cfg := analysis.CompareConfig{Name: a.Name, From: from, To: to, Interval: interval, Failures: a.Failures.Value, Policy: policy}
 			if a.ErrorRateMargin.Set {
 				cfg.ErrorRateMargin = &a.ErrorRateMargin.Value
 			}
@@ -246,6 +258,7 @@ func (d *Drivers) buildGates(p *plan.Plan, b *observerBuilder, obs *Observer) er
 // given, else the Admin API, for the side and each rolling node.
 func metricsSide(b *observerBuilder, s *plan.Side) (analysis.MetricsSide, error) {
 	out := analysis.MetricsSide{Version: s.Version.Value}
+	name := "" // the rolling node's, for the per-node breakdown
 	add := func(admin, status, token plan.Value) error {
 		u, err := b.resolve(status, false)
 		if err != nil {
@@ -269,6 +282,7 @@ func metricsSide(b *observerBuilder, s *plan.Side) (analysis.MetricsSide, error)
 				return err
 			}
 			out.URLs = append(out.URLs, mu)
+			out.Names = append(out.Names, name)
 		}
 		return nil
 	}
@@ -276,6 +290,7 @@ func metricsSide(b *observerBuilder, s *plan.Side) (analysis.MetricsSide, error)
 		return out, err
 	}
 	for _, n := range s.Nodes {
+		name = n.Name
 		if err := add(n.AdminURL, n.StatusURL, n.AdminToken); err != nil {
 			return out, err
 		}

@@ -732,11 +732,20 @@ func (e *Engine) rolloutSteps() []step {
 			},
 		})
 		name := "pause_" + strconv.Itoa(w)
+		// A pause without analysis says so: nothing judged it.
+		title, doneText := fmt.Sprintf("pause %s at %d%% with %d analyses", rs.Pause.Value, w, len(e.drv.Analyses)), "analyses passed"
+		if len(e.drv.Analyses) == 0 {
+			title, doneText = fmt.Sprintf("pause %s at %d%% with no analysis", rs.Pause.Value, w), "no analysis: waited"
+		}
 		out = append(out, step{
-			name: name, title: fmt.Sprintf("pause %s at %d%% with %d analyses", rs.Pause.Value, w, len(e.drv.Analyses)),
+			name: name, title: title,
 			done: func(s *state) (bool, string) {
 				if s.h.done(name) {
-					return true, "analyses passed"
+					// The recorded verdict with the last measurements.
+					if v := firstLine(s.h.ok[name].Output); v != "" {
+						return true, v
+					}
+					return true, doneText
 				}
 				return false, ""
 			},
