@@ -99,7 +99,7 @@ func TestCompareWithoutMetricsIsNoData(t *testing.T) {
 	if err := c2.Begin(ctx); err == nil {
 		t.Error("Begin with Y stopped succeeded")
 	}
-	if r := measureCompare(t, c2); r.Outcome != Inconclusive || !strings.Contains(r.Reason, "could not be scraped") {
+	if r := measureCompare(t, c2); r.Outcome != Inconclusive || r.FromUnreadable || !strings.Contains(r.Reason, "could not be scraped") {
 		t.Errorf("Y stopped: %+v", r)
 	}
 }
@@ -174,6 +174,12 @@ func TestCompareAgainstBaseline(t *testing.T) {
 	send(t, y, 3)
 	if r := measureCompare(t, c); r.OK() || !r.NoData || !strings.Contains(r.Reason, "Y served 3 requests") {
 		t.Errorf("Y under min_requests: %+v", r)
+	}
+
+	// X that cannot be read says nothing about Y: marked, not no data.
+	x.Stop()
+	if r := measureCompare(t, c); r.OK() || r.NoData || !r.FromUnreadable || !strings.Contains(r.Reason, "scrape failed: X:") {
+		t.Errorf("X unreadable: %+v", r)
 	}
 }
 

@@ -32,6 +32,10 @@ type Result struct {
 	// engine's low-traffic policy decides what follows (see Policy); it
 	// is never a pass.
 	NoData bool
+	// FromUnreadable: Inconclusive because X (the side traffic would go
+	// back to) could not be read. It says nothing about Y; the engine
+	// does not roll back onto an X it cannot read (it stalls instead).
+	FromUnreadable bool
 	// Details are the measurement's figures for the journal, as decimal
 	// strings (compare: x_requests, x_error_rate, y_requests,
 	// y_error_rate, x_p99_ms, y_p99_ms, against; Prometheus sides:

@@ -98,6 +98,14 @@ func TestPauseNoDataPolicy(t *testing.T) {
 		t.Fatalf("on_no_data = stall: %v", err)
 	}
 
+	// X unreadable to the end: a stall naming it, never a rollback onto
+	// that X.
+	a = &scripted{name: "errors", script: []analysis.Result{{Outcome: analysis.Inconclusive, FromUnreadable: true, Reason: "scrape failed: X: connection refused"}}}
+	_, err = pauseRun(readHistory(nil, ""), a).pause(ctx, 20*time.Millisecond)
+	if !errors.As(err, &he) || he.reason != ReasonObservationFailed || !strings.Contains(he.msg, "could not read X") {
+		t.Fatalf("X unreadable: %v", err)
+	}
+
 	// A failure that is not "no data" counts at once.
 	a = &scripted{name: "errors", policy: analysis.Policy{MaxWindow: time.Minute},
 		script: []analysis.Result{{Outcome: analysis.Inconclusive, Reason: "scrape failed"}}}
