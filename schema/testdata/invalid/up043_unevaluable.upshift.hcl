@@ -65,3 +65,38 @@ upgrade "q" {
     step { weight = 100 } # ERROR: UP043
   }
 }
+upgrade "r" {
+  cluster  = "e"
+  strategy = "dual_cluster"
+  from {
+    version   = "3.9.1"
+    admin_url = "http://x:8001"
+    proxy_url = "http://x:8000"
+    database { dsn = "postgres://kong@x-db/kong" }
+  }
+  to {
+    version   = "3.9.1" # INFO: UP003
+    admin_url = "http://y:8001"
+    proxy_url = "http://y:8000"
+    database { dsn = "postgres://kong@y-db/kong" }
+    kong      = ["kong"]
+  }
+  backup { dir = "/var/lib/upshift" }
+  traffic "command" { set = ["./lb.sh", "{to_weight}"] }
+  check "up" {
+    request { path = "/" }
+    expect { status = 200 }
+  }
+  analysis "same_version_twice" {
+    prometheus = "http://prometheus:9090"
+    query      = "sum(rate(kong_http_requests_total{code=~\"5..\",version=\"{version}\"}[1m]))" # ERROR: UP043
+    margin     = 0.01
+  }
+  rollout {
+    step {
+      weight = 50
+      pause  = "1m"
+    }
+    step { weight = 100 }
+  }
+}
