@@ -130,7 +130,12 @@ func sideQuery(q string) bool {
 // same window (X serves traffic) or as X's baseline from an earlier pause
 // in which X did; and the window must be able to hold requests.
 func (l *linter) checkEvaluable(a *plan.Analysis) {
-	r := l.plan.Rollout
+	p := l.plan
+	if q := a.Query.Value; strings.Contains(q, "{version}") && !strings.Contains(q, "{side}") &&
+		p.From != nil && p.To != nil && p.From.Version.Value == p.To.Version.Value {
+		l.reportf(ruleUnevaluable, a.Query.Range, "analysis %q: from and to are both %s, so {version} gives both sides the same query and Y is compared with itself. Write {side} (from / to) in the query instead.", a.Name, p.From.Version.Value)
+	}
+	r := p.Rollout
 	if r == nil {
 		return
 	}

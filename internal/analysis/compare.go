@@ -143,13 +143,31 @@ func (c *Compare) Begin(ctx context.Context) error {
 func (c *Compare) scrapeBoth(ctx context.Context) (from, to *sideSnapshot, err error) {
 	from, err = scrape(ctx, c.cfg.Client, c.cfg.From.URLs, c.cfg.From.Header, c.fromN)
 	if err != nil {
-		return nil, nil, fmt.Errorf("X: %w", err)
+		return nil, nil, &sideError{side: "X", err: err}
 	}
 	to, err = scrape(ctx, c.cfg.Client, c.cfg.To.URLs, c.cfg.To.Header, c.toN)
 	if err != nil {
-		return nil, nil, fmt.Errorf("Y: %w", err)
+		return nil, nil, &sideError{side: "Y", err: err}
 	}
 	return from, to, nil
+}
+
+// sideError is a failed scrape of one side.
+type sideError struct {
+	side string
+	err  error
+}
+
+func (e *sideError) Error() string { return e.side + ": " + e.err.Error() }
+func (e *sideError) Unwrap() error { return e.err }
+
+// unreadable is an Inconclusive result for a failed scrape; one of X
+// is marked FromUnreadable: it says nothing about Y.
+func (c *Compare) unreadable(reason string, err error) Result {
+	r := inconclusive(c.cfg.Name, reason, err)
+	var se *sideError
+	r.FromUnreadable = errors.As(err, &se) && se.side == "X"
+	return r
 }
 
 // Measure scrapes both sides and compares the window since Begin: Y
@@ -164,14 +182,14 @@ func (c *Compare) Measure(ctx context.Context) (Result, error) {
 	case begun.IsZero():
 		return inconclusive(c.cfg.Name, "no window: Begin was not called", nil), nil
 	case startErr != nil:
-		return inconclusive(c.cfg.Name, "the window's start could not be scraped: "+startErr.Error(), startErr), nil
+		return c.unreadable("the window's start could not be scraped: "+startErr.Error(), startErr), nil
 	}
 	from, to, err := c.scrapeBoth(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			return Result{}, ctx.Err()
 		}
-		return inconclusive(c.cfg.Name, "scrape failed: "+err.Error(), err), nil
+		return c.unreadable("scrape failed: "+err.Error(), err), nil
 	}
 	span := time.Since(begun).Round(10 * time.Millisecond)
 	sides := []struct {

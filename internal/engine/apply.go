@@ -574,10 +574,15 @@ func (r *run) pause(ctx context.Context, d time.Duration) (string, error) {
 		}
 		e.progress(Progress{Step: r.step.name, Title: r.step.title, Phase: PhaseInfo, Elapsed: time.Since(r.start), Index: r.idx, Total: r.total,
 			Message: a.Name() + ": " + res.String()})
-		if res.NoData {
+		if res.NoData || res.FromUnreadable {
 			if time.Now().Before(limit(i)) {
 				pending[i] = true
 				return nil
+			}
+			if res.FromUnreadable {
+				// Unknown is not Y's failure, and a rollback would send
+				// the traffic to an X no one could read.
+				return &haltError{reason: ReasonObservationFailed, msg: fmt.Sprintf("analysis %s could not read X up to its max_window (%s): %s; traffic stays as it is", a.Name(), time.Since(begun).Round(time.Millisecond), res.String())}
 			}
 			msg := fmt.Sprintf("analysis %s had no data for %s, its max_window: %s", a.Name(), time.Since(begun).Round(time.Millisecond), res.String())
 			if a.Policy().OnNoData == analysis.OnNoDataStall {
