@@ -561,6 +561,9 @@ func (r *run) pause(ctx context.Context, d time.Duration) (string, error) {
 	for time.Now().Before(end) {
 		e.progress(Progress{Step: r.step.name, Title: r.step.title, Phase: PhaseWait, Elapsed: time.Since(r.start),
 			Remaining: time.Until(end).Round(time.Second), Index: r.idx, Total: r.total})
+		if err := r.health(ctx); err != nil {
+			return strings.Join(lines, "\n"), err
+		}
 		for i, a := range as {
 			if time.Since(last[i]) >= a.Interval() {
 				if err := judge(i); err != nil {
