@@ -345,6 +345,7 @@ type run struct {
 	step       *step
 	idx, total int
 	start      time.Time
+	seenY      map[string]string // Y's identities at the last health probe (health.go)
 }
 
 // drain waits Config.Drain before a side that served traffic is stopped,

@@ -54,9 +54,9 @@ func (o *Observer) observeNodes(ctx context.Context) (Observed, error) {
 // rolled back onto a dead X (xDownUnexpectedly, a haltError). A Y node
 // that does not answer, runs another version or is not ready fails the
 // pause (a gateError: rollback when on_gate_failure allows). A Y node
-// that restarted since the pause began is reported; the next traffic
-// step checks it again (yRestarts). The error is also non-nil when ctx
-// ended.
+// that restarted since the last probe (or the pause's observation) is
+// reported once; the next traffic step checks it again (yRestarts). The
+// error is also non-nil when ctx ended.
 func (r *run) health(ctx context.Context) error {
 	e := r.e
 	o, err := e.drv.Observer.observeNodes(ctx)
@@ -75,10 +75,14 @@ func (r *run) health(ctx context.Context) error {
 	if len(sick) > 0 {
 		return &gateError{msg: "Y's health during the pause: " + strings.Join(sick, "; ")}
 	}
-	for _, c := range yRestarts(parseIdentities(identities(yNodes(r.state.obs))), o) {
-		e.progress(Progress{Step: r.step.name, Title: r.step.title, Phase: PhaseInfo, Elapsed: time.Since(r.start), Index: r.idx, Total: r.total,
-			Message: c + ": it is checked again before it gets more traffic"})
+	if r.seenY == nil {
+		r.seenY = parseIdentities(identities(yNodes(r.state.obs)))
 	}
+	for _, c := range yRestarts(r.seenY, o) {
+		e.progress(Progress{Step: r.step.name, Title: r.step.title, Phase: PhaseInfo, Elapsed: time.Since(r.start), Index: r.idx, Total: r.total,
+			Message: c + " during the pause: it is checked again before it gets more traffic"})
+	}
+	r.seenY = parseIdentities(identities(yNodes(o)))
 	return nil
 }
 

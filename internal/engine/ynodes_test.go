@@ -134,30 +134,7 @@ func TestRollingSecondYNodeFailsItsChecks(t *testing.T) {
 func TestRollingRestartedYNodeCheckedAgain(t *testing.T) {
 	t.Parallel()
 	w := newRollingWorld(t)
-	// y1 comes back from a restart with its configuration (as a DB-less
-	// node started with declarative_config does) and the same node_id.
-	w.sim.mu.Lock()
-	c := w.sim.cfgs["y1"]
-	c.DeclarativeConfig, c.NodeID = fleet.SampleDeclarative(upstream(t)), "7f6c1d52-3a8e-4b59-9a51-0c2d1e4f5a61"
-	w.sim.cfgs["y1"] = c
-	w.sim.mu.Unlock()
-	restart := func(c *Config) {
-		orig := c.Progress
-		c.Progress = func(pr Progress) {
-			orig(pr)
-			if pr.Step != "pause_50" || pr.Phase != PhaseDone {
-				return
-			}
-			if err := w.sim.stop("y1"); err != nil {
-				t.Error(err)
-			}
-			if err := w.sim.start(context.Background(), "y1"); err != nil {
-				t.Error(err)
-			}
-			waitStatus(t, "http://"+w.sim.cfg("y1").StatusListen+"/status/ready", 200)
-			w.sim.node("y1").Faults().FailRouted(500, 1000)
-		}
-	}
+	restart := restartY1AfterPause50(t, w, true)
 	out, err := engineFor(t, lintedPlan(t, w.planSrc("")), w.sim, w.store, restart).Apply(context.Background())
 	if err != nil || out.Condition.Reason != ReasonGateFailed {
 		t.Fatalf("apply: %+v %v (ran %v)", out.Condition, err, out.Ran)
@@ -178,6 +155,102 @@ func TestRollingRestartedYNodeCheckedAgain(t *testing.T) {
 	}
 	if by := servedBy(t, w.ng.URL()); by["3.8.0"] != 40 {
 		t.Errorf("after the rollback nginx routes %v, want all 40 to X", by)
+	}
+}
+
+// restartY1AfterPause50 restarts y1 when pause_50 is done, with its
+// configuration (as a DB-less node started with declarative_config) and
+// the same node_id; when fail, its proxy then answers routed requests 500.
+func restartY1AfterPause50(t *testing.T, w *rollingWorld, fail bool) func(*Config) {
+	w.sim.mu.Lock()
+	c := w.sim.cfgs["y1"]
+	c.DeclarativeConfig, c.NodeID = fleet.SampleDeclarative(upstream(t)), "7f6c1d52-3a8e-4b59-9a51-0c2d1e4f5a61"
+	w.sim.cfgs["y1"] = c
+	w.sim.mu.Unlock()
+	return func(c *Config) {
+		orig := c.Progress
+		c.Progress = func(pr Progress) {
+			orig(pr)
+			if pr.Step != "pause_50" || pr.Phase != PhaseDone {
+				return
+			}
+			if err := w.sim.stop("y1"); err != nil {
+				t.Error(err)
+			}
+			if err := w.sim.start(context.Background(), "y1"); err != nil {
+				t.Error(err)
+			}
+			waitStatus(t, "http://"+w.sim.cfg("y1").StatusListen+"/status/ready", 200)
+			if fail {
+				w.sim.node("y1").Faults().FailRouted(500, 1000)
+			}
+		}
+	}
+}
+
+// TestRollingRestartedYNodePassesAgain: y1 restarts healthy between
+// pause_50 and traffic_100: traffic_100 names the restart, its checks
+// pass again, and the rollout goes on: nginx routes everything to Y.
+func TestRollingRestartedYNodePassesAgain(t *testing.T) {
+	t.Parallel()
+	w := newRollingWorld(t)
+	out, err := engineFor(t, lintedPlan(t, w.planSrc("")), w.sim, w.store, restartY1AfterPause50(t, w, false)).Apply(context.Background())
+	if err != nil || out.Condition.Reason != ReasonAwaitingApproval {
+		t.Fatalf("apply: %+v %v (ran %v)", out.Condition, err, out.Ran)
+	}
+	tr, res := stepOutput(t, w.store, "edge-rolling", "traffic_100")
+	if res != ResultOK || !strings.Contains(tr, "Y node y1 restarted (node_id/pids.master ") || !strings.Contains(tr, "key_auth_accepts_a_key on Y node y1 (") || strings.Contains(tr, "failed") {
+		t.Errorf("traffic_100: %s\n%s", res, tr)
+	}
+	if by := servedBy(t, w.ng.URL()); by["3.9.1"] != 40 {
+		t.Errorf("nginx routes %v, want all 40 to Y", by)
+	}
+}
+
+// TestYRestartedMidPauseCheckedAgain: Y restarts between two probes of
+// the 10% pause and answers again, ready: the pause reports the restart
+// once and passes; traffic_50 names it and runs Y's checks again before
+// moving traffic; the rollout goes on to 100% on Y.
+func TestYRestartedMidPauseCheckedAgain(t *testing.T) {
+	t.Parallel()
+	w := newDualWorld(t)
+	src := strings.Replace(w.planSrc(""), `pause  = "300ms"`, `pause  = "3s"`, 1)
+	var infos []string
+	restart := func(c *Config) {
+		orig := c.Progress
+		var ticks atomic.Int64
+		c.Progress = func(pr Progress) {
+			orig(pr)
+			if pr.Step != "pause_10" {
+				return
+			}
+			if pr.Phase == PhaseInfo {
+				infos = append(infos, pr.Message)
+			}
+			if pr.Phase == PhaseWait && pr.Remaining > 0 && ticks.Add(1) == 2 {
+				if err := w.sim.stop("y"); err != nil {
+					t.Error(err)
+				}
+				if err := w.sim.start(context.Background(), "y"); err != nil {
+					t.Error(err)
+				}
+				waitStatus(t, "http://"+w.sim.cfg("y").StatusListen+"/status/ready", 200)
+			}
+		}
+	}
+	out, err := engineFor(t, lintedPlan(t, src), w.sim, w.store, restart).Apply(context.Background())
+	if err != nil || out.Condition.Reason != ReasonAwaitingApproval {
+		t.Fatalf("apply: %+v %v (ran %v)", out.Condition, err, out.Ran)
+	}
+	if len(infos) != 1 || !strings.HasPrefix(infos[0], "Y restarted (node_id/pids.master ") {
+		t.Errorf("pause_10's reports: %q", infos)
+	}
+	tr, res := stepOutput(t, w.store, "dual-e2e", "traffic_50")
+	if res != ResultOK || !strings.Contains(tr, "Y restarted (node_id/pids.master ") || !strings.Contains(tr, "key_auth_accepts_a_key on Y (") {
+		t.Errorf("traffic_50: %s\n%s", res, tr)
+	}
+	if by := servedBy(t, w.ng.URL()); by["3.9.1"] != 40 {
+		t.Errorf("nginx routes %v, want all 40 to Y", by)
 	}
 }
 
