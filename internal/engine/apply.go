@@ -348,6 +348,7 @@ type run struct {
 	step       *step
 	idx, total int
 	start      time.Time
+	seenY      map[string]string // Y's identities at the last health probe (health.go)
 }
 
 // drain waits Config.Drain before a side that served traffic is stopped,
@@ -622,6 +623,9 @@ func (r *run) pause(ctx context.Context, d time.Duration) (string, error) {
 	for time.Now().Before(end) {
 		e.progress(Progress{Step: r.step.name, Title: r.step.title, Phase: PhaseWait, Elapsed: time.Since(r.start),
 			Remaining: time.Until(end).Round(time.Second), Index: r.idx, Total: r.total})
+		if err := r.health(ctx); err != nil {
+			return strings.Join(lines, "\n"), err
+		}
 		for i, a := range as {
 			if time.Since(last[i]) >= a.Interval() {
 				if err := judge(i); err != nil {
