@@ -138,7 +138,8 @@ func (e *Engine) stepGuard() step {
 		},
 		apply: func(ctx context.Context, r *run) (string, map[string]string, error) {
 			r.state.obs.ToConfig = e.drv.Observer.ReadToConfig(ctx)
-			if msgs := guardProblems(r.state); len(msgs) > 0 {
+			msgs := append(guardProblems(r.state), e.analysisInputs(ctx, false)...) // inputs.go
+			if len(msgs) > 0 {
 				return "", nil, &haltError{reason: ReasonPreconditionFail, msg: strings.Join(msgs, "; ")}
 			}
 			return "X observed at " + e.plan.From.Version.Value + ", database clean", nil, nil
@@ -717,6 +718,9 @@ func (e *Engine) rolloutSteps() []step {
 				return ""
 			},
 			apply: func(ctx context.Context, r *run) (string, map[string]string, error) {
+				if err := e.yInputsProblem(ctx, r.state); err != nil { // inputs.go
+					return "", nil, err
+				}
 				wt := Weights{From: 100 - w, To: w}
 				if err := e.drv.Router.SetWeights(ctx, wt); err != nil {
 					return "", nil, fmt.Errorf("set traffic %s: %w", wt, err)
