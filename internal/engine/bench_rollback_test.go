@@ -22,11 +22,13 @@ import (
 // as the load balancer routes it: the first request from which on every
 // request a probe sends through the load balancer is answered by X.
 // Target < 2 s. The engine runs with its default poll interval and retry
-// backoff, as `upshift apply` does.
+// backoff, as `upshift apply` does. nginx_y_hangs: Y's Admin and Status
+// APIs hang from the failed measurement on (a sick Y): the pass that
+// starts the rollback bounds its reads of Y (urgent.go; 15 s without).
 //
 //	go test -run '^$' -bench RollbackSpeed -benchtime 1x ./internal/engine/
 func BenchmarkRollbackSpeed(b *testing.B) {
-	for _, lb := range []string{"nginx", "haproxy"} {
+	for _, lb := range []string{"nginx", "haproxy", "nginx_y_hangs"} {
 		b.Run(lb, func(b *testing.B) {
 			var total time.Duration
 			for range b.N {
@@ -75,6 +77,11 @@ func rollbackSpeedOnce(b *testing.B, lb string) (time.Duration, time.Duration) {
 				defer mu.Unlock()
 				if failedAt.IsZero() {
 					failedAt = time.Now()
+					if lb == "nginx_y_hangs" {
+						// A sick Y whose Admin and Status APIs stop answering.
+						w.sim.node("y").Faults().Hang("admin", -1)
+						w.sim.node("y").Faults().Hang("status", -1)
+					}
 				}
 			}}
 		}
