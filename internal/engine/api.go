@@ -100,6 +100,10 @@ type Preview struct {
 	// NotActedOn lists what the plan says that Upshift accepts and does
 	// not act on yet (lint rule UP040; schema.NotActedOn).
 	NotActedOn []string `json:"not_acted_on,omitempty"`
+	// Preconditions predicts what the next step would stop at: an
+	// analysis's inputs missing on X when the guard is next, on Y when the
+	// next step sends Y its first traffic (each with its fix).
+	Preconditions []string `json:"preconditions,omitempty"`
 }
 
 // Pending reports whether any step is not done (plan --detailed-exitcode

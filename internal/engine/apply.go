@@ -77,6 +77,9 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 
 	failures := map[string]int{}
 	var unsureSince, unsureReport time.Time // when the decision began to wait on a part it could not read; last reported
+	// urgent: this pass may start a rollback (a failed gate, or the plan
+	// requests one): Y's reads are bounded (urgent.go).
+	urgent := e.plan.Rollback != nil && e.plan.Rollback.Requested.Value
 	for {
 		iter := time.Now()
 		if actx.Err() != nil {
@@ -93,7 +96,11 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 			}
 			return out, e.leaseErr(actx, err)
 		}
-		obs, err := e.drv.Observer.Observe(actx)
+		observer := e.drv.Observer
+		if urgent {
+			observer, urgent = e.urgentObserver(h), false
+		}
+		obs, err := observer.Observe(actx)
 		observeTook := time.Since(iter)
 		if err != nil {
 			return e.interrupted(out, ""), nil
@@ -200,6 +207,7 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 				if _, err := j.Event(actx, EventRollbackRequested, map[string]string{"reason": ge.msg, "gate": st.name}); err != nil {
 					return out, e.leaseErr(actx, err)
 				}
+				urgent = true
 				continue
 			}
 			out.Condition = Condition{Type: ConditionStalled, Reason: ReasonGateFailed, Message: ge.msg + " (rollback.on_gate_failure = false: traffic stays as it is)"}

@@ -139,7 +139,8 @@ func (e *Engine) stepGuard() step {
 		},
 		apply: func(ctx context.Context, r *run) (string, map[string]string, error) {
 			r.state.obs.ToConfig = e.drv.Observer.ReadToConfig(ctx)
-			if msgs := guardProblems(r.state); len(msgs) > 0 {
+			msgs := append(guardProblems(r.state), e.analysisInputs(ctx, false)...) // inputs.go
+			if len(msgs) > 0 {
 				return "", nil, &haltError{reason: ReasonPreconditionFail, msg: strings.Join(msgs, "; ")}
 			}
 			return "X observed at " + e.plan.From.Version.Value + ", database clean", nil, nil
@@ -803,6 +804,9 @@ func (e *Engine) rolloutSteps() []step {
 				}
 				if err != nil {
 					return strings.Join(lines, "\n"), nil, err
+				}
+				if err := e.yInputsProblem(ctx, r.state); err != nil { // inputs.go
+					return "", nil, err
 				}
 				wt := Weights{From: 100 - w, To: w}
 				if err := e.drv.Router.SetWeights(ctx, wt); err != nil {
