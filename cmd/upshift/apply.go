@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/upshift-dev/upshift/internal/engine"
+	"github.com/upshift-dev/upshift/plan"
 )
 
 const applyUsage = `Usage: upshift apply PATH [--plan NAME] [--journal-dir DIR | --journal-env NAME]
@@ -37,6 +38,11 @@ started and has not finished, even between the agent's passes: change that
 plan through its git repository, or, when that agent is stopped for good,
 pass --take-over. One run per cluster: a new run is refused while another
 plan of the same cluster has an unfinished run in the journal.
+
+While apply runs, it reads the plan file again every second: once the file
+requests a rollback (rollback { requested = true }), the current step stops
+(a pause or an analysis is not waited out), it is recorded, and the new plan
+is applied at once: traffic goes back to X.
 
 Ctrl-C stops the current step cleanly and records it; run apply again to
 resume from the journal. A second Ctrl-C exits at once (130).
@@ -108,23 +114,39 @@ var applyCommand = &command{
 			}
 			*holder = fmt.Sprintf("%s/%d", *holder, os.Getpid())
 		}
-		pp := newProgressPrinter(s.Out)
-		e, err := engine.New(engine.Config{Plan: p, Store: store, Holder: *holder, Logger: log, Progress: pp.Progress, TakeOver: *takeOver})
-		if err != nil {
-			fmt.Fprintf(s.Err, "upshift apply: %v\n", err)
-			return exitFail
-		}
 		// A second signal after the first (which cancelled ctx) exits at once.
 		stopSecond := exitOnSecondSignal(ctx, s)
 		defer stopSecond()
 		start := time.Now()
-		var inAdvance []string
-		for _, a := range p.ApproveInAdvance {
-			inAdvance = append(inAdvance, a.Value)
+		var out engine.Outcome
+		for {
+			pp := newProgressPrinter(s.Out)
+			var e *engine.Engine
+			e, err = engine.New(engine.Config{Plan: p, Store: store, Holder: *holder, Logger: log, Progress: pp.Progress, TakeOver: *takeOver})
+			if err != nil {
+				fmt.Fprintf(s.Err, "upshift apply: %v\n", err)
+				return exitFail
+			}
+			var inAdvance []string
+			for _, a := range p.ApproveInAdvance {
+				inAdvance = append(inAdvance, a.Value)
+			}
+			fmt.Fprintf(s.Out, "Applying %q: %s %s → %s%s\n", p.Name, p.Strategy.Value, p.From.Version.Value, p.To.Version.Value, inAdvanceNote(inAdvance))
+			// rollback { requested = true } written into the plan file
+			// while this apply runs stops the current step (a pause is not
+			// waited out), and the new plan is applied at once.
+			actx, cancel := context.WithCancel(ctx)
+			next := watchRollback(actx, cancel, pos[0], *name, p, time.Second)
+			out, err = e.Apply(actx)
+			cancel()
+			pp.finish()
+			if np := <-next; np != nil && err == nil && out.Condition.Reason == engine.ReasonInterrupted && ctx.Err() == nil {
+				fmt.Fprintf(s.Out, "\n%s now requests a rollback (rollback { requested = true }): the current step was stopped; applying the new plan\n", pos[0])
+				p = np
+				continue
+			}
+			break
 		}
-		fmt.Fprintf(s.Out, "Applying %q: %s %s → %s%s\n", p.Name, p.Strategy.Value, p.From.Version.Value, p.To.Version.Value, inAdvanceNote(inAdvance))
-		out, err := e.Apply(ctx)
-		pp.finish()
 		if err != nil {
 			if errors.Is(err, engine.ErrAgentRun) {
 				fmt.Fprintf(s.Err, "upshift apply: %v\n(change the plan through its git repository; if that agent is stopped for good, apply with --take-over)\n", err)
@@ -154,6 +176,39 @@ var applyCommand = &command{
 		return exitFail
 	},
 }
+
+// watchRollback reloads the plan file at path every interval while ctx
+// lives. When it loads (lint-clean) and requests a rollback that p does
+// not, it calls cancel and sends the new plan; otherwise it sends nil once
+// ctx ends. A file that does not load (being edited) is read again later.
+func watchRollback(ctx context.Context, cancel context.CancelFunc, path, name string, p *plan.Plan, interval time.Duration) <-chan *plan.Plan {
+	out := make(chan *plan.Plan, 1)
+	if rollbackRequested(p) {
+		out <- nil
+		return out
+	}
+	go func() {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				out <- nil
+				return
+			case <-t.C:
+			}
+			np, err := loadOnePlan(path, name)
+			if err == nil && np.Name == p.Name && rollbackRequested(np) {
+				cancel()
+				out <- np
+				return
+			}
+		}
+	}()
+	return out
+}
+
+func rollbackRequested(p *plan.Plan) bool { return p.Rollback != nil && p.Rollback.Requested.Value }
 
 // exitOnSecondSignal: once ctx is cancelled by a first SIGINT/SIGTERM,
 // another one exits the process with 130 without waiting for the step.

@@ -124,6 +124,9 @@ func writePreview(w io.Writer, pv *engine.Preview) {
 	for _, in := range pv.NotActedOn {
 		fmt.Fprintf(w, "Not acted on yet (UP040): %s\n", in)
 	}
+	for _, m := range pv.Preconditions {
+		fmt.Fprintf(w, "Precondition not met (the next step will stop): %s\n", m)
+	}
 	fmt.Fprintln(w)
 	writeObserved(w, &pv.Observed)
 	fmt.Fprintln(w, "\nSteps:")

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -284,7 +285,10 @@ func (sb *sandbox) setupClusters(ctx context.Context, t testing.TB, from, to, se
 	if err := fleet.Seed(ctx, xAdmin, up); err != nil {
 		return err
 	}
-	sb.say("- cluster X: kongsim %s at %s with a service, routes /health and /orders (key-auth) and a consumer", from, xAdmin)
+	if err := enablePrometheus(ctx, xAdmin); err != nil {
+		return err
+	}
+	sb.say("- cluster X: kongsim %s at %s with a service, routes /health and /orders (key-auth), a consumer and the prometheus plugin", from, xAdmin)
 
 	xc, _ := sb.fleet.Config("x")
 	yc, _ := sb.fleet.Config("y")
@@ -310,6 +314,28 @@ func (sb *sandbox) setupClusters(ctx context.Context, t testing.TB, from, to, se
 	return nil
 }
 
+// enablePrometheus enables the prometheus plugin globally on the cluster
+// whose Admin API is at adminURL, counting statuses (status_code_metrics),
+// as the sandbox plans' kong_metrics analysis needs.
+func enablePrometheus(ctx context.Context, adminURL string) error {
+	form := url.Values{"name": {"prometheus"}, "config.status_code_metrics": {"true"}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, adminURL+"/plugins", strings.NewReader(form.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("enable the prometheus plugin on X: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("enable the prometheus plugin on X: %s: %s", resp.Status, bytes.TrimSpace(b))
+	}
+	return nil
+}
+
 // setupNodes is the rolling sandbox: two DB-less X nodes (from) loaded with
 // a declarative configuration (the sample service, routes, key-auth and
 // consumer), two DB-less Y nodes (to) declared, all behind nginx. No
@@ -319,7 +345,8 @@ func (sb *sandbox) setupNodes(ctx context.Context, t testing.TB, from, to string
 	if err != nil {
 		return err
 	}
-	conf := fleet.SampleDeclarative(up)
+	// The prometheus plugin counts statuses for the kong_metrics analysis.
+	conf := append(fleet.SampleDeclarative(up), "plugins:\n- name: prometheus\n  config:\n    status_code_metrics: true\n"...)
 	sb.fleet = fleet.New(nil)
 	t.Cleanup(func() { _ = sb.fleet.Close() })
 	type node struct {
@@ -354,7 +381,7 @@ func (sb *sandbox) setupNodes(ctx context.Context, t testing.TB, from, to string
 			servers = append(servers, testenv.NginxServer{Addr: c.ProxyListen, Down: true})
 		}
 	}
-	sb.say("- X: DB-less kongsim %s nodes x1 and x2 with a declarative configuration (a service, routes /health and /orders with key-auth, a consumer)", from)
+	sb.say("- X: DB-less kongsim %s nodes x1 and x2 with a declarative configuration (a service, routes /health and /orders with key-auth, a consumer, the prometheus plugin)", from)
 	sb.say("- Y: DB-less kongsim %s nodes y1 and y2, declared, not started", to)
 	sb.ng = testenv.Nginx(t, testenv.NginxConfig{Servers: servers})
 	sb.say("- nginx at %s in front of the four nodes (Y's marked down)", sb.ng.URL())
@@ -518,7 +545,16 @@ var sandboxBlocks = template.Must(template.New("blocks").Parse(`{{define "checks
       proxy_url  = "http://{{.Proxy}}"
       start      = {{.Start}}
       stop       = {{.Stop}}
-    }{{end}}{{define "rollout"}}  rollout {
+    }{{end}}{{define "analysis"}}  # Y judged against X at every pause from both clusters' own /metrics:
+  # the sandbox enables the prometheus plugin on X with status_code_metrics,
+  # and Y gets X's configuration.
+  analysis "y_not_worse_than_x" {
+    compare           = "kong_metrics"
+    error_rate_margin = 0.005
+    interval          = "1s"
+  }
+
+{{end}}{{define "rollout"}}  rollout {
     step {
       weight = 10
       pause  = "2s"
@@ -584,7 +620,7 @@ upgrade "sandbox-{{.Strategy}}" {
   }
 {{end}}
 {{template "checks" .}}{{if ne .Strategy "in_place"}}
-{{template "rollout" .}}{{end}}{{.Extra}}}
+{{template "analysis" .}}{{template "rollout" .}}{{end}}{{.Extra}}}
 `))
 
 var sandboxRollingPlan = template.Must(template.Must(sandboxBlocks.Clone()).New("rolling").Parse(`# Written by upshift sandbox: Kong {{.From}} → {{.To}}, rolling, DB-less nodes.
@@ -620,5 +656,5 @@ upgrade "sandbox-rolling" {
   }
 
 {{template "checks" .}}
-{{template "rollout" .}}{{.Extra}}}
+{{template "analysis" .}}{{template "rollout" .}}{{.Extra}}}
 `))

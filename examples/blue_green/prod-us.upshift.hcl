@@ -58,6 +58,16 @@ upgrade "prod-us-3.9.1" {
     }
   }
 
+  # Y judged against X from both clusters' own /metrics, no Prometheus
+  # needed: the prometheus plugin with status_code_metrics = true (and
+  # latency_metrics = true for the p99 margin) on X; Y gets X's
+  # configuration. The guard checks these inputs before anything moves.
+  analysis "y_not_worse_than_x" {
+    compare            = "kong_metrics"
+    error_rate_margin  = 0.005
+    p99_latency_margin = "20ms"
+  }
+
   # "or vector(0)": with no 5xx yet there is no 5xx series, and a query with no
   # data fails the gate; a healthy Y must measure 0.
   analysis "error_rate" {

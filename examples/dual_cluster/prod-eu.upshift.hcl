@@ -80,7 +80,9 @@ upgrade "prod-eu-3.9" {
   }
 
   # No Prometheus needed: Upshift scrapes both clusters' /metrics (the
-  # prometheus plugin with status_code_metrics and latency_metrics on).
+  # prometheus plugin with status_code_metrics and latency_metrics on). The
+  # guard checks these inputs on X before anything moves, and on Y before
+  # its first traffic step: a missing plugin stops the plan, with the fix.
   analysis "y_not_worse_than_x" {
     compare            = "kong_metrics"
     error_rate_margin  = 0.005

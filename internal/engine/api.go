@@ -38,6 +38,9 @@ const (
 	ReasonMigrationInDoubt = "MigrationInDoubt"
 	// ReasonSideDown: a side stopped answering and this run did not stop it.
 	ReasonSideDown = "SideDown"
+	// ReasonNoData: an analysis had no data to the end of its max_window
+	// and its on_no_data is "stall": a person decides; traffic stays.
+	ReasonNoData = "AnalysisNoData"
 )
 
 // Condition is where a plan stands: a type, a reason and a message for a
@@ -97,6 +100,10 @@ type Preview struct {
 	// NotActedOn lists what the plan says that Upshift accepts and does
 	// not act on yet (lint rule UP040; schema.NotActedOn).
 	NotActedOn []string `json:"not_acted_on,omitempty"`
+	// Preconditions predicts what the next step would stop at: an
+	// analysis's inputs missing on X when the guard is next, on Y when the
+	// next step sends Y its first traffic (each with its fix).
+	Preconditions []string `json:"preconditions,omitempty"`
 }
 
 // Pending reports whether any step is not done (plan --detailed-exitcode

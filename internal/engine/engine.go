@@ -393,6 +393,7 @@ func (e *Engine) Preview(ctx context.Context) (*Preview, error) {
 	for _, in := range schema.NotActedOn(e.plan) {
 		pv.NotActedOn = append(pv.NotActedOn, in.What)
 	}
+	pv.Preconditions = e.predictInputs(ctx, s, d)
 	return pv, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -237,11 +238,18 @@ func TestFieldBackupCannotBeVerified(t *testing.T) {
 
 // TestGateNoDataRollsBack: a Prometheus analysis whose query returns no
 // data fails the pause (no data is a failure): the engine sends traffic
-// back to X and stops Y; re-applying the same plan does nothing.
+// back to X and stops Y; re-applying the same plan does nothing. The
+// query answers once, for the guard's check of its inputs on X, then
+// returns nothing.
 func TestGateNoDataRollsBack(t *testing.T) {
 	t.Parallel()
+	var queries atomic.Int64
 	prom := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		rw.Header().Set("Content-Type", "application/json")
+		if queries.Add(1) == 1 {
+			_, _ = rw.Write([]byte(`{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"0"]}]}}`))
+			return
+		}
 		_, _ = rw.Write([]byte(`{"status":"success","data":{"resultType":"vector","result":[]}}`))
 	}))
 	t.Cleanup(prom.Close)

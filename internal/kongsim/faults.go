@@ -18,6 +18,16 @@ type Faults struct {
 	cfgRej  []configReject
 	cfgEmpt int
 	dpStuck bool
+	rate    routedRate
+}
+
+// routedRate is FailRoutedRate's share: every routed request adds fraction
+// to due, and one fails whenever due reaches 1, so a fraction of 0.05 fails
+// exactly the 20th, 40th, … request (deterministic, no randomness).
+type routedRate struct {
+	code     int
+	fraction float64
+	due      float64
 }
 
 type rule struct {
@@ -46,10 +56,33 @@ func (f *Faults) Fail(listener string, code, n int) { f.add(&rule{listener, "sta
 // gates see them.
 func (f *Faults) FailRouted(code, n int) { f.add(&rule{"routed", "status", code, n}) }
 
+// FailRoutedRate makes the proxy answer that fraction (0..1) of the
+// requests that match a route with HTTP code, the way FailRouted does (the
+// prometheus plugin counts them), until Clear or FailRoutedRate(_, 0). The
+// share is exact and deterministic: with 0.05, every 20th routed request
+// fails. FailRouted's next-n rules are taken first.
+func (f *Faults) FailRoutedRate(code int, fraction float64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rate = routedRate{code: code, fraction: min(max(fraction, 0), 1)}
+}
+
 // routed is the proxy's RoutedFault hook: the status to answer with, or 0.
 func (f *Faults) routed(*http.Request) int {
 	if ru := f.take("routed"); ru != nil {
 		return ru.code
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.rate.fraction <= 0 {
+		return 0
+	}
+	f.rate.due += f.rate.fraction
+	// The small slack keeps float error from skipping a due failure
+	// (20 × 0.05 sums to 0.9999…).
+	if f.rate.due >= 1-1e-9 {
+		f.rate.due--
+		return f.rate.code
 	}
 	return 0
 }
@@ -108,7 +141,7 @@ func (f *Faults) dataPlaneStuck() bool {
 // Clear removes every fault.
 func (f *Faults) Clear() {
 	f.mu.Lock()
-	f.rules, f.dbDown, f.cfgRej, f.cfgEmpt, f.dpStuck = nil, false, nil, 0, false
+	f.rules, f.dbDown, f.cfgRej, f.cfgEmpt, f.dpStuck, f.rate = nil, false, nil, 0, false, routedRate{}
 	f.mu.Unlock()
 }
 

@@ -66,3 +66,56 @@ func TestFailRoutedIsCounted(t *testing.T) {
 		t.Errorf("metrics: kong 500 ×3 %v, service 200 ×2 %v, a 503 counted %v; got:\n%s", kong500, svc200, any503, body)
 	}
 }
+
+// TestFailRoutedRate: FailRoutedRate fails exactly that share of routed
+// requests (every 20th at 0.05), after FailRouted's next-n rules, leaves
+// unrouted requests alone, and stops at FailRoutedRate(_, 0).
+func TestFailRoutedRate(t *testing.T) {
+	t.Parallel()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") }))
+	t.Cleanup(up.Close)
+	n := startNode(t, Config{Version: "3.9.1", Database: "off"})
+	cfg := `{"_format_version":"3.0","services":[{"name":"orders","url":"` + up.URL + `","routes":[{"name":"orders","paths":["/orders"]}]}],` +
+		`"plugins":[{"name":"prometheus","config":{"status_code_metrics":true}}]}`
+	if err := client(t, n).ReloadDeclarativeRawConfig(context.Background(), strings.NewReader(cfg), true, true); err != nil {
+		t.Fatal(err)
+	}
+	get := func(path string) int {
+		t.Helper()
+		resp, err := http.Get(n.ProxyURL() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+
+	n.Faults().FailRoutedRate(502, 0.05)
+	n.Faults().FailRouted(500, 2)
+	var failedAt []int
+	codes := map[int]int{}
+	for i := 1; i <= 202; i++ {
+		c := get("/orders")
+		codes[c]++
+		if c == 502 {
+			failedAt = append(failedAt, i-2) // numbered after the two FailRouted ones
+		}
+	}
+	if codes[500] != 2 || codes[502] != 10 || codes[200] != 190 {
+		t.Fatalf("status codes %v, want two 500 (FailRouted first), ten 502 and 190 200", codes)
+	}
+	for k, at := range failedAt {
+		if at != 20*(k+1) {
+			t.Fatalf("502 at routed requests %v, want every 20th", failedAt)
+		}
+	}
+	if c := get("/nowhere"); c != 404 {
+		t.Errorf("unrouted request: %d, want 404 (the rate applies to routed requests only)", c)
+	}
+	n.Faults().FailRoutedRate(502, 0)
+	for range 40 {
+		if c := get("/orders"); c != 200 {
+			t.Fatalf("after FailRoutedRate(502, 0): %d, want 200", c)
+		}
+	}
+}
