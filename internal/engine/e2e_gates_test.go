@@ -194,20 +194,6 @@ func lbServes(t testing.TB, ng *testenv.NginxProc, n int) map[string]int {
 	return by
 }
 
-// failShare makes node's routed requests fail with code at the given
-// share, in a fixed pattern: of every round(1/share) requests, the last
-// fails, so any window of that many requests holds exactly one failure
-// (10,000 requests' worth). A stand-in for kongsim's FailRoutedRate
-// (issue 11, H3) built from FailRouted: a code-0 rule lets a request
-// through.
-func failShare(n *kongsim.Node, code int, share float64) {
-	every := int(math.Round(1 / share))
-	for range 10000 / every {
-		n.Faults().FailRouted(0, every-1)
-		n.Faults().FailRouted(code, 1)
-	}
-}
-
 // onProgress adds f to the engine's progress callback.
 func onProgress(f func(Progress)) func(*Config) {
 	return func(c *Config) {
@@ -231,7 +217,7 @@ func measurementEvents(t testing.TB, s Store, plan string) map[string][]Record {
 	}
 	out := map[string][]Record{}
 	for _, r := range recs {
-		if r.Kind == KindEvent && r.Event == "measurement" {
+		if r.Kind == KindEvent && r.Event == EventMeasurement {
 			out[r.Details["step"]] = append(out[r.Details["step"]], r)
 		}
 	}
@@ -366,7 +352,7 @@ func TestGatesSickYRollsBackAtFirstStep(t *testing.T) {
 			sick := onProgress(func(p Progress) {
 				if p.Step == w.firstTraffic() && p.Phase == PhaseDone {
 					for _, y := range w.ys {
-						failShare(w.sim.node(y), 500, 0.05)
+						w.sim.node(y).Faults().FailRoutedRate(500, 0.05)
 					}
 				}
 			})
@@ -587,7 +573,7 @@ func TestGatesAgentRestartMidPause(t *testing.T) {
 			var waits atomic.Int32
 			first := onProgress(func(pr Progress) {
 				if tc.sick && pr.Step == "traffic_10" && pr.Phase == PhaseDone {
-					failShare(w.sim.node("y"), 500, 0.05)
+					w.sim.node("y").Faults().FailRoutedRate(500, 0.05)
 				}
 				if pr.Step == tc.at && pr.Phase == PhaseWait {
 					if waits.Add(1) == 2 {
