@@ -531,6 +531,14 @@ func TestGatesLowTraffic(t *testing.T) {
 					t.Errorf("failed gates %v, want %s", g, w.firstPause())
 				}
 			}
+			// Each verdict for its own reason: the sick Y on its measured
+			// rate, no traffic on no data.
+			if tc.sick && !namesRates(out.Condition.Message, 50, 1) {
+				t.Errorf("the sick Y's rollback does not name its measured rate: %q", out.Condition.Message)
+			}
+			if tc.rate == 0 && !strings.Contains(out.Condition.Message, "no data") {
+				t.Errorf("without traffic the outcome does not say there was no data: %q", out.Condition.Message)
+			}
 			for step, evs := range measurementEvents(t, w.store, w.plan) {
 				for _, m := range evs {
 					d := m.Details
