@@ -38,6 +38,19 @@ const gatesAnalysis = `  analysis "y_not_worse_than_x" {
   rollback { on_gate_failure = true }
 `
 
+// analysisWith is gatesAnalysis with more analysis attributes (each line
+// indented and ended).
+func analysisWith(attrs string) string {
+	return strings.Replace(gatesAnalysis, "  }\n", attrs+"  }\n", 1)
+}
+
+// sickAnalysis judges only windows of at least 40 requests of each side
+// (the window grows up to 20 s for them): one in 20 of a 5%-sick Y's
+// requests fails, so each judged window holds two failures however slowly
+// the load runs (with min_requests = 1 a 2 s window at 10% of 100
+// requests/s may hold none).
+var sickAnalysis = analysisWith("    min_requests      = 40\n    max_window        = \"20s\"\n")
+
 // The README's rollback block alone (no analysis: only Y's health gates).
 const onGateFailure = "  rollback { on_gate_failure = true }\n"
 
@@ -337,8 +350,9 @@ func TestGatesHealthyYPassesEveryStep(t *testing.T) {
 
 // TestGatesSickYRollsBackAtFirstStep: once the first traffic step is done,
 // 5% of Y's routed requests fail (Kong answers 500 itself, as when a plugin
-// fails). The README's analysis fails the first pause, where Y serves
-// traffic for the first time: traffic goes back to X (observed through
+// fails). The README's analysis, judging windows of at least 40 requests
+// (sickAnalysis), fails the first pause, where Y serves traffic for the
+// first time: traffic goes back to X (observed through
 // nginx), the second traffic step never runs, and the outcome names the
 // measured rates.
 func TestGatesSickYRollsBackAtFirstStep(t *testing.T) {
@@ -356,7 +370,7 @@ func TestGatesSickYRollsBackAtFirstStep(t *testing.T) {
 					}
 				}
 			})
-			out, err := engineFor(t, lintedPlan(t, w.planSrc(t, gatesAnalysis)), w.sim, w.store, sick).Apply(context.Background())
+			out, err := engineFor(t, lintedPlan(t, w.planSrc(t, sickAnalysis)), w.sim, w.store, sick).Apply(context.Background())
 			if err != nil || out.Condition.Reason != ReasonGateFailed {
 				t.Fatalf("apply: %+v %v ran %v", out.Condition, err, out.Ran)
 			}
@@ -516,7 +530,7 @@ func TestGatesLowTraffic(t *testing.T) {
 					w.sim.node("y").Faults().FailRouted(500, -1)
 				}
 			})
-			extra := strings.Replace(gatesAnalysis, "  }\n", tc.attrs+"  }\n", 1)
+			extra := analysisWith(tc.attrs)
 			out, err := engineFor(t, lintedPlan(t, w.planSrc(t, extra)), w.sim, w.store, sick).Apply(context.Background())
 			t.Logf("outcome: %+v ran %v", out.Condition, out.Ran)
 			if err != nil || out.Condition.Reason != tc.reason {
@@ -561,8 +575,8 @@ func TestGatesLowTraffic(t *testing.T) {
 // cancelled) in the middle of a pause, and a second engine applies the same
 // plan on the same journal. A healthy Y stopped at 100%, where only X's
 // baseline can judge it, passes after the restart; a sick Y (5% of its
-// routed requests fail) stopped during the first pause still fails that
-// pause after the restart, and traffic goes back to X.
+// routed requests fail; sickAnalysis) stopped during the first pause still
+// fails that pause after the restart, and traffic goes back to X.
 func TestGatesAgentRestartMidPause(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -575,7 +589,11 @@ func TestGatesAgentRestartMidPause(t *testing.T) {
 			w.pause = "3s"
 			stopLoad := gateLoad(w.ng, 100)
 			defer stopLoad()
-			p := lintedPlan(t, w.planSrc(t, gatesAnalysis))
+			analysis := gatesAnalysis
+			if tc.sick {
+				analysis = sickAnalysis
+			}
+			p := lintedPlan(t, w.planSrc(t, analysis))
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			var waits atomic.Int32
