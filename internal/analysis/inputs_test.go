@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestCompareMissingInputs: kong_metrics's inputs on one side. Without the
@@ -79,7 +80,12 @@ func TestPrometheusMissingInputs(t *testing.T) {
 		_, _ = w.Write([]byte(a))
 	}))
 	t.Cleanup(srv.Close)
-	g := promGate(t, srv.URL, `sum(rate(kong_http_requests_total{version="{version}",side="{side}",code=~"5.."}[1m]))`, 0.01)
+	margin := 0.01
+	g, err := NewPrometheus(PrometheusConfig{Name: "error_rate", URL: srv.URL, Interval: time.Second, Margin: &margin,
+		Query: `sum(rate(kong_http_requests_total{version="{version}",side="{side}",code=~"5.."}[1m]))`})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	got := strings.Join(g.MissingInputs(ctx, InputSide{Version: "3.8.0"}), "\n")
 	if !strings.Contains(got, "returns no data for X") {

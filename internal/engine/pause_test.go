@@ -52,7 +52,7 @@ func passedResult(v string) analysis.Result {
 // pauseRun is a run of a pause step of an engine whose only drivers are
 // the analyses, with measurements journaled in history h.
 func pauseRun(h *history, as ...Analysis) *run {
-	e := &Engine{drv: &Drivers{Analyses: as}, log: slog.New(slog.NewTextHandler(io.Discard, nil)), plan: &plan.Plan{}}
+	e := &Engine{drv: &Drivers{Analyses: as, Observer: &Observer{}}, log: slog.New(slog.NewTextHandler(io.Discard, nil)), plan: &plan.Plan{}}
 	return &run{e: e, state: &state{h: h}, step: &step{name: "pause_100"}, start: time.Now()}
 }
 

@@ -264,10 +264,12 @@ func TestYKilledMidPauseRollsBack(t *testing.T) {
 	stopLoad := w.load()
 	defer stopLoad()
 	src := strings.Replace(w.planSrc(""), `pause  = "300ms"`, `pause  = "20s"`, 1)
+	var killed time.Time
 	kill := onPauseTick("pause_10", 2, func() {
 		if err := w.sim.stop("y"); err != nil {
 			t.Error(err)
 		}
+		killed = time.Now()
 	})
 	out, err := engineFor(t, lintedPlan(t, src), w.sim, w.store, kill).Apply(context.Background())
 	if err != nil || out.Condition.Reason != ReasonGateFailed || !contains(out.Ran, "rollback_traffic") {
@@ -285,6 +287,15 @@ func TestYKilledMidPauseRollsBack(t *testing.T) {
 	}
 	res := stopLoad()
 	t.Logf("load: %d requests, %d failed, by version %v", res.Requests, res.Failed, res.By)
+	recs, err := w.store.Records(context.Background(), "dual-e2e", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if r.Kind == KindOutcome && r.Step == "rollback_traffic" && r.Result == ResultOK {
+			t.Logf("from Y killed to all traffic on X (rollback_traffic's outcome): %s", r.Time.Sub(killed).Round(time.Millisecond))
+		}
+	}
 }
 
 // TestYDownAfterPauseRollsBack: Y dies just after the 10% pause passed
