@@ -106,7 +106,7 @@ var (
 		Fix:     "Kong's open-source releases end with 3.9.x; 3.10 and later are Enterprise only, with 4-part versions (3.10.0.2)."}
 	ruleAnalysis = &Rule{ID: "UP034", Severity: SeverityError,
 		Summary: "Incomplete analysis",
-		Fix:     `An analysis is either prometheus + query + max and/or min, prometheus + a query with {version} or {side} + margin (Y against X), or compare = "kong_metrics" with error_rate_margin and/or p99_latency_margin; min_requests applies to compare only.`}
+		Fix:     `An analysis is either prometheus + query + max and/or min, prometheus + a query with {version} or {side} + margin (Y against X), or compare = "kong_metrics" with error_rate_margin and/or p99_latency_margin. The low-traffic policy: min_requests (compare only), max_window (how long a pause may extend while there is no data), on_no_data = "fail" (default) or "stall".`}
 	ruleCheck = &Rule{ID: "UP035", Severity: SeverityError,
 		Summary: "Incomplete check",
 		Fix:     "A check has request + expect, or data_planes_synced = true (hybrid modes only)."}

@@ -591,9 +591,9 @@ func (r *run) pause(ctx context.Context, d time.Duration) (string, error) {
 			if res.FromUnreadable {
 				// Unknown is not Y's failure, and a rollback would send
 				// the traffic to an X no one could read.
-				return &haltError{reason: ReasonObservationFailed, msg: fmt.Sprintf("analysis %s could not read X up to its max_window (%s): %s; traffic stays as it is", a.Name(), time.Since(begun).Round(time.Millisecond), res.String())}
+				return &haltError{reason: ReasonObservationFailed, msg: fmt.Sprintf("analysis %s could not read X in %s (the pause, extended up to max_window): %s; traffic stays as it is", a.Name(), time.Since(begun).Round(time.Millisecond), res.String())}
 			}
-			msg := fmt.Sprintf("analysis %s had no data for %s, its max_window: %s", a.Name(), time.Since(begun).Round(time.Millisecond), res.String())
+			msg := fmt.Sprintf("analysis %s had no data in %s (the pause, extended up to max_window): %s", a.Name(), time.Since(begun).Round(time.Millisecond), res.String())
 			if a.Policy().OnNoData == analysis.OnNoDataStall {
 				return &haltError{reason: ReasonNoData, msg: msg + ` (on_no_data = "stall": traffic stays as it is until a person decides)`}
 			}

@@ -86,7 +86,7 @@ func TestPauseNoDataPolicy(t *testing.T) {
 	a = &scripted{name: "errors", policy: analysis.Policy{MaxWindow: 100 * time.Millisecond}, script: []analysis.Result{noDataResult()}}
 	out, err = pauseRun(readHistory(nil, ""), a).pause(ctx, 20*time.Millisecond)
 	var ge *gateError
-	if !errors.As(err, &ge) || !strings.Contains(ge.msg, "had no data for") || !strings.HasPrefix(out, "failed; last: errors: errors inconclusive") {
+	if !errors.As(err, &ge) || !strings.Contains(ge.msg, "had no data in") || !strings.HasPrefix(out, "failed; last: errors: errors inconclusive") {
 		t.Fatalf("no data to the end: %q %v", firstLine(out), err)
 	}
 
