@@ -667,6 +667,10 @@ func (r *run) pause(ctx context.Context, d time.Duration) (string, error) {
 		if err := sleep(next, isPending); err != nil {
 			return out("interrupted"), err
 		}
+		// Y is probed while the window grows, as during the pause.
+		if err := r.health(ctx); err != nil {
+			return out("failed"), err
+		}
 		for i, a := range as {
 			if pending[i] && (time.Since(last[i]) >= a.Interval() || !time.Now().Before(limit(i))) {
 				if err := judge(i); err != nil {
