@@ -201,8 +201,9 @@ func newCrashWorld(t testing.TB, strategy string) *crashWorld {
 		t.Fatal(err)
 	}
 	if err := w.fleet.Start(ctx, "x"); err != nil {
-		// A free port taken by another process between its choice and
-		// the bind: the case cannot run as planned.
+		// A free port taken between its choice and the bind by a
+		// process that does not reserve through internal/freeport: the
+		// case cannot run as planned.
 		t.Fatal(err)
 	}
 	admin, _, _ := w.fleet.URLs("x")

@@ -10,8 +10,8 @@ import (
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago
 // (internal/freeport: below the ephemeral range, never handed out twice by
-// this process).
-// Another process may take the port before the caller binds it, so servers
+// this process nor by another live one using internal/freeport).
+// A process that does not may take the port before the caller binds it, so servers
 // started on such a port are started through [retryPorts], which picks a new
 // port and tries again when the server fails to start.
 func FreePort(t testing.TB) int {

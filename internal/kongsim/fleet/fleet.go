@@ -119,21 +119,25 @@ func (f *Fleet) Start(ctx context.Context, name string) error {
 	return nil
 }
 
-// Stop stops the node; already stopped is nil.
+// Stop stops the node; already stopped is nil. The node's listeners are
+// closed before the lock is released: a start of the same node waiting
+// for it would otherwise bind the ports the old node still holds.
 func (f *Fleet) Stop(_ context.Context, name string) error {
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	n := f.nodes[name]
-	delete(f.nodes, name)
-	_, known := f.cfgs[name]
-	f.mu.Unlock()
-	if !known {
+	if _, known := f.cfgs[name]; !known {
 		return fmt.Errorf("fleet: no node %s", name)
 	}
 	if n == nil {
 		return nil
 	}
+	delete(f.nodes, name)
 	f.log.Info("node stopped", "node", name)
-	return n.Stop()
+	if err := n.Stop(); err != nil {
+		return fmt.Errorf("stop %s: %w", name, err)
+	}
+	return nil
 }
 
 // Running reports whether the node runs.
@@ -215,11 +219,13 @@ func (f *Fleet) list(w http.ResponseWriter, _ *http.Request) {
 }
 
 // Hook is the argv a plan's start/stop hook uses for the node: curl to the
-// control server (Serve must have been called).
+// control server (Serve must have been called). --fail-with-body: a
+// refused start prints the fleet's reason (Kong's message, a port in
+// use), which -f hid behind "returned error: 500".
 func (f *Fleet) Hook(name, action string) []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return []string{"curl", "-fsS", "--max-time", "60", "-X", "POST", f.base + "/nodes/" + name + "/" + action}
+	return []string{"curl", "-sS", "--fail-with-body", "--max-time", "60", "-X", "POST", f.base + "/nodes/" + name + "/" + action}
 }
 
 // Close stops every node and the control server.

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -62,8 +63,10 @@ func TestHooksThroughCurl(t *testing.T) {
 		t.Fatal("the stopped node still answers")
 	}
 	// Kong refuses to start on a database that is not bootstrapped.
+	// The hook prints the fleet's reason, not only curl's "returned
+	// error: 500" (issue H6: a failed start said nothing more).
 	out, err := run(f.Hook("empty", "start"))
-	if err == nil || !strings.Contains(out, "500") && !strings.Contains(out, "bootstrap") {
+	if err == nil || !strings.Contains(out, "bootstrap") {
 		t.Fatalf("start on an empty database: err %v, output %q", err, out)
 	}
 	t.Logf("refused start: %s", strings.TrimSpace(out))
@@ -72,5 +75,31 @@ func TestHooksThroughCurl(t *testing.T) {
 	}
 	if got := strings.Join(f.Calls(), ","); got != "start y,start y,stop y,stop y,start empty,start nope" {
 		t.Errorf("calls %q", got)
+	}
+}
+
+// TestStartHookSaysPortInUse: a node whose port another process took
+// fails to start, and the hook's output says which port and why (issue
+// H6: the random-kill test's start hook failed with a bare 500).
+func TestStartHookSaysPortInUse(t *testing.T) {
+	testenv.NeedBinary(t, "curl", "curl")
+	f := New(nil)
+	t.Cleanup(func() { _ = f.Close() })
+	if err := f.Add("y", kongsim.Config{Version: "3.9.1", Database: "off"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Serve(); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := f.Config("y")
+	l, err := net.Listen("tcp", c.ProxyListen) // the other process
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	argv := f.Hook("y", "start")
+	out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "listen proxy on "+c.ProxyListen) || !strings.Contains(string(out), "address already in use") {
+		t.Fatalf("start with its proxy port taken: err %v, output %q", err, out)
 	}
 }
