@@ -45,7 +45,7 @@ var (
 // says yes: the in-process check still holds.
 func reserve(p int) bool {
 	if lockF == nil && lockE == nil {
-		lockF, lockE = os.OpenFile(LockPath, os.O_RDWR|os.O_CREATE, 0o666)
+		lockF, lockE = os.OpenFile(LockPath, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o666)
 		if lockE == nil {
 			_ = lockF.Chmod(0o666) // other users' test runs share it
 		}
