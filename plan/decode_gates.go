@@ -82,6 +82,10 @@ func (d *decoder) decodeAnalysis(b *hcl.Block) *Analysis {
 		Compare:          d.str(at["compare"]),
 		ErrorRateMargin:  d.float(at["error_rate_margin"]),
 		P99LatencyMargin: d.str(at["p99_latency_margin"]),
+		Margin:           d.float(at["margin"]),
+		MinRequests:      d.integer(at["min_requests"]),
+		MaxWindow:        d.str(at["max_window"]),
+		OnNoData:         d.str(at["on_no_data"]),
 	}
 }
 

@@ -37,6 +37,7 @@ var (
 	NotifyKinds   = []string{"slack", "webhook"}
 	CheckTargets  = []string{"from", "to"}
 	CompareKinds  = []string{"kong_metrics"}
+	OnNoData      = []string{"fail", "stall"}
 	DatabaseKinds = []string{"postgres", "cassandra"}
 )
 
@@ -215,6 +216,16 @@ type Analysis struct {
 	Compare          String
 	ErrorRateMargin  Float
 	P99LatencyMargin String // duration
+
+	// Margin: a Prometheus query with {version} or {side} runs once per
+	// side, and Y's value may exceed X's by at most Margin.
+	Margin Float
+	// The low-traffic policy (docs/engine.md): MinRequests per side for
+	// compare, MaxWindow (duration) the window may grow to while there
+	// is no data, OnNoData "fail" (default) or "stall" after that.
+	MinRequests Int
+	MaxWindow   String
+	OnNoData    String
 }
 
 // Rollout is the sequence of traffic weights on Y.

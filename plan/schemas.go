@@ -136,6 +136,7 @@ var analysisSchema = &hcl.BodySchema{
 		{Name: "prometheus"}, {Name: "query"}, {Name: "max"}, {Name: "min"},
 		{Name: "interval"}, {Name: "failures"},
 		{Name: "compare"}, {Name: "error_rate_margin"}, {Name: "p99_latency_margin"},
+		{Name: "margin"}, {Name: "min_requests"}, {Name: "max_window"}, {Name: "on_no_data"},
 	},
 }
 

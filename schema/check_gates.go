@@ -2,6 +2,7 @@ package schema
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/upshift-dev/upshift/plan"
@@ -78,15 +79,31 @@ func (l *linter) checkAnalysis(a *plan.Analysis) {
 	if a.Failures.Set && a.Failures.Value < 0 {
 		l.reportf(ruleAnalysis, a.Failures.Range, "analysis %q: failures must not be negative.", a.Name)
 	}
-	prom := a.Prometheus.Set || a.Query.Set || a.Max.Set || a.Min.Set
+	l.checkDuration(a.MaxWindow, fmt.Sprintf("analysis %q max_window", a.Name))
+	prom := a.Prometheus.Set || a.Query.Set || a.Max.Set || a.Min.Set || a.Margin.Set
 	cmp := a.Compare.Set || a.ErrorRateMargin.Set || a.P99LatencyMargin.Set
+	sides := sideQuery(a.Query.Value)
+	switch {
+	case a.MinRequests.Set && a.MinRequests.Value < 1:
+		l.reportf(ruleAnalysis, a.MinRequests.Range, "analysis %q: min_requests must be at least 1: a window with no request is never data.", a.Name)
+	case a.MinRequests.Set && !cmp:
+		l.reportf(ruleAnalysis, a.MinRequests.Range, "analysis %q: min_requests counts requests for compare = \"kong_metrics\"; a Prometheus query's window is its own (an empty vector or NaN is no data): remove it.", a.Name)
+	case prom && sides && !a.Margin.Set:
+		l.reportf(ruleAnalysis, a.Query.Range, "analysis %q: the query holds {version} or {side}, so it runs once per side: add margin = ... (how far Y's value may exceed X's).", a.Name)
+	case a.Margin.Set && !sides:
+		l.reportf(ruleAnalysis, a.Margin.Range, "analysis %q: margin compares Y with X: write {version} or {side} in the query (e.g. kong_http_requests_total{version=\"{version}\"}), or bound it with max/min instead.", a.Name)
+	case a.Margin.Set && (a.Max.Set || a.Min.Set):
+		l.reportf(ruleAnalysis, a.Margin.Range, "analysis %q: margin judges Y against X and max/min bound one query: make them two analysis blocks.", a.Name)
+	case a.Margin.Set && a.Margin.Value < 0:
+		l.reportf(ruleAnalysis, a.Margin.Range, "analysis %q: margin must not be negative.", a.Name)
+	}
 	switch {
 	case prom && cmp:
 		l.reportf(ruleAnalysis, a.DeclRange, "analysis %q mixes a Prometheus query with compare: make them two analysis blocks.", a.Name)
 	case prom && (!a.Prometheus.Set || !a.Query.Set):
 		l.reportf(ruleAnalysis, a.DeclRange, "analysis %q needs both prometheus (the server's URL) and query.", a.Name)
-	case prom && !a.Max.Set && !a.Min.Set:
-		l.reportf(ruleAnalysis, a.DeclRange, "analysis %q needs max and/or min: without a bound nothing can fail.", a.Name)
+	case prom && !a.Max.Set && !a.Min.Set && !a.Margin.Set:
+		l.reportf(ruleAnalysis, a.DeclRange, "analysis %q needs max and/or min (or margin with a {version} or {side} query): without a bound nothing can fail.", a.Name)
 	case prom && a.Max.Set && a.Min.Set && a.Min.Value > a.Max.Value:
 		l.reportf(ruleAnalysis, a.Min.Range, "analysis %q: min %g is above max %g, so every measurement fails.", a.Name, a.Min.Value, a.Max.Value)
 	case cmp && !a.Compare.Set:
@@ -97,5 +114,48 @@ func (l *linter) checkAnalysis(a *plan.Analysis) {
 		l.reportf(ruleAnalysis, a.ErrorRateMargin.Range, "analysis %q: error_rate_margin is a fraction between 0 and 1.", a.Name)
 	case !prom && !cmp:
 		l.reportf(ruleAnalysis, a.DeclRange, "analysis %q measures nothing.", a.Name)
+	}
+	if cmp || (prom && sides) {
+		l.checkEvaluable(a)
+	}
+}
+
+// sideQuery: the query runs once per side.
+func sideQuery(q string) bool {
+	return strings.Contains(q, "{version}") || strings.Contains(q, "{side}")
+}
+
+// checkEvaluable applies UP043 to a comparison of Y with X: at every
+// rollout step, Y must serve traffic and X's figures must exist, in the
+// same window (X serves traffic) or as X's baseline from an earlier pause
+// in which X did; and the window must be able to hold requests.
+func (l *linter) checkEvaluable(a *plan.Analysis) {
+	p := l.plan
+	if q := a.Query.Value; strings.Contains(q, "{version}") && !strings.Contains(q, "{side}") &&
+		p.From != nil && p.To != nil && p.From.Version.Value == p.To.Version.Value {
+		l.reportf(ruleUnevaluable, a.Query.Range, "analysis %q: from and to are both %s, so {version} gives both sides the same query and Y is compared with itself. Write {side} (from / to) in the query instead.", a.Name, p.From.Version.Value)
+	}
+	r := p.Rollout
+	if r == nil {
+		return
+	}
+	baseline := false // an earlier pause with X serving traffic
+	for _, s := range r.Steps {
+		if !s.Weight.Set {
+			continue
+		}
+		w := s.Weight.Value
+		switch {
+		case w == 0:
+			l.reportf(ruleUnevaluable, s.Weight.Range, "analysis %q cannot be evaluated at weight 0: Y serves nothing, so its pause has no data of Y and fails. Remove the step or give Y traffic.", a.Name)
+		case w == 100 && !baseline:
+			l.reportf(ruleUnevaluable, s.Weight.Range, "analysis %q cannot be evaluated at weight 100: X serves nothing there and no earlier pause measured X's baseline, so every measurement is no data and the pause fails. Add a step with a lower weight first: step { weight = 10 pause = \"5m\" }.", a.Name)
+		}
+		// A step without a pause still measures over one interval
+		// (docs/engine.md), so every step with X serving traffic leaves
+		// X's baseline (at weight 0 too, reported above).
+		if w < 100 {
+			baseline = true
+		}
 	}
 }

@@ -39,6 +39,7 @@ func (l *linter) checkEnums() {
 	}
 	for _, a := range p.Analyses {
 		l.checkEnum(a.Compare, "comparison", plan.CompareKinds)
+		l.checkEnum(a.OnNoData, "on_no_data policy", plan.OnNoData)
 	}
 }
 

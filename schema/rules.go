@@ -106,7 +106,7 @@ var (
 		Fix:     "Kong's open-source releases end with 3.9.x; 3.10 and later are Enterprise only, with 4-part versions (3.10.0.2)."}
 	ruleAnalysis = &Rule{ID: "UP034", Severity: SeverityError,
 		Summary: "Incomplete analysis",
-		Fix:     `An analysis is either prometheus + query + max and/or min, or compare = "kong_metrics" with error_rate_margin and/or p99_latency_margin.`}
+		Fix:     `An analysis is either prometheus + query + max and/or min, prometheus + a query with {version} or {side} + margin (Y against X), or compare = "kong_metrics" with error_rate_margin and/or p99_latency_margin; min_requests applies to compare only.`}
 	ruleCheck = &Rule{ID: "UP035", Severity: SeverityError,
 		Summary: "Incomplete check",
 		Fix:     "A check has request + expect, or data_planes_synced = true (hybrid modes only)."}
@@ -131,6 +131,9 @@ var (
 	ruleJournalLiteral = &Rule{ID: "UP042", Severity: SeverityError,
 		Summary: "Journal database not taken from the environment",
 		Fix:     `Write journal { postgres = env("UPSHIFT_JOURNAL_DSN") }: the settings file lives in Git, and every entry point opens the journal through the variable it names.`}
+	ruleUnevaluable = &Rule{ID: "UP043", Severity: SeverityError,
+		Summary: "Analysis cannot be evaluated at some rollout step",
+		Fix:     `A comparison (compare = "kong_metrics", or a query with {version} or {side}) needs X's figures: in the same window while X serves traffic, else X's baseline from an earlier pause of the run. Start the rollout below 100 (step { weight = 10 } before 100), and do not pause at weight 0, where Y serves nothing.`}
 )
 
 var allRules = []*Rule{
@@ -142,6 +145,7 @@ var allRules = []*Rule{
 	ruleCycle, ruleEnvShape, ruleEnvUnset, ruleInlineSecret, rulePlaceholder,
 	ruleAck, ruleEnum, ruleEdition, ruleNoOSS, ruleAnalysis, ruleCheck, ruleApprove,
 	ruleStaleAck, rulePlanName, ruleInAdvance, ruleInert, ruleJournalRelative, ruleJournalLiteral,
+	ruleUnevaluable,
 }
 
 // Rules returns every rule, sorted by ID. The slice is a copy; the rules

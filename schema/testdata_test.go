@@ -230,6 +230,7 @@ var passingCase = map[string]string{
 	"UP019": "in_place_acknowledged.upshift.hcl", // acknowledged: info
 	"UP020": "dual_cluster.upshift.hcl",          // has a check
 	"UP021": "dual_cluster.upshift.hcl",          // has an analysis
+	"UP043": "dual_cluster.upshift.hcl",          // kong_metrics at 50 then 100: a baseline before 100
 	"UP022": "chain",                             // distinct names across files
 	"UP023": "chain",                             // same cluster, ordered
 	"UP024": "chain",                             // depends_on an existing plan

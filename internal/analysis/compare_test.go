@@ -15,7 +15,7 @@ func newCompare(t *testing.T, x, y *kongsim.Node, xv, yv string) *Compare {
 	c, err := NewCompare(CompareConfig{Name: "y_not_worse_than_x",
 		From:            MetricsSide{URLs: []string{x.AdminURL() + "/metrics"}, Version: xv},
 		To:              MetricsSide{URLs: []string{y.StatusURL() + "/metrics"}, Version: yv},
-		ErrorRateMargin: &margin, P99LatencyMargin: &lat, MinRequests: 20})
+		ErrorRateMargin: &margin, P99LatencyMargin: &lat, Policy: Policy{MinRequests: 20}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestCompareWithoutMetricsIsNoData(t *testing.T) {
 	if err := c2.Begin(ctx); err == nil {
 		t.Error("Begin with Y stopped succeeded")
 	}
-	if r := measureCompare(t, c2); r.Outcome != Inconclusive || !strings.Contains(r.Reason, "could not be scraped") {
+	if r := measureCompare(t, c2); r.Outcome != Inconclusive || r.FromUnreadable || !strings.Contains(r.Reason, "could not be scraped") {
 		t.Errorf("Y stopped: %+v", r)
 	}
 }
@@ -130,5 +130,87 @@ func TestP99FromBuckets(t *testing.T) {
 	}
 	if d := counterDelta(10, 3, true); d != 3 {
 		t.Errorf("delta across a reset = %v, want 3", d)
+	}
+}
+
+// At 100% on Y, X serves nothing: Y is judged against X's baseline, and
+// without one the window is no data (never a pass). Y serving fewer than
+// min_requests is no data too.
+func TestCompareAgainstBaseline(t *testing.T) {
+	ctx := context.Background()
+	x, y := startKong(t, "3.8.0", startUpstream(t), true), startKong(t, "3.9.1", startUpstream(t), true)
+	c := newCompare(t, x, y, "3.8.0", "3.9.1")
+	if err := c.Begin(ctx); err != nil {
+		t.Fatal(err)
+	}
+	send(t, y, 40)
+	r := measureCompare(t, c)
+	if r.Outcome != Inconclusive || !r.NoData || !strings.Contains(r.Reason, "X served 0 requests") || !strings.Contains(r.Reason, "no baseline") {
+		t.Errorf("no baseline: %+v", r)
+	}
+	if r.Details["y_requests"] != "40" || r.Details["x_requests"] != "0" || r.Details["against"] != "window" {
+		t.Errorf("no baseline details: %v", r.Details)
+	}
+
+	c.SetBaseline(Baseline{Requests: 500, ErrorRate: 0.002, P99Ms: 20, HasP99: true, Steps: 2})
+	r = measureCompare(t, c)
+	if !r.OK() || r.Details["against"] != "baseline" || r.Details["x_requests"] != "500" || r.Details["x_error_rate"] != "0.002" ||
+		!strings.Contains(r.Value, "X's baseline 0.20% of 500, Y 0.00% of 40") || !strings.Contains(r.Reason, "against X's baseline from 2 earlier pause(s)") {
+		t.Errorf("healthy Y against the baseline: %+v %v", r, r.Details)
+	}
+
+	// 5 of 45 of Y's requests fail: 11% against the baseline's 0.2%.
+	y.Faults().FailRouted(500, 5)
+	send(t, y, 5)
+	r = measureCompare(t, c)
+	if r.Outcome != Failed || r.Details["against"] != "baseline" || !strings.Contains(r.Reason, "Y's error rate 11.11% exceeds X's 0.20%") {
+		t.Errorf("failing Y against the baseline: %+v", r)
+	}
+
+	// Y with too little traffic: no data, whatever the baseline says.
+	if err := c.Begin(ctx); err != nil {
+		t.Fatal(err)
+	}
+	send(t, y, 3)
+	if r := measureCompare(t, c); r.OK() || !r.NoData || !strings.Contains(r.Reason, "Y served 3 requests") {
+		t.Errorf("Y under min_requests: %+v", r)
+	}
+
+	// X that cannot be read says nothing about Y: marked, not no data.
+	x.Stop()
+	if r := measureCompare(t, c); r.OK() || r.NoData || !r.FromUnreadable || !strings.Contains(r.Reason, "scrape failed: X:") {
+		t.Errorf("X unreadable: %+v", r)
+	}
+}
+
+// Y's counters add up over its nodes; when one node is the outlier the
+// value names each node's share.
+func TestCompareNodeBreakdown(t *testing.T) {
+	ctx := context.Background()
+	x := startKong(t, "3.9.1", startUpstream(t), true)
+	y1, y2 := startKong(t, "3.9.1", startUpstream(t), true), startKong(t, "3.9.1", startUpstream(t), true)
+	margin := 0.01
+	c, err := NewCompare(CompareConfig{Name: "errors",
+		From:            MetricsSide{URLs: []string{x.StatusURL() + "/metrics"}, Version: "3.9.1"},
+		To:              MetricsSide{URLs: []string{y1.StatusURL() + "/metrics", y2.StatusURL() + "/metrics"}, Version: "3.9.1", Names: []string{"y1", "y2"}},
+		ErrorRateMargin: &margin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Begin(ctx); err != nil {
+		t.Fatal(err)
+	}
+	send(t, x, 40)
+	send(t, y1, 20)
+	send(t, y2, 20)
+	r := measureCompare(t, c)
+	if !r.OK() || strings.Contains(r.Value, "per Y node") || r.Details["y_requests"] != "40" {
+		t.Errorf("healthy nodes: %+v", r)
+	}
+	y2.Faults().FailRouted(500, 10)
+	send(t, y2, 10)
+	r = measureCompare(t, c)
+	if r.Outcome != Failed || !strings.Contains(r.Value, "per Y node: y1 0.00% of 20, y2 33.33% of 30 (outlier: y2)") || r.Details["y_requests"] != "50" {
+		t.Errorf("y2 failing: %+v", r)
 	}
 }

@@ -209,3 +209,21 @@ func (w windowStats) p99() (ms float64, inInf, ok bool) {
 	}
 	return bounds[len(bounds)-1], true, true
 }
+
+// node is the part of s that node i (its index in the side's URLs)
+// reported.
+func (s *sideSnapshot) node(i int) *sideSnapshot {
+	prefix := strconv.Itoa(i) + "|"
+	out := &sideSnapshot{status: map[string]statusSeries{}, latency: map[string]histSeries{}, statusFamily: s.statusFamily, latencyFound: s.latencyFound}
+	for k, v := range s.status {
+		if strings.HasPrefix(k, prefix) {
+			out.status[k] = v
+		}
+	}
+	for k, v := range s.latency {
+		if strings.HasPrefix(k, prefix) {
+			out.latency[k] = v
+		}
+	}
+	return out
+}

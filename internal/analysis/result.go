@@ -27,6 +27,20 @@ type Result struct {
 	Value   string    // what was measured, as text ("status 401", "0.0123"); "" when nothing was
 	Reason  string    // one line saying why it passed or failed
 	At      time.Time // when the measurement finished
+	// NoData: Inconclusive because the window held too little to judge
+	// (fewer requests than min_requests, an empty vector, NaN). The
+	// engine's low-traffic policy decides what follows (see Policy); it
+	// is never a pass.
+	NoData bool
+	// FromUnreadable: Inconclusive because X (the side traffic would go
+	// back to) could not be read. It says nothing about Y; the engine
+	// does not roll back onto an X it cannot read (it stalls instead).
+	FromUnreadable bool
+	// Details are the measurement's figures for the journal, as decimal
+	// strings (compare: x_requests, x_error_rate, y_requests,
+	// y_error_rate, x_p99_ms, y_p99_ms, against; Prometheus sides:
+	// x_value, y_value, against); empty when unknown.
+	Details map[string]string `json:"-"`
 	// Err is the driver error behind an Inconclusive result (an *Error),
 	// nil otherwise.
 	Err error `json:"-"`
@@ -55,6 +69,11 @@ func failed(gate, value, reason string) Result {
 // failed measurement.
 func inconclusive(gate, reason string, err error) Result {
 	return Result{Gate: gate, Outcome: Inconclusive, Reason: reason, Err: err, At: time.Now()}
+}
+
+// noData is an Inconclusive result for a window that held too little.
+func noData(gate, reason string, details map[string]string) Result {
+	return Result{Gate: gate, Outcome: Inconclusive, Reason: "no data: " + reason, NoData: true, Details: details, At: time.Now()}
 }
 
 // Error is a failed operation of a gate, shaped like fs.PathError: Op is

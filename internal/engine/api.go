@@ -38,6 +38,9 @@ const (
 	ReasonMigrationInDoubt = "MigrationInDoubt"
 	// ReasonSideDown: a side stopped answering and this run did not stop it.
 	ReasonSideDown = "SideDown"
+	// ReasonNoData: an analysis had no data to the end of its max_window
+	// and its on_no_data is "stall": a person decides; traffic stays.
+	ReasonNoData = "AnalysisNoData"
 )
 
 // Condition is where a plan stands: a type, a reason and a message for a

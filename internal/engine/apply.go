@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	gokong "github.com/kong/go-kong/kong"
 
+	"github.com/upshift-dev/upshift/internal/analysis"
 	"github.com/upshift-dev/upshift/internal/backup"
 	"github.com/upshift-dev/upshift/internal/kong"
 	"github.com/upshift-dev/upshift/internal/traffic"
@@ -153,7 +155,7 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 				return out, fmt.Errorf("plan %q: before %s: %w", e.plan.Name, st.name, err)
 			}
 		}
-		r := &run{e: e, state: s, step: &st, idx: d.next + 1, total: len(d.steps), start: time.Now()}
+		r := &run{e: e, j: j, state: s, step: &st, idx: d.next + 1, total: len(d.steps), start: time.Now()}
 		intent, err := j.Intent(actx, st.name, h.intents[st.name]+1, map[string]string{"direction": d.direction})
 		if err != nil {
 			return out, e.leaseErr(actx, err)
@@ -349,10 +351,12 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 // run is one step being applied: what its apply needs from the engine.
 type run struct {
 	e          *Engine
+	j          *Journal // nil in a preview
 	state      *state
 	step       *step
 	idx, total int
 	start      time.Time
+	seenY      map[string]string // Y's identities at the last health probe (health.go)
 }
 
 // drain waits Config.Drain before a side that served traffic is stopped,
@@ -532,29 +536,69 @@ func (r *run) measure(ctx context.Context, g Gate) (GateResult, error) {
 
 // pause waits d while measuring every analysis at its interval, and once
 // more at the end; an analysis failing more than its Failures allow fails
-// the pause (a gate failure). No data is a failure.
+// the pause (a gate failure). A measurement with no data (too little
+// traffic in the window) is not counted: the analysis keeps measuring,
+// the pause extending up to the analysis's max_window from its start, and
+// one still without data then fails the pause or stalls the run
+// (on_no_data). No data never passes. Each measurement is one journal
+// event (EventMeasurement); comparisons get X's baseline read back from
+// this run's earlier ones. The output's first line is the verdict with
+// each analysis's last measurement.
 func (r *run) pause(ctx context.Context, d time.Duration) (string, error) {
 	e := r.e
 	as := e.drv.Analyses
+	if d <= 0 {
+		// A step without a pause still gets one window to judge: the
+		// longest interval (an empty window is no data, never a pass).
+		for _, a := range as {
+			d = max(d, a.Interval())
+		}
+	}
 	for _, a := range as {
+		if b, ok := a.(baselined); ok {
+			b.SetBaseline(r.baseline(a))
+		}
 		if err := a.Begin(ctx); err != nil {
 			e.log.Warn("analysis begin", "analysis", a.Name(), "err", err)
 		}
 	}
-	end := time.Now().Add(d)
+	begun := time.Now()
+	end := begun.Add(d)
 	last := make([]time.Time, len(as))
 	fails := make([]int, len(as))
+	lastRes := make([]GateResult, len(as))
+	pending := make([]bool, len(as)) // the last measurement was no data and the window may still grow
 	var lines []string
+	limit := func(i int) time.Time { return begun.Add(max(d, as[i].Policy().MaxWindow)) }
 	judge := func(i int) error {
 		a := as[i]
 		res, err := r.measure(ctx, a)
 		if err != nil {
 			return err
 		}
-		last[i] = time.Now()
+		last[i], lastRes[i], pending[i] = time.Now(), res, false
 		lines = append(lines, a.Name()+": "+res.String())
+		if err := r.journalMeasurement(ctx, a, res); err != nil {
+			return err
+		}
 		e.progress(Progress{Step: r.step.name, Title: r.step.title, Phase: PhaseInfo, Elapsed: time.Since(r.start), Index: r.idx, Total: r.total,
 			Message: a.Name() + ": " + res.String()})
+		if res.NoData || res.FromUnreadable {
+			if time.Now().Before(limit(i)) {
+				pending[i] = true
+				return nil
+			}
+			if res.FromUnreadable {
+				// Unknown is not Y's failure, and a rollback would send
+				// the traffic to an X no one could read.
+				return &haltError{reason: ReasonObservationFailed, msg: fmt.Sprintf("analysis %s could not read X up to its max_window (%s): %s; traffic stays as it is", a.Name(), time.Since(begun).Round(time.Millisecond), res.String())}
+			}
+			msg := fmt.Sprintf("analysis %s had no data for %s, its max_window: %s", a.Name(), time.Since(begun).Round(time.Millisecond), res.String())
+			if a.Policy().OnNoData == analysis.OnNoDataStall {
+				return &haltError{reason: ReasonNoData, msg: msg + ` (on_no_data = "stall": traffic stays as it is until a person decides)`}
+			}
+			return &gateError{msg: msg}
+		}
 		if !res.OK() {
 			fails[i]++
 			if fails[i] > a.Failures() {
@@ -563,35 +607,123 @@ func (r *run) pause(ctx context.Context, d time.Duration) (string, error) {
 		}
 		return nil
 	}
-	for i := range as {
-		last[i] = time.Now()
+	out := func(verdict string) string {
+		return strings.Join(append([]string{verdict + r.lastText(as, lastRes)}, lines...), "\n")
 	}
+	for i := range as {
+		last[i] = begun
+	}
+	// sleep waits until the next measurement is due, at most a second
+	// (the progress line's rhythm), never past until.
+	sleep := func(until time.Time, due func(int) bool) error {
+		wait := min(time.Until(until), time.Second)
+		for i, a := range as {
+			if due(i) {
+				wait = min(wait, time.Until(last[i].Add(a.Interval())))
+			}
+		}
+		if !sleepCtx(ctx, max(wait, time.Millisecond)) {
+			return fmt.Errorf("pause: %w", context.Cause(ctx))
+		}
+		return nil
+	}
+	always := func(int) bool { return true }
 	for time.Now().Before(end) {
 		e.progress(Progress{Step: r.step.name, Title: r.step.title, Phase: PhaseWait, Elapsed: time.Since(r.start),
 			Remaining: time.Until(end).Round(time.Second), Index: r.idx, Total: r.total})
+		if err := r.health(ctx); err != nil {
+			return strings.Join(lines, "\n"), err
+		}
 		for i, a := range as {
 			if time.Since(last[i]) >= a.Interval() {
 				if err := judge(i); err != nil {
-					return strings.Join(lines, "\n"), err
+					return out("failed"), err
 				}
 			}
 		}
-		wait := min(time.Until(end), time.Second)
-		if wait <= 0 {
+		if !time.Now().Before(end) {
 			break
 		}
-		timer := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return strings.Join(lines, "\n"), fmt.Errorf("pause: %w", context.Cause(ctx))
-		case <-timer.C:
+		if err := sleep(end, always); err != nil {
+			return out("interrupted"), err
 		}
 	}
 	for i := range as {
 		if err := judge(i); err != nil {
-			return strings.Join(lines, "\n"), err
+			return out("failed"), err
 		}
 	}
-	return strings.Join(lines, "\n"), nil
+	// No data yet: the window grows up to max_window.
+	isPending := func(i int) bool { return pending[i] }
+	for slices.Contains(pending, true) {
+		next := end
+		for i := range as {
+			if pending[i] {
+				next = later(next, limit(i))
+			}
+		}
+		e.progress(Progress{Step: r.step.name, Title: r.step.title, Phase: PhaseWait, Elapsed: time.Since(r.start),
+			Remaining: time.Until(next).Round(time.Second), Index: r.idx, Total: r.total, Message: "no data yet: the window grows up to max_window"})
+		if err := sleep(next, isPending); err != nil {
+			return out("interrupted"), err
+		}
+		for i, a := range as {
+			if pending[i] && (time.Since(last[i]) >= a.Interval() || !time.Now().Before(limit(i))) {
+				if err := judge(i); err != nil {
+					return out("failed"), err
+				}
+			}
+		}
+	}
+	if len(as) == 0 {
+		return fmt.Sprintf("no analysis: waited %s; nothing judged this pause", d), nil
+	}
+	return out("analyses passed"), nil
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// lastText is each analysis's last measurement, for the pause's line.
+func (r *run) lastText(as []Analysis, res []GateResult) string {
+	var parts []string
+	for i, a := range as {
+		if res[i].Outcome != "" {
+			parts = append(parts, a.Name()+": "+res[i].String())
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "; last: " + strings.Join(parts, " | ")
+}
+
+// baseline is X's baseline for a, from this run's measurement events.
+func (r *run) baseline(a Analysis) analysis.Baseline {
+	var ds []map[string]string
+	for _, m := range r.state.h.measurements {
+		if m.Details["analysis"] == a.Name() {
+			ds = append(ds, m.Details)
+		}
+	}
+	return analysis.BaselineFrom(ds, a.Policy().MinRequests)
+}
+
+// journalMeasurement records one measurement (EventMeasurement).
+func (r *run) journalMeasurement(ctx context.Context, a Analysis, res GateResult) error {
+	if r.j == nil {
+		return nil
+	}
+	d := map[string]string{"step": r.step.name, "analysis": a.Name(), "result": string(res.Outcome), "value": res.Value, "reason": res.Reason}
+	for k, v := range res.Details {
+		d[k] = v
+	}
+	if _, err := r.j.Event(ctx, EventMeasurement, d); err != nil {
+		return fmt.Errorf("journal a measurement of %s: %w", a.Name(), err)
+	}
+	return nil
 }

@@ -112,19 +112,19 @@ func buildDrivers(p *plan.Plan, lookupEnv func(string) (string, bool)) (*Drivers
 
 // buildGates turns check and analysis blocks into gates.
 func (d *Drivers) buildGates(p *plan.Plan, b *observerBuilder, obs *Observer) error {
-	sideProxy := func(target string) (string, error) {
+	sideProxies := func(target string) ([]namedURL, error) {
 		s := p.To
 		if target == "from" {
 			s = p.From
 		}
-		urls, err := b.proxies(s)
+		urls, err := namedProxies(b, s)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		if len(urls) == 0 {
-			return "", fmt.Errorf("%s has no proxy_url to send checks to", target)
+			return nil, fmt.Errorf("%s has no proxy_url to send checks to", target)
 		}
-		return urls[0], nil
+		return urls, nil
 	}
 	for _, c := range p.Checks {
 		switch {
@@ -149,11 +149,11 @@ func (d *Drivers) buildGates(p *plan.Plan, b *observerBuilder, obs *Observer) er
 			}
 			d.Checks = append(d.Checks, g)
 		case c.Request != nil:
-			base, err := sideProxy(c.Target.Value)
+			targets, err := sideProxies(c.Target.Value)
 			if err != nil {
 				return fmt.Errorf("check %q: %w", c.Name, err)
 			}
-			cfg := analysis.HTTPCheckConfig{Name: c.Name, BaseURL: base, Method: c.Request.Method.Value,
+			cfg := analysis.HTTPCheckConfig{Name: c.Name, Method: c.Request.Method.Value,
 				Path: c.Request.Path.Value, Body: c.Request.Body.Value, Headers: map[string]string{}}
 			for k, v := range c.Request.Headers {
 				s, err := v.Resolve(b.env)
@@ -178,11 +178,20 @@ func (d *Drivers) buildGates(p *plan.Plan, b *observerBuilder, obs *Observer) er
 					}
 				}
 			}
-			g, err := analysis.NewHTTPCheck(cfg)
-			if err != nil {
-				return err
+			// Every proxy the plan lists for the side is judged: one
+			// node that fails is enough to keep traffic off Y.
+			side := "to"
+			if c.Target.Value == "from" {
+				side = "from"
 			}
-			d.Checks = append(d.Checks, g)
+			for _, t := range targets {
+				cfg.BaseURL = t.url
+				g, err := analysis.NewHTTPCheck(cfg)
+				if err != nil {
+					return err
+				}
+				d.Checks = append(d.Checks, &proxyCheck{Gate: g, side: side, node: t.name, url: t.url})
+			}
 		}
 	}
 	for _, a := range p.Analyses {
@@ -194,13 +203,25 @@ func (d *Drivers) buildGates(p *plan.Plan, b *observerBuilder, obs *Observer) er
 			}
 			interval = v
 		}
+		policy := analysis.Policy{MinRequests: a.MinRequests.Value, OnNoData: a.OnNoData.Value}
+		if a.MaxWindow.Value != "" {
+			v, err := a.MaxWindow.Duration()
+			if err != nil {
+				return fmt.Errorf("analysis %q: max_window: %w", a.Name, err)
+			}
+			policy.MaxWindow = ScalePause(v) // the window grows with the pauses it extends
+		}
 		switch {
 		case a.Prometheus.Given():
 			u, err := a.Prometheus.Resolve(b.env)
 			if err != nil {
 				return fmt.Errorf("analysis %q: prometheus: %w", a.Name, err)
 			}
-			cfg := analysis.PrometheusConfig{Name: a.Name, URL: u, Query: a.Query.Value, Interval: interval, Failures: a.Failures.Value}
+			cfg := analysis.PrometheusConfig{Name: a.Name, URL: u, Query: a.Query.Value, Interval: interval, Failures: a.Failures.Value,
+				Policy: policy, FromVersion: p.From.Version.Value, ToVersion: p.To.Version.Value}
+			if a.Margin.Set {
+				cfg.Margin = &a.Margin.Value
+			}
 			if a.Max.Set {
 				cfg.Max = &a.Max.Value
 			}
@@ -221,7 +242,7 @@ func (d *Drivers) buildGates(p *plan.Plan, b *observerBuilder, obs *Observer) er
 			if err != nil {
 				return fmt.Errorf("analysis %q: to: %w", a.Name, err)
 			}
-			cfg := analysis.CompareConfig{Name: a.Name, From: from, To: to, Interval: interval, Failures: a.Failures.Value}
+			cfg := analysis.CompareConfig{Name: a.Name, From: from, To: to, Interval: interval, Failures: a.Failures.Value, Policy: policy}
 			if a.ErrorRateMargin.Set {
 				cfg.ErrorRateMargin = &a.ErrorRateMargin.Value
 			}
@@ -246,6 +267,7 @@ func (d *Drivers) buildGates(p *plan.Plan, b *observerBuilder, obs *Observer) er
 // given, else the Admin API, for the side and each rolling node.
 func metricsSide(b *observerBuilder, s *plan.Side) (analysis.MetricsSide, error) {
 	out := analysis.MetricsSide{Version: s.Version.Value}
+	name := "" // the rolling node's, for the per-node breakdown
 	add := func(admin, status, token plan.Value) error {
 		u, err := b.resolve(status, false)
 		if err != nil {
@@ -269,6 +291,7 @@ func metricsSide(b *observerBuilder, s *plan.Side) (analysis.MetricsSide, error)
 				return err
 			}
 			out.URLs = append(out.URLs, mu)
+			out.Names = append(out.Names, name)
 		}
 		return nil
 	}
@@ -276,8 +299,69 @@ func metricsSide(b *observerBuilder, s *plan.Side) (analysis.MetricsSide, error)
 		return out, err
 	}
 	for _, n := range s.Nodes {
+		name = n.Name
 		if err := add(n.AdminURL, n.StatusURL, n.AdminToken); err != nil {
 			return out, err
+		}
+	}
+	return out, nil
+}
+
+// proxyCheck is a check block's request sent to one proxy of its side:
+// the side's proxy_url or one rolling node's.
+type proxyCheck struct {
+	Gate
+	side string // "to" | "from"
+	node string // the rolling node's name; "" for the side's proxy_url
+	url  string
+}
+
+// checkLabel names a check and, for a request, the proxy it went to.
+func checkLabel(g Gate) string {
+	pc, ok := g.(*proxyCheck)
+	if !ok {
+		return g.Name()
+	}
+	who := "Y"
+	if pc.side == "from" {
+		who = "X"
+	}
+	if pc.node != "" {
+		who += " node " + pc.node
+	}
+	return fmt.Sprintf("%s on %s (%s)", pc.Name(), who, pc.url)
+}
+
+// yRequest: g is a request sent to one of Y's proxies (to node's, when
+// node is not "*"). Other checks (data_planes_synced watches for 30 s)
+// run only in the checks step.
+func yRequest(g Gate, node string) bool {
+	pc, ok := g.(*proxyCheck)
+	return ok && pc.side == "to" && (node == "*" || pc.node == node)
+}
+
+// namedURL is a proxy address and the rolling node it belongs to ("" for
+// the side's own proxy_url).
+type namedURL struct{ name, url string }
+
+// namedProxies lists a side's proxy addresses as observerBuilder.proxies
+// does, each with its node's name.
+func namedProxies(b *observerBuilder, s *plan.Side) ([]namedURL, error) {
+	var out []namedURL
+	v, err := b.resolve(s.ProxyURL, false)
+	if err != nil {
+		return nil, err
+	}
+	if v != "" {
+		out = append(out, namedURL{"", v})
+	}
+	for _, n := range s.Nodes {
+		v, err := b.resolve(n.ProxyURL, false)
+		if err != nil {
+			return nil, fmt.Errorf("node %q: %w", n.Name, err)
+		}
+		if v != "" {
+			out = append(out, namedURL{n.Name, v})
 		}
 	}
 	return out, nil

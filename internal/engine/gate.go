@@ -40,4 +40,15 @@ type Analysis interface {
 	Interval() time.Duration
 	// Failures is how many failed measurements a pause tolerates.
 	Failures() int
+	// Policy is the low-traffic policy: how long a pause may extend
+	// while the measurements are no data, and what follows (fail or
+	// stall). No data never passes.
+	Policy() analysis.Policy
+}
+
+// baselined is an analysis that compares Y with X and takes X's baseline
+// (from this run's earlier measurements) for windows in which X serves
+// too little.
+type baselined interface {
+	SetBaseline(analysis.Baseline)
 }

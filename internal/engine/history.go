@@ -50,9 +50,12 @@ type history struct {
 	rolledBack bool
 	completed  bool
 
-	lastStall string            // reason+message of the last stalled event in this run
-	gates     map[string]Record // last awaiting_approval event per consent item in this run
-	lastSeq   int64
+	lastStall string // reason+message of the last stalled event in this run
+	// measurements are this run's measurement events, in order: X's
+	// baseline for the analyses is read back from them.
+	measurements []Record
+	gates        map[string]Record // last awaiting_approval event per consent item in this run
+	lastSeq      int64
 	// earlierActed: an earlier run of this plan in this journal ran a
 	// step that acts on Y (anything past guard, freeze and backup).
 	earlierActed bool
@@ -116,6 +119,8 @@ func readHistory(recs []Record, digest string) *history {
 				h.lastStall = r.Details["reason"] + "\n" + r.Details["message"]
 			case EventAwaitingApproval:
 				h.gates[r.Details["approve"]] = r
+			case EventMeasurement:
+				h.measurements = append(h.measurements, r)
 			}
 		}
 	}
@@ -137,6 +142,7 @@ func (h *history) reset() {
 	h.rollback, h.gateFailed, h.rolledBack, h.completed = "", false, false, false
 	h.lastStall = ""
 	h.gates = map[string]Record{}
+	h.measurements = nil
 }
 
 func (h *history) done(step string) bool { _, ok := h.ok[step]; return ok }

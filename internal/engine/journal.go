@@ -57,6 +57,14 @@ const (
 	EventLeaseBroken       = "lease_broken"       // Details: holder, token, reason; Actor.Who: who broke it
 	EventGate              = "gate"               // Details: gate, result, message
 	EventRollbackRequested = "rollback_requested" // Details: reason
+	// EventMeasurement is one measurement of an analysis during a pause.
+	// Details: step, analysis, result (passed|failed|inconclusive),
+	// value, reason; for compare = "kong_metrics" also x_requests,
+	// x_error_rate, y_requests, y_error_rate, x_p99_ms, y_p99_ms, and for
+	// a Prometheus side query x_value, y_value (decimal strings, empty
+	// when unknown); against: window (X in the same window) or baseline
+	// (X's baseline, read back from this run's earlier measurements).
+	EventMeasurement = "measurement"
 )
 
 // Actor says who wrote a record.

@@ -229,6 +229,9 @@ type NodeFacts struct {
 	Role      string    `json:"role,omitempty"`
 	Database  string    `json:"database,omitempty"` // postgres | off
 	NodeID    string    `json:"node_id,omitempty"`
+	// MasterPID is GET / pids.master: with NodeID, the node's identity
+	// (a restart changes it; node_id survives one in the prefix).
+	MasterPID int `json:"master_pid,omitempty"`
 	// Ready is the node's readiness (Status API from 3.3 when configured,
 	// else Admin /status), asked with the observed version or, when GET /
 	// failed, the plan's. ReadyError is set when readiness could not be
@@ -548,7 +551,7 @@ func (o *Observer) readNode(ctx context.Context, name string, r NodeReader, plan
 		f.Reachable = true
 		v = info.Version
 		f.Version = info.Version.String()
-		f.Edition, f.Role, f.Database, f.NodeID = info.Edition, info.Role, info.Database, info.NodeID
+		f.Edition, f.Role, f.Database, f.NodeID, f.MasterPID = info.Edition, info.Role, info.Database, info.NodeID, info.MasterPID
 	}
 	rd, err := r.Ready(ctx, v)
 	if err != nil {

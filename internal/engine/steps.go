@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -504,6 +505,9 @@ func (e *Engine) stepStart() step {
 			return e.toDataPlaneServes(s.obs)
 		},
 		apply: func(ctx context.Context, r *run) (string, map[string]string, error) {
+			if err := yDownUnderTraffic(r.state, r.state.obs.To); err != nil {
+				return "", nil, err
+			}
 			var out string
 			if e.plan.To.Start.Given() {
 				o, err := r.hook(ctx, e.plan.To.Start.Args)
@@ -574,6 +578,9 @@ func (e *Engine) stepStartNode(n *plan.Node) step {
 		name: "start_to:" + name, title: "start Y node " + name + " and wait until it is ready", reversible: true, undo: "stop Y node " + name,
 		done: func(s *state) (bool, string) { return nodeAt(find(s.obs), s.p.To.Version.Value) },
 		apply: func(ctx context.Context, r *run) (string, map[string]string, error) {
+			if err := yDownUnderTraffic(r.state, find(r.state.obs)); err != nil {
+				return "", nil, err
+			}
 			var out string
 			if n.Start.Given() {
 				o, err := r.hook(ctx, n.Start.Args)
@@ -587,7 +594,25 @@ func (e *Engine) stepStartNode(n *plan.Node) step {
 					return out, nil, err
 				}
 			}
-			return out, nil, r.waitNode(ctx, "Y node "+name, find, true)
+			if err := r.waitNode(ctx, "Y node "+name, find, true); err != nil {
+				return out, nil, err
+			}
+			// The node's own staging checks as it starts: a node that
+			// fails them stops the rollout before any traffic moves.
+			o, err := e.drv.Observer.observeNodes(ctx)
+			if err != nil {
+				return out, nil, fmt.Errorf("observe Y node %s: %w", name, err)
+			}
+			var ids string
+			if f := find(o); f != nil {
+				ids = identities([]*NodeFacts{f})
+			}
+			co, err := r.checks(ctx, e.yRequests(name))
+			out = strings.TrimSpace(out + "\n" + co)
+			if err != nil {
+				return out, nil, err
+			}
+			return out, map[string]string{identityKey: ids}, nil
 		},
 	}
 }
@@ -650,23 +675,54 @@ func (e *Engine) stepChecks() step {
 			return false, ""
 		},
 		apply: func(ctx context.Context, r *run) (string, map[string]string, error) {
-			var lines, failed []string
-			for _, g := range e.drv.Checks {
-				res, err := r.measure(ctx, g)
-				if err != nil {
-					return strings.Join(lines, "\n"), nil, err
-				}
-				lines = append(lines, g.Name()+": "+res.String())
-				if !res.OK() {
-					failed = append(failed, g.Name()+": "+res.String())
-				}
+			// Identities are taken before the checks: a node that
+			// restarts in between is checked again at the next traffic
+			// step.
+			ids := identities(yNodes(r.state.obs))
+			out, err := r.checks(ctx, e.drv.Checks)
+			if err != nil {
+				return out, nil, err
 			}
-			if len(failed) > 0 {
-				return strings.Join(lines, "\n"), nil, &gateError{msg: "check failed: " + strings.Join(failed, "; ")}
-			}
-			return strings.Join(lines, "\n"), nil, nil
+			return out, map[string]string{identityKey: ids}, nil
 		},
 	}
+}
+
+// checks measures gs in order, every one (a failure does not hide the
+// others): the output has a line per check and proxy, and a failure is a
+// gateError naming each that did not pass.
+func (r *run) checks(ctx context.Context, gs []Gate) (string, error) {
+	var lines, failed []string
+	for _, g := range gs {
+		res, err := r.measure(ctx, g)
+		if err != nil {
+			return strings.Join(lines, "\n"), err
+		}
+		line := checkLabel(g) + ": " + string(res.Outcome) + ": " + res.Reason
+		if res.Value != "" {
+			line = checkLabel(g) + ": " + string(res.Outcome) + " (" + res.Value + "): " + res.Reason
+		}
+		lines = append(lines, line)
+		if !res.OK() {
+			failed = append(failed, line)
+		}
+	}
+	if len(failed) > 0 {
+		return strings.Join(lines, "\n"), &gateError{msg: "check failed: " + strings.Join(failed, "; ")}
+	}
+	return strings.Join(lines, "\n"), nil
+}
+
+// yRequests are the checks' requests to Y's proxies (node's only, unless
+// node is "*").
+func (e *Engine) yRequests(node string) []Gate {
+	var out []Gate
+	for _, g := range e.drv.Checks {
+		if yRequest(g, node) {
+			out = append(out, g)
+		}
+	}
+	return out
 }
 
 // rolloutSteps are a traffic step and a pause per rollout step.
@@ -712,35 +768,76 @@ func (e *Engine) rolloutSteps() []step {
 				return false, fmt.Sprintf("load balancer sends %d%% to Y", t.To)
 			},
 			check: func(s *state) string {
-				if ok, why := nodeAt(firstTo(s.obs), s.p.To.Version.Value); !ok {
-					return "Y is not ready: " + why
+				if t := s.obs.Traffic; t != nil && t.To > 0 {
+					return "" // Y serves already: apply judges it, as a gate
 				}
-				return ""
+				return yNotReady(s)
 			},
 			apply: func(ctx context.Context, r *run) (string, map[string]string, error) {
+				// A Y node found not ready while Y carries traffic (it
+				// died at the end of a pause, or while the agent was
+				// down) fails the step as a gate: the rollback moves
+				// traffic back to X instead of leaving it on a dead node.
+				if why := yNotReady(r.state); why != "" {
+					if t := r.state.obs.Traffic; t != nil && t.To > 0 {
+						return "", nil, &gateError{msg: fmt.Sprintf("%s while it gets %d%% of traffic", why, t.To)}
+					}
+					return "", nil, &haltError{reason: ReasonPreconditionFail, msg: why}
+				}
+				// Every Y proxy passes its staging checks again before it
+				// gets more traffic: a node may have restarted (a new
+				// process, maybe without its configuration) since they
+				// last passed.
+				var lines []string
+				restarts := yRestarts(checkedIdentities(r.state.h), r.state.obs)
+				for _, c := range restarts {
+					lines = append(lines, c+" since its checks passed: checked again")
+				}
+				ids := identities(yNodes(r.state.obs))
+				out, err := r.checks(ctx, e.yRequests("*"))
+				if out != "" {
+					lines = append(lines, out)
+				}
+				var ge *gateError
+				if errors.As(err, &ge) && len(restarts) > 0 {
+					err = &gateError{msg: strings.Join(restarts, "; ") + "; " + ge.msg}
+				}
+				if err != nil {
+					return strings.Join(lines, "\n"), nil, err
+				}
 				if err := e.yInputsProblem(ctx, r.state); err != nil { // inputs.go
-					return "", nil, err
+					return strings.Join(lines, "\n"), nil, err
 				}
 				wt := Weights{From: 100 - w, To: w}
 				if err := e.drv.Router.SetWeights(ctx, wt); err != nil {
-					return "", nil, fmt.Errorf("set traffic %s: %w", wt, err)
+					return strings.Join(lines, "\n"), nil, fmt.Errorf("set traffic %s: %w", wt, err)
 				}
 				got, err := e.drv.Router.Weights(ctx)
 				if err != nil {
-					return "", nil, fmt.Errorf("read traffic back: %w", err)
+					return strings.Join(lines, "\n"), nil, fmt.Errorf("read traffic back: %w", err)
 				}
 				if got != wt {
-					return "", nil, fmt.Errorf("the load balancer reports %s after setting %s", got, wt)
+					return strings.Join(lines, "\n"), nil, fmt.Errorf("the load balancer reports %s after setting %s", got, wt)
 				}
-				return "traffic " + wt.String(), nil, nil
+				// The traffic line first: the progress line shows it.
+				return strings.Join(append([]string{"traffic " + wt.String()}, lines...), "\n"), map[string]string{identityKey: ids}, nil
 			},
 		})
 		name := "pause_" + strconv.Itoa(w)
+		// A pause without analysis says so: nothing judged it.
+		title, doneText := fmt.Sprintf("pause %s at %d%% with %d analyses", rs.Pause.Value, w, len(e.drv.Analyses)), "analyses passed"
+		if len(e.drv.Analyses) == 0 {
+			title, doneText = fmt.Sprintf("pause %s at %d%% with no analysis", rs.Pause.Value, w), "no analysis: waited"
+		}
 		out = append(out, step{
-			name: name, title: fmt.Sprintf("pause %s at %d%% with %d analyses", rs.Pause.Value, w, len(e.drv.Analyses)),
+			name: name, title: title,
 			done: func(s *state) (bool, string) {
 				if s.h.done(name) {
-					return true, "analyses passed"
+					// The recorded verdict with the last measurements.
+					if v := firstLine(s.h.ok[name].Output); v != "" {
+						return true, v
+					}
+					return true, doneText
 				}
 				return false, ""
 			},
@@ -753,15 +850,36 @@ func (e *Engine) rolloutSteps() []step {
 	return out
 }
 
-// firstTo is Y's node (or first rolling node) facts.
-func firstTo(o Observed) *NodeFacts {
-	if o.To != nil {
-		return o.To
+// yDownUnderTraffic: a Y node to (re)start while Y already gets traffic
+// went down or stopped being ready after it passed (the agent may have
+// been down, or the pause ended first): a failed gate, so that traffic
+// goes back to X, not a start hook run under traffic and the rollout
+// going on as if nothing happened. Once this run stopped X, starting Y
+// again is the way on.
+func yDownUnderTraffic(s *state, f *NodeFacts) error {
+	t := s.obs.Traffic
+	if t == nil || t.To == 0 || f == nil || s.h.intents["stop_from"] > 0 || s.h.intents["decommission"] > 0 {
+		return nil
 	}
-	if len(o.ToNodes) > 0 {
-		return &o.ToNodes[0]
+	if ok, why := nodeAt(f, s.p.To.Version.Value); !ok {
+		return &gateError{msg: fmt.Sprintf("Y%s went down (%s) while it gets %d%% of traffic", nodeName(f), why, t.To)}
 	}
 	return nil
+}
+
+// yNotReady says which Y nodes the observation does not show ready at
+// Y's version ("" when every one is).
+func yNotReady(s *state) string {
+	var notReady []string
+	for _, f := range yNodes(s.obs) {
+		if ok, why := nodeAt(f, s.p.To.Version.Value); !ok {
+			notReady = append(notReady, "Y"+nodeName(f)+": "+why)
+		}
+	}
+	if len(notReady) == 0 {
+		return ""
+	}
+	return "Y is not ready (" + strings.Join(notReady, "; ") + ")"
 }
 
 // stepStopFrom stops X: reversible in blue-green (after the rollout, before

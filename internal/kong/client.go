@@ -85,6 +85,9 @@ type NodeInfo struct {
 	Database string // postgres | off
 	Hostname string
 	NodeID   string
+	// MasterPID is pids.master: it changes when the node restarts, while
+	// node_id is kept in the prefix (kong-facts §1.1). 0 when not given.
+	MasterPID int
 	// PGDatabase, PGHost are configuration.pg_database/pg_host (DB mode).
 	PGDatabase, PGHost string
 	// Workspaces is true when the node serves /workspaces (Enterprise).
@@ -109,6 +112,11 @@ func (c *Client) Info(ctx context.Context) (NodeInfo, error) {
 	}
 	info.Hostname, _ = root["hostname"].(string)
 	info.NodeID, _ = root["node_id"].(string)
+	if pids, ok := root["pids"].(map[string]any); ok {
+		if m, ok := pids["master"].(float64); ok {
+			info.MasterPID = int(m)
+		}
+	}
 	conf, _ := root["configuration"].(map[string]any)
 	info.Role, _ = conf["role"].(string)
 	if info.Role == "" {

@@ -136,3 +136,27 @@ func TestClientTokenAndDataPlanes(t *testing.T) {
 		t.Fatalf("credentials in admin URL: %v", err)
 	}
 }
+
+// TestClientMasterPIDChangesWithARestart: GET / pids.master is read, and
+// a node started again with the same node_id (Kong keeps it in its
+// prefix) answers with another one: what tells a restart (kong-facts §1.1).
+func TestClientMasterPIDChangesWithARestart(t *testing.T) {
+	const id = "2b0e8c1e-4f7a-4d0b-9d55-3c1f6a7e9b10"
+	var pids []int
+	for range 2 {
+		n := startSim(t, kongsim.Config{Version: "3.9.1", Database: "off", NodeID: id})
+		c, err := New(Options{AdminURL: n.AdminURL()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := c.Info(context.Background())
+		if err != nil || info.NodeID != id || info.MasterPID == 0 {
+			t.Fatalf("info: %+v %v", info, err)
+		}
+		pids = append(pids, info.MasterPID)
+		_ = n.Stop()
+	}
+	if pids[0] == pids[1] {
+		t.Errorf("pids.master %d before and after the restart", pids[0])
+	}
+}

@@ -25,7 +25,7 @@ func (n *Node) root(w http.ResponseWriter, r *http.Request) {
 		"node_id":     n.nodeID,
 		"lua_version": "LuaJIT 2.1.0-20231117",
 		"timers":      map[string]any{"running": 0, "pending": 1},
-		"pids":        map[string]any{"master": os.Getpid(), "workers": []int{os.Getpid()}},
+		"pids":        map[string]any{"master": n.masterPID, "workers": []int{os.Getpid()}},
 		"plugins": map[string]any{
 			"available_on_server": n.offer.Available(),
 			"enabled_in_cluster":  enabled,

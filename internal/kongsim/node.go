@@ -63,6 +63,9 @@ type pgInfo struct {
 	hasPassword          bool
 }
 
+// starts counts nodes started in this process (a node's pids.master).
+var starts atomic.Int64
+
 // Node is a running emulated Kong node.
 type Node struct {
 	cfg      Config
@@ -70,6 +73,10 @@ type Node struct {
 	nodeID   string
 	hostname string
 	log      *slog.Logger
+	// masterPID is GET / pids.master: a new one per start, as a restarted
+	// Kong's master process has (kong-facts §1.1), though every node of
+	// this process shares its pid.
+	masterPID int
 
 	reg    *store.Registry
 	store  *store.Store
@@ -145,6 +152,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if n.nodeID == "" {
 		n.nodeID = uuid.NewString()
 	}
+	n.masterPID = os.Getpid() + int(starts.Add(1)) - 1
 	if n.hostname == "" {
 		n.hostname, _ = os.Hostname()
 	}

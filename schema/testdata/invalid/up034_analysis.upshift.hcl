@@ -24,6 +24,22 @@ upgrade "p" {
   analysis "errors" { # ERROR: UP034
     prometheus = "http://prometheus:9090"
   }
+  analysis "side_without_margin" {
+    prometheus = "http://prometheus:9090"
+    query      = "sum(rate(kong_http_requests_total{code=~\"5..\",version=\"{version}\"}[1m]))" # ERROR: UP034
+    max        = 1
+  }
+  analysis "margin_without_side" {
+    prometheus = "http://prometheus:9090"
+    query      = "sum(rate(kong_http_requests_total{code=~\"5..\"}[1m]))"
+    margin     = 0.01 # ERROR: UP034
+  }
+  analysis "min_requests_on_prometheus" {
+    prometheus   = "http://prometheus:9090"
+    query        = "sum(rate(kong_http_requests_total{code=~\"5..\"}[1m]))"
+    max          = 1
+    min_requests = 10 # ERROR: UP034
+  }
   rollout {
     step {
       weight = 50

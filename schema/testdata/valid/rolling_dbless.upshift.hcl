@@ -28,6 +28,10 @@ upgrade "p" {
     error_rate_margin = 0.01
   }
   rollout {
+    step {
+      weight = 50
+      pause  = "1m"
+    }
     step { weight = 100 }
   }
 }
