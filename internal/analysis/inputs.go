@@ -21,8 +21,7 @@ import (
 
 // InputSide is the cluster whose inputs are checked.
 type InputSide struct {
-	To      bool   // Y; false: X
-	Version string // the side's Kong version, for a query's {version}
+	To bool // Y; false: X
 	// Plugin reads how the side's prometheus plugin is configured (the
 	// Admin API's /plugins). Asked only when a series is missing from
 	// /metrics, to tell "not configured" (the fix) from "configured, no
@@ -150,7 +149,7 @@ func (p *Prometheus) MissingInputs(ctx context.Context, side InputSide) []string
 	if side.To {
 		return nil
 	}
-	q := strings.NewReplacer("{version}", side.Version, "{side}", "from").Replace(p.cfg.Query)
+	q := p.sideQuery("from")
 	who := "analysis " + p.cfg.Name + ": the query"
 	n, err := p.instant(ctx, q)
 	switch {

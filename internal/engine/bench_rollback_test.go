@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -128,6 +129,16 @@ func rollbackSpeedOnce(b *testing.B, lb string) (time.Duration, time.Duration) {
 	}
 	if t1.IsZero() {
 		b.Fatalf("after the failed measurement no request the probe sent ended on X (%d answers)", len(answers))
+	}
+	// Where the time went: the journal's records from the failure on.
+	if recs, err := w.store.Records(ctx, "dual-e2e", 0); err == nil {
+		var steps []string
+		for _, r := range recs {
+			if r.Time.After(t0) {
+				steps = append(steps, fmt.Sprintf("%s %s%s +%s", r.Kind, r.Step, r.Event, r.Time.Sub(t0).Round(time.Millisecond)))
+			}
+		}
+		b.Logf("%s: journal after the failed measurement: %s", lb, strings.Join(steps, ", "))
 	}
 	if !seenY {
 		b.Logf("no request after the failed measurement went to Y: the figure is the probe's resolution")

@@ -17,10 +17,7 @@ import (
 // analysis that cannot be measured at a pause would roll the upgrade back
 // after traffic moved; checked first, it stops the plan before.
 func (e *Engine) analysisInputs(ctx context.Context, toSide bool) []string {
-	side := analysis.InputSide{To: toSide, Version: e.plan.From.Version.Value, Plugin: e.prometheusPlugin(toSide)}
-	if toSide {
-		side.Version = e.plan.To.Version.Value
-	}
+	side := analysis.InputSide{To: toSide, Plugin: e.prometheusPlugin(toSide)}
 	var out []string
 	for _, a := range e.drv.Analyses {
 		if ic, ok := a.(analysis.InputChecker); ok {

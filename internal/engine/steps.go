@@ -806,7 +806,7 @@ func (e *Engine) rolloutSteps() []step {
 					return strings.Join(lines, "\n"), nil, err
 				}
 				if err := e.yInputsProblem(ctx, r.state); err != nil { // inputs.go
-					return "", nil, err
+					return strings.Join(lines, "\n"), nil, err
 				}
 				wt := Weights{From: 100 - w, To: w}
 				if err := e.drv.Router.SetWeights(ctx, wt); err != nil {
