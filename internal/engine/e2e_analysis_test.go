@@ -226,7 +226,9 @@ func TestKongMetricsLowTraffic(t *testing.T) {
 			log := c.Progress
 			c.Progress = func(pr Progress) {
 				log(pr)
-				if pr.Step == "traffic_50" && pr.Phase == PhaseStart {
+				// At the pause: the traffic step's staging checks (run
+				// again before more traffic) would catch it earlier.
+				if pr.Step == "pause_50" && pr.Phase == PhaseStart {
 					if n := w.sim.node("y"); n != nil {
 						n.Faults().FailRouted(500, 1000)
 					}
@@ -238,6 +240,9 @@ func TestKongMetricsLowTraffic(t *testing.T) {
 			t.Fatalf("apply: %+v ran %v err %v", out.Condition, out.Ran, err)
 		}
 		ms := measurements(t, w.store, p.Name, "pause_50")
+		if len(ms) == 0 {
+			t.Fatalf("pause_50 took no measurement; ran %v", out.Ran)
+		}
 		if last := ms[len(ms)-1].Details; last["result"] != "failed" || last["against"] != "window" {
 			t.Errorf("pause_50: last %v, want failed against X in the window", last)
 		}
