@@ -114,8 +114,13 @@ func (l *runLog) failed(step, output, err string) *runLog {
 	return l
 }
 
-func up(v string) *NodeFacts       { return &NodeFacts{Reachable: true, Version: v, Ready: true} }
-func down() *NodeFacts             { return &NodeFacts{Error: "dial tcp: connection refused"} }
+func up(v string) *NodeFacts { return &NodeFacts{Reachable: true, Version: v, Ready: true} }
+func down() *NodeFacts       { return &NodeFacts{Error: "dial tcp: connection refused", Refused: true} }
+
+// hung is a node that does not answer in time: no evidence it stopped.
+func hung() *NodeFacts {
+	return &NodeFacts{Error: "context deadline exceeded (Client.Timeout exceeded while awaiting headers)"}
+}
 func split(x, y int) *TrafficFacts { return &TrafficFacts{From: x, To: y} }
 
 // migrated is a database on which 3.9.1 has nothing new (and, with
@@ -448,6 +453,14 @@ func TestEvidenceRollbackRestore(t *testing.T) {
 	obs.From, obs.To, obs.FromDatabase, obs.SharedDatabase, obs.Traffic = down(), down(), migrated(false), true, split(0, 100)
 	d, _ := decideOn(t, src, obs, log)
 	wantRuns(t, d, "rollback_restore")
+
+	// A Y that does not answer in time is not a stopped Y: it may still
+	// write to the database the restore replaces. It is stopped (to.stop)
+	// first, and the restore waits for its address to refuse connections.
+	obs.To = hung()
+	d, _ = decideOn(t, src, obs, log)
+	wantRuns(t, d, "rollback_stop_to")
+	obs.To = down()
 
 	obs.FromDatabase = unreadableDB()
 	d, _ = decideOn(t, src, obs, log)

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -241,6 +242,17 @@ type NodeFacts struct {
 	ReadyReason       string `json:"ready_reason,omitempty"`
 	ReadyError        string `json:"ready_error,omitempty"`
 	ConfigurationHash string `json:"configuration_hash,omitempty"`
+	// Refused: GET / failed because nothing listens at the address (the
+	// connection was refused) or the host is unreachable: positive
+	// evidence that the node is not running. A timeout or a reset is not:
+	// a hung node may still serve and write.
+	Refused bool `json:"refused,omitempty"`
+}
+
+// refused tells a node that is not there (connection refused, host
+// unreachable) from one that does not answer in time.
+func refused(err error) bool {
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH)
 }
 
 // DatabaseFacts is the migration state of one Kong database: schema_meta
@@ -547,6 +559,7 @@ func (o *Observer) readNode(ctx context.Context, name string, r NodeReader, plan
 	info, err := r.Info(ctx)
 	if err != nil {
 		f.Error = o.errString(err)
+		f.Refused = refused(err)
 	} else {
 		f.Reachable = true
 		v = info.Version

@@ -146,12 +146,17 @@ func (e *Engine) rbTraffic() step {
 	}
 }
 
-// yStopped: Y does not answer, or what answers at Y's address is X's
-// version (in place, X and Y may share addresses).
+// yStopped: every Y address refuses connections, or what answers there
+// is X's version (in place, X and Y may share addresses). A timeout is
+// not evidence: a hung Y may still write to the database a restore is
+// about to replace.
 func (e *Engine) yStopped(o Observed) (bool, string) {
 	for _, f := range yNodes(o) {
 		if f.Reachable && f.Version != e.plan.From.Version.Value {
 			return false, "Y" + nodeName(f) + " answers with Kong " + f.Version
+		}
+		if !f.Reachable && !f.Refused {
+			return false, "Y" + nodeName(f) + " does not answer but its address does not refuse connections either (" + f.Error + "): it may hang rather than have stopped"
 		}
 	}
 	return true, "Y stopped"

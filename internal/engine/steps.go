@@ -952,15 +952,18 @@ func (e *Engine) xDownUnexpectedly(s *state) *unsure {
 	return nil
 }
 
-// xStopped: X does not answer, or what answers at X's address is another
-// version than from.version (in place, Y takes over X's address).
+// xStopped: X's address refuses connections, or what answers there is
+// another version than from.version (in place, Y takes over X's address).
+// A timeout is not evidence: a hung X may still hold its database.
 func (e *Engine) xStopped(o Observed) (bool, string) {
 	f := o.From
 	switch {
 	case f == nil:
 		return false, "X is not observed"
+	case !f.Reachable && !f.Refused:
+		return false, "X does not answer but its address does not refuse connections either (" + f.Error + "): it may hang rather than have stopped"
 	case !f.Reachable:
-		return true, "X does not answer"
+		return true, "X does not answer (connection refused)"
 	case f.Version != e.plan.From.Version.Value:
 		return true, "X's address answers with Kong " + f.Version
 	}
