@@ -258,6 +258,10 @@ func (e *Engine) decide(s *state) decision {
 		d.cond = Condition{Type: ConditionProgressing, Reason: ReasonRollingBack, Message: "rolling back: " + reason}
 	default:
 		d.cond = Condition{Type: ConditionProgressing, Reason: ReasonStepsPending, Message: "next: " + d.steps[d.next].name}
+		if st := d.steps[d.next]; s.h.done(st.name) && d.views[d.next].Reason != "" {
+			// Done earlier in this run and no longer observed so: say why.
+			d.cond.Message += " again: " + d.views[d.next].Reason
+		}
 	}
 	return d
 }

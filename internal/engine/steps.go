@@ -498,7 +498,7 @@ func (e *Engine) stepStart() step {
 		name: "start_to", title: "start Y (to.start) and wait until it is ready", reversible: true, undo: "stop Y (to.stop)",
 		done: func(s *state) (bool, string) {
 			if ok, why := nodeAt(s.obs.To, s.p.To.Version.Value); !ok {
-				return ok, why
+				return ok, why + hookGone(s, "start_to", s.obs.To, "to.start", e.plan.To.Start.Args)
 			}
 			return e.toDataPlaneServes(s.obs)
 		},
@@ -517,7 +517,7 @@ func (e *Engine) stepStart() step {
 				}
 			}
 			if err := r.waitNode(ctx, "Y", func(o Observed) *NodeFacts { return o.To }, true); err != nil {
-				return out, nil, err
+				return out, nil, hookNoNode(err, "to.start", e.plan.To.Start.Args)
 			}
 			if e.plan.Mode.Value == "hybrid_cp" {
 				if err := r.waitUntil(ctx, "a data plane of Y's control plane to load its configuration", e.toDataPlaneServes); err != nil {
@@ -571,7 +571,13 @@ func (e *Engine) stepStartNode(n *plan.Node) step {
 	}
 	return step{
 		name: "start_to:" + name, title: "start Y node " + name + " and wait until it is ready", reversible: true, undo: "stop Y node " + name,
-		done: func(s *state) (bool, string) { return nodeAt(find(s.obs), s.p.To.Version.Value) },
+		done: func(s *state) (bool, string) {
+			ok, why := nodeAt(find(s.obs), s.p.To.Version.Value)
+			if !ok {
+				why += hookGone(s, "start_to:"+name, find(s.obs), "node "+name+"'s start", n.Start.Args)
+			}
+			return ok, why
+		},
 		apply: func(ctx context.Context, r *run) (string, map[string]string, error) {
 			var out string
 			if n.Start.Given() {
@@ -586,7 +592,10 @@ func (e *Engine) stepStartNode(n *plan.Node) step {
 					return out, nil, err
 				}
 			}
-			return out, nil, r.waitNode(ctx, "Y node "+name, find, true)
+			if err := r.waitNode(ctx, "Y node "+name, find, true); err != nil {
+				return out, nil, hookNoNode(err, "node "+name+"'s start", n.Start.Args)
+			}
+			return out, nil, nil
 		},
 	}
 }
