@@ -187,6 +187,9 @@ func writePreview(w io.Writer, pv *engine.Preview) {
 		}
 		fmt.Fprintf(w, "Run: %s, started by %s\n", state, who)
 	}
+	if pv.RunNote != "" {
+		fmt.Fprintf(w, "Next run: %s.\n", pv.RunNote)
+	}
 }
 
 func writeObserved(w io.Writer, o *engine.Observed) {
