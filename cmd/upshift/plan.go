@@ -28,7 +28,9 @@ The journal is the one apply uses (docs/runs.md): the journal block of the
 repository's upshift.hcl, else $XDG_STATE_HOME/upshift/journal
 (~/.local/state/upshift/journal); --journal-dir DIR or --journal-env NAME
 (a PostgreSQL DSN in that environment variable) override it, with a warning
-when upshift.hcl declares another. plan never creates it.
+when upshift.hcl declares another. plan never creates it: a journal
+directory that does not exist yet (--journal-dir too) holds no run, and
+plan says so; apply creates it.
 
   --format json        the preview as JSON (keys: plan, strategy, direction,
                        condition {type, reason, message}, steps [{name, title,
@@ -297,7 +299,12 @@ func writeObserved(w io.Writer, o *engine.Observed) {
 			for _, k := range keys {
 				parts = append(parts, fmt.Sprintf("%s=%d", k, f.Counts[k]))
 			}
-			fmt.Fprintf(w, "  %-14s X %s (%s)\n", "fingerprint", shortHash(f.Hash), strings.Join(parts, " "))
+			if len(parts) == 0 {
+				// The hash of nothing says less than the words.
+				fmt.Fprintf(w, "  %-14s X's configuration is empty (no entities)\n", "fingerprint")
+			} else {
+				fmt.Fprintf(w, "  %-14s X %s (%s)\n", "fingerprint", shortHash(f.Hash), strings.Join(parts, " "))
+			}
 		}
 	}
 }

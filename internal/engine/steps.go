@@ -494,8 +494,16 @@ func (e *Engine) recoverMigrationsBaseline(ctx context.Context, j *Journal, s *s
 }
 
 func (e *Engine) stepStart() step {
+	// Titles name only the hooks the plan has.
+	title, undo := "start Y (to.start) and wait until it is ready", "stop Y (to.stop)"
+	if !e.plan.To.Start.Given() {
+		title = "wait until Y is ready (the plan has no to.start: Y is started outside Upshift)"
+	}
+	if !e.plan.To.Stop.Given() {
+		undo = "stop Y by hand (the plan has no to.stop)"
+	}
 	return step{
-		name: "start_to", title: "start Y (to.start) and wait until it is ready", reversible: true, undo: "stop Y (to.stop)",
+		name: "start_to", title: title, reversible: true, undo: undo,
 		done: func(s *state) (bool, string) {
 			if ok, why := nodeAt(s.obs.To, s.p.To.Version.Value); !ok {
 				return ok, why + hookGone(s, "start_to", s.obs.To, "to.start", e.plan.To.Start.Args)
