@@ -131,6 +131,9 @@ var (
 	ruleJournalLiteral = &Rule{ID: "UP042", Severity: SeverityError,
 		Summary: "Journal database not taken from the environment",
 		Fix:     `Write journal { postgres = env("UPSHIFT_JOURNAL_DSN") }: the settings file lives in Git, and every entry point opens the journal through the variable it names.`}
+	ruleLTSHop = &Rule{ID: "UP044", Severity: SeverityInfo,
+		Summary: "LTS → LTS hop skips releases",
+		Fix:     "Kong supports this hop directly, but the releases in between are not run one by one: read the breaking changes of every skipped release and of the target (the diagnostic links Kong's page and its LTS upgrade guide), and check kong.conf, custom plugins and decK files against them before the upgrade."}
 )
 
 var allRules = []*Rule{
@@ -142,6 +145,7 @@ var allRules = []*Rule{
 	ruleCycle, ruleEnvShape, ruleEnvUnset, ruleInlineSecret, rulePlaceholder,
 	ruleAck, ruleEnum, ruleEdition, ruleNoOSS, ruleAnalysis, ruleCheck, ruleApprove,
 	ruleStaleAck, rulePlanName, ruleInAdvance, ruleInert, ruleJournalRelative, ruleJournalLiteral,
+	ruleLTSHop,
 }
 
 // Rules returns every rule, sorted by ID. The slice is a copy; the rules
