@@ -220,6 +220,8 @@ func writeObserved(w io.Writer, o *engine.Observed) {
 	for i := range o.ToNodes {
 		node("Y", &o.ToNodes[i])
 	}
+	// hybrid_dp: the control plane Y's data planes join, as observed.
+	node("control plane", o.ControlPlane)
 	db := func(label string, d *engine.DatabaseFacts) {
 		if d == nil {
 			return
@@ -261,12 +263,25 @@ func writeObserved(w io.Writer, o *engine.Observed) {
 		}
 	}
 	for _, dp := range o.DataPlanes {
+		// Whose list it is: several data planes often share a hostname
+		// (one VM, containers), so each is named by its node ID.
+		of := map[string]string{"from": "X's control plane", "to": "Y's control plane", "control_plane": "the control plane"}[dp.Source]
+		if of == "" {
+			of = dp.Source
+		}
 		if dp.Error != "" {
-			fmt.Fprintf(w, "  %-14s %s: cannot be read: %s\n", "data planes", dp.Source, oneLine(dp.Error, 100))
+			fmt.Fprintf(w, "  %-14s %s's list cannot be read: %s\n", "data planes", of, oneLine(dp.Error, 100))
 			continue
 		}
+		if len(dp.Planes) == 0 {
+			fmt.Fprintf(w, "  %-14s %s lists none\n", "data planes", of)
+		}
 		for _, p := range dp.Planes {
-			fmt.Fprintf(w, "  %-14s %s: %s Kong %s, %s\n", "data plane", dp.Source, p.Hostname, p.Version, p.SyncStatus)
+			where := p.Hostname
+			if p.IP != "" && p.IP != p.Hostname {
+				where += " (" + p.IP + ")"
+			}
+			fmt.Fprintf(w, "  %-14s %s on %s: Kong %s, %s (listed by %s)\n", "data plane", p.ID, where, p.Version, p.SyncStatus, of)
 		}
 	}
 	if b := o.Backup; b != nil {

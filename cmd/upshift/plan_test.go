@@ -53,3 +53,26 @@ func TestFingerprintLine(t *testing.T) {
 		t.Errorf("X with entities:\n%s", got)
 	}
 }
+
+// TestHybridDataPlaneLines: plan shows the control plane's version, and
+// each data plane by its node ID (two on one host are two lines that
+// differ), with the list they come from.
+func TestHybridDataPlaneLines(t *testing.T) {
+	var b bytes.Buffer
+	writeObserved(&b, &engine.Observed{
+		ControlPlane: &engine.NodeFacts{Reachable: true, Version: "3.9.1", Ready: true, ReadySource: "status_url"},
+		DataPlanes: []engine.DataPlaneFacts{{Source: "control_plane", Planes: []engine.DataPlaneFact{
+			{ID: "0c0b3b4e-1111-4d7a-9d6b-000000000001", Hostname: "vm", IP: "10.0.0.5", Version: "3.8.0", SyncStatus: "normal"},
+			{ID: "0c0b3b4e-2222-4d7a-9d6b-000000000002", Hostname: "vm", IP: "10.0.0.5", Version: "3.8.0", SyncStatus: "normal"},
+		}}}})
+	got := b.String()
+	for _, want := range []string{
+		"  control plane  Kong 3.9.1, ready (status_url)\n",
+		"  data plane     0c0b3b4e-1111-4d7a-9d6b-000000000001 on vm (10.0.0.5): Kong 3.8.0, normal (listed by the control plane)\n",
+		"  data plane     0c0b3b4e-2222-4d7a-9d6b-000000000002 on vm (10.0.0.5): Kong 3.8.0, normal (listed by the control plane)\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("lacks %q:\n%s", want, got)
+		}
+	}
+}
