@@ -41,6 +41,10 @@ plan of the same cluster has an unfinished run in the journal.
 Ctrl-C stops the current step cleanly and records it; run apply again to
 resume from the journal. A second Ctrl-C exits at once (130).
 
+A run that completed or rolled back stays so while the plan keeps its
+content: to upgrade again, set run = 2 (then 3, ...) in the plan; upshift
+plan says so (docs/engine.md).
+
 Hooks (from.start, to.start, stop, freeze...) run as argv lists without a
 shell, with apply's environment and working directory, each in its own
 process group. Apply waits for the hook's own process (10 minutes at most),
