@@ -393,7 +393,7 @@ func (e *Engine) Preview(ctx context.Context) (*Preview, error) {
 	pv := &Preview{Plan: e.plan.Name, Cluster: e.plan.Cluster.Value, Strategy: e.plan.Strategy.Value, Mode: modeOf(e.plan),
 		From: e.plan.From.Version.Value, To: e.plan.To.Version.Value, Direction: d.direction, Condition: d.cond,
 		Steps: d.views, Observed: obs, Run: run}
-	pv.RunNote = e.runNote(run)
+	pv.RunNote = e.runNote(run, h.newRun)
 	for _, a := range e.plan.ApproveInAdvance {
 		pv.ApproveInAdvance = append(pv.ApproveInAdvance, a.Value)
 	}
@@ -405,8 +405,10 @@ func (e *Engine) Preview(ctx context.Context) (*Preview, error) {
 
 // runNote says what the plan's run attribute does with the journal's
 // current run: how to upgrade again once it ended, that a changed run
-// starts a new one, or waits for the one in progress.
-func (e *Engine) runNote(r *RunInfo) string {
+// starts a new one, or waits for the one in progress. newRun: the
+// history already starts a new run (run changed, or the plan's content
+// after a rollback).
+func (e *Engine) runNote(r *RunInfo, newRun bool) string {
 	if r == nil || !r.Started {
 		return ""
 	}
@@ -422,6 +424,8 @@ func (e *Engine) runNote(r *RunInfo) string {
 		return ""
 	case n != was:
 		return fmt.Sprintf("run %d %s; run = %d starts a new run: apply (or the agent) begins again from the first step", was, ended, n)
+	case newRun:
+		return fmt.Sprintf("run %d %s; the plan changed since, so apply (or the agent) starts a new run from the first step", was, ended)
 	}
 	note := fmt.Sprintf("run %d %s; set run = %d to upgrade again", was, ended, was+1)
 	if e.plan.Rollback != nil && e.plan.Rollback.Requested.Value {

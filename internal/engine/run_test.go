@@ -59,8 +59,20 @@ func TestRunAttribute(t *testing.T) {
 			t.Fatalf("%s, same plan: new run %v, run %d; want the ended run 1", end, h.newRun, info.Run)
 		}
 		ended := strings.ReplaceAll(end, "_", " ")
-		if got, want := one.runNote(info), "run 1 "+ended+"; set run = 2 to upgrade again"; got != want {
+		if got, want := one.runNote(info, h.newRun), "run 1 "+ended+"; set run = 2 to upgrade again"; got != want {
 			t.Errorf("%s: note %q, want %q", end, got, want)
+		}
+		if end == EventRolledBack {
+			// Another content after a rollback is a new run already (as
+			// before run existed); the note says so, not "set run = 2".
+			changed := runEngine(t, "  approve = [\"decommission\"]\n", store)
+			h, info, err := changed.journal(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := changed.runNote(info, h.newRun), "run 1 rolled back; the plan changed since, so apply (or the agent) starts a new run"; !h.newRun || !strings.HasPrefix(got, want) {
+				t.Errorf("changed after rollback: new run %v, note %q, want %q", h.newRun, got, want)
+			}
 		}
 		explicit := runEngine(t, "  run = 1\n", store)
 		if explicit.digest != one.digest {
@@ -77,7 +89,7 @@ func TestRunAttribute(t *testing.T) {
 		if !h.newRun || h.rolledBack || h.completed {
 			t.Fatalf("%s, run = 2: new run %v; want a new run", end, h.newRun)
 		}
-		if got, want := two.runNote(info), "run 1 "+ended+"; run = 2 starts a new run"; !strings.HasPrefix(got, want) {
+		if got, want := two.runNote(info, h.newRun), "run 1 "+ended+"; run = 2 starts a new run"; !strings.HasPrefix(got, want) {
 			t.Errorf("%s, run = 2: note %q, want %q", end, got, want)
 		}
 	}
@@ -97,7 +109,7 @@ func TestRunAttribute(t *testing.T) {
 	if h.newRun || h.start == 0 {
 		t.Fatalf("in progress, run = 2: new run %v; want run 1 to go on", h.newRun)
 	}
-	if got := two.runNote(info); !strings.HasPrefix(got, "run = 2 changes nothing while run 1 is in progress") {
+	if got := two.runNote(info, h.newRun); !strings.HasPrefix(got, "run = 2 changes nothing while run 1 is in progress") {
 		t.Errorf("in progress: note %q", got)
 	}
 }
