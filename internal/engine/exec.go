@@ -122,9 +122,10 @@ func hookGone(s *state, step string, f *NodeFacts, what string, argv []string) s
 }
 
 // hookNoNode adds to err, a wait for a node that never became ready after
-// its start hook argv exited 0, that the hook ran and what to look at.
-func hookNoNode(err error, what string, argv []string) error {
-	if len(argv) == 0 || err == nil || errors.Is(err, context.Canceled) {
+// its start hook argv exited 0, that the hook ran and what to look at
+// (not when ctx ended the wait: a lease lost, Ctrl-C).
+func hookNoNode(ctx context.Context, err error, what string, argv []string) error {
+	if len(argv) == 0 || err == nil || ctx.Err() != nil {
 		return err
 	}
 	return fmt.Errorf("%w (after %s (%s) exited 0: did it start the node, and does what it started in the background keep running after it exits? docs/hooks.md)",

@@ -147,12 +147,14 @@ func TestStartHookNodeGoneNamesHook(t *testing.T) {
 // A start hook that exits 0 and leaves no node: the wait's error names
 // the hook.
 func TestHookNoNodeNamesHook(t *testing.T) {
-	err := hookNoNode(errors.New("waited 2m0s for Y to be ready: not reachable"), "to.start", []string{"/opt/start-y.sh", "--port", "8000"})
+	err := hookNoNode(context.Background(), errors.New("waited 2m0s for Y to be ready: not reachable"), "to.start", []string{"/opt/start-y.sh", "--port", "8000"})
 	want := "waited 2m0s for Y to be ready: not reachable (after to.start (/opt/start-y.sh --port 8000) exited 0:"
 	if !strings.HasPrefix(err.Error(), want) {
 		t.Fatalf("%v; want it to start with %q", err, want)
 	}
-	if err := hookNoNode(context.Canceled, "to.start", []string{"x"}); err != context.Canceled {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := hookNoNode(ctx, context.Canceled, "to.start", []string{"x"}); err != context.Canceled {
 		t.Fatalf("a cancelled wait is not the hook's doing: %v", err)
 	}
 }

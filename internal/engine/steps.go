@@ -525,7 +525,7 @@ func (e *Engine) stepStart() step {
 				}
 			}
 			if err := r.waitNode(ctx, "Y", func(o Observed) *NodeFacts { return o.To }, true); err != nil {
-				return out, nil, hookNoNode(err, "to.start", e.plan.To.Start.Args)
+				return out, nil, hookNoNode(ctx, err, "to.start", e.plan.To.Start.Args)
 			}
 			if e.plan.Mode.Value == "hybrid_cp" {
 				if err := r.waitUntil(ctx, "a data plane of Y's control plane to load its configuration", e.toDataPlaneServes); err != nil {
@@ -601,7 +601,7 @@ func (e *Engine) stepStartNode(n *plan.Node) step {
 				}
 			}
 			if err := r.waitNode(ctx, "Y node "+name, find, true); err != nil {
-				return out, nil, hookNoNode(err, "node "+name+"'s start", n.Start.Args)
+				return out, nil, hookNoNode(ctx, err, "node "+name+"'s start", n.Start.Args)
 			}
 			return out, nil, nil
 		},
