@@ -52,10 +52,11 @@ type Config struct {
 	Holder    string
 	LookupEnv func(string) (string, bool) // default os.LookupEnv
 	Logger    *slog.Logger
-	// Verify, when set, judges a head commit (signed-commit policy); an
-	// error means the commit is reported and ignored: the last accepted
-	// snapshot stays the desired state.
-	Verify func(Snapshot) error
+	// Verify, when set, judges a head commit (signed-commit policy) and
+	// names who signed it (shown by status); an error means the commit is
+	// reported and ignored: the last accepted snapshot stays the desired
+	// state.
+	Verify func(Snapshot) (signer string, err error)
 	// Engine adjusts each engine's Config before New (tests: drivers,
 	// hooks, timeouts).
 	Engine func(*engine.Config)
@@ -79,6 +80,8 @@ type Agent struct {
 	lastPoll  time.Time
 	pollErr   string
 	rejected  string // the last head commit Verify refused, and why
+	refused   string // that commit, logged and counted once
+	signer    string // who signed the head (Verify's verdict), "" unverified
 	plans     map[string]*planState
 	wg        sync.WaitGroup
 	leader    string // "" unknown; set by SetRole
@@ -97,6 +100,7 @@ type planState struct {
 	RunKey    string
 	Commit    string
 	Author    string
+	Signer    string // who signed Commit, when the agent verifies signatures
 	Removed   bool   // no longer in the repository
 	Archived  bool   // removed after completing: never undone
 	Invalid   string // lint errors: not acted on
@@ -195,18 +199,26 @@ func (a *Agent) PollOnce(ctx context.Context) error {
 	first := !a.haveHead
 	a.mu.Unlock()
 	if changed || first {
+		var signer string
 		if a.cfg.Verify != nil {
-			if verr := a.cfg.Verify(snap); verr != nil {
+			var verr error
+			if signer, verr = a.cfg.Verify(snap); verr != nil {
 				a.mu.Lock()
-				a.rejected = fmt.Sprintf("%s: %v", snap.Commit, verr)
+				again := a.refused == snap.Commit
+				a.rejected, a.refused = fmt.Sprintf("%s: %v", snap.Commit, verr), snap.Commit
 				a.mu.Unlock()
-				a.log.Warn("head commit refused: ignored", "commit", snap.Commit, "err", verr)
+				// Until a person pushes another commit, every poll
+				// judges this one again: say it once.
+				if !again {
+					a.metrics.refusedCommits.Add(1)
+					a.log.Warn("head commit refused: ignored", "commit", snap.Commit, "author", snap.Author, "err", verr)
+				}
 				a.driveAll(ctx)
 				return nil
 			}
 		}
 		a.mu.Lock()
-		a.head, a.haveHead, a.rejected = snap, true, ""
+		a.head, a.haveHead, a.rejected, a.refused, a.signer = snap, true, "", "", signer
 		a.mu.Unlock()
 		a.metrics.setHead(snap.Commit)
 		a.reconcile(ctx, snap)
@@ -306,7 +318,7 @@ func (a *Agent) reconcile(ctx context.Context, snap Snapshot) {
 		st.Cluster, st.Strategy = p.Cluster.Value, p.Strategy.Value
 		if changed || reintroduced {
 			st.Digest = digest
-			st.Commit, st.Author = snap.Commit, snap.Author
+			st.Commit, st.Author, st.Signer = snap.Commit, snap.Author, a.signer // reconcile holds a.mu; snap is the head
 			st.RunKey = a.runKey(ctx, name, digest, snap.Commit, firstSight)
 			st.Updated = time.Time{} // a changed plan is applied again
 			if st.Running && st.cancel != nil {

@@ -17,6 +17,7 @@ type metrics struct {
 	polls, pollErrors  atomic.Int64
 	failures           atomic.Int64 // applies that ended StepFailed or GateFailed
 	rollbacks          atomic.Int64 // rollbacks started (gate failures, removed plans)
+	refusedCommits     atomic.Int64 // head commits the signature policy refused, each once
 	mu                 sync.Mutex
 	pollSeconds        float64
 	head               string
@@ -73,6 +74,7 @@ func (m *metrics) write(w io.Writer, conditions map[string]int, leader bool) {
 	p := func(format string, a ...any) { fmt.Fprintf(w, format, a...) }
 	p("# HELP upshift_polls_total Polls of the plans repository.\n# TYPE upshift_polls_total counter\nupshift_polls_total %d\n", m.polls.Load())
 	p("# HELP upshift_poll_errors_total Polls that failed (remote unreachable, auth).\n# TYPE upshift_poll_errors_total counter\nupshift_poll_errors_total %d\n", m.pollErrors.Load())
+	p("# HELP upshift_refused_commits_total Head commits refused by the signature policy (--verify-signatures), each counted once.\n# TYPE upshift_refused_commits_total counter\nupshift_refused_commits_total %d\n", m.refusedCommits.Load())
 	p("# HELP upshift_poll_duration_seconds Time a poll took.\n# TYPE upshift_poll_duration_seconds histogram\n")
 	for i, b := range m.pollLatencyBuckets {
 		p("upshift_poll_duration_seconds_bucket{le=\"%g\"} %d\n", b, m.pollLatencyCounts[i])

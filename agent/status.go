@@ -19,6 +19,7 @@ type Status struct {
 	Leader   string       `json:"leader,omitempty"`
 	Head     string       `json:"head_commit,omitempty"`
 	Author   string       `json:"head_author,omitempty"`
+	Signer   string       `json:"head_signer,omitempty"` // verified signer (--verify-signatures)
 	LastPoll time.Time    `json:"last_poll,omitzero"`
 	PollErr  string       `json:"poll_error,omitempty"`
 	Rejected string       `json:"rejected_commit,omitempty"`
@@ -33,6 +34,7 @@ type PlanStatus struct {
 	File      string            `json:"file,omitempty"`
 	Commit    string            `json:"commit,omitempty"`
 	Author    string            `json:"author,omitempty"`
+	Signer    string            `json:"signer,omitempty"`
 	Condition engine.Condition  `json:"condition"`
 	Running   bool              `json:"running"`
 	Step      string            `json:"current_step,omitempty"`
@@ -74,7 +76,7 @@ func (a *Agent) SetRole(isLeader bool, leader string) {
 func (a *Agent) Status(ctx context.Context) Status {
 	a.mu.Lock()
 	s := Status{Time: a.cfg.Now().UTC(), Agent: a.cfg.Holder, Role: "single", Leader: a.leader,
-		Head: a.head.Commit, Author: a.head.Author, LastPoll: a.lastPoll, PollErr: a.pollErr, Rejected: a.rejected}
+		Head: a.head.Commit, Author: a.head.Author, Signer: a.signer, LastPoll: a.lastPoll, PollErr: a.pollErr, Rejected: a.rejected}
 	if a.roleKnown {
 		s.Role = "follower"
 		if a.isLeader {
@@ -83,7 +85,7 @@ func (a *Agent) Status(ctx context.Context) Status {
 	}
 	for _, st := range a.plans {
 		ps := PlanStatus{Name: st.Name, Cluster: st.Cluster, Strategy: st.Strategy, File: st.File, Commit: st.Commit,
-			Author: st.Author, Condition: st.Condition, Running: st.Running, Step: st.Step}
+			Author: st.Author, Signer: st.Signer, Condition: st.Condition, Running: st.Running, Step: st.Step}
 		if st.Running && ps.Condition.Type == "" {
 			ps.Condition = engine.Condition{Type: engine.ConditionProgressing, Reason: engine.ReasonStepsPending, Message: "applying"}
 		}

@@ -54,6 +54,9 @@ func (d *decoder) decodePlan(b *hcl.Block, path string) *Plan {
 	p.MaxDowntime = d.str(at["max_downtime"])
 	p.Approve = d.strList(at["approve"])
 	p.ApproveInAdvance = d.strList(at["approve_in_advance"])
+	if p.Run = d.integer(at["run"]); p.Run.Set && p.Run.Value < 1 {
+		d.errorf(p.Run.Range, "Invalid run", "run numbers the plan's runs from 1 (the default); set it to 2, then 3, ... to upgrade again after a run completed or rolled back.")
+	}
 
 	from := d.singleBlock(content.Blocks, "from")
 	to := d.singleBlock(content.Blocks, "to")

@@ -86,6 +86,19 @@ type Plan struct {
 	// asked (lint warns, UP039).
 	ApproveInAdvance []String
 	Rollback         *Rollback // never nil after decoding: defaults filled in
+	// Run numbers the plan's runs (default 1): changing it after a run
+	// completed or rolled back starts a new one. Out of the JSON (and so
+	// of the engine's digest, which adds it only when > 1, keeping the
+	// digest of every plan that does not set it).
+	Run Int `json:"-"`
+}
+
+// RunNumber is the plan's run attribute, 1 when not set.
+func (p *Plan) RunNumber() int {
+	if p == nil || !p.Run.Set || p.Run.Value < 1 {
+		return 1
+	}
+	return p.Run.Value
 }
 
 // Side is cluster X (`from`) or cluster Y (`to`).

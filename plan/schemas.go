@@ -22,6 +22,7 @@ var upgradeSchema = &hcl.BodySchema{
 		{Name: "max_downtime"},
 		{Name: "approve"},
 		{Name: "approve_in_advance"},
+		{Name: "run"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "from"},

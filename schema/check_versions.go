@@ -69,10 +69,32 @@ func (l *linter) checkVersions() versions {
 	} else if !res.Guaranteed() {
 		l.report(rulePath, toRange, "", pathDetail(v.from, v.to, res))
 	}
+	if res.Kind == kongrelease.PathLTS {
+		l.report(ruleLTSHop, toRange, "", ltsHopDetail(v.from, v.to))
+	}
 	if p.Strategy.Value == "blue_green" {
 		l.checkBlueGreen(v, res)
 	}
 	return v
+}
+
+// ltsHopDetail names the series an LTS → LTS hop skips and where their
+// breaking changes are.
+func ltsHopDetail(from, to kongrelease.Version) string {
+	var skipped []string
+	for _, s := range kongrelease.Skipped(from.Series(), to.Series()) {
+		skipped = append(skipped, s.String())
+	}
+	list := strings.Join(skipped, ", ")
+	if n := len(skipped); n > 1 {
+		list = strings.Join(skipped[:n-1], ", ") + " and " + skipped[n-1]
+	}
+	msg := fmt.Sprintf("%s → %s is an LTS → LTS hop: it skips %s, whose changes all apply at once: read the breaking changes of each and of %s (%s)",
+		from.Series(), to.Series(), list, to.Series(), kongrelease.BreakingChangesURL)
+	if g := kongrelease.LTSGuide(from.Series()); g != "" {
+		msg += " and Kong's LTS upgrade guide for this hop (" + g + ")"
+	}
+	return msg + "."
 }
 
 // pathDetail names the intermediate series to go through.

@@ -35,7 +35,7 @@ func TestExamples(t *testing.T) {
 			t.Errorf("%s is not formatted canonically (hclwrite.Format changes it)", f)
 		}
 	}
-	for _, want := range []string{"dual_cluster", "blue_green", "in_place", "rolling", "lts-enterprise"} {
+	for _, want := range []string{"dual_cluster", "blue_green", "in_place", "rolling", "hybrid_dp", "lts-enterprise"} {
 		if !dirs[filepath.Join("..", "examples", want)] {
 			t.Errorf("examples/%s is missing", want)
 		}

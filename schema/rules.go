@@ -134,6 +134,9 @@ var (
 	ruleUnevaluable = &Rule{ID: "UP043", Severity: SeverityError,
 		Summary: "Analysis cannot be evaluated at some rollout step",
 		Fix:     `A comparison (compare = "kong_metrics", or a query with {version} or {side}) needs X's figures: in the same window while X serves traffic, else X's baseline from an earlier pause of the run. Start the rollout below 100 (step { weight = 10 } before 100), and do not pause at weight 0, where Y serves nothing.`}
+	ruleLTSHop = &Rule{ID: "UP044", Severity: SeverityInfo,
+		Summary: "LTS → LTS hop skips releases",
+		Fix:     "Kong supports this hop directly, but the releases in between are not run one by one: read the breaking changes of every skipped release and of the target (the diagnostic links Kong's page and its LTS upgrade guide), and check kong.conf, custom plugins and decK files against them before the upgrade."}
 )
 
 var allRules = []*Rule{
@@ -146,6 +149,7 @@ var allRules = []*Rule{
 	ruleAck, ruleEnum, ruleEdition, ruleNoOSS, ruleAnalysis, ruleCheck, ruleApprove,
 	ruleStaleAck, rulePlanName, ruleInAdvance, ruleInert, ruleJournalRelative, ruleJournalLiteral,
 	ruleUnevaluable,
+	ruleLTSHop,
 }
 
 // Rules returns every rule, sorted by ID. The slice is a copy; the rules

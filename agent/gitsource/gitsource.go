@@ -29,6 +29,7 @@ import (
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 	"github.com/go-git/go-git/v5/storage/memory"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/upshift-dev/upshift/agent"
 )
@@ -46,6 +47,43 @@ type Config struct {
 // the password).
 func HTTPBasic(user, password string) transport.AuthMethod {
 	return &githttp.BasicAuth{Username: user, Password: password}
+}
+
+// DefaultSSHUser is the SSH user when neither the URL nor the caller names
+// one (GitHub's, GitLab's and Gitea's).
+const DefaultSSHUser = "git"
+
+// SSHUser is the user to log in as over SSH: the one rawURL names
+// (ssh://user@host/... or user@host:path), else flagUser, else
+// DefaultSSHUser. A flagUser that differs from the URL's is an error:
+// silently preferring either would log in as someone the other did not
+// mean.
+func SSHUser(rawURL, flagUser string) (string, error) {
+	inURL := urlUser(rawURL)
+	switch {
+	case inURL != "" && flagUser != "" && flagUser != inURL:
+		return "", fmt.Errorf("the repository URL logs in as %q and --ssh-user says %q: give one (drop --ssh-user, or the user from the URL)", inURL, flagUser)
+	case inURL != "":
+		return inURL, nil
+	case flagUser != "":
+		return flagUser, nil
+	}
+	return DefaultSSHUser, nil
+}
+
+// urlUser is the user a URL or an scp-like address (user@host:path) names.
+func urlUser(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.Scheme != "" {
+		if u.User == nil {
+			return ""
+		}
+		return u.User.Username()
+	}
+	at, colon := strings.Index(raw, "@"), strings.Index(raw, ":")
+	if at > 0 && colon > at && !strings.Contains(raw[:at], "/") {
+		return raw[:at]
+	}
+	return ""
 }
 
 // SSHKey authenticates with a private key file and checks the server's host
@@ -126,7 +164,31 @@ func (s *Source) errorf(op string, err error) error {
 	if b, ok := s.cfg.Auth.(*githttp.BasicAuth); ok && b.Password != "" {
 		msg = strings.ReplaceAll(msg, b.Password, "[REDACTED]")
 	}
-	return fmt.Errorf("gitsource: %s %s: %s", op, s.redactedURL(), msg)
+	return fmt.Errorf("gitsource: %s %s: %s%s", op, s.redactedURL(), msg, s.authNote(err))
+}
+
+// authNote says, after an authentication failure, who the source tried to
+// be and how: the server's message names neither the user nor, over
+// HTTPS, the method.
+func (s *Source) authNote(err error) string {
+	msg := err.Error()
+	sshRefused := strings.Contains(msg, "unable to authenticate") || strings.Contains(msg, "no supported methods remain")
+	httpRefused := errors.Is(err, transport.ErrAuthenticationRequired) || errors.Is(err, transport.ErrAuthorizationFailed)
+	switch a := s.cfg.Auth.(type) {
+	case *gitssh.PublicKeys:
+		if sshRefused {
+			return fmt.Sprintf(" (tried SSH user %q with public key %s; the user comes from the URL, else --ssh-user, else %q)", a.User, ssh.FingerprintSHA256(a.Signer.PublicKey()), DefaultSSHUser)
+		}
+	case *githttp.BasicAuth:
+		if httpRefused {
+			return fmt.Sprintf(" (tried HTTPS basic auth as user %q)", a.Username)
+		}
+	case nil:
+		if httpRefused || sshRefused {
+			return " (tried no credentials: give --https-user and --https-password-env, or --ssh-key)"
+		}
+	}
+	return ""
 }
 
 // Poll lists the remote; when the branch head moved (or on the first

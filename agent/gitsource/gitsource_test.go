@@ -147,3 +147,56 @@ func keys(m map[string][]byte) []string {
 	}
 	return out
 }
+
+// TestSSHUser: the URL's user is the one logged in as; --ssh-user only
+// fills in when the URL names none, and contradicting it is an error.
+func TestSSHUser(t *testing.T) {
+	for _, c := range []struct{ url, flag, want, err string }{
+		{"ssh://deploy@git.example.com/plans.git", "", "deploy", ""},
+		{"ssh://deploy@git.example.com/plans.git", "deploy", "deploy", ""},
+		{"ssh://deploy@git.example.com/plans.git", "git", "", `the repository URL logs in as "deploy" and --ssh-user says "git"`},
+		{"deploy@git.example.com:plans.git", "", "deploy", ""},
+		{"deploy@git.example.com:plans.git", "ops", "", `logs in as "deploy" and --ssh-user says "ops"`},
+		{"ssh://git.example.com/plans.git", "ops", "ops", ""},
+		{"ssh://git.example.com/plans.git", "", "git", ""},
+		{"/srv/git/plans.git", "", "git", ""},
+	} {
+		got, err := SSHUser(c.url, c.flag)
+		if got != c.want || (err == nil) != (c.err == "") || err != nil && !strings.Contains(err.Error(), c.err) {
+			t.Errorf("SSHUser(%q, %q) = %q, %v; want %q, %q", c.url, c.flag, got, err, c.want, c.err)
+		}
+	}
+}
+
+// TestAuthFailureNamesUser: a refused login says who the source tried to
+// be and how, over SSH (user and key) and HTTPS (user).
+func TestAuthFailureNamesUser(t *testing.T) {
+	g := testenv.GitServerWithAuth(t, "bot", "s3cret-token")
+	g.NewRepo(t, "plans", map[string]string{"a.upshift.hcl": planA})
+	bad, _ := Open(Config{URL: g.RepoURL("plans"), Dir: t.TempDir(), Auth: HTTPBasic("robot", "wrong-pass-123")})
+	if _, _, err := bad.Poll(context.Background()); err == nil || !strings.Contains(err.Error(), `tried HTTPS basic auth as user "robot"`) {
+		t.Errorf("HTTPS: %v", err)
+	}
+	none, _ := Open(Config{URL: g.RepoURL("plans"), Dir: t.TempDir()})
+	if _, _, err := none.Poll(context.Background()); err == nil || !strings.Contains(err.Error(), "tried no credentials") {
+		t.Errorf("HTTPS without credentials: %v", err)
+	}
+
+	sshd := testenv.SSHD(t)
+	repo := filepath.Join(g.Root, "plans.git")
+	url := strings.Replace(sshd.RepoURL(repo), "ssh://"+sshd.User+"@", "ssh://nobody-upshift@", 1)
+	user, err := SSHUser(url, "")
+	if err != nil || user != "nobody-upshift" {
+		t.Fatalf("SSHUser: %q %v", user, err)
+	}
+	auth, err := SSHKey(user, sshd.ClientKey, "", sshd.KnownHosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := Open(Config{URL: url, Dir: t.TempDir(), Auth: auth})
+	_, _, err = s.Poll(context.Background())
+	if err == nil || !strings.Contains(err.Error(), `tried SSH user "nobody-upshift" with public key SHA256:`) || !strings.Contains(err.Error(), "attempted methods") {
+		t.Fatalf("SSH: %v", err)
+	}
+	t.Logf("SSH: %v", err)
+}

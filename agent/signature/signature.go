@@ -5,8 +5,8 @@
 //
 // The trusted keys file may hold armored OpenPGP public key blocks and SSH
 // allowed-signers lines ("principal ssh-ed25519 AAAA... [comment]", the
-// format of git's gpg.ssh.allowedSignersFile), in any order; '#' starts a
-// comment line.
+// format of git's gpg.ssh.allowedSignersFile, without options), in any
+// order; '#' starts a comment line.
 package signature
 
 import (
@@ -80,9 +80,14 @@ func ParseTrusted(b []byte) (*Trusted, error) {
 			if len(fields) < 3 {
 				return nil, fmt.Errorf("trusted keys: line %d: want \"principal key-type base64-key\"", n)
 			}
-			pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(strings.Join(fields[1:], " ")))
+			pub, _, opts, _, err := ssh.ParseAuthorizedKey([]byte(strings.Join(fields[1:], " ")))
 			if err != nil {
 				return nil, fmt.Errorf("trusted keys: line %d: %w", n, err)
+			}
+			if len(opts) > 0 {
+				// namespaces=, valid-after=, cert-authority... would
+				// restrict the key; ignoring them would trust it more.
+				return nil, fmt.Errorf("trusted keys: line %d: allowed-signers options (%s) are not supported: write \"principal key-type base64-key\"", n, strings.Join(opts, ","))
 			}
 			t.ssh[ssh.FingerprintSHA256(pub)] = fields[0]
 		}

@@ -134,3 +134,18 @@ func TestRealSignedCommits(t *testing.T) {
 		t.Error("an empty trusted keys file was accepted")
 	}
 }
+
+// TestAllowedSignersOptionsRefused: an allowed-signers line with options
+// (namespaces=, valid-after=, cert-authority) would restrict its key;
+// ignoring them would trust it more, so the file is refused, naming the
+// line. The same key without options is accepted.
+func TestAllowedSignersOptionsRefused(t *testing.T) {
+	const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+	if _, err := ParseTrusted([]byte("# team\nalice@example.com " + key + " laptop\n")); err != nil {
+		t.Fatalf("plain line: %v", err)
+	}
+	_, err := ParseTrusted([]byte("# team\nalice@example.com namespaces=\"file\" " + key + "\n"))
+	if err == nil || !strings.Contains(err.Error(), "line 2: allowed-signers options (namespaces=\"file\") are not supported") {
+		t.Fatalf("options: %v", err)
+	}
+}

@@ -26,7 +26,7 @@ const agentUsage = `Usage: upshift agent --repo URL --data-dir DIR [--branch mai
                     [--interval 30s] [--listen 127.0.0.1:8080] [--workers 4] [--id NAME]
                     [--journal-dir DIR | --journal-env NAME]
                     [--https-user USER --https-password-env NAME]
-                    [--ssh-key FILE --ssh-known-hosts FILE [--ssh-user git]]
+                    [--ssh-key FILE --ssh-known-hosts FILE [--ssh-user USER]]
                     [--webhook-github-secret-env NAME] [--webhook-gitlab-token-env NAME]
                     [--verify-signatures --trusted-keys FILE]
                     [--log-format text|json] [--log-level info]
@@ -58,7 +58,27 @@ when the leader's connection drops. With a directory journal the agent runs
 alone.
 
 Secrets come from environment variables named by the *-env flags. SSH host
-keys are always checked against --ssh-known-hosts.
+keys are always checked against --ssh-known-hosts. The SSH user is the one
+the URL names (ssh://deploy@host/plans.git or deploy@host:plans.git), else
+--ssh-user, else git; an --ssh-user that differs from the URL's is a usage
+error. UPSHIFT_SSH_PASSPHRASE holds the key's passphrase, if it has one. An
+authentication failure names the user and the key or method tried.
+
+Signed commits: with --verify-signatures the agent acts only on a head
+commit whose signature verifies against a key in --trusted-keys FILE; a
+refused commit is ignored (the last accepted one stays the desired state),
+logged once, counted in upshift_refused_commits_total, and shown by upshift
+status. The file holds, in any order:
+  - armored OpenPGP public key blocks (gpg --armor --export KEYID), from
+    "-----BEGIN PGP PUBLIC KEY BLOCK-----" to its END line; the signer shown
+    is the key's user ID and fingerprint;
+  - SSH allowed-signers lines, the format of git's gpg.ssh.allowedSignersFile
+    without options: "PRINCIPAL KEYTYPE BASE64KEY [COMMENT]", e.g.
+    "alice@example.com ssh-ed25519 AAAAC3Nz... alice's laptop"; the
+    signature must be in git's "git" namespace (git commit -S with
+    gpg.format=ssh); the signer shown is PRINCIPAL and the key's SHA256
+    fingerprint;
+  - blank lines, and comment lines starting with #.
 
 Exit codes: 0 after SIGINT/SIGTERM, 1 when it cannot start, 2 usage error.
 `
@@ -83,11 +103,11 @@ var agentCommand = &command{
 		httpsPassEnv := fs.String("https-password-env", "", "environment variable holding the HTTPS password or token")
 		sshKey := fs.String("ssh-key", "", "SSH private key file")
 		sshKnown := fs.String("ssh-known-hosts", "", "known_hosts file for the SSH host key")
-		sshUser := fs.String("ssh-user", "git", "SSH user")
+		sshUser := fs.String("ssh-user", "", "SSH user (default: the URL's user, else git)")
 		ghEnv := fs.String("webhook-github-secret-env", "", "environment variable holding the GitHub webhook secret")
 		glEnv := fs.String("webhook-gitlab-token-env", "", "environment variable holding the GitLab webhook token")
 		verify := fs.Bool("verify-signatures", false, "act only on head commits signed by a trusted key")
-		trusted := fs.String("trusted-keys", "", "trusted keys file (armored OpenPGP keys and SSH allowed-signers lines)")
+		trusted := fs.String("trusted-keys", "", "trusted keys file: armored OpenPGP public key blocks and SSH allowed-signers lines (see above)")
 		logFormat := fs.String("log-format", "text", "text or json")
 		logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 		pos, err := parseFlags(fs, args)
@@ -106,13 +126,22 @@ var agentCommand = &command{
 			err = usageErrorf("--ssh-key and --ssh-known-hosts go together (host keys are always checked)")
 		case *httpsUser != "" && *httpsPassEnv == "":
 			err = usageErrorf("--https-user needs --https-password-env NAME")
+		case *sshUser != "" && *sshKey == "":
+			err = usageErrorf("--ssh-user goes with --ssh-key")
 		case *verify && *trusted == "":
 			err = usageErrorf("--verify-signatures needs --trusted-keys FILE")
+		case !*verify && *trusted != "":
+			err = usageErrorf("--trusted-keys goes with --verify-signatures")
 		case *logFormat != "text" && *logFormat != "json":
 			err = usageErrorf("--log-format must be text or json")
 		default:
 			if lerr := level.UnmarshalText([]byte(*logLevel)); lerr != nil {
 				err = usageErrorf("--log-level: %v", lerr)
+			}
+		}
+		if err == nil && *sshKey != "" {
+			if *sshUser, err = gitsource.SSHUser(*repo, *sshUser); err != nil {
+				err = usageErrorf("%v", err)
 			}
 		}
 		if err != nil {
@@ -156,7 +185,7 @@ var agentCommand = &command{
 		}
 		// The journal the repository declares (docs/runs.md), read from the
 		// head commit: apply, plan and unlock from any checkout use it too.
-		var verifyHead func(agent.Snapshot) error
+		var verifyHead func(agent.Snapshot) (string, error)
 		if *verify {
 			if verifyHead, err = loadTrustedKeys(*trusted); err != nil {
 				return fail("%v", err)
@@ -254,15 +283,27 @@ func redactURL(u string) string {
 
 // loadTrustedKeys builds the agent's signed-commit policy: only a head
 // commit signed by a key in the file is acted on.
-func loadTrustedKeys(path string) (func(agent.Snapshot) error, error) {
+func loadTrustedKeys(path string) (func(agent.Snapshot) (string, error), error) {
 	tr, err := signature.LoadTrusted(path)
 	if err != nil {
 		return nil, err
 	}
-	return func(s agent.Snapshot) error {
-		_, err := tr.Verify(s.Signature, s.SignedPayload)
-		return err
+	return func(s agent.Snapshot) (string, error) {
+		sg, err := tr.Verify(s.Signature, s.SignedPayload)
+		if err != nil {
+			return "", err
+		}
+		return signerText(sg), nil
 	}, nil
+}
+
+// signerText is a verified signer as status shows it.
+func signerText(s signature.Signer) string {
+	kind := map[string]string{"pgp": "OpenPGP", "ssh": "SSH"}[s.Kind]
+	if s.Identity == "" {
+		return kind + " key " + s.Fingerprint
+	}
+	return s.Identity + " (" + kind + " key " + s.Fingerprint + ")"
 }
 
 // agentDeclaredJournal polls the repository once and reads the journal its
@@ -271,13 +312,13 @@ func loadTrustedKeys(path string) (func(agent.Snapshot) error, error) {
 // another journal than the one apply uses is what it is there to prevent.
 // The agent reads it once, at start: a change takes a restart. With
 // --verify-signatures the head commit must pass verify first.
-func agentDeclaredJournal(ctx context.Context, src *gitsource.Source, verify func(agent.Snapshot) error) (journalSpec, bool, error) {
+func agentDeclaredJournal(ctx context.Context, src *gitsource.Source, verify func(agent.Snapshot) (string, error)) (journalSpec, bool, error) {
 	snap, _, err := src.Poll(ctx)
 	if err != nil {
 		return journalSpec{}, false, fmt.Errorf("read the plans repository: %w", err)
 	}
 	if verify != nil {
-		if err := verify(snap); err != nil {
+		if _, err := verify(snap); err != nil {
 			return journalSpec{}, false, fmt.Errorf("head commit %s: its upshift.hcl is not trusted: %w", snap.Commit, err)
 		}
 	}

@@ -47,6 +47,17 @@ is applied at once: traffic goes back to X.
 Ctrl-C stops the current step cleanly and records it; run apply again to
 resume from the journal. A second Ctrl-C exits at once (130).
 
+A run that completed or rolled back stays so while the plan keeps its
+content: to upgrade again, set run = 2 (then 3, ...) in the plan; upshift
+plan says so (docs/engine.md).
+
+Hooks (from.start, to.start, stop, freeze...) run as argv lists without a
+shell, with apply's environment and working directory, each in its own
+process group. Apply waits for the hook's own process (10 minutes at most),
+then observes the node; what a hook starts in the background keeps running.
+Only a hook that times out or is cancelled has its group killed
+(docs/hooks.md).
+
 The plan must pass lint first. The journal (docs/runs.md) is the one the
 journal block of the repository's upshift.hcl declares (the agent uses it
 too), else $XDG_STATE_HOME/upshift/journal (~/.local/state/upshift/journal),

@@ -142,8 +142,13 @@ func journalForPlan(ctx context.Context, path, planName, dir, envName string, cr
 	}
 	if spec.Dir != "" && !create {
 		if _, err := os.Stat(spec.Dir); err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("journal directory %s: %w", spec.Dir, err)
+			}
+			// No directory, no run: the same as an empty journal,
+			// which apply creates.
 			if spec.From == "flags" {
-				return nil, fmt.Errorf("--journal-dir %s: %w", spec.Dir, err)
+				fmt.Fprintf(w, "upshift %s: journal directory %s does not exist yet: no run is recorded there (apply creates it)\n", cmd, spec.Dir)
 			}
 			return nil, nil
 		}

@@ -28,7 +28,9 @@ The journal is the one apply uses (docs/runs.md): the journal block of the
 repository's upshift.hcl, else $XDG_STATE_HOME/upshift/journal
 (~/.local/state/upshift/journal); --journal-dir DIR or --journal-env NAME
 (a PostgreSQL DSN in that environment variable) override it, with a warning
-when upshift.hcl declares another. plan never creates it.
+when upshift.hcl declares another. plan never creates it: a journal
+directory that does not exist yet (--journal-dir too) holds no run, and
+plan says so; apply creates it.
 
   --format json        the preview as JSON (keys: plan, strategy, direction,
                        condition {type, reason, message}, steps [{name, title,
@@ -190,6 +192,9 @@ func writePreview(w io.Writer, pv *engine.Preview) {
 		}
 		fmt.Fprintf(w, "Run: %s, started by %s\n", state, who)
 	}
+	if pv.RunNote != "" {
+		fmt.Fprintf(w, "Next run: %s.\n", pv.RunNote)
+	}
 }
 
 func writeObserved(w io.Writer, o *engine.Observed) {
@@ -218,6 +223,8 @@ func writeObserved(w io.Writer, o *engine.Observed) {
 	for i := range o.ToNodes {
 		node("Y", &o.ToNodes[i])
 	}
+	// hybrid_dp: the control plane Y's data planes join, as observed.
+	node("control plane", o.ControlPlane)
 	db := func(label string, d *engine.DatabaseFacts) {
 		if d == nil {
 			return
@@ -259,12 +266,25 @@ func writeObserved(w io.Writer, o *engine.Observed) {
 		}
 	}
 	for _, dp := range o.DataPlanes {
+		// Whose list it is: several data planes often share a hostname
+		// (one VM, containers), so each is named by its node ID.
+		of := map[string]string{"from": "X's control plane", "to": "Y's control plane", "control_plane": "the control plane"}[dp.Source]
+		if of == "" {
+			of = dp.Source
+		}
 		if dp.Error != "" {
-			fmt.Fprintf(w, "  %-14s %s: cannot be read: %s\n", "data planes", dp.Source, oneLine(dp.Error, 100))
+			fmt.Fprintf(w, "  %-14s %s's list cannot be read: %s\n", "data planes", of, oneLine(dp.Error, 100))
 			continue
 		}
+		if len(dp.Planes) == 0 {
+			fmt.Fprintf(w, "  %-14s %s lists none\n", "data planes", of)
+		}
 		for _, p := range dp.Planes {
-			fmt.Fprintf(w, "  %-14s %s: %s Kong %s, %s\n", "data plane", dp.Source, p.Hostname, p.Version, p.SyncStatus)
+			where := p.Hostname
+			if p.IP != "" && p.IP != p.Hostname {
+				where += " (" + p.IP + ")"
+			}
+			fmt.Fprintf(w, "  %-14s %s on %s: Kong %s, %s (listed by %s)\n", "data plane", p.ID, where, p.Version, p.SyncStatus, of)
 		}
 	}
 	if b := o.Backup; b != nil {
@@ -297,7 +317,12 @@ func writeObserved(w io.Writer, o *engine.Observed) {
 			for _, k := range keys {
 				parts = append(parts, fmt.Sprintf("%s=%d", k, f.Counts[k]))
 			}
-			fmt.Fprintf(w, "  %-14s X %s (%s)\n", "fingerprint", shortHash(f.Hash), strings.Join(parts, " "))
+			if len(parts) == 0 {
+				// The hash of nothing says less than the words.
+				fmt.Fprintf(w, "  %-14s X's configuration is empty (no entities)\n", "fingerprint")
+			} else {
+				fmt.Fprintf(w, "  %-14s X %s (%s)\n", "fingerprint", shortHash(f.Hash), strings.Join(parts, " "))
+			}
 		}
 	}
 }

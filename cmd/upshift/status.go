@@ -123,6 +123,9 @@ func writeStatusTable(w io.Writer, st agent.Status, detail bool) {
 	if st.Author != "" {
 		fmt.Fprintf(w, " by %s", st.Author)
 	}
+	if st.Signer != "" {
+		fmt.Fprintf(w, ", signed by %s", st.Signer)
+	}
 	fmt.Fprintln(w)
 	if st.PollErr != "" {
 		fmt.Fprintf(w, "Last poll failed: %s\n", st.PollErr)

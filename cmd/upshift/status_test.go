@@ -20,6 +20,7 @@ import (
 // JSON; an unreachable agent is exit 1, a missing --agent exit 2.
 func TestStatus(t *testing.T) {
 	st := agent.Status{Time: time.Now().UTC(), Agent: "agent-a", Role: "leader", Head: "0123456789abcdef", Author: "Alice <a@example.com>",
+		Signer: "alice@example.com (SSH key SHA256:abc)",
 		Plans: []agent.PlanStatus{
 			{Name: "prod-eu-3.9", Strategy: "dual_cluster", From: "3.8.0", To: "3.9.1", Running: true, Step: "pause_50",
 				Condition: engine.Condition{Type: engine.ConditionProgressing, Reason: engine.ReasonStepsPending, Message: "next: pause_50"},
@@ -45,7 +46,7 @@ func TestStatus(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"Agent agent-a (leader), head 0123456789ab by Alice", "prod-eu-3.9", "3.8.0 → 3.9.1", "Progressing/StepsPending", "pause_50", "50/50", "Stalled/Invalid", "Gates of prod-eu-3.9:"} {
+	for _, want := range []string{"Agent agent-a (leader), head 0123456789ab by Alice <a@example.com>, signed by alice@example.com (SSH key SHA256:abc)", "prod-eu-3.9", "3.8.0 → 3.9.1", "Progressing/StepsPending", "pause_50", "50/50", "Stalled/Invalid", "Gates of prod-eu-3.9:"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}

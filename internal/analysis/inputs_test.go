@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 // TestCompareMissingInputs: kong_metrics's inputs on one side. Without the
@@ -81,11 +80,7 @@ func TestPrometheusMissingInputs(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	margin := 0.01
-<<<<<<< HEAD
-	g, err := NewPrometheus(PrometheusConfig{Name: "error_rate", URL: srv.URL, Interval: time.Second, Margin: &margin,
-=======
 	g, err := NewPrometheus(PrometheusConfig{Name: "error_rate", URL: srv.URL, Margin: &margin, FromVersion: "3.8.0", ToVersion: "3.9.1",
->>>>>>> h3-speed
 		Query: `sum(rate(kong_http_requests_total{version="{version}",side="{side}",code=~"5.."}[1m]))`})
 	if err != nil {
 		t.Fatal(err)

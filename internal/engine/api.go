@@ -93,6 +93,9 @@ type Preview struct {
 	// Run is the journal's current run of the plan (who started it, from
 	// which commit, whether it ended); nil without a journal.
 	Run *RunInfo `json:"run,omitempty"`
+	// RunNote says what the plan's run attribute does: "set run = 2 to
+	// upgrade again" after a run ended, or that a changed run starts one.
+	RunNote string `json:"run_note,omitempty"`
 
 	// ApproveInAdvance lists the gates the plan pre-approves
 	// (approve_in_advance): the run crosses them without stopping.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -65,7 +66,7 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 		} else if ce != nil {
 			return out, ce
 		}
-		if _, err := j.Event(actx, EventRunStarted, map[string]string{"digest": e.digest, "cluster": e.plan.Cluster.Value}); err != nil {
+		if _, err := j.Event(actx, EventRunStarted, map[string]string{"digest": e.digest, "cluster": e.plan.Cluster.Value, "run": strconv.Itoa(e.plan.RunNumber())}); err != nil {
 			return out, fmt.Errorf("plan %q: start a run: %w", e.plan.Name, err)
 		}
 	} else if h.pending != nil {

@@ -168,7 +168,9 @@ func (e *Engine) journal(ctx context.Context) (*history, *RunInfo, error) {
 		return nil, nil, fmt.Errorf("read the journal of plan %q: %w", e.plan.Name, err)
 	}
 	info := runInfo(recs)
-	return readHistory(recs, e.digest), &info, nil
+	h := readHistory(recs, e.digest)
+	h.nextRun(e.plan.RunNumber())
+	return h, &info, nil
 }
 
 // decision is what decide found: the table, the index of the next step
@@ -258,6 +260,10 @@ func (e *Engine) decide(s *state) decision {
 		d.cond = Condition{Type: ConditionProgressing, Reason: ReasonRollingBack, Message: "rolling back: " + reason}
 	default:
 		d.cond = Condition{Type: ConditionProgressing, Reason: ReasonStepsPending, Message: "next: " + d.steps[d.next].name}
+		if st := d.steps[d.next]; s.h.done(st.name) && d.views[d.next].Reason != "" {
+			// Done earlier in this run and no longer observed so: say why.
+			d.cond.Message += " again: " + d.views[d.next].Reason
+		}
 	}
 	return d
 }
@@ -387,6 +393,7 @@ func (e *Engine) Preview(ctx context.Context) (*Preview, error) {
 	pv := &Preview{Plan: e.plan.Name, Cluster: e.plan.Cluster.Value, Strategy: e.plan.Strategy.Value, Mode: modeOf(e.plan),
 		From: e.plan.From.Version.Value, To: e.plan.To.Version.Value, Direction: d.direction, Condition: d.cond,
 		Steps: d.views, Observed: obs, Run: run}
+	pv.RunNote = e.runNote(run, h.newRun)
 	for _, a := range e.plan.ApproveInAdvance {
 		pv.ApproveInAdvance = append(pv.ApproveInAdvance, a.Value)
 	}
@@ -395,6 +402,37 @@ func (e *Engine) Preview(ctx context.Context) (*Preview, error) {
 	}
 	pv.Preconditions = e.predictInputs(ctx, s, d)
 	return pv, nil
+}
+
+// runNote says what the plan's run attribute does with the journal's
+// current run: how to upgrade again once it ended, that a changed run
+// starts a new one, or waits for the one in progress. newRun: the
+// history already starts a new run (run changed, or the plan's content
+// after a rollback).
+func (e *Engine) runNote(r *RunInfo, newRun bool) string {
+	if r == nil || !r.Started {
+		return ""
+	}
+	n, was := e.plan.RunNumber(), max(r.Run, 1)
+	ended := "completed"
+	if r.RolledBack {
+		ended = "rolled back"
+	}
+	switch {
+	case r.InProgress() && n != was:
+		return fmt.Sprintf("run = %d changes nothing while run %d is in progress; it starts a new run once that one completes or rolls back", n, was)
+	case r.InProgress():
+		return ""
+	case n != was:
+		return fmt.Sprintf("run %d %s; run = %d starts a new run: apply (or the agent) begins again from the first step", was, ended, n)
+	case newRun:
+		return fmt.Sprintf("run %d %s; the plan changed since, so apply (or the agent) starts a new run from the first step", was, ended)
+	}
+	note := fmt.Sprintf("run %d %s; set run = %d to upgrade again", was, ended, was+1)
+	if e.plan.Rollback != nil && e.plan.Rollback.Requested.Value {
+		note += " (and remove rollback { requested = true }, or the new run rolls back at once)"
+	}
+	return note
 }
 
 func modeOf(p *plan.Plan) string {

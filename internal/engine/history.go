@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,6 +38,7 @@ type history struct {
 	start  int64  // seq of run_started; 0 when there is no run yet
 	digest string // the run's plan digest
 	newRun bool   // an apply would start a new run (nothing counts yet)
+	run    int    // the current run's run attribute (run_started's "run", default 1)
 
 	ok       map[string]Record // last ok outcome per step in this run
 	intents  map[string]int    // intents per step in this run
@@ -86,6 +89,10 @@ func readHistory(recs []Record, digest string) *history {
 	}
 	h.start = recs[startIdx].Seq
 	h.digest = recs[startIdx].Details["digest"]
+	h.run = 1
+	if n, err := strconv.Atoi(recs[startIdx].Details["run"]); err == nil && n > 1 {
+		h.run = n
+	}
 	run := recs[startIdx+1:]
 	h.pending, _ = pendingIn(run)
 	for _, r := range run {
@@ -132,6 +139,18 @@ func readHistory(recs []Record, digest string) *history {
 	return h
 }
 
+// nextRun starts a new run when the current one ended (completed or
+// rolled back) and the plan's run attribute says another: the explicit
+// way to upgrade again. While a run is in progress run changes nothing
+// (plan says so).
+func (h *history) nextRun(run int) {
+	if h.start == 0 || h.newRun || !(h.completed || h.rolledBack) || h.run == run {
+		return
+	}
+	h.reset()
+	h.newRun = true
+}
+
 func (h *history) reset() {
 	h.ok = map[string]Record{}
 	h.intents = map[string]int{}
@@ -175,6 +194,11 @@ func Digest(p *plan.Plan) string {
 	}
 	v = stripPositions(v)
 	b, _ = json.Marshal(v)
+	if n := p.RunNumber(); n > 1 {
+		// Only then: a plan without run keeps its digest (journals
+		// written before the attribute existed).
+		b = append(b, fmt.Sprintf(";run=%d", n)...)
+	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])
 }
@@ -217,6 +241,7 @@ type RunInfo struct {
 	// journals older than the record); StartSeq, StartedAt and Starter
 	// (its Actor) say which run and who started it.
 	Cluster   string    `json:"cluster,omitempty"`
+	Run       int       `json:"run,omitempty"` // the plan's run attribute when it started (1 in older journals)
 	StartSeq  int64     `json:"start_seq,omitempty"`
 	StartedAt time.Time `json:"started_at,omitzero"`
 	Starter   string    `json:"starter,omitempty"`
@@ -242,7 +267,7 @@ func runInfo(recs []Record) RunInfo {
 	}
 	// readHistory resets a rolled-back run whose key differs from the one
 	// given; read the flags from the records themselves.
-	info := RunInfo{Started: true, Key: h.digest, LastSeq: h.lastSeq}
+	info := RunInfo{Started: true, Key: h.digest, LastSeq: h.lastSeq, Run: h.run}
 	for _, r := range recs {
 		if r.Seq == h.start {
 			info.Agent, info.Commit = r.Actor.Agent, r.Commit

@@ -79,8 +79,18 @@ func yNodes(o Observed) []*NodeFacts {
 
 func (e *Engine) rbStartFrom() step {
 	p := e.plan
+	title := "make sure X runs and is ready (from.start)"
+	if !p.From.Start.Given() {
+		title = "make sure X runs and is ready (the plan has no from.start: start X by hand if it is down)"
+		for _, n := range p.From.Nodes {
+			if n.Start.Given() {
+				title = "make sure X's nodes run and are ready (their start hooks)"
+				break
+			}
+		}
+	}
 	return step{
-		name: "rollback_start_from", title: "make sure X runs and is ready (from.start)",
+		name: "rollback_start_from", title: title,
 		done: func(s *state) (bool, string) {
 			for _, f := range xNodes(s.obs) {
 				if ok, why := nodeAt(f, p.From.Version.Value); !ok {

@@ -496,11 +496,19 @@ func (e *Engine) recoverMigrationsBaseline(ctx context.Context, j *Journal, s *s
 }
 
 func (e *Engine) stepStart() step {
+	// Titles name only the hooks the plan has.
+	title, undo := "start Y (to.start) and wait until it is ready", "stop Y (to.stop)"
+	if !e.plan.To.Start.Given() {
+		title = "wait until Y is ready (the plan has no to.start: Y is started outside Upshift)"
+	}
+	if !e.plan.To.Stop.Given() {
+		undo = "stop Y by hand (the plan has no to.stop)"
+	}
 	return step{
-		name: "start_to", title: "start Y (to.start) and wait until it is ready", reversible: true, undo: "stop Y (to.stop)",
+		name: "start_to", title: title, reversible: true, undo: undo,
 		done: func(s *state) (bool, string) {
 			if ok, why := nodeAt(s.obs.To, s.p.To.Version.Value); !ok {
-				return ok, why
+				return ok, why + hookGone(s, "start_to", s.obs.To, "to.start", e.plan.To.Start.Args)
 			}
 			return e.toDataPlaneServes(s.obs)
 		},
@@ -522,7 +530,7 @@ func (e *Engine) stepStart() step {
 				}
 			}
 			if err := r.waitNode(ctx, "Y", func(o Observed) *NodeFacts { return o.To }, true); err != nil {
-				return out, nil, err
+				return out, nil, hookNoNode(ctx, err, "to.start", e.plan.To.Start.Args)
 			}
 			if e.plan.Mode.Value == "hybrid_cp" {
 				if err := r.waitUntil(ctx, "a data plane of Y's control plane to load its configuration", e.toDataPlaneServes); err != nil {
@@ -576,7 +584,13 @@ func (e *Engine) stepStartNode(n *plan.Node) step {
 	}
 	return step{
 		name: "start_to:" + name, title: "start Y node " + name + " and wait until it is ready", reversible: true, undo: "stop Y node " + name,
-		done: func(s *state) (bool, string) { return nodeAt(find(s.obs), s.p.To.Version.Value) },
+		done: func(s *state) (bool, string) {
+			ok, why := nodeAt(find(s.obs), s.p.To.Version.Value)
+			if !ok {
+				why += hookGone(s, "start_to:"+name, find(s.obs), "node "+name+"'s start", n.Start.Args)
+			}
+			return ok, why
+		},
 		apply: func(ctx context.Context, r *run) (string, map[string]string, error) {
 			if err := yDownUnderTraffic(r.state, find(r.state.obs)); err != nil {
 				return "", nil, err
@@ -595,7 +609,7 @@ func (e *Engine) stepStartNode(n *plan.Node) step {
 				}
 			}
 			if err := r.waitNode(ctx, "Y node "+name, find, true); err != nil {
-				return out, nil, err
+				return out, nil, hookNoNode(ctx, err, "node "+name+"'s start", n.Start.Args)
 			}
 			// The node's own staging checks as it starts: a node that
 			// fails them stops the rollout before any traffic moves.

@@ -42,3 +42,28 @@ func NextLTS(s Series) (Series, bool) {
 	}
 	return Series{}, false
 }
+
+// BreakingChangesURL is Kong's page of breaking changes and known issues,
+// release by release.
+const BreakingChangesURL = "https://developer.konghq.com/gateway/breaking-changes/"
+
+// ltsGuides are Kong's LTS → LTS upgrade guides, by the hop's first series.
+var ltsGuides = map[Series]string{
+	{2, 8}:  "https://developer.konghq.com/gateway/upgrade/lts-upgrade-28-34/",
+	{3, 4}:  "https://developer.konghq.com/gateway/upgrade/lts-upgrade/",
+	{3, 10}: "https://developer.konghq.com/gateway/upgrade/lts-upgrade-310-314/",
+}
+
+// LTSGuide is Kong's guide for the LTS → LTS hop from series from ("" when
+// none is known).
+func LTSGuide(from Series) string { return ltsGuides[from] }
+
+// Skipped lists the series released strictly between from and to: what an
+// LTS → LTS hop goes over without running each one.
+func Skipped(from, to Series) []Series {
+	var out []Series
+	for s := NextSeries(from); s.Compare(to) < 0 && len(out) < 64; s = NextSeries(s) {
+		out = append(out, s)
+	}
+	return out
+}

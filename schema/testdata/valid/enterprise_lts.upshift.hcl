@@ -9,7 +9,7 @@ upgrade "p" {
     database { dsn = "postgres://kong@x-db/kong" }
   }
   to {
-    version   = "3.10.0.2"
+    version   = "3.10.0.2" # INFO: UP044
     admin_url = "http://y:8001"
     proxy_url = "http://y:8000"
     database { dsn = "postgres://kong@y-db/kong" }

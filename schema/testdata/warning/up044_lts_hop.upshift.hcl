@@ -1,0 +1,35 @@
+# LTS to next LTS (2.8 -> 3.4): guaranteed, and lint names the series it skips (3.0 to 3.3) and where their breaking changes are (info).
+upgrade "p" {
+  cluster  = "c"
+  strategy = "dual_cluster"
+  from {
+    version   = "2.8.4"
+    admin_url = "http://x:8001"
+    proxy_url = "http://x:8000"
+    database { dsn = "postgres://kong@x-db/kong" }
+  }
+  to {
+    version   = "3.4.2" # INFO: UP044
+    admin_url = "http://y:8001"
+    proxy_url = "http://y:8000"
+    database { dsn = "postgres://kong@y-db/kong" }
+    kong      = ["kong"]
+  }
+  backup { dir = "/var/lib/upshift" }
+  traffic "command" { set = ["./lb.sh", "{to_weight}"] }
+  check "up" {
+    request { path = "/" }
+    expect { status = 200 }
+  }
+  analysis "same" {
+    compare           = "kong_metrics"
+    error_rate_margin = 0.01
+  }
+  rollout {
+    step {
+      weight = 50
+      pause  = "1m"
+    }
+    step { weight = 100 }
+  }
+}
