@@ -170,10 +170,19 @@ func TestManyPlansStayFast(t *testing.T) {
 			base = d
 		}
 	}
+	// The fastest of three runs on each side: a single run on a busy
+	// machine was seen at 93× and 165× (a scheduling gap, not the code);
+	// a quadratic lint is ≥ 100× in every run.
 	set := build(n)
-	start := time.Now()
-	diags := schema.Lint(set, schema.Options{})
-	elapsed := time.Since(start)
+	var diags hcl.Diagnostics
+	var elapsed time.Duration
+	for i := range 3 {
+		start := time.Now()
+		diags = schema.Lint(set, schema.Options{})
+		if d := time.Since(start); i == 0 || d < elapsed {
+			elapsed = d
+		}
+	}
 	t.Logf("lint of %d plans: %v; of %d: %v (%.1f×)", 2*n, elapsed, 2*n/10, base, float64(elapsed)/float64(base))
 	if elapsed > 60*base && elapsed > time.Second {
 		t.Errorf("lint of %d plans took %v, %.0f× the %v of %d plans: not linear", 2*n, elapsed, float64(elapsed)/float64(base), base, 2*n/10)
