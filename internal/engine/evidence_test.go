@@ -117,8 +117,8 @@ func (l *runLog) failed(step, output, err string) *runLog {
 func up(v string) *NodeFacts { return &NodeFacts{Reachable: true, Version: v, Ready: true} }
 func down() *NodeFacts       { return &NodeFacts{Error: "dial tcp: connection refused", Refused: true} }
 
-// hung is a node that does not answer in time: no evidence it stopped.
-func hung() *NodeFacts {
+// hungNode is a node that does not answer in time: no evidence it stopped.
+func hungNode() *NodeFacts {
 	return &NodeFacts{Error: "context deadline exceeded (Client.Timeout exceeded while awaiting headers)"}
 }
 func split(x, y int) *TrafficFacts { return &TrafficFacts{From: x, To: y} }
@@ -457,7 +457,7 @@ func TestEvidenceRollbackRestore(t *testing.T) {
 	// A Y that does not answer in time is not a stopped Y: it may still
 	// write to the database the restore replaces. It is stopped (to.stop)
 	// first, and the restore waits for its address to refuse connections.
-	obs.To = hung()
+	obs.To = hungNode()
 	d, _ = decideOn(t, src, obs, log)
 	wantRuns(t, d, "rollback_stop_to")
 	obs.To = down()
@@ -493,4 +493,26 @@ func TestEvidenceBackupNotRetakenMidRun(t *testing.T) {
 	obs.Backup = &BackupFacts{UnusableReason: "no backup"}
 	d, _ = decideOn(t, src, obs, func(l *runLog) { l.ok("guard", "backup") })
 	wantRuns(t, d, "backup")
+}
+
+// A node that does not answer in time is not a stopped node: it may be
+// stuck and still hold the database a point of no return changes. Only
+// a refused connection (or an unreachable host) is evidence it stopped.
+func TestEvidenceHungIsNotStopped(t *testing.T) {
+	ip := evidencePlan("in_place", `  approve_in_advance = ["stop_current", "decommission"]`+"\n")
+	obs := baseObs()
+	obs.From, obs.To, obs.FromDatabase, obs.SharedDatabase = hungNode(), down(), unmigrated(), true
+	d, _ := decideOn(t, ip, obs, func(l *runLog) { l.ok("guard", "backup", "stop_from") })
+	wantRuns(t, d, "stop_from") // stopped again, then waited for until refused; never migrations_up
+	obs.From = down()
+	d, _ = decideOn(t, ip, obs, func(l *runLog) { l.ok("guard", "backup", "stop_from") })
+	wantRuns(t, d, "migrations_up")
+
+	bg := evidencePlan("blue_green", `  approve_in_advance = ["finish", "decommission"]`+"\n")
+	obs = baseObs()
+	obs.From, obs.FromDatabase, obs.SharedDatabase, obs.Traffic = hungNode(), migrated(true), true, split(0, 100)
+	d, _ = decideOn(t, bg, obs, func(l *runLog) {
+		l.ok("guard", "backup", "migrations_up", "start_to", "checks", "traffic_50", "pause_50", "traffic_100", "pause_100", "stop_from")
+	})
+	wantRuns(t, d, "stop_from") // never migrations_finish under a stuck X
 }

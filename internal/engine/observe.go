@@ -249,6 +249,11 @@ type NodeFacts struct {
 	Refused bool `json:"refused,omitempty"`
 }
 
+// hung: GET / failed without the connection being refused: the node may
+// be stopped behind a firewall, or alive and stuck; a destructive step
+// does not take it as stopped.
+func hung(f *NodeFacts) bool { return f != nil && !f.Reachable && !f.Refused }
+
 // refused tells a node that is not there (connection refused, host
 // unreachable) from one that does not answer in time.
 func refused(err error) bool {

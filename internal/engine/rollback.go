@@ -244,6 +244,9 @@ func (e *Engine) rbRestore() step {
 				if f.Reachable {
 					return fmt.Sprintf("a node answers at %s%s (Kong %s): restoring the database it serves from would pull it from under it", sideOf(s.obs, f), nodeName(f), f.Version)
 				}
+				if hung(f) {
+					return fmt.Sprintf("a node at %s%s does not answer but its address does not refuse connections (%s): it may hang rather than have stopped, and the restore would pull its database from under it", sideOf(s.obs, f), nodeName(f), f.Error)
+				}
 			}
 			return ""
 		},

@@ -419,6 +419,9 @@ func (e *Engine) stepMigrations(cmd, dsn string, finishNoReturn bool) step {
 			if f := s.obs.From; f != nil && f.Reachable {
 				return "X still answers on its Admin API: finish would break an old node that may still take traffic"
 			}
+			if f := s.obs.From; f != nil && hung(f) {
+				return "X does not answer but its address does not refuse connections (" + f.Error + "): it may hang rather than have stopped, and finish would break it"
+			}
 			if t := s.obs.Traffic; t != nil && t.From != 0 {
 				return fmt.Sprintf("X still gets %d%% of traffic", t.From)
 			}
@@ -431,6 +434,9 @@ func (e *Engine) stepMigrations(cmd, dsn string, finishNoReturn bool) step {
 			for _, f := range xNodes(s.obs) {
 				if f.Reachable && f.Version == e.plan.From.Version.Value {
 					return "X" + nodeName(f) + " still answers (Kong " + f.Version + "): migrations would change the database it serves from"
+				}
+				if hung(f) {
+					return "X" + nodeName(f) + " does not answer but its address does not refuse connections (" + f.Error + "): it may hang rather than have stopped, and migrations would change the database it serves from"
 				}
 			}
 			return ""
@@ -1061,6 +1067,9 @@ func restoreEvidence(s *state) string {
 	for _, f := range yNodes(s.obs) {
 		if f.Reachable {
 			return fmt.Sprintf("Y%s answers (Kong %s) and its database is not empty: a restore would replace the configuration it serves", nodeName(f), f.Version)
+		}
+		if hung(f) {
+			return fmt.Sprintf("Y%s does not answer but its address does not refuse connections (%s), and its database is not empty: it may hang rather than have stopped", nodeName(f), f.Error)
 		}
 	}
 	want := s.h.detail("backup", "fingerprint")
