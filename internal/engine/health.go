@@ -22,29 +22,7 @@ import (
 func (o *Observer) observeNodes(ctx context.Context) (Observed, error) {
 	obs := Observed{At: o.now()}
 	var wg sync.WaitGroup
-	one := func(r NodeReader, v *NodeFacts, name string, to bool) {
-		planned := o.FromVersion
-		if to {
-			planned = o.ToVersion
-		}
-		wg.Go(func() { *v = o.readNode(ctx, name, r, planned) })
-	}
-	if o.From != nil {
-		obs.From = new(NodeFacts)
-		one(o.From, obs.From, "", false)
-	}
-	if o.To != nil {
-		obs.To = new(NodeFacts)
-		one(o.To, obs.To, "", true)
-	}
-	obs.FromNodes = make([]NodeFacts, len(o.FromNodes))
-	for i, n := range o.FromNodes {
-		one(n.Reader, &obs.FromNodes[i], n.Name, false)
-	}
-	obs.ToNodes = make([]NodeFacts, len(o.ToNodes))
-	for i, n := range o.ToNodes {
-		one(n.Reader, &obs.ToNodes[i], n.Name, true)
-	}
+	o.readSides(ctx, &wg, &obs)
 	wg.Wait()
 	return obs, ctx.Err()
 }

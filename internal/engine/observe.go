@@ -465,32 +465,10 @@ func (o *Observer) Observe(ctx context.Context) (Observed, error) {
 	obs.At = o.now()
 	var wg sync.WaitGroup
 
-	node := func(dst *NodeFacts, name string, r NodeReader, planned kongrelease.Version) {
-		wg.Go(func() { *dst = o.readNode(ctx, name, r, planned) })
-	}
-	if o.From != nil {
-		obs.From = new(NodeFacts)
-		node(obs.From, "", o.From, o.FromVersion)
-	}
-	if o.To != nil {
-		obs.To = new(NodeFacts)
-		node(obs.To, "", o.To, o.ToVersion)
-	}
+	o.readSides(ctx, &wg, &obs)
 	if o.ControlPlane != nil {
 		obs.ControlPlane = new(NodeFacts)
-		node(obs.ControlPlane, "control_plane", o.ControlPlane, o.CPVersion)
-	}
-	if len(o.FromNodes) > 0 {
-		obs.FromNodes = make([]NodeFacts, len(o.FromNodes))
-		for i, n := range o.FromNodes {
-			node(&obs.FromNodes[i], n.Name, n.Reader, o.FromVersion)
-		}
-	}
-	if len(o.ToNodes) > 0 {
-		obs.ToNodes = make([]NodeFacts, len(o.ToNodes))
-		for i, n := range o.ToNodes {
-			node(&obs.ToNodes[i], n.Name, n.Reader, o.ToVersion)
-		}
+		wg.Go(func() { *obs.ControlPlane = o.readNode(ctx, "control_plane", o.ControlPlane, o.CPVersion) })
 	}
 	if o.FromDB != nil {
 		obs.FromDatabase = new(DatabaseFacts)
@@ -554,6 +532,35 @@ func (o *Observer) errString(err error) string {
 		}
 	}
 	return s
+}
+
+// readSides starts, on wg, the reads of X's and Y's nodes (the sides'
+// own and the rolling nodes) into obs: what Observe and a pause's health
+// probe share.
+func (o *Observer) readSides(ctx context.Context, wg *sync.WaitGroup, obs *Observed) {
+	node := func(dst *NodeFacts, name string, r NodeReader, planned kongrelease.Version) {
+		wg.Go(func() { *dst = o.readNode(ctx, name, r, planned) })
+	}
+	if o.From != nil {
+		obs.From = new(NodeFacts)
+		node(obs.From, "", o.From, o.FromVersion)
+	}
+	if o.To != nil {
+		obs.To = new(NodeFacts)
+		node(obs.To, "", o.To, o.ToVersion)
+	}
+	if len(o.FromNodes) > 0 {
+		obs.FromNodes = make([]NodeFacts, len(o.FromNodes))
+		for i, n := range o.FromNodes {
+			node(&obs.FromNodes[i], n.Name, n.Reader, o.FromVersion)
+		}
+	}
+	if len(o.ToNodes) > 0 {
+		obs.ToNodes = make([]NodeFacts, len(o.ToNodes))
+		for i, n := range o.ToNodes {
+			node(&obs.ToNodes[i], n.Name, n.Reader, o.ToVersion)
+		}
+	}
 }
 
 func (o *Observer) readNode(ctx context.Context, name string, r NodeReader, planned kongrelease.Version) NodeFacts {
