@@ -2,13 +2,8 @@ package analysis
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
-	"math"
-	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 
 	dto "github.com/prometheus/client_model/go"
@@ -161,68 +156,17 @@ func (p *Prometheus) MissingInputs(ctx context.Context, side InputSide) []string
 	return nil
 }
 
-// instant runs q once and counts the numeric samples it returned (NaN is
-// no data).
+// instant runs q once through the measurement's own query and counts the
+// samples it returned: 0 when it is no data (an empty vector, NaN).
 func (p *Prometheus) instant(ctx context.Context, q string) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.endpoint, strings.NewReader(url.Values{"query": {q}}.Encode()))
-	if err != nil {
+	values, _, bad, err := p.query(ctx, q)
+	switch {
+	case err != nil:
 		return 0, err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := p.cfg.Client.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return 0, err
-	}
-	var r struct {
-		Status string `json:"status"`
-		Error  string `json:"error"`
-		Data   struct {
-			ResultType string          `json:"resultType"`
-			Result     json.RawMessage `json:"result"`
-		} `json:"data"`
-	}
-	if err := json.Unmarshal(body, &r); err != nil {
-		return 0, fmt.Errorf("HTTP %d, not Prometheus's API JSON: %w", resp.StatusCode, err)
-	}
-	if r.Status != "success" {
-		return 0, fmt.Errorf("HTTP %d: %s", resp.StatusCode, r.Error)
-	}
-	num := func(v [2]any) bool {
-		s, ok := v[1].(string)
-		f, err := strconv.ParseFloat(s, 64)
-		return ok && err == nil && !math.IsNaN(f)
-	}
-	switch r.Data.ResultType {
-	case "scalar":
-		var v [2]any
-		if err := json.Unmarshal(r.Data.Result, &v); err != nil {
-			return 0, err
-		}
-		if num(v) {
-			return 1, nil
-		}
+	case bad != nil && bad.NoData:
 		return 0, nil
-	case "vector":
-		var ss []struct {
-			Value [2]any `json:"value"`
-		}
-		if err := json.Unmarshal(r.Data.Result, &ss); err != nil {
-			return 0, err
-		}
-		n := 0
-		for _, s := range ss {
-			if num(s.Value) {
-				n++
-			}
-		}
-		return n, nil
+	case bad != nil:
+		return 0, errors.New(bad.Reason)
 	}
-	return 0, fmt.Errorf("result type %q (a scalar or a vector is needed)", r.Data.ResultType)
+	return len(values), nil
 }
