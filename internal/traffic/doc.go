@@ -4,10 +4,12 @@
 // (check); the engine declares the interface it needs (engine.Router) and
 // this package does not import it.
 //
-//   - nginx.go: [Nginx] rewrites an upstream block in a file of its own
-//     (atomic replace), runs the plan's test command (nginx -t) and reload
+//   - nginx.go: [Nginx] edits the weight= and down parameters of X's and
+//     Y's servers in an upstream block (atomic replace; everything else in
+//     the file is kept), runs the plan's test command (nginx -t) and reload
 //     command, and parses the file back; weight 0 is written as `down`.
-//     nginxconf.go is the small reader/writer of that file.
+//     nginxconf.go is the small reader/editor of that file; the file's
+//     contract is in docs/traffic.md.
 //   - haproxy.go: [HAProxy] sets server weights through the runtime API
 //     socket (no reload) and reads `show servers state`.
 //   - command.go: [Command] runs the user's set and get commands.

@@ -20,9 +20,12 @@ import (
 // http(s) URL whose host:port is used); a rolling upgrade lists several per
 // side.
 type NginxConfig struct {
-	// File is the upstream file (the plan's upstream_file). It is dedicated
-	// to the upstream block: the driver replaces the whole file, and
-	// refuses to when it holds anything but comments and that block.
+	// File is the upstream file (the plan's upstream_file), which holds
+	// the upstream block; it may hold other configuration too. The driver
+	// changes only the weight= and down parameters of X's and Y's servers
+	// in that block and keeps every other byte; it refuses a block whose
+	// weights would not split requests (docs/traffic.md). A symbolic link
+	// stays one: the file it points to is replaced.
 	File string
 	// Upstream is the upstream block's name, as proxy_pass names it.
 	Upstream string
@@ -36,8 +39,10 @@ type NginxConfig struct {
 	// finds the master process whose workers tell whether the upstream
 	// file is loaded; DefaultNginxPidFile when empty.
 	PidFile string
-	// Keepalive is the upstream keepalive directive (idle connections to
-	// the upstream servers cached per worker); 0 leaves it out.
+	// Keepalive is the keepalive directive (idle connections to the
+	// upstream servers cached per worker) of a file the driver creates
+	// because there is none; 0 leaves it out. An existing file keeps its
+	// own.
 	Keepalive int
 	// Timeout bounds each command (test, reload); default 30s.
 	Timeout time.Duration
@@ -46,8 +51,8 @@ type NginxConfig struct {
 // DefaultNginxPidFile is the pid file of Debian's and Ubuntu's nginx.
 const DefaultNginxPidFile = "/run/nginx.pid"
 
-// Nginx drives an nginx load balancer by rewriting an upstream block and
-// reloading nginx. Safe for concurrent use (calls are serialised); it does
+// Nginx drives an nginx load balancer by editing the weights of an
+// upstream block's servers and reloading nginx. Safe for concurrent use (calls are serialised); it does
 // not guard against other processes writing the same file.
 //
 // The file alone is not evidence of what nginx routes: a crash (or a
@@ -131,9 +136,11 @@ func hostPort(a string) (string, error) {
 	return a, nil
 }
 
-// SetWeights writes the upstream block for w (a side at 0 as `down`),
-// replacing the file atomically (a temporary file in the same directory,
-// fsynced, renamed) unless it already holds exactly this content, runs the
+// SetWeights sets the weight= and down parameters of X's and Y's servers
+// for w (a side at 0 as `down`), keeping the rest of the file as it is (a
+// missing file is created with the upstream block alone), replacing the
+// file atomically (a temporary file in the same directory, fsynced,
+// renamed) unless it already holds exactly this content, runs the
 // test command and then the reload command, and waits (up to Timeout)
 // until nginx's workers have loaded the file (see [Nginx]). It reloads
 // even when the file already matched: after a crash between the write and
@@ -153,34 +160,37 @@ func (n *Nginx) SetWeights(ctx context.Context, w Weights) error {
 	if err != nil {
 		return fail("set weights", err)
 	}
-	next := []byte(renderUpstream(n.cfg.Upstream, n.cfg.Keepalive, w, n.from, n.to, fw, tw))
-
-	prev, err := os.ReadFile(n.cfg.File)
+	path, err := realPath(n.cfg.File)
+	if err != nil {
+		return fail("read upstream file", err)
+	}
+	prev, err := os.ReadFile(path)
 	existed := err == nil
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fail("read upstream file", err)
 	}
+	var next []byte
 	var prevMod time.Time
-	same := existed && bytes.Equal(prev, next)
-	if existed && !same {
-		ub, err := parseUpstream(string(prev), n.cfg.Upstream)
+	if existed {
+		ub, err := n.readUpstream(string(prev))
 		if err != nil {
-			return fail("read upstream file", fmt.Errorf("refusing to replace a file the driver cannot read: %w", err))
+			return fail("read upstream file", fmt.Errorf("refusing to change a file that breaks the upstream file's contract (docs/traffic.md): %w", err))
 		}
-		if !ub.onlyBlock {
-			return fail("read upstream file", fmt.Errorf("refusing to replace: the file holds more than the upstream %q block", n.cfg.Upstream))
-		}
-		st, err := os.Stat(n.cfg.File)
+		next = []byte(editUpstream(string(prev), ub, w, fw, tw))
+		st, err := os.Stat(path)
 		if err != nil {
 			return fail("read upstream file", err)
 		}
 		prevMod = st.ModTime()
+	} else {
+		next = []byte(renderUpstream(n.cfg.Upstream, n.cfg.Keepalive, w, n.from, n.to, fw, tw))
 	}
+	same := existed && bytes.Equal(prev, next)
 	if err := ctx.Err(); err != nil {
 		return fail("set weights", err)
 	}
 	if !same {
-		if err := writeAtomic(n.cfg.File, next); err != nil {
+		if err := writeAtomic(path, next); err != nil {
 			return fail("write upstream file", err)
 		}
 	}
@@ -190,18 +200,18 @@ func (n *Nginx) SetWeights(ctx context.Context, w Weights) error {
 		}
 		var rerr error
 		if existed {
-			if rerr = writeAtomic(n.cfg.File, prev); rerr == nil {
-				rerr = os.Chtimes(n.cfg.File, time.Time{}, prevMod)
+			if rerr = writeAtomic(path, prev); rerr == nil {
+				rerr = os.Chtimes(path, time.Time{}, prevMod)
 			}
 		} else {
-			rerr = os.Remove(n.cfg.File)
+			rerr = os.Remove(path)
 		}
 		if rerr != nil {
 			return fail(op, fmt.Errorf("%w; restoring the previous upstream file also failed: %v", cause, rerr))
 		}
 		return fail(op, fmt.Errorf("%w (previous upstream file restored)", cause))
 	}
-	st, err := os.Stat(n.cfg.File)
+	st, err := os.Stat(path)
 	if err != nil {
 		return restore(err, "read upstream file")
 	}
@@ -249,8 +259,11 @@ func (n *Nginx) SetWeights(ctx context.Context, w Weights) error {
 
 // Weights reads the upstream file back: the servers of the upstream block
 // (other directives and comments are ignored), a `down` server counting as
-// 0. It fails when the block is missing, cannot be parsed, or its servers
-// are not exactly X's and Y's addresses. Read-only; safe to repeat.
+// 0. It fails when the block is missing, cannot be parsed, or breaks the
+// contract SetWeights refuses to change (X's and Y's addresses each once,
+// none of them backup, any other server backup or down, no ip_hash, hash,
+// sticky or include): then the weights are not what nginx routes.
+// Read-only; safe to repeat.
 //
 // The file's weights are reported only when nginx has loaded it (see
 // [Nginx]): otherwise Weights fails with a *NotLoadedError, and when
@@ -276,41 +289,21 @@ func (n *Nginx) Weights(ctx context.Context) (Weights, error) {
 	if err != nil {
 		return fail(err)
 	}
-	ub, err := parseUpstream(string(src), n.cfg.Upstream)
+	ub, err := n.readUpstream(string(src))
 	if err != nil {
 		return fail(err)
 	}
-	side := map[string]string{}
-	for _, a := range n.from {
-		side[a] = "from"
-	}
-	for _, a := range n.to {
-		side[a] = "to"
-	}
-	seen := map[string]bool{}
 	var ft, tt int
 	for _, s := range ub.servers {
-		sd, ok := side[s.addr]
-		if !ok {
-			return fail(fmt.Errorf("server %s in upstream %q is neither a from nor a to address: not a file this driver manages", s.addr, n.cfg.Upstream))
-		}
-		if seen[s.addr] {
-			return fail(fmt.Errorf("server %s is listed twice in upstream %q", s.addr, n.cfg.Upstream))
-		}
-		seen[s.addr] = true
 		w := s.weight
 		if s.down {
 			w = 0
 		}
-		if sd == "from" {
+		switch s.side {
+		case "from":
 			ft += w
-		} else {
+		case "to":
 			tt += w
-		}
-	}
-	for a, sd := range side {
-		if !seen[a] {
-			return fail(fmt.Errorf("%s address %s is missing from upstream %q", sd, a, n.cfg.Upstream))
 		}
 	}
 	w, err := splitOf(ft, tt)
@@ -321,6 +314,34 @@ func (n *Nginx) Weights(ctx context.Context) (Weights, error) {
 		return fail(fmt.Errorf("the file says %s, but: %w", w, err))
 	}
 	return w, nil
+}
+
+// readUpstream parses the upstream block in src and checks it against the
+// contract (see classify).
+func (n *Nginx) readUpstream(src string) (*upstreamBlock, error) {
+	ub, err := parseUpstream(n.cfg.File, src, n.cfg.Upstream)
+	if err != nil {
+		return nil, err
+	}
+	if err := classify(n.cfg.File, n.cfg.Upstream, ub, n.from, n.to); err != nil {
+		return nil, err
+	}
+	return ub, nil
+}
+
+// realPath is the file that path names: the end of its symbolic links, so
+// that replacing it keeps the links (sites-enabled → sites-available);
+// path itself when it does not exist.
+func realPath(path string) (string, error) {
+	st, err := os.Lstat(path)
+	if err != nil || st.Mode()&fs.ModeSymlink == 0 {
+		return path, nil // a missing file is created; other errors show on reading
+	}
+	p, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return "", fmt.Errorf("the upstream file is a symbolic link that cannot be followed: %w", err)
+	}
+	return p, nil
 }
 
 // writeAtomic replaces path with data: a temporary file in the same

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -63,15 +64,17 @@ func TestNginxRefusedConfigurationIsRolledBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	before, _ := os.ReadFile(ng.UpstreamFile())
-	bad, err := traffic.NewNginx(traffic.NginxConfig{
-		File: ng.UpstreamFile(), Upstream: "kong",
-		From: []string{x.addr}, To: []string{"127.0.0.1:0"}, // nginx: invalid port
-		Test: ng.TestCommand(), Reload: ng.ReloadCommand(), PidFile: ng.PidFile(),
-	})
+	// Someone breaks nginx's main configuration (the driver edits only
+	// weights, which nginx accepts): nginx -t fails on the whole.
+	conf, err := os.ReadFile(ng.ConfFile())
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = bad.SetWeights(ctx, traffic.Weights{From: 10, To: 90})
+	if err := os.WriteFile(ng.ConfFile(), append(append([]byte{}, conf...), "not_a_directive on;\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	defer os.WriteFile(ng.ConfFile(), conf, 0o644)
+	err = drv.SetWeights(ctx, traffic.Weights{From: 10, To: 90})
 	if err == nil || !strings.Contains(err.Error(), "[emerg]") || !strings.Contains(err.Error(), "restored") {
 		t.Fatalf("SetWeights with an address nginx refuses = %v, want nginx's [emerg] output", err)
 	}
@@ -169,4 +172,97 @@ func countBackends(t *testing.T, lbURL string, n int) map[string]int {
 		got[resp.Header.Get("X-Backend")]++
 	}
 	return got
+}
+
+// The upstream file's contract with a real nginx (docs/traffic.md): what
+// the driver does not model (zone, least_conn, server parameters, a backup
+// server, keepalive, comments) is kept byte for byte through shifts,
+// nginx -t accepts the result, and requests follow the weights; a block
+// whose weights would not split requests (ip_hash) is refused with
+// file:line, and neither the file nor what nginx routes changes.
+func TestNginxKeepsWhatItDoesNotModelThroughRealNginx(t *testing.T) {
+	x, y, b := startBackend(t, "x"), startBackend(t, "y"), startBackend(t, "b")
+	ng, drv, settle := realNginx(t, x, y)
+	ctx := context.Background()
+	tmpl := `# kong's upstream, written by hand
+upstream kong {
+    zone kong 64k;   # one round robin for all workers
+    least_conn;
+    server ` + x.addr + ` %s max_fails=3 fail_timeout=10s max_conns=50;  # X
+    server ` + y.addr + ` %s max_fails=3 fail_timeout=10s;  # Y
+    server ` + b.addr + ` backup;   # sorry page: no share while X or Y serves
+    keepalive 16;
+    keepalive_timeout 30s;
+}
+`
+	if err := os.WriteFile(ng.UpstreamFile(), []byte(fmt.Sprintf(tmpl, "weight=1", "down")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	settle() // nginx runs the hand-written file
+	for _, step := range []struct {
+		w      traffic.Weights
+		px, py string
+	}{
+		{traffic.Weights{From: 75, To: 25}, "weight=3", "weight=1"},
+		{traffic.Weights{From: 0, To: 100}, "down", "weight=1"},
+	} {
+		if err := drv.SetWeights(ctx, step.w); err != nil {
+			t.Fatalf("SetWeights(%v): %v", step.w, err)
+		}
+		split := "# Split: " + step.w.String() + " (set by Upshift; what nginx routes once reloaded).\n"
+		if got, want := mustRead(t, ng.UpstreamFile()), split+fmt.Sprintf(tmpl, step.px, step.py); got != want {
+			t.Fatalf("after %v the file is\n%s\nwant\n%s", step.w, got, want)
+		}
+		if err := ng.Test(); err != nil {
+			t.Fatalf("nginx -t after %v: %v", step.w, err)
+		}
+		settle()
+		if w, err := drv.Weights(ctx); err != nil || w != step.w {
+			t.Fatalf("Weights after %v = %v, %v", step.w, w, err)
+		}
+		got := countBackends(t, ng.URL(), 200)
+		t.Logf("%v: nginx routed %v", step.w, got)
+		if got["b"] != 0 {
+			t.Errorf("%v: the backup server took %d requests", step.w, got["b"])
+		}
+		if share := float64(got["y"]) / 2; share < float64(step.w.To)-10 || share > float64(step.w.To)+10 {
+			t.Errorf("%v: %.1f%% of requests on Y, outside ±10 points", step.w, share)
+		}
+	}
+
+	// ip_hash: nginx accepts it, the driver does not shift through it.
+	refused := strings.Replace(fmt.Sprintf(tmpl, "down", "weight=1"), "    least_conn;\n", "    ip_hash;\n", 1)               // no split comment yet
+	refused = strings.Replace(refused, "    server "+b.addr+" backup;   # sorry page: no share while X or Y serves\n", "", 1) // nginx: ip_hash has no backup
+	if err := os.WriteFile(ng.UpstreamFile(), []byte(refused), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	settle()
+	before := countBackends(t, ng.URL(), 20)
+	st, _ := os.Stat(ng.UpstreamFile())
+	err := drv.SetWeights(ctx, traffic.Weights{From: 50, To: 50})
+	if want := ng.UpstreamFile() + ":4: upstream \"kong\": ip_hash:"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("SetWeights through ip_hash = %v, want an error with %q", err, want)
+	}
+	t.Logf("refused: %v", err)
+	if got := mustRead(t, ng.UpstreamFile()); got != refused {
+		t.Errorf("the refused file changed:\n%s", got)
+	}
+	if st2, _ := os.Stat(ng.UpstreamFile()); !st2.ModTime().Equal(st.ModTime()) {
+		t.Error("the refused file was rewritten")
+	}
+	if after := countBackends(t, ng.URL(), 20); after["y"] != before["y"] || after["x"] != before["x"] {
+		t.Errorf("nginx routed %v before the refusal and %v after it", before, after)
+	}
+	if w, err := drv.Weights(ctx); err == nil || !strings.Contains(err.Error(), "ip_hash") {
+		t.Errorf("Weights through ip_hash = %v, %v; want the refusal", w, err)
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -3,6 +3,7 @@ package traffic
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -195,9 +196,12 @@ upstream kong {
 	if w, err := n.Weights(ctx); err != nil || w != (Weights{75, 25}) {
 		t.Errorf("Weights = %v, %v; want 75/25", w, err)
 	}
-	// Not the driver's file to replace: it holds another block.
-	if err := n.SetWeights(ctx, Weights{50, 50}); err == nil || !strings.Contains(err.Error(), "more than the upstream") {
+	// A file holding more than the block: only X's and Y's weights change.
+	if err := n.SetWeights(ctx, Weights{50, 50}); err != nil {
 		t.Errorf("SetWeights over a shared file = %v", err)
+	}
+	if src, _ := os.ReadFile(file); !strings.Contains(string(src), "upstream other { server 10.0.0.1:1; }") {
+		t.Errorf("the other block was not kept:\n%s", src)
 	}
 	for name, src := range map[string]string{
 		"missing block":   "upstream other { server 127.0.0.1:8000; }\n",
@@ -258,5 +262,166 @@ func TestNewNginxRefusesBadConfig(t *testing.T) {
 	}
 	if _, err := NewNginx(ok); err != nil {
 		t.Errorf("valid config refused: %v", err)
+	}
+}
+
+// What the driver does not model is kept byte for byte: it changes only
+// the weight= and down parameters of X's and Y's servers.
+func TestNginxKeepsWhatItDoesNotModel(t *testing.T) {
+	ctx := context.Background()
+	n, file, _ := fakeNginx(t, "true")
+	const tmpl = `# kong's upstream, by hand
+http {
+upstream kong {
+    zone kong 64k;   # shared among workers
+    least_conn;
+    server 127.0.0.1:8000 max_fails=2 %s fail_timeout=5s max_conns=100;  # X
+    server "127.0.0.1:9000"%s slow_start=30s;
+    server 127.0.0.1:7000 backup;   # sorry page, takes no share
+    keepalive 8;
+    keepalive_timeout 30s;
+}
+upstream other { random two least_conn; server 10.0.0.1:1 weight=3; }
+}
+`
+	if err := os.WriteFile(file, []byte(fmt.Sprintf(tmpl, "weight=3", "")), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		w      Weights
+		fx, fy string
+	}{
+		{Weights{90, 10}, "weight=9", " weight=1"},
+		{Weights{0, 100}, "down", " weight=1"},
+		{Weights{100, 0}, "weight=1", " down"},
+		{Weights{50, 50}, "weight=1", " weight=1"},
+	} {
+		if err := n.SetWeights(ctx, step.w); err != nil {
+			t.Fatalf("SetWeights(%v): %v", step.w, err)
+		}
+		got, _ := os.ReadFile(file)
+		if want := splitComment(step.w) + "\n" + fmt.Sprintf(tmpl, step.fx, step.fy); string(got) != want {
+			t.Errorf("after %v the file is\n%s\nwant\n%s", step.w, got, want)
+		}
+		if w, err := n.Weights(ctx); err != nil || w != step.w {
+			t.Errorf("Weights after %v = %v, %v", step.w, w, err)
+		}
+	}
+	if st, _ := os.Stat(file); st.Mode().Perm() != 0o640 {
+		t.Errorf("mode %v, want 0640 kept", st.Mode().Perm())
+	}
+	// Both parameters on one server: the first is replaced, the second
+	// removed.
+	if err := os.WriteFile(file, []byte("upstream kong {\n  server 127.0.0.1:8000 weight=4\tdown; # x\n  server 127.0.0.1:9000 down weight=2;\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.SetWeights(ctx, Weights{75, 25}); err != nil {
+		t.Fatal(err)
+	}
+	want := "# Split: from 75% / to 25% (set by Upshift; what nginx routes once reloaded).\n" +
+		"upstream kong {\n  server 127.0.0.1:8000 weight=3; # x\n  server 127.0.0.1:9000 weight=1;\n}\n"
+	if got, _ := os.ReadFile(file); string(got) != want {
+		t.Errorf("file is\n%s\nwant\n%s", got, want)
+	}
+}
+
+// What would make the weights something other than a split of requests
+// is refused, naming file:line and the directive; the file is not
+// touched and nginx is neither tested nor reloaded.
+func TestNginxRefusesWhatItCannotSplit(t *testing.T) {
+	ctx := context.Background()
+	const x, y = "server 127.0.0.1:8000;\n", "server 127.0.0.1:9000;\n"
+	for name, c := range map[string]struct{ src, want string }{
+		"ip_hash":      {"upstream kong {\n" + x + "  ip_hash;\n" + y + "}\n", ":3: upstream \"kong\": ip_hash: requests are balanced by client address"},
+		"hash":         {"upstream kong {\n" + x + y + "  hash $request_uri consistent;\n}\n", ":4: upstream \"kong\": hash:"},
+		"sticky":       {"upstream kong {\n" + x + y + "  sticky cookie srv_id;\n}\n", ":4: upstream \"kong\": sticky:"},
+		"include":      {"upstream kong {\n" + x + y + "  include more-servers.conf;\n}\n", ":4: upstream \"kong\": include:"},
+		"backup X":     {"upstream kong {\n  server 127.0.0.1:8000 backup;\n" + y + "}\n", ":2: server 127.0.0.1:8000 backup:"},
+		"other server": {"upstream kong {\n" + x + y + "  server 127.0.0.1:7000 weight=5;\n}\n", ":4: server 127.0.0.1:7000 in upstream \"kong\" is neither"},
+		"two weights":  {"upstream kong {\n  server 127.0.0.1:8000 weight=2 weight=3;\n" + y + "}\n", ":2: server 127.0.0.1:8000: weight= given twice"},
+		"twice":        {"upstream kong {\n" + x + y + x + "}\n", ":4: server 127.0.0.1:8000 is listed twice"},
+		"nested twice": {"upstream kong {\n" + x + y + "}\nhttp { upstream kong {\n" + x + y + "} }\n", ":5: a second upstream \"kong\" block"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			n, file, log := fakeNginx(t, "true")
+			if err := os.WriteFile(file, []byte(c.src), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			before, _ := os.Stat(file)
+			err := n.SetWeights(ctx, Weights{50, 50})
+			if err == nil || !strings.Contains(err.Error(), file+c.want) {
+				t.Fatalf("SetWeights = %v\nwant an error with %q", err, file+c.want)
+			}
+			t.Logf("refused: %v", err)
+			if got, _ := os.ReadFile(file); string(got) != c.src {
+				t.Errorf("the file changed:\n%s", got)
+			}
+			if after, _ := os.Stat(file); !after.ModTime().Equal(before.ModTime()) {
+				t.Error("the file was rewritten")
+			}
+			if got := readLog(t, log); got != "" {
+				t.Errorf("commands run: %q", got)
+			}
+			if w, err := n.Weights(ctx); err == nil || !strings.Contains(err.Error(), file+c.want) {
+				t.Errorf("Weights = %v, %v; want the same refusal", w, err)
+			}
+		})
+	}
+}
+
+// A symbolic link (sites-enabled → sites-available) stays a link: the
+// file it points to gets the new weights.
+func TestNginxKeepsASymlinkedUpstreamFile(t *testing.T) {
+	ctx := context.Background()
+	n, file, _ := fakeNginx(t, "true")
+	target := filepath.Join(t.TempDir(), "kong-upstream.conf")
+	if err := os.WriteFile(target, []byte("upstream kong { server 127.0.0.1:8000; server 127.0.0.1:9000 down; }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, file); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.SetWeights(ctx, Weights{0, 100}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Lstat(file); err != nil || st.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("the upstream file is no longer a symbolic link: %v", err)
+	}
+	want := splitComment(Weights{0, 100}) + "\nupstream kong { server 127.0.0.1:8000 down; server 127.0.0.1:9000 weight=1; }\n"
+	if got, _ := os.ReadFile(target); string(got) != want {
+		t.Errorf("target holds\n%s\nwant\n%s", got, want)
+	}
+	if w, err := n.Weights(ctx); err != nil || w != (Weights{0, 100}) {
+		t.Errorf("Weights = %v, %v", w, err)
+	}
+	// A link that leads nowhere is refused, not replaced by a file.
+	if err := os.Remove(target); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.SetWeights(ctx, Weights{50, 50}); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("SetWeights through a dangling link = %v", err)
+	}
+	if _, err := os.Lstat(target); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the dangling link's target was created: %v", err)
+	}
+}
+
+// The driver's one comment line is updated in place, not added again, and
+// a CRLF file keeps CRLF.
+func TestNginxSplitCommentIsUpdatedInPlace(t *testing.T) {
+	ctx := context.Background()
+	n, file, _ := fakeNginx(t, "true")
+	src := "# mine\r\nupstream kong {\r\n  server 127.0.0.1:8000;\r\n  server 127.0.0.1:9000 down;\r\n}\r\n"
+	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []Weights{{90, 10}, {50, 50}} {
+		if err := n.SetWeights(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := splitComment(Weights{50, 50}) + "\r\n# mine\r\nupstream kong {\r\n  server 127.0.0.1:8000 weight=1;\r\n  server 127.0.0.1:9000 weight=1;\r\n}\r\n"
+	if got, _ := os.ReadFile(file); string(got) != want {
+		t.Errorf("file is %q\nwant %q", got, want)
 	}
 }
