@@ -425,3 +425,34 @@ func TestNginxSplitCommentIsUpdatedInPlace(t *testing.T) {
 		t.Errorf("file is %q\nwant %q", got, want)
 	}
 }
+
+// docs/traffic.md's before-and-after example is what the driver does.
+func TestNginxTrafficDocExample(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "traffic.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blocks []string
+	for _, part := range strings.Split(string(doc), "```nginx\n")[1:] {
+		blocks = append(blocks, part[:strings.Index(part, "```")])
+	}
+	if len(blocks) != 2 {
+		t.Fatalf("docs/traffic.md has %d nginx blocks, want the before and the after", len(blocks))
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "kong-upstream.conf")
+	if err := os.WriteFile(file, []byte(blocks[0]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n, err := NewNginx(NginxConfig{File: file, Upstream: "kong", From: []string{"http://10.0.0.5:8000"}, To: []string{"10.0.0.6:8000"}, Reload: []string{"true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.loaded = func(time.Time) error { return nil }
+	if err := n.SetWeights(context.Background(), Weights{90, 10}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(file); string(got) != blocks[1] {
+		t.Errorf("after 90/10 the file is\n%s\ndocs/traffic.md says\n%s", got, blocks[1])
+	}
+}
