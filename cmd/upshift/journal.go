@@ -81,8 +81,10 @@ func defaultStateJournal() (string, error) {
 		return filepath.Join(d, "upshift", "journal"), nil
 	}
 	home, err := os.UserHomeDir()
-	if err != nil || home == "" {
-		return "", errors.New("no journal declared in upshift.hcl, and no home directory for the default one: pass --journal-dir DIR or --journal-env NAME")
+	if err != nil || !filepath.IsAbs(home) {
+		// A relative $HOME would put the journal under the working
+		// directory: inside the plans checkout when run from there.
+		return "", fmt.Errorf("no journal declared in upshift.hcl, and no absolute home directory for the default one ($HOME=%q): pass --journal-dir DIR or --journal-env NAME", home)
 	}
 	return filepath.Join(home, ".local", "state", "upshift", "journal"), nil
 }
