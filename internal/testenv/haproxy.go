@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 // on a free loopback port and one roundrobin backend of named servers.
 type HAProxyConfig struct {
 	Backend string          // backend name; "kong" when empty
+	Balance string          // the backend's balance line; "roundrobin" when empty
 	Servers []HAProxyServer // the backend's servers
 }
 
@@ -26,6 +28,7 @@ type HAProxyServer struct {
 	Name   string // server name, as the runtime API addresses it (backend/name)
 	Addr   string // host:port
 	Weight int    // written as is: 0 means the server gets no new requests
+	Backup bool   // written with the backup flag
 }
 
 // HAProxyProc is a running HAProxy with an admin-level runtime API socket.
@@ -106,10 +109,14 @@ frontend fe
     default_backend %s
 
 backend %s
-    balance roundrobin
-`, h.Socket(), h.port, cfg.Backend, cfg.Backend)
+    balance %s
+`, h.Socket(), h.port, cfg.Backend, cfg.Backend, cmp.Or(cfg.Balance, "roundrobin"))
 	for _, s := range cfg.Servers {
-		fmt.Fprintf(&b, "    server %s %s weight %d\n", s.Name, s.Addr, s.Weight)
+		fmt.Fprintf(&b, "    server %s %s weight %d", s.Name, s.Addr, s.Weight)
+		if s.Backup {
+			b.WriteString(" backup")
+		}
+		b.WriteString("\n")
 	}
 	return b.String()
 }

@@ -11,7 +11,8 @@
 //     nginxconf.go is the small reader/editor of that file; the file's
 //     contract is in docs/traffic.md.
 //   - haproxy.go: [HAProxy] sets server weights through the runtime API
-//     socket (no reload) and reads `show servers state`.
+//     socket (no reload) and reads `show servers state`, after checking
+//     with `show stat` that the backend's weights split requests.
 //   - command.go: [Command] runs the user's set and get commands.
 //   - weights.go: [Weights] (percent per side) and how a side's share is
 //     split exactly across several servers (rolling upgrades).

@@ -3,6 +3,7 @@ package traffic
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -26,7 +27,8 @@ type HAProxyConfig struct {
 
 // HAProxy drives HAProxy through its runtime API: `set weight` changes take
 // effect at once, without a reload, and weight 0 drains a server (no new
-// requests; in-flight ones finish). Runtime changes are not written to
+// requests; in-flight ones finish). Before setting or reading weights it
+// checks that they split requests (see contract; docs/traffic.md). Runtime changes are not written to
 // haproxy.cfg: a restart of HAProxy (not a reload with server-state-file)
 // returns to the configured weights, which Weights then reports.
 type HAProxy struct {
@@ -86,6 +88,9 @@ func (h *HAProxy) SetWeights(ctx context.Context, w Weights) error {
 		return &Error{Op: "set weights", Target: h.cfg.Socket, Err: fmt.Errorf("%s over %d and %d servers needs per-server weights %d and %d, above HAProxy's maximum %d",
 			w, len(h.cfg.From), len(h.cfg.To), fw, tw, haproxyMaxWeight)}
 	}
+	if _, err := h.contract(ctx); err != nil {
+		return err
+	}
 	type set struct {
 		server string
 		weight int
@@ -121,11 +126,16 @@ func (h *HAProxy) SetWeights(ctx context.Context, w Weights) error {
 // Weights reads the servers' current weights with `show servers state
 // BACKEND` (column srv_uweight, the weight `set weight` sets) and turns the
 // sides' totals into percent. Health and maintenance states are not
-// weights and are not reflected. It fails when a configured server is
-// missing from the backend, or when the backend has another server with a
-// non-zero weight (it would take traffic neither side accounts for).
+// weights and are not reflected. It fails when the backend breaks the
+// contract (see contract), when a configured server is missing from the
+// backend, or when the backend has another server, not a backup one, with
+// a non-zero weight (it would take traffic neither side accounts for).
 // Read-only; safe to repeat.
 func (h *HAProxy) Weights(ctx context.Context) (Weights, error) {
+	backup, err := h.contract(ctx)
+	if err != nil {
+		return Weights{}, err
+	}
 	cmd := "show servers state " + h.cfg.Backend
 	out, err := h.command(ctx, cmd)
 	if err != nil {
@@ -154,8 +164,8 @@ func (h *HAProxy) Weights(ctx context.Context) (Weights, error) {
 		case "to":
 			tt += s.weight
 		default:
-			if s.weight > 0 {
-				return fail(fmt.Errorf("server %s in backend %s is neither a from nor a to server and has weight %d", s.name, h.cfg.Backend, s.weight))
+			if s.weight > 0 && !backup[s.name] {
+				return fail(fmt.Errorf("server %s in backend %s is neither a from nor a to server and has weight %d (and is not a backup server)", s.name, h.cfg.Backend, s.weight))
 			}
 		}
 		seen[s.name] = true
@@ -170,6 +180,90 @@ func (h *HAProxy) Weights(ctx context.Context) (Weights, error) {
 		return fail(err)
 	}
 	return wts, nil
+}
+
+// haproxyRefusedAlgos are balance algorithms (as `show stat` names them)
+// under which the weights are not a split of requests: the choice follows
+// a key, so all the requests of one key go to one side, or ignores
+// weights.
+var haproxyRefusedAlgos = map[string]string{
+	"source":     "requests are balanced by client address",
+	"uri":        "requests are balanced by a hash of the URI",
+	"url_param":  "requests are balanced by a hash of a URL parameter",
+	"hdr":        "requests are balanced by a hash of a header",
+	"rdp-cookie": "requests are balanced by a hash of the RDP cookie",
+	"hash":       "requests are balanced by a hash of the expression it names",
+	"first":      "the first server takes every request up to its maxconn, whatever the weights",
+}
+
+// contract checks, with `show stat BACKEND 6 -1` (the backend and its
+// servers), what makes the weights a split of requests (docs/traffic.md):
+// a balance algorithm that is not keyed, and no backup flag on X's and Y's
+// servers (a backup server takes requests only when every other server is
+// unavailable: its weight is no share). It returns the backend's backup
+// servers. HAProxy's answers are read as CSV, columns by name.
+func (h *HAProxy) contract(ctx context.Context) (map[string]bool, error) {
+	cmd := "show stat " + h.cfg.Backend + " 6 -1"
+	out, err := h.command(ctx, cmd)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (map[string]bool, error) { return nil, &Error{Op: cmd, Target: h.cfg.Socket, Err: err} }
+	if !strings.HasPrefix(out, "# ") {
+		return fail(fmt.Errorf("unexpected answer (a CSV header expected): %q", truncateText(out)))
+	}
+	r := csv.NewReader(strings.NewReader(strings.TrimPrefix(out, "# ")))
+	r.FieldsPerRecord = -1
+	rows, err := r.ReadAll()
+	if err != nil {
+		return fail(fmt.Errorf("unreadable answer: %w", err))
+	}
+	col := map[string]int{}
+	for i, name := range rows[0] {
+		col[name] = i
+	}
+	for _, name := range []string{"pxname", "svname", "bck", "algo"} {
+		if _, ok := col[name]; !ok {
+			return fail(fmt.Errorf("the answer has no %s column (HAProxy 2.0 or later is needed)", name))
+		}
+	}
+	get := func(row []string, name string) string {
+		if i := col[name]; i < len(row) {
+			return row[i]
+		}
+		return ""
+	}
+	side := map[string]bool{}
+	for _, s := range append(append([]string{}, h.cfg.From...), h.cfg.To...) {
+		side[s] = true
+	}
+	backup := map[string]bool{}
+	seenBackend := false
+	for _, row := range rows[1:] {
+		if get(row, "pxname") != h.cfg.Backend {
+			continue
+		}
+		name := get(row, "svname")
+		if name == "BACKEND" {
+			seenBackend = true
+			if why, ok := haproxyRefusedAlgos[get(row, "algo")]; ok {
+				return fail(fmt.Errorf("backend %s: balance %s: %s, so the weights do not split requests: Upshift does not shift traffic through it; use balance roundrobin or leastconn in this backend, or traffic \"command\"",
+					h.cfg.Backend, get(row, "algo"), why))
+			}
+			continue
+		}
+		if get(row, "bck") == "1" {
+			if side[name] {
+				return fail(fmt.Errorf("backend %s: server %s is a backup server: it takes requests only when every other server is unavailable, so its weight is not a share of traffic; remove backup from X's and Y's servers (a backup server that is neither X's nor Y's is kept)",
+					h.cfg.Backend, name))
+			}
+			backup[name] = true
+		}
+	}
+	if !seenBackend {
+		return fail(fmt.Errorf("backend %s is not in the answer: %q", h.cfg.Backend, truncateText(out)))
+	}
+	return backup, nil
 }
 
 type serverState struct {

@@ -89,3 +89,70 @@ func TestHAProxyReadBackAndRefusals(t *testing.T) {
 		t.Errorf("SetWeights needing weight 297 = %v", err)
 	}
 }
+
+// HAProxy's side of the contract (docs/traffic.md): a keyed balance
+// algorithm or a backup flag on X's or Y's servers is refused by Weights
+// and by SetWeights before any weight is set; a backup server that is
+// neither X's nor Y's is allowed and takes no request while X or Y serves.
+func TestHAProxyRefusesWhatItCannotSplit(t *testing.T) {
+	x, y, b := startBackend(t, "x"), startBackend(t, "y"), startBackend(t, "b")
+	ctx := context.Background()
+	for _, c := range []struct {
+		name    string
+		balance string
+		backupY bool
+		want    string
+	}{
+		{"balance source", "source", false, "backend kong: balance source: requests are balanced by client address"},
+		// Consistent hashing takes runtime weights without a word: only
+		// the check refuses it.
+		{"balance hash consistent", "hash path\n    hash-type consistent", false, "backend kong: balance hash:"},
+		{"backup Y", "", true, "backend kong: server y is a backup server"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := testenv.HAProxy(t, testenv.HAProxyConfig{Balance: c.balance, Servers: []testenv.HAProxyServer{
+				{Name: "x", Addr: x.addr, Weight: 1}, {Name: "y", Addr: y.addr, Weight: 0, Backup: c.backupY},
+			}})
+			drv, err := traffic.NewHAProxy(traffic.HAProxyConfig{Socket: h.Socket(), Backend: h.Backend(), From: []string{"x"}, To: []string{"y"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w, err := drv.Weights(ctx); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Weights = %v, %v; want an error with %q", w, err, c.want)
+			}
+			err = drv.SetWeights(ctx, traffic.Weights{From: 50, To: 50})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("SetWeights = %v; want an error with %q", err, c.want)
+			}
+			t.Logf("refused: %v", err)
+			for srv, want := range map[string]string{"x": "1 ", "y": "0 "} {
+				if out, _ := h.Command("get weight kong/" + srv); !strings.HasPrefix(out, want) {
+					t.Errorf("after the refusal get weight kong/%s = %q, want %q (unchanged)", srv, out, want)
+				}
+			}
+		})
+	}
+	t.Run("other backup server", func(t *testing.T) {
+		h := testenv.HAProxy(t, testenv.HAProxyConfig{Servers: []testenv.HAProxyServer{
+			{Name: "x", Addr: x.addr, Weight: 1}, {Name: "y", Addr: y.addr, Weight: 0}, {Name: "sorry", Addr: b.addr, Weight: 1, Backup: true},
+		}})
+		drv, err := traffic.NewHAProxy(traffic.HAProxyConfig{Socket: h.Socket(), Backend: h.Backend(), From: []string{"x"}, To: []string{"y"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := drv.SetWeights(ctx, traffic.Weights{From: 75, To: 25}); err != nil {
+			t.Fatal(err)
+		}
+		if w, err := drv.Weights(ctx); err != nil || w != (traffic.Weights{From: 75, To: 25}) {
+			t.Fatalf("Weights = %v, %v; want 75/25", w, err)
+		}
+		got := countBackends(t, h.URL(), 200)
+		t.Logf("HAProxy routed %v", got)
+		if got["b"] != 0 {
+			t.Errorf("the backup server took %d requests", got["b"])
+		}
+		if share := float64(got["y"]) / 2; share < 15 || share > 35 {
+			t.Errorf("%.1f%% of requests on Y at 75/25, outside ±10 points", share)
+		}
+	})
+}
