@@ -401,6 +401,7 @@ func (e *Engine) Preview(ctx context.Context) (*Preview, error) {
 		pv.NotActedOn = append(pv.NotActedOn, in.What)
 	}
 	pv.Preconditions = e.predictInputs(ctx, s, d)
+	e.predictGuard(ctx, s, d, pv) // guard_y.go
 	return pv, nil
 }
 
