@@ -116,8 +116,9 @@ func TestRunAttribute(t *testing.T) {
 
 // TestRunTwoAfterARollback is the apply path end to end (DB-less rolling
 // world, nginx): a run reaches the decommission gate and is rolled back
-// (rollback { requested = true }); removing the request keeps the ended
-// run (nothing runs) and plan says how to upgrade again; run = 2 starts a
+// (rollback { requested = true }); plan says to remove the request and set
+// run = 2; removing the request alone keeps the ended run (nothing runs)
+// and plan says how to upgrade again; run = 2 starts a
 // new run from the guard (run_started records run 2) that moves traffic
 // again up to the gate.
 func TestRunTwoAfterARollback(t *testing.T) {
@@ -136,8 +137,15 @@ func TestRunTwoAfterARollback(t *testing.T) {
 	if out := apply(""); out.Condition.Reason != ReasonAwaitingApproval {
 		t.Fatalf("run 1: %+v, want the decommission gate", out.Condition)
 	}
-	if out := apply("  rollback {\n    requested = true\n  }\n"); out.Condition.Reason != ReasonRolledBack {
+	requested := "  rollback {\n    requested = true\n  }\n"
+	if out := apply(requested); out.Condition.Reason != ReasonRolledBack {
 		t.Fatalf("rollback: %+v", out.Condition)
+	}
+	// Right after the rollback the plan still holds the request (which
+	// changed its content): plan says both things to do, not "the plan
+	// changed since, so apply starts a new run".
+	if note := previewOf(t, w, requested).RunNote; note != "run 1 rolled back; to upgrade again, remove rollback { requested = true } and set run = 2" {
+		t.Errorf("request still in the plan: note %q", note)
 	}
 	pv, err := engineFor(t, lintedPlan(t, w.planSrc("")), w.sim, w.store).Preview(ctx)
 	if err != nil {
