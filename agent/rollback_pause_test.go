@@ -17,6 +17,7 @@ import (
 // measured every 5 minutes does not wait for the pause or the analysis:
 // the agent cancels the running apply (pause_10's outcome: cancelled) and
 // the rollback starts within seconds; traffic returns to X, Y stops.
+// Then run = 2 committed starts a new run.
 func TestGitOpsRollbackInterruptsALongPause(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -102,6 +103,24 @@ func TestGitOpsRollbackInterruptsALongPause(t *testing.T) {
 	}
 	if pauseResult != engine.ResultCancelled {
 		t.Errorf("pause_10's outcome: %q, want cancelled (interrupted by the plan change)", pauseResult)
+	}
+
+	// Upgrading again is explicit, as with upshift apply: run = 2 in a
+	// commit starts a new run, from the guard to traffic on Y again.
+	gw.push(map[string]string{"plans/prod.upshift.hcl": long("  run = 2\n")}, "upgrade prod to 3.9.1 again: run 2")
+	poll("run 2 at the 10-minute pause", func() bool { p := status(); return p.Running && p.Step == "pause_10" })
+	if w := weights(t, gw.ng.UpstreamFile()); !strings.Contains(w, "Split: from 90% / to 10%") {
+		t.Errorf("upstream in run 2's pause:\n%s", w)
+	}
+	recs, _ = store.Records(ctx, "prod-3-9", 0)
+	var runs []string
+	for _, r := range recs {
+		if r.Kind == engine.KindEvent && r.Event == engine.EventRunStarted {
+			runs = append(runs, r.Details["run"])
+		}
+	}
+	if strings.Join(runs, ",") != "1,2" {
+		t.Errorf("run_started records' run: %q, want 1 then 2", runs)
 	}
 	if res := gw.load(); res.Failed != 0 {
 		t.Errorf("%d of %d requests failed: %v", res.Failed, res.Requests, res.Errors)

@@ -64,8 +64,15 @@ func newFlagSet(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
+	if flagSetMade != nil {
+		flagSetMade(fs)
+	}
 	return fs
 }
+
+// flagSetMade, set by a test, sees each command's flags (README's command
+// list must name every one: readme_test.go).
+var flagSetMade func(*flag.FlagSet)
 
 // parseFlags parses args with fs, allowing flags after positional
 // arguments (`upshift lint plans/ --strict`); "--" ends the flags. It

@@ -20,6 +20,9 @@ X and Y (versions, readiness, migrations per database, locks, traffic split,
 backup, configuration fingerprint, data planes), the direction (upgrade or
 rollback), and every step of the strategy marked done (✓), next (→), pending
 (·) or blocked (✗), with points of no return and the approval they need.
+When the guard is next, its checks run read-only and plan prints its
+verdict: "Guard: would pass", or "would refuse" with each reason (the
+guard step is then blocked and the condition Stalled/PreconditionFailed).
 
 It changes nothing: it reads the clusters, the load balancer and the journal,
 takes no lease and writes no record. The plan must pass lint first.
@@ -35,7 +38,8 @@ plan says so; apply creates it.
   --format json        the preview as JSON (keys: plan, strategy, direction,
                        condition {type, reason, message}, steps [{name, title,
                        status, reason, point_of_no_return, approve, approved,
-                       reversible, undo}], observed {...})
+                       reversible, undo}], observed {...}, guard {pass,
+                       problems} when the guard is next)
   --detailed-exitcode  exit 0 when nothing is pending, 3 when steps are pending
 
 Exit codes: 0 success (see --detailed-exitcode), 1 error, 2 usage error,
@@ -162,6 +166,17 @@ func writePreview(w io.Writer, pv *engine.Preview) {
 		}
 	}
 	fmt.Fprintln(w)
+	if g := pv.Guard; g != nil {
+		// The guard's checks, run read-only now: what the next apply meets.
+		if g.Pass {
+			fmt.Fprintln(w, "Guard: would pass: X is as the plan says, nothing is half done, Y carries no traffic and no other runner's configuration.")
+		} else {
+			fmt.Fprintln(w, "Guard: would refuse; apply stops at the guard until this is fixed:")
+			for _, p := range g.Problems {
+				fmt.Fprintf(w, "  - %s\n", p)
+			}
+		}
+	}
 	switch {
 	case toRun == 0:
 		fmt.Fprintln(w, "No changes: every step is done.")

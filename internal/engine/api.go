@@ -107,6 +107,16 @@ type Preview struct {
 	// analysis's inputs missing on X when the guard is next, on Y when the
 	// next step sends Y its first traffic (each with its fix).
 	Preconditions []string `json:"preconditions,omitempty"`
+	// Guard is the guard's verdict when it is the next step of an
+	// upgrade: its checks run read-only; nil otherwise.
+	Guard *GuardVerdict `json:"guard,omitempty"`
+}
+
+// GuardVerdict predicts the guard: Pass, or the Problems it would refuse
+// the run for (the message apply would stall with).
+type GuardVerdict struct {
+	Pass     bool     `json:"pass"`
+	Problems []string `json:"problems,omitempty"`
 }
 
 // Pending reports whether any step is not done (plan --detailed-exitcode

@@ -401,6 +401,7 @@ func (e *Engine) Preview(ctx context.Context) (*Preview, error) {
 		pv.NotActedOn = append(pv.NotActedOn, in.What)
 	}
 	pv.Preconditions = e.predictInputs(ctx, s, d)
+	e.predictGuard(ctx, s, d, pv) // guard_y.go
 	return pv, nil
 }
 
@@ -418,21 +419,25 @@ func (e *Engine) runNote(r *RunInfo, newRun bool) string {
 	if r.RolledBack {
 		ended = "rolled back"
 	}
+	requested := e.plan.Rollback != nil && e.plan.Rollback.Requested.Value
 	switch {
 	case r.InProgress() && n != was:
 		return fmt.Sprintf("run = %d changes nothing while run %d is in progress; it starts a new run once that one completes or rolls back", n, was)
 	case r.InProgress():
 		return ""
+	case requested && n != was:
+		// Whatever else changed, the plan still asks for a rollback: a
+		// new run would upgrade nothing (the usual state right after a
+		// rollback, whose request changed the plan's content).
+		return fmt.Sprintf("run %d %s; run = %d starts a new run, but the plan still requests a rollback: remove rollback { requested = true } to upgrade again", was, ended, n)
+	case requested:
+		return fmt.Sprintf("run %d %s; to upgrade again, remove rollback { requested = true } and set run = %d", was, ended, was+1)
 	case n != was:
 		return fmt.Sprintf("run %d %s; run = %d starts a new run: apply (or the agent) begins again from the first step", was, ended, n)
 	case newRun:
 		return fmt.Sprintf("run %d %s; the plan changed since, so apply (or the agent) starts a new run from the first step", was, ended)
 	}
-	note := fmt.Sprintf("run %d %s; set run = %d to upgrade again", was, ended, was+1)
-	if e.plan.Rollback != nil && e.plan.Rollback.Requested.Value {
-		note += " (and remove rollback { requested = true }, or the new run rolls back at once)"
-	}
-	return note
+	return fmt.Sprintf("run %d %s; set run = %d to upgrade again", was, ended, was+1)
 }
 
 func modeOf(p *plan.Plan) string {

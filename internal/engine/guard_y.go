@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -71,4 +72,30 @@ func countList(m map[string]int64) string {
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, ", ")
+}
+
+// predictGuard gives `upshift plan` the guard's verdict when the guard is
+// the next step of an upgrade: the same checks as the step (guardProblems,
+// then the analyses' inputs on X, already read into pv.Preconditions), all
+// reads. A refusal blocks the step and stalls the preview's condition as
+// apply would, so plan no longer shows "next: guard" for a run the guard
+// will stop.
+func (e *Engine) predictGuard(ctx context.Context, s *state, d decision, pv *Preview) {
+	if d.direction != "upgrade" || d.next < 0 || d.steps[d.next].name != "guard" || pv.Steps[d.next].Status != StatusNext {
+		return
+	}
+	s.obs.ToConfig = e.drv.Observer.ReadToConfig(ctx)
+	pv.Observed.ToConfig = s.obs.ToConfig
+	msgs := append(guardProblems(s), pv.Preconditions...)
+	if len(msgs) == 0 {
+		pv.Guard = &GuardVerdict{Pass: true}
+		return
+	}
+	for i := range msgs {
+		msgs[i] = redactSecrets(msgs[i])
+	}
+	pv.Guard = &GuardVerdict{Problems: msgs}
+	msg := strings.Join(msgs, "; ")
+	pv.Steps[d.next].Status, pv.Steps[d.next].Reason = StatusBlocked, "would refuse: "+msg
+	pv.Condition = Condition{Type: ConditionStalled, Reason: ReasonPreconditionFail, Message: "guard: " + msg}
 }

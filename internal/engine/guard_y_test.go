@@ -102,3 +102,42 @@ func TestSecondRunnerOnAnotherJournalRefusedByY(t *testing.T) {
 		t.Error("Y stopped")
 	}
 }
+
+// TestPlanPredictsTheGuard: `upshift plan` runs the guard's checks
+// read-only when the guard is next. On a world as the plan says it
+// predicts a pass; with from.version not what X runs it predicts the
+// refusal, blocks the step, and its condition is the one apply then
+// stalls with, word for word.
+func TestPlanPredictsTheGuard(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	w := newRollingWorld(t)
+	pv, err := engineFor(t, lintedPlan(t, w.planSrc("")), w.sim, w.store).Preview(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pv.Guard == nil || !pv.Guard.Pass || pv.Steps[0].Status != StatusNext {
+		t.Fatalf("as the plan says: guard %+v, step %+v; want a predicted pass, guard next", pv.Guard, pv.Steps[0])
+	}
+
+	src := strings.Replace(w.planSrc(""), `version = "3.8.0"`, `version = "3.8.1"`, 1)
+	e := engineFor(t, lintedPlan(t, src), w.sim, w.store)
+	pv, err = e.Preview(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `X node x1 runs Kong 3.8.0, the plan says from.version = "3.8.1"`
+	if pv.Guard == nil || pv.Guard.Pass || !strings.Contains(strings.Join(pv.Guard.Problems, "\n"), want) {
+		t.Fatalf("guard %+v, want a predicted refusal naming %q", pv.Guard, want)
+	}
+	if pv.Steps[0].Status != StatusBlocked || pv.Condition.Reason != ReasonPreconditionFail {
+		t.Errorf("step %+v, condition %+v: want the guard blocked, PreconditionFailed", pv.Steps[0], pv.Condition)
+	}
+	out, err := e.Apply(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Condition != pv.Condition || strings.Join(out.Ran, " ") != "guard" {
+		t.Errorf("apply: %+v ran %v; plan predicted %+v", out.Condition, out.Ran, pv.Condition)
+	}
+}

@@ -113,3 +113,87 @@ func TestRunAttribute(t *testing.T) {
 		t.Errorf("in progress: note %q", got)
 	}
 }
+
+// TestRunTwoAfterARollback is the apply path end to end (DB-less rolling
+// world, nginx): a run reaches the decommission gate and is rolled back
+// (rollback { requested = true }); plan says to remove the request and set
+// run = 2; removing the request alone keeps the ended run (nothing runs)
+// and plan says how to upgrade again; run = 2 starts a
+// new run from the guard (run_started records run 2) that moves traffic
+// again up to the gate.
+func TestRunTwoAfterARollback(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	w := newRollingWorld(t)
+	apply := func(extra string) Outcome {
+		t.Helper()
+		out, err := engineFor(t, lintedPlan(t, w.planSrc(extra)), w.sim, w.store).Apply(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("apply %q: %+v ran %v", extra, out.Condition, out.Ran)
+		return out
+	}
+	if out := apply(""); out.Condition.Reason != ReasonAwaitingApproval {
+		t.Fatalf("run 1: %+v, want the decommission gate", out.Condition)
+	}
+	requested := "  rollback {\n    requested = true\n  }\n"
+	if out := apply(requested); out.Condition.Reason != ReasonRolledBack {
+		t.Fatalf("rollback: %+v", out.Condition)
+	}
+	// Right after the rollback the plan still holds the request (which
+	// changed its content): plan says both things to do, not "the plan
+	// changed since, so apply starts a new run".
+	if note := previewOf(t, w, requested).RunNote; note != "run 1 rolled back; to upgrade again, remove rollback { requested = true } and set run = 2" {
+		t.Errorf("request still in the plan: note %q", note)
+	}
+	pv, err := engineFor(t, lintedPlan(t, w.planSrc("")), w.sim, w.store).Preview(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pv.Condition.Reason != ReasonRolledBack || pv.RunNote != "run 1 rolled back; set run = 2 to upgrade again" {
+		t.Errorf("request removed: %+v, note %q; want RolledBack and how to run again", pv.Condition, pv.RunNote)
+	}
+	if out := apply(""); len(out.Ran) != 0 || out.Condition.Reason != ReasonRolledBack {
+		t.Errorf("request removed: ran %v (%+v), want nothing: the ended run stays", out.Ran, out.Condition)
+	}
+
+	two := "  run = 2\n"
+	pv, err = engineFor(t, lintedPlan(t, w.planSrc(two)), w.sim, w.store).Preview(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(pv.RunNote, "run 1 rolled back; run = 2 starts a new run") || pv.Steps[0].Status != StatusNext {
+		t.Errorf("run = 2 before apply: note %q, guard %s", pv.RunNote, pv.Steps[0].Status)
+	}
+	out := apply(two)
+	if len(out.Ran) == 0 || out.Ran[0] != "guard" || out.Condition.Reason != ReasonAwaitingApproval {
+		t.Fatalf("run 2: ran %v, %+v; want a new run from the guard to the gate", out.Ran, out.Condition)
+	}
+	recs, err := w.store.Records(ctx, "edge-rolling", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runs []string
+	for _, r := range recs {
+		if r.Kind == KindEvent && r.Event == EventRunStarted {
+			runs = append(runs, r.Details["run"])
+		}
+	}
+	if strings.Join(runs, ",") != "1,2" {
+		t.Errorf("run_started records' run: %q, want 1 then 2", runs)
+	}
+	// The effect, not the record: Y carries traffic again.
+	if tr := previewOf(t, w, two).Observed.Traffic; tr == nil || tr.To != 100 {
+		t.Errorf("traffic after run 2: %+v, want all on Y", tr)
+	}
+}
+
+func previewOf(t *testing.T, w *rollingWorld, extra string) *Preview {
+	t.Helper()
+	pv, err := engineFor(t, lintedPlan(t, w.planSrc(extra)), w.sim, w.store).Preview(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pv
+}
