@@ -123,6 +123,23 @@ func readDeclarative(m *Manifest) ([]byte, string, error) {
 	return conf, "", nil
 }
 
+// DeclarativeConfig returns a declarative backup's archive for loading
+// into a node, after checking it is the file backed up (size and SHA-256
+// of the manifest); a *RefusedError says why not.
+func (m *Manifest) DeclarativeConfig() ([]byte, error) {
+	if m.Kind != KindDeclarative {
+		return nil, &RefusedError{Reason: fmt.Sprintf("backup %s is %s, not a declarative configuration", m.Name, m.Kind)}
+	}
+	conf, reason, err := readDeclarative(m)
+	if err != nil {
+		return nil, fmt.Errorf("backup %s: %w", m.Name, err)
+	}
+	if reason != "" {
+		return nil, &RefusedError{Reason: reason}
+	}
+	return conf, nil
+}
+
 // DeckCounts reads a declarative configuration in Kong's own format as
 // `deck file validate` reads a file: decK's JSON schema, its state builder
 // (file.Get, without a node) and its in-memory state (state.Get), and
