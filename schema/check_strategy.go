@@ -135,8 +135,13 @@ func (l *linter) checkStrategy() {
 		need(false, p.Rollout.DeclRange, "a traffic block when rollout is given")
 	}
 	need(p.Backup != nil, p.DeclRange, `a backup block (backup { dir = "..." }): every strategy backs X up first`)
-	if p.Backup != nil && p.Backup.Verify.Value && !p.Backup.VerifyDSN.Given() {
+	if p.Backup != nil && !rolling && p.Backup.Verify.Value && !p.Backup.VerifyDSN.Given() {
 		need(false, p.Backup.Verify.Range, "backup.verify_dsn when verify = true (a server where Upshift may create a scratch database)")
+	}
+	if p.Backup != nil && rolling {
+		// Its backup is X's GET /config, verified without a database.
+		never(p.Backup.VerifyDSN.Given(), p.Backup.VerifyDSN.Range, "backup.verify_dsn",
+			"its declarative backup is verified by decK's validation and X's fingerprint, without a scratch database")
 	}
 	if mode == "hybrid_dp" {
 		need(p.ControlPlane != nil, p.DeclRange, `a control_plane block (version and admin_url of the control plane Y's data planes join)`)

@@ -48,6 +48,7 @@ const strategyTable = `✓ required, - must be absent, ○ optional.
 | to.kong | ✓ | ✓ | ✓ | - |
 | traffic + rollout | ✓ (○ for hybrid_cp) | ✓ (○ for hybrid_cp) | - | ✓ |
 | backup | ✓ | ✓ | ✓ | ✓ |
+| backup.verify_dsn | ✓ with verify = true | ✓ with verify = true | ✓ with verify = true | - (the declarative backup is verified without a database) |
 | control_plane | only hybrid_dp (✓ there) | | | |
 | max_downtime | - | - | ○ | - |
 | approve items | decommission | finish, decommission | stop_current, decommission | decommission |

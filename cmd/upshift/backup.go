@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/upshift-dev/upshift/internal/backup"
 	"github.com/upshift-dev/upshift/internal/engine"
 	"github.com/upshift-dev/upshift/plan"
 	"github.com/upshift-dev/upshift/schema"
@@ -12,17 +13,23 @@ import (
 
 const backupUsage = `Usage: upshift backup PATH [--plan NAME]
 
-Backs up the plan's current cluster (from): in DB mode a pg_dump -Fc of its
-database plus a decK dump through its Admin API, DB-less a GET /config
-export; writes a manifest next to it in backup.dir, verifies it by a test
-restore on backup.verify_dsn when set, and keeps the newest backup.keep
-backups. Passwords come from the plan's env() values, never from argv.
+Backs up the plan's current cluster (from) into backup.dir, writes a manifest
+next to it, verifies the backup, and keeps the newest backup.keep backups.
+
+  DB mode    pg_dump -Fc of X's database plus a decK dump through its Admin
+             API; verified by a test restore into a scratch database on
+             backup.verify_dsn (without verify_dsn it is not verified).
+  DB-less    X's GET /config export; verified by decK's file validation, its
+             entity counts, and its fingerprint equal to X's configuration as
+             read again after the backup.
+
+Passwords come from the plan's env() values, never from argv.
 
 PATH is a plan file or a directory; --plan picks a plan when PATH holds
 several.
 
-Exit codes: 0 backup taken and verified, 1 failure or verification failed
-(the manifest says why), 2 usage error.
+Exit codes: 0 backup taken and verified, 1 not taken, not verified, or
+verification failed (the message and the manifest say why), 2 usage error.
 `
 
 var backupCommand = &command{
@@ -50,12 +57,18 @@ var backupCommand = &command{
 			return exitFail
 		}
 		m, err := d.Backup(ctx)
+		if m != nil {
+			fmt.Fprintf(s.Out, "backup %s (%s): %s, %d bytes, sha256 %s\n", m.Name, m.Kind, m.Path(), m.Size, m.SHA256)
+			fmt.Fprintf(s.Out, "fingerprint %s over %d entities\n", m.Fingerprint.Hash, m.Fingerprint.Entities())
+		}
 		if err != nil {
 			fmt.Fprintf(s.Err, "upshift backup: %v\n", err)
 			return exitFail
 		}
-		fmt.Fprintf(s.Out, "backup %s (%s): %s, %d bytes, sha256 %s\n", m.Name, m.Kind, m.Path(), m.Size, m.SHA256)
-		fmt.Fprintf(s.Out, "fingerprint %s over %d entities\n", m.Fingerprint.Hash, m.Fingerprint.Entities())
+		if m.Verification == nil && m.Kind == backup.KindPGDump && d.VerifyDSN == "" {
+			fmt.Fprintf(s.Err, "upshift backup: %s taken but not verified: the plan has no backup.verify_dsn (a server where Upshift may create a scratch database for the test restore)\n", m.Name)
+			return exitFail
+		}
 		if err := m.Usable(); err != nil {
 			fmt.Fprintf(s.Err, "upshift backup: %v\n", err)
 			return exitFail

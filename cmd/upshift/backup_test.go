@@ -89,4 +89,13 @@ func TestBackupRestoreCommands(t *testing.T) {
 	if code, _, _ := run("restore", planFile, "--from", manifests[0]); code != 2 {
 		t.Fatalf("restore without --target-env: exit %d, want 2", code)
 	}
+
+	// Without verify_dsn a database backup is taken but not verified: exit 1.
+	noVerify := strings.Replace(strings.Replace(text, "verify     = true", "", 1), `verify_dsn = env("UPSHIFT_SCRATCH_DSN")`, "", 1)
+	if err := os.WriteFile(planFile, []byte(noVerify), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := run("backup", planFile); code != 1 || !strings.Contains(out, "fingerprint") || !strings.Contains(errOut, "not verified: the plan has no backup.verify_dsn") {
+		t.Fatalf("backup without verify_dsn: exit %d, want 1 with the reason", code)
+	}
 }

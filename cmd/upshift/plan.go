@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/upshift-dev/upshift/internal/backup"
 	"github.com/upshift-dev/upshift/internal/engine"
 )
 
@@ -310,11 +309,6 @@ func writeObserved(w io.Writer, o *engine.Observed) {
 			fmt.Fprintf(w, "  %-14s none yet\n", "backup")
 		case b.Usable:
 			fmt.Fprintf(w, "  %-14s %s (%s of Kong %s), verified\n", "backup", b.Name, b.Kind, b.KongVersion)
-		case b.Kind == backup.KindDeclarative:
-			// DB-less: never test-restored (backup.Verify refuses it); each
-			// Y node loads it (POST /config validates it) and must become
-			// ready.
-			fmt.Fprintf(w, "  %-14s %s (declarative of Kong %s), checked by loading it into each Y node\n", "backup", b.Name, b.KongVersion)
 		default:
 			fmt.Fprintf(w, "  %-14s %s (%s), not usable: %s\n", "backup", b.Name, b.Kind, oneLine(b.UnusableReason, 100))
 		}

@@ -14,7 +14,8 @@
 //     export, which POST /config accepts unchanged.
 //
 // Start reading at backup.go (Backup), then verify.go (Verify), restore.go
-// (Restore and its modes), fingerprint.go (the fingerprint's definition),
+// (Restore and its modes), declarative.go (VerifyDeclarative and
+// RestoreDeclarative), fingerprint.go (the fingerprint's definition),
 // driver.go (what the engine calls; engine.Backups).
 //
 // Passwords reach pg_dump and pg_restore only as PGPASSWORD (or the
@@ -39,8 +40,14 @@
 // database itself, as a COMMENT ON DATABASE starting "upshift:" (a JSON
 // marker with the restored archive's SHA-256 and the restore state).
 //
-// What it does not do: restore a declarative backup (POST /config through
-// kong.Client.PostConfig does), restore into a running Kong's database
-// without the caller stopping Kong first, or verify declarative backups
-// (Verify records them as unverified).
+// A declarative backup is verified without a scratch node
+// (VerifyDeclarative): decK's own file validation through
+// go-database-reconciler, its entity counts, and its fingerprint equal to
+// the manifest's and to X's as read at verification time. RestoreDeclarative
+// loads one into a DB-less node (POST /config) and reads the node's
+// configuration back.
+//
+// What it does not do: restore into a running Kong's database without the
+// caller stopping Kong first, or prove that a declarative backup loads into
+// a particular Kong version (only Y's own POST /config does).
 package backup

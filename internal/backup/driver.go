@@ -20,16 +20,23 @@ type Driver struct {
 	Keep int
 }
 
-// Backup takes a backup, verifies it when VerifyDSN is set, then prunes
-// to Keep. It returns the manifest even when verification failed (check
-// Manifest.Usable); the error is for a backup that could not be taken or
-// tried. Not idempotent: every call makes a new backup.
+// Backup takes a backup and verifies it: a database-level one by a test
+// restore when VerifyDSN is set, a declarative one always
+// (VerifyDeclarative, against X's Admin API: it needs no server); then
+// prunes to Keep. It returns the manifest even when verification failed
+// (check Manifest.Usable); the error is for a backup that could not be
+// taken or tried. Not idempotent: every call makes a new backup.
 func (d *Driver) Backup(ctx context.Context) (*Manifest, error) {
 	m, err := Backup(ctx, d.Options)
 	if err != nil {
 		return nil, err
 	}
-	if d.VerifyDSN != "" {
+	switch {
+	case m.Kind == KindDeclarative:
+		if _, err := VerifyDeclarative(ctx, m, d.Options.Admin); err != nil {
+			return m, err
+		}
+	case d.VerifyDSN != "":
 		if _, err := Verify(ctx, m, d.VerifyDSN); err != nil {
 			return m, err
 		}

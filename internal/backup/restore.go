@@ -43,6 +43,7 @@ type RestoreOptions struct {
 type RestoreResult struct {
 	Action   string
 	Database string
+	Node     string // a declarative restore's target (Admin URL without userinfo)
 }
 
 // The marker: Upshift records on the database itself (COMMENT ON

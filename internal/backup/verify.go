@@ -40,7 +40,8 @@ func Verify(ctx context.Context, m *Manifest, verifyDSN string) (*Verification, 
 		return v, nil
 	}
 	if m.Kind != KindPGDump {
-		return finish(false, "only database-level backups are verified by a test restore; verify a declarative backup by loading it into a DB-less node")
+		// Not recorded: a declarative backup's own verification stays.
+		return nil, fmt.Errorf("verify %s: only database-level backups are verified by a test restore; a declarative backup is verified by VerifyDeclarative", m.Name)
 	}
 	var err error
 	if v.PGRestoreVersion, _, err = toolVersion(ctx, "pg_restore"); err != nil {

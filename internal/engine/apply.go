@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -437,12 +436,14 @@ func (r *run) loadConfig(ctx context.Context, l ConfigLoader) error {
 	if err != nil || m == nil {
 		return fmt.Errorf("find the declarative backup: %v", err)
 	}
-	if m.Kind != backup.KindDeclarative {
-		return &haltError{reason: ReasonPreconditionFail, msg: fmt.Sprintf("backup %s is %s, not a declarative configuration", m.Name, m.Kind)}
+	// Only the file that was backed up and verified (size, SHA-256).
+	conf, err := m.DeclarativeConfig()
+	var refused *backup.RefusedError
+	if errors.As(err, &refused) {
+		return &haltError{reason: ReasonPreconditionFail, msg: "Y is not loaded: " + refused.Reason}
 	}
-	conf, err := os.ReadFile(m.ArchivePath())
 	if err != nil {
-		return fmt.Errorf("read backup %s: %w", m.Name, err)
+		return err
 	}
 	// Kong answers 429 "Currently loading previous configuration" while a
 	// reload is in progress: that is a wait, not a failure. go-kong does

@@ -11,7 +11,8 @@ import (
 // (Backup, Restore).
 //
 // An upgrade proceeds only on a backup whose Manifest.Usable() is nil
-// (a test restore succeeded); the manifest's Fingerprint is what the drift
+// (a test restore succeeded, or a declarative backup passed
+// backup.VerifyDeclarative); the manifest's Fingerprint is what the drift
 // guard compares Fingerprint against before every traffic step and point of
 // no return.
 type Backups interface {

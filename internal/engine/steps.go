@@ -290,7 +290,9 @@ func (e *Engine) stepBackup() step {
 			if err != nil {
 				return "", nil, fmt.Errorf("back up X: %w", err)
 			}
-			if m.Kind == "pg_dump" && e.verifyWanted() {
+			// Both kinds: a test restore (pg_dump) or decK's validation and
+			// X's fingerprint now (declarative, backup.VerifyDeclarative).
+			if e.verifyWanted() {
 				if err := m.Usable(); err != nil {
 					return "", nil, &haltError{reason: ReasonPreconditionFail, msg: "the backup cannot be restored, so nothing more is done: " + err.Error()}
 				}

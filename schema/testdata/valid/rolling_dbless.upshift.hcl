@@ -17,7 +17,10 @@ upgrade "p" {
       proxy_url = "http://y1:8000"
     }
   }
-  backup { dir = "/var/lib/upshift" }
+  backup {
+    dir    = "/var/lib/upshift"
+    verify = true # no verify_dsn: a declarative backup needs none
+  }
   traffic "command" { set = ["./lb.sh", "{to_weight}"] }
   check "up" {
     request { path = "/" }

@@ -1,0 +1,40 @@
+# Rolling: verify_dsn is not used (the declarative backup is verified without a database).
+upgrade "p" {
+  cluster  = "edge"
+  strategy = "rolling"
+  mode     = "dbless"
+  from {
+    version = "3.8.0"
+    node "x1" {
+      admin_url = "http://x1:8001"
+      proxy_url = "http://x1:8000"
+    }
+  }
+  to {
+    version = "3.9.1"
+    node "y1" {
+      admin_url = "http://y1:8001"
+      proxy_url = "http://y1:8000"
+    }
+  }
+  backup {
+    dir        = "/var/lib/upshift"
+    verify_dsn = "host=scratch dbname=postgres" # ERROR: UP011
+  }
+  traffic "command" { set = ["./lb.sh", "{to_weight}"] }
+  check "up" {
+    request { path = "/" }
+    expect { status = 200 }
+  }
+  analysis "same" {
+    compare           = "kong_metrics"
+    error_rate_margin = 0.01
+  }
+  rollout {
+    step {
+      weight = 50
+      pause  = "1m"
+    }
+    step { weight = 100 }
+  }
+}
