@@ -25,7 +25,7 @@ func TestStatus(t *testing.T) {
 			{Name: "prod-eu-3.9", Strategy: "dual_cluster", From: "3.8.0", To: "3.9.1", Running: true, Step: "pause_50",
 				Condition: engine.Condition{Type: engine.ConditionProgressing, Reason: engine.ReasonStepsPending, Message: "next: pause_50"},
 				Traffic:   &agent.TrafficSplit{From: 50, To: 50},
-				Steps:     []engine.StepView{{Name: "guard", Status: engine.StatusDone}, {Name: "pause_50", Status: engine.StatusNext}},
+				Steps:     []agent.StepStatus{{StepView: engine.StepView{Name: "guard", Status: engine.StatusDone}, State: "done"}, {StepView: engine.StepView{Name: "pause_50", Status: engine.StatusNext}, State: "running"}},
 				Gates:     []agent.JournalLine{{What: "checks", Result: "ok", Text: "key_auth_rejects_anonymous passed"}}},
 			{Name: "broken", Condition: engine.Condition{Type: engine.ConditionStalled, Reason: "Invalid", Message: "plans/broken.upshift.hcl:3:14: unknown strategy"}},
 		}}
