@@ -237,7 +237,11 @@ func renderPage(t *testing.T, ctx context.Context, base string) string {
 	if err != nil {
 		t.Fatalf("chromium: %v", err)
 	}
-	return string(out)
+	i, j := strings.Index(string(out), "<body"), strings.Index(string(out), "<script")
+	if i < 0 || j < i {
+		t.Fatalf("no rendered plans in the page:\n%s", out)
+	}
+	return string(out[i:j]) // what the script rendered, not its own text
 }
 
 func pageHas(t *testing.T, when, dom string, wants ...string) {
