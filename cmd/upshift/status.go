@@ -144,7 +144,7 @@ func writeStatusTable(w io.Writer, st agent.Status, detail bool) {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PLAN\tSTRATEGY\tVERSIONS\tCONDITION\tSTEP\tTRAFFIC X/Y\tMESSAGE")
+	fmt.Fprintln(tw, "PLAN\tSTRATEGY\tVERSIONS\tOBSERVED X / Y\tCONDITION\tSTEP\tTRAFFIC X/Y\tMESSAGE")
 	for _, p := range st.Plans {
 		versions := ""
 		if p.From != "" {
@@ -158,7 +158,11 @@ func writeStatusTable(w io.Writer, st agent.Status, detail bool) {
 		if step == "" {
 			step = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s/%s\t%s\t%s\t%s\n", p.Name, orNone(p.Strategy), orNone(versions),
+		observed := "-"
+		if p.X != nil || p.Y != nil {
+			observed = sideText(p.X) + " / " + sideText(p.Y)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s/%s\t%s\t%s\t%s\n", p.Name, orNone(p.Strategy), orNone(versions), observed,
 			p.Condition.Type, p.Condition.Reason, step, traffic, oneLine(p.Condition.Message, 80))
 	}
 	_ = tw.Flush()
@@ -244,6 +248,14 @@ func writeStatusTable(w io.Writer, st agent.Status, detail bool) {
 			}
 		}
 	}
+}
+
+// sideText is a side's observed version and health: "3.9.1 ready".
+func sideText(s *agent.SideStatus) string {
+	if s == nil {
+		return "-"
+	}
+	return orNone(s.Version) + " " + s.Health
 }
 
 // clock is a record's time of day in UTC (the date is the run's).
