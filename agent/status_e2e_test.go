@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -148,6 +149,11 @@ func TestGitOpsStatusHistory(t *testing.T) {
 		h[len(h)-1].To != 10 {
 		t.Errorf("traffic history at pause_10: %+v", h)
 	}
+	start := time.Now()
+	body := a.Status(ctx)
+	took := time.Since(start)
+	js, _ := json.Marshal(body)
+	t.Logf("status at pause_10: %s, %d bytes of JSON (%d journal records, %d measurements)", took.Round(time.Microsecond), len(js), len(p.Journal), len(p.Measurements))
 	dom := renderPage(t, ctx, srv.URL)
 	pageHas(t, "at pause_10", dom, `data-condition="Progressing/StepsPending"`, `data-split="90/10"`, `data-step="pause_10" data-state="running"`,
 		`data-step="traffic_10" data-state="done"`, `data-series="Y share"`, `data-series="Y"`, ">run_started<", ">traffic_10<", "3.9.1", `data-health="ready"`)
@@ -186,7 +192,10 @@ func TestGitOpsStatusHistory(t *testing.T) {
 	// 3. Another agent on the same journal: the removed plan was rolled back.
 	stopAgent()
 	b, _ := startAgentOn(t, ctx, gw, "agent-status-2", store)
-	p = poll(b, "the restarted agent's first poll", func(p agent.PlanStatus) bool { return p.Condition.Type != "" })
+	// Before its first poll an agent shows the journal's plans from the
+	// journal alone: wait for the poll that reconciles the repository.
+	poll(b, "the restarted agent's first poll", func(agent.PlanStatus) bool { return b.Status(ctx).Head != "" })
+	p = status(b)
 	if p.Condition.Reason != engine.ReasonRolledBack {
 		t.Errorf("after a restart: %+v, want RolledBack from the journal", p.Condition)
 	}
