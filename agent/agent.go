@@ -129,6 +129,10 @@ type planState struct {
 
 	observing    chan struct{} // closed when the observation under way ends; nil: none
 	observeAgain bool          // observe again when it ends
+	// Live is the last light observation (X's and Y's nodes and the load
+	// balancer only: what the status shows every second).
+	Live   *engine.Observed
+	living chan struct{}
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -573,7 +577,7 @@ func (a *Agent) progress(name string, pr engine.Progress) {
 		switch pr.Phase {
 		case engine.PhaseStart:
 			st.Note, st.Title = "", pr.Title
-			a.observe(st) // the step's starting point, for the status
+			a.observeLive(st) // the step's starting point, for the status
 		case engine.PhaseDone, engine.PhaseFailed:
 			a.log.Info("step", "plan", name, "step", pr.Step, "phase", pr.Phase, "elapsed", pr.Elapsed.Round(time.Millisecond), "message", pr.Message)
 			st.Note = pr.Message

@@ -171,10 +171,13 @@ func (a *Agent) Status(ctx context.Context) Status {
 	}
 	var first []<-chan struct{}
 	for _, st := range a.plans {
-		if st.Preview == nil || a.cfg.Now().Sub(st.Preview.Observed.At) > a.cfg.StatusMaxAge {
-			if ch := a.observe(st); ch != nil && st.Preview == nil {
+		if st.Live == nil || a.cfg.Now().Sub(st.Live.At) > a.cfg.StatusMaxAge {
+			if ch := a.observeLive(st); ch != nil && st.Live == nil {
 				first = append(first, ch)
 			}
+		}
+		if st.Preview == nil && !st.Running {
+			a.observe(st) // the steps' view; a run refreshes it at each step's end
 		}
 	}
 	a.mu.Unlock()
@@ -223,14 +226,22 @@ func (a *Agent) planStatus(st *planState) PlanStatus {
 		ps.From, ps.To = p.From.Version.Value, p.To.Version.Value
 	}
 	pv := st.Preview
+	var obs *engine.Observed // the newest of the two observations
 	if pv != nil {
-		ps.Direction, ps.ObservedAt = pv.Direction, pv.Observed.At
+		ps.Direction = pv.Direction
 		for _, v := range pv.Steps {
 			ps.Steps = append(ps.Steps, StepStatus{StepView: v, State: v.Status})
 		}
-		ps.X = side(ps.From, pv.Observed.From, pv.Observed.FromNodes)
-		ps.Y = side(ps.To, pv.Observed.To, pv.Observed.ToNodes)
-		if t := pv.Observed.Traffic; t != nil {
+		obs = &pv.Observed
+	}
+	if st.Live != nil && (obs == nil || st.Live.At.After(obs.At)) {
+		obs = st.Live
+	}
+	if obs != nil {
+		ps.ObservedAt = obs.At
+		ps.X = side(ps.From, obs.From, obs.FromNodes)
+		ps.Y = side(ps.To, obs.To, obs.ToNodes)
+		if t := obs.Traffic; t != nil {
 			if t.Error == "" {
 				ps.Traffic = &TrafficSplit{From: t.From, To: t.To}
 			} else {
@@ -351,19 +362,81 @@ func (a *Agent) observe(st *planState) <-chan struct{} {
 	return done
 }
 
-// setPreview keeps pv unless a newer observation is kept already, and
+// observeLive starts a light observation of st's world: X's and Y's
+// nodes and the load balancer, no database, backup or fingerprint read
+// (the status asks for one every second while someone looks). It returns
+// the channel closed when it ends (nil: nothing to observe). a.mu is held.
+func (a *Agent) observeLive(st *planState) <-chan struct{} {
+	if st.living != nil {
+		return st.living
+	}
+	if st.Plan == nil || st.Invalid != "" || st.Archived || a.bg.Err() != nil {
+		return nil
+	}
+	cfg := a.engineConfig(st.Plan, st.RunKey, st.Rollback, st.Commit, st.Author)
+	done := make(chan struct{})
+	st.living = done
+	a.obsWG.Add(1)
+	go func() {
+		defer a.obsWG.Done()
+		ctx, cancel := context.WithTimeout(a.bg, 30*time.Second)
+		defer cancel()
+		var obs engine.Observed
+		o, err := lightObserver(cfg)
+		if err == nil {
+			obs, err = o.Observe(ctx)
+		}
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		st.living = nil
+		close(done)
+		if err != nil {
+			st.ObserveErr = fmt.Sprintf("observe: %v", err)
+			return
+		}
+		if st.Live == nil || obs.At.After(st.Live.At) {
+			st.Live = &obs
+			a.recordSplit(st, obs.Traffic)
+		}
+	}()
+	return done
+}
+
+// lightObserver is the plan's observer without its database, backup,
+// data plane and fingerprint reads.
+func lightObserver(cfg engine.Config) (*engine.Observer, error) {
+	full := (*engine.Observer)(nil)
+	if cfg.Drivers != nil {
+		full = cfg.Drivers.Observer
+	}
+	if full == nil {
+		var err error
+		if full, err = engine.NewObserver(cfg.Plan, cfg.LookupEnv); err != nil {
+			return nil, err
+		}
+	}
+	o := *full
+	o.FromDB, o.ToDB, o.Backups, o.Fingerprint, o.ToFingerprint, o.DataPlanes = nil, nil, nil, nil, nil, nil
+	return &o, nil
+}
+
+// setPreview keeps pv unless a newer preview is kept already, and
 // records a changed split. a.mu is held.
 func (a *Agent) setPreview(st *planState, pv *engine.Preview) {
 	if st.Preview != nil && pv.Observed.At.Before(st.Preview.Observed.At) {
 		return
 	}
 	st.Preview = pv
-	t := pv.Observed.Traffic
+	a.recordSplit(st, pv.Observed.Traffic)
+}
+
+// recordSplit adds t to st's splits when it changed. a.mu is held.
+func (a *Agent) recordSplit(st *planState, t *engine.TrafficFacts) {
 	if t == nil || t.Error != "" {
 		return
 	}
-	if n := len(st.Splits); n > 0 && st.Splits[n-1].From == t.From && st.Splits[n-1].To == t.To {
-		return
+	if n := len(st.Splits); n > 0 && (st.Splits[n-1].From == t.From && st.Splits[n-1].To == t.To || t.ReadAt.Before(st.Splits[n-1].Time)) {
+		return // no change, or read before the last point (a slower observation)
 	}
 	st.Splits = append(st.Splits, SplitPoint{Time: t.ReadAt, From: t.From, To: t.To, Source: "observed"})
 	if len(st.Splits) > maxSplits {

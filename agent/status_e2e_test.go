@@ -122,8 +122,18 @@ func TestGitOpsStatusHistory(t *testing.T) {
 		}
 		return false
 	}
+	stateOf := func(p agent.PlanStatus, step string) string {
+		for _, s := range p.Steps {
+			if s.Name == step {
+				return s.State
+			}
+		}
+		return ""
+	}
+	// The pipeline's view is observed at each step's end; the split and
+	// the versions every second.
 	p := poll(a, "the pause at 10%, observed after traffic_10", func(p agent.PlanStatus) bool {
-		return p.Running && p.Step == "pause_10" && observedAfter(p, "traffic_10")
+		return p.Running && p.Step == "pause_10" && observedAfter(p, "traffic_10") && stateOf(p, "traffic_10") == "done"
 	})
 	if p.From != "3.8.0" || p.To != "3.9.1" || split(p) != "90/10" {
 		t.Errorf("at pause_10: versions %q → %q, split %s; want 3.8.0 → 3.9.1, 90/10", p.From, p.To, split(p))
