@@ -477,8 +477,8 @@ func (a *Agent) addJournal(ctx context.Context, p *PlanStatus) {
 		}
 	}
 	run := recs[startIdx:]
-	if info, err := engine.ReadRun(ctx, a.cfg.Store, p.Name); err == nil && info.Started {
-		p.Run = &info
+	if len(run) > 0 && run[0].Event == engine.EventRunStarted {
+		p.Run = runOf(run)
 	}
 	type last struct {
 		at       time.Time
@@ -571,6 +571,26 @@ func (a *Agent) addJournal(ctx context.Context, p *PlanStatus) {
 		splits = splits[len(splits)-maxSplits:]
 	}
 	p.TrafficHistory = splits
+}
+
+// runOf is engine.ReadRun's answer from the run's records already read
+// (the page asks every second: one read of the journal, not two).
+func runOf(run []engine.Record) *engine.RunInfo {
+	r := run[0]
+	info := &engine.RunInfo{Started: true, Key: r.Details["digest"], LastSeq: run[len(run)-1].Seq, Agent: r.Actor.Agent, Commit: r.Commit,
+		Cluster: r.Details["cluster"], Run: 1, StartSeq: r.Seq, StartedAt: r.Time, Starter: r.Actor.String()}
+	if n, err := strconv.Atoi(r.Details["run"]); err == nil && n > 1 {
+		info.Run = n
+	}
+	for _, r := range run[1:] {
+		switch r.Event {
+		case engine.EventCompleted:
+			info.Completed = true
+		case engine.EventRolledBack:
+			info.RolledBack = true
+		}
+	}
+	return info
 }
 
 // setSplit is the weight to Y a step sets when it ends well.
