@@ -61,6 +61,10 @@ type Config struct {
 	// hooks, timeouts).
 	Engine func(*engine.Config)
 	Now    func() time.Time
+	// StatusMaxAge is how old an observation the status serves before it
+	// observes the plan's world again (default 1s): the status shows what
+	// the load balancer routes and what the nodes answer, not a memory.
+	StatusMaxAge time.Duration
 }
 
 // Agent drives a repository of plans: each poll that sees a new head
@@ -73,6 +77,10 @@ type Agent struct {
 	sem     chan struct{}
 	kick    chan struct{}
 	metrics *metrics
+	// bg bounds the status's background observations (stopAll ends it).
+	bg       context.Context
+	bgCancel context.CancelFunc
+	obsWG    sync.WaitGroup
 
 	mu        sync.Mutex
 	head      Snapshot
@@ -111,6 +119,20 @@ type planState struct {
 	Condition engine.Condition
 	Preview   *engine.Preview
 	Updated   time.Time
+	// Note is the running step's last progress message (a wait, a
+	// gate's result); Splits the splits observed since the agent started,
+	// one point per change (the status page's chart).
+	Note       string
+	Title      string // the running step's title
+	Splits     []SplitPoint
+	ObserveErr string
+
+	observing    chan struct{} // closed when the observation under way ends; nil: none
+	observeAgain bool          // observe again when it ends
+	// Live is the last light observation (X's and Y's nodes and the load
+	// balancer only: what the status shows every second).
+	Live   *engine.Observed
+	living chan struct{}
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -141,8 +163,12 @@ func New(cfg Config) (*Agent, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if cfg.StatusMaxAge <= 0 {
+		cfg.StatusMaxAge = time.Second
+	}
+	bg, bgCancel := context.WithCancel(context.Background())
 	return &Agent{cfg: cfg, log: log, sem: make(chan struct{}, cfg.Workers), kick: make(chan struct{}, 1),
-		plans: map[string]*planState{}, metrics: newMetrics()}, nil
+		plans: map[string]*planState{}, metrics: newMetrics(), bg: bg, bgCancel: bgCancel}, nil
 }
 
 // Trigger asks for a poll now (the webhook); it never blocks.
@@ -361,6 +387,11 @@ func (a *Agent) reconcile(ctx context.Context, snap Snapshot) {
 				st.cancel()
 			}
 			a.metrics.rollbacks.Add(1)
+		case info.RolledBack:
+			// Also after a restart: the journal, not this process, knows
+			// that the run was rolled back.
+			st.Condition = engine.Condition{Type: engine.ConditionReady, Reason: engine.ReasonRolledBack,
+				Message: "rolled back (from the journal); removed from the repository"}
 		case info.Completed:
 			st.Archived = true
 			st.Condition = engine.Condition{Type: engine.ConditionReady, Reason: "Archived", Message: "removed after it completed: archived, never undone"}
@@ -492,13 +523,20 @@ func (a *Agent) start(ctx context.Context, st *planState) {
 	}()
 }
 
-func (a *Agent) apply(ctx context.Context, p *plan.Plan, runKey, rollback, commit, author string) (engine.Condition, *engine.Preview) {
+// engineConfig is the engine's configuration for p, for an apply and for
+// the status's observations alike.
+func (a *Agent) engineConfig(p *plan.Plan, runKey, rollback, commit, author string) engine.Config {
 	cfg := engine.Config{Plan: p, LookupEnv: a.cfg.LookupEnv, Store: a.cfg.Store, Holder: a.cfg.Holder, AgentID: a.cfg.Holder,
-		Commit: commit, Author: author, RunKey: runKey, Rollback: rollback, Logger: a.log,
-		Progress: func(pr engine.Progress) { a.progress(p.Name, pr) }}
+		Commit: commit, Author: author, RunKey: runKey, Rollback: rollback, Logger: a.log}
 	if a.cfg.Engine != nil {
 		a.cfg.Engine(&cfg)
 	}
+	return cfg
+}
+
+func (a *Agent) apply(ctx context.Context, p *plan.Plan, runKey, rollback, commit, author string) (engine.Condition, *engine.Preview) {
+	cfg := a.engineConfig(p, runKey, rollback, commit, author)
+	cfg.Progress = func(pr engine.Progress) { a.progress(p.Name, pr) }
 	e, err := engine.New(cfg)
 	if err != nil {
 		return engine.Condition{Type: engine.ConditionStalled, Reason: "EngineError", Message: err.Error()}, nil
@@ -536,8 +574,18 @@ func (a *Agent) progress(name string, pr engine.Progress) {
 	defer a.mu.Unlock()
 	if st := a.plans[name]; st != nil {
 		st.Step = pr.Step
-		if pr.Phase == engine.PhaseDone || pr.Phase == engine.PhaseFailed {
+		switch pr.Phase {
+		case engine.PhaseStart:
+			st.Note, st.Title = "", pr.Title
+			a.observeLive(st) // the step's starting point, for the status
+		case engine.PhaseDone, engine.PhaseFailed:
 			a.log.Info("step", "plan", name, "step", pr.Step, "phase", pr.Phase, "elapsed", pr.Elapsed.Round(time.Millisecond), "message", pr.Message)
+			st.Note = pr.Message
+			a.observe(st) // what the step changed
+		default:
+			if pr.Message != "" {
+				st.Note = pr.Message
+			}
 		}
 	}
 }
@@ -549,7 +597,7 @@ func (a *Agent) finish(name string, cond engine.Condition, pv *engine.Preview) {
 	if st == nil {
 		return
 	}
-	st.Running, st.Step, st.cancel = false, "", nil
+	st.Running, st.Step, st.Note, st.cancel = false, "", "", nil
 	if cond.Reason == engine.ReasonInterrupted {
 		// Restarted by a plan change or stopping: not a state to keep;
 		// poll again now so that the new state is applied at once.
@@ -559,7 +607,7 @@ func (a *Agent) finish(name string, cond engine.Condition, pv *engine.Preview) {
 	}
 	st.Condition, st.Updated = cond, a.cfg.Now()
 	if pv != nil {
-		st.Preview = pv
+		a.setPreview(st, pv)
 	}
 	if cond.Reason == engine.ReasonRolledBack && st.Removed {
 		st.Rollback = "" // done: nothing more to drive
@@ -576,6 +624,8 @@ func (a *Agent) stopAll() {
 	}
 	a.mu.Unlock()
 	a.wg.Wait()
+	a.bgCancel()
+	a.obsWG.Wait()
 }
 
 // Wait waits for the running applies (tests).

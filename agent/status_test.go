@@ -146,7 +146,14 @@ func TestStatusAPI(t *testing.T) {
 // (Debian's chromium) and checks the DOM its script built from the API.
 func TestStatusPageInChromium(t *testing.T) {
 	bin := testenv.NeedBinary(t, "chromium", "chromium")
-	_, srv := statusAgent(t)
+	a, srv := statusAgent(t)
+	// A measurement journaled by a pause: the page charts X's and Y's
+	// error rate and p99.
+	if _, err := a.cfg.Store.Append(context.Background(), engine.Record{Plan: "edge-3-9", Kind: engine.KindEvent, Event: engine.EventMeasurement,
+		Details: map[string]string{"step": "pause_100", "analysis": "y_not_worse_than_x", "result": "passed", "value": "0.001",
+			"x_error_rate": "0.001", "y_error_rate": "0.002", "x_p99_ms": "12", "y_p99_ms": "15"}}); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -155,14 +162,130 @@ func TestStatusPageInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatalf("chromium: %v", err)
 	}
-	dom := string(out)
+	dom := mainOf(string(out))
 	for _, want := range []string{`data-plan="edge-3-9"`, `data-plan="broken"`, "PreconditionFailed", "Invalid",
-		"blue_green, 3.9.0 → 3.9.1", "by Alice", "guard", "Recent journal", "head 0123456789ab"} {
+		"blue_green · cluster edge · 3.9.0 → 3.9.1", "by Alice", `data-step="guard"`, "History of the run", "head 0123456789ab",
+		`data-series="X"`, "p99 latency", `data-health="down"`, `data-split="100/0"`} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("rendered page lacks %q", want)
 		}
 	}
+	if strings.Contains(dom, ">?<") || strings.Contains(dom, "AwaitingApprovaldecommission") {
+		t.Errorf("a stray ? or glued words in the page")
+	}
 	if t.Failed() {
 		t.Logf("DOM:\n%s", dom)
+	}
+}
+
+// mainOf is the part of a dumped page its script rendered (the dump holds
+// the script's own text too).
+func mainOf(dom string) string {
+	i, j := strings.Index(dom, "<body"), strings.Index(dom, "<script")
+	if i < 0 || j < i {
+		return ""
+	}
+	return dom[i:j]
+}
+
+func journalStore(t *testing.T) *engine.DirStore {
+	t.Helper()
+	store, err := engine.OpenDir(t.TempDir(), engine.DirOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	return store
+}
+
+func appendEvents(t *testing.T, store engine.Store, plan string, events ...engine.Record) {
+	t.Helper()
+	for _, r := range events {
+		r.Plan, r.Kind = plan, engine.KindEvent
+		if _, err := store.Append(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func noted(n int) []engine.Record {
+	out := make([]engine.Record, n)
+	for i := range out {
+		out[i] = engine.Record{Event: "note", Details: map[string]string{"reason": "Test", "message": strconv.Itoa(i)}}
+	}
+	return out
+}
+
+// TestStatusJournalFromRunStart: the status's journal is the current run
+// from its run_started, whole up to the cap (maxJournal, the newest
+// kept), with a count of the records left out; an event's reason and
+// message are separated.
+func TestStatusJournalFromRunStart(t *testing.T) {
+	store := journalStore(t)
+	appendEvents(t, store, "short", engine.Record{Event: engine.EventRunStarted}, engine.Record{Event: engine.EventRolledBack},
+		engine.Record{Event: engine.EventRunStarted, Details: map[string]string{"run": "2"}})
+	appendEvents(t, store, "short", noted(30)...)
+	appendEvents(t, store, "short", engine.Record{Event: engine.EventStalled, Details: map[string]string{"reason": "AwaitingApproval", "message": "decommission needs approve"}})
+	appendEvents(t, store, "long", engine.Record{Event: engine.EventRunStarted})
+	appendEvents(t, store, "long", noted(maxJournal+5)...)
+	a, err := New(Config{Source: fixedSource{}, Store: store, Holder: "agent-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := a.Status(context.Background())
+	if len(s.Plans) != 2 {
+		t.Fatalf("plans: %+v", s.Plans)
+	}
+	long, short := s.Plans[0], s.Plans[1]
+	if len(short.Journal) != 32 || short.Journal[0].What != engine.EventRunStarted || short.Journal[0].Seq != 3 || short.JournalOmitted != 2 {
+		t.Errorf("short: %d lines from %+v, %d omitted; want 32 from run_started (seq 3), 2 omitted", len(short.Journal), short.Journal[0], short.JournalOmitted)
+	}
+	if last := short.Journal[len(short.Journal)-1]; last.Text != "AwaitingApproval: decommission needs approve" {
+		t.Errorf("stalled event's text: %q", last.Text)
+	}
+	if short.Run == nil || short.Run.StartSeq != 3 || short.Run.Run != 2 {
+		t.Errorf("short's run: %+v", short.Run)
+	}
+	if len(long.Journal) != maxJournal || long.JournalOmitted != 6 || long.Journal[len(long.Journal)-1].Seq != maxJournal+6 {
+		t.Errorf("long: %d lines, %d omitted, last %+v", len(long.Journal), long.JournalOmitted, long.Journal[len(long.Journal)-1])
+	}
+}
+
+// TestStatusWhileRunning: while an apply runs, the last apply's condition
+// (here a gate it stopped at) is not shown: the status says what runs,
+// and a rollback step is a rollback in progress.
+func TestStatusWhileRunning(t *testing.T) {
+	a, err := New(Config{Source: fixedSource{}, Store: journalStore(t), Holder: "agent-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.plans["prod"] = &planState{Name: "prod", Running: true, Step: "rollback_stop_to", Title: "stop Y", Note: "draining",
+		Condition: engine.Condition{Type: engine.ConditionStalled, Reason: engine.ReasonAwaitingApproval, Message: "decommission needs approve"},
+		Preview:   &engine.Preview{Direction: "upgrade", Observed: engine.Observed{At: time.Now()}}}
+	p := a.Status(context.Background()).Plans[0]
+	want := engine.Condition{Type: engine.ConditionProgressing, Reason: engine.ReasonRollingBack, Message: "running rollback_stop_to (stop Y): draining"}
+	if p.Condition != want || p.Direction != "rollback" {
+		t.Errorf("while rolling back: %+v, direction %q; want %+v", p.Condition, p.Direction, want)
+	}
+}
+
+// TestStatusRolledBackAfterRestart: an agent started on a journal whose
+// plan was rolled back and then removed from the repository says so from
+// the journal (not "Removed").
+func TestStatusRolledBackAfterRestart(t *testing.T) {
+	store := journalStore(t)
+	appendEvents(t, store, "gone", engine.Record{Event: engine.EventRunStarted}, engine.Record{Event: engine.EventRollbackRequested, Details: map[string]string{"reason": "plan removed"}},
+		engine.Record{Event: engine.EventRolledBack})
+	a, err := New(Config{Source: fixedSource{Snapshot{Commit: "c2", Files: map[string][]byte{}}}, Store: store, Holder: "agent-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.PollOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	a.Wait()
+	p := a.Status(context.Background()).Plans[0]
+	if p.Name != "gone" || p.Condition.Type != engine.ConditionReady || p.Condition.Reason != engine.ReasonRolledBack {
+		t.Errorf("after a restart: %+v", p.Condition)
 	}
 }

@@ -18,11 +18,13 @@ const statusUsage = `Usage: upshift status --agent URL [--format table|json] [--
 
 Shows what a running agent reports (its /api/v1/status): the head commit it
 acts on, whether it leads, and each plan's condition, current step, traffic
-split and recent gate results.
+split (as the load balancer routes it now) and recent gate results.
 
   --agent URL     the agent's HTTP address, e.g. http://upshift.internal:8080
   --format        table (default) or json (the API's document, unchanged)
-  --plan NAME     only this plan, with its steps and recent journal
+  --plan NAME     only this plan, with X and Y as observed, its steps, the
+                  current run's journal from its start and the analyses'
+                  measurements
 
 Exit codes: 0 success, 1 the agent cannot be reached or answered an error,
 2 usage error.
@@ -115,7 +117,14 @@ func fetchStatus(ctx context.Context, base string) (agent.Status, []byte, error)
 
 func writeStatusTable(w io.Writer, st agent.Status, detail bool) {
 	head := shortHash(st.Head)
-	fmt.Fprintf(w, "Agent %s (%s", st.Agent, st.Role)
+	// The default holder name already says "agent host/pid".
+	name := st.Agent
+	if !strings.HasPrefix(name, "agent ") {
+		name = "Agent " + name
+	} else {
+		name = "A" + name[1:]
+	}
+	fmt.Fprintf(w, "%s (%s", name, st.Role)
 	if st.Leader != "" {
 		fmt.Fprintf(w, ", leader %s", st.Leader)
 	}
@@ -135,7 +144,7 @@ func writeStatusTable(w io.Writer, st agent.Status, detail bool) {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PLAN\tSTRATEGY\tVERSIONS\tCONDITION\tSTEP\tTRAFFIC X/Y\tMESSAGE")
+	fmt.Fprintln(tw, "PLAN\tSTRATEGY\tVERSIONS\tOBSERVED X / Y\tCONDITION\tSTEP\tTRAFFIC X/Y\tMESSAGE")
 	for _, p := range st.Plans {
 		versions := ""
 		if p.From != "" {
@@ -149,7 +158,11 @@ func writeStatusTable(w io.Writer, st agent.Status, detail bool) {
 		if step == "" {
 			step = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s/%s\t%s\t%s\t%s\n", p.Name, orNone(p.Strategy), orNone(versions),
+		observed := "-"
+		if p.X != nil || p.Y != nil {
+			observed = sideText(p.X) + " / " + sideText(p.Y)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s/%s\t%s\t%s\t%s\n", p.Name, orNone(p.Strategy), orNone(versions), observed,
 			p.Condition.Type, p.Condition.Reason, step, traffic, oneLine(p.Condition.Message, 80))
 	}
 	_ = tw.Flush()
@@ -163,19 +176,94 @@ func writeStatusTable(w io.Writer, st agent.Status, detail bool) {
 		if !detail {
 			continue
 		}
+		if p.X != nil || p.Y != nil {
+			fmt.Fprintf(w, "\nObserved %s:", clock(p.ObservedAt))
+			for _, sd := range []struct {
+				name string
+				s    *agent.SideStatus
+			}{{"X", p.X}, {"Y", p.Y}} {
+				if sd.s != nil {
+					fmt.Fprintf(w, " %s %s %s", sd.name, orNone(sd.s.Version), sd.s.Health)
+					if sd.s.Detail != "" {
+						fmt.Fprintf(w, " (%s)", oneLine(sd.s.Detail, 100))
+					}
+					fmt.Fprint(w, ";")
+				}
+			}
+			if p.Traffic != nil {
+				fmt.Fprintf(w, " traffic X %d%% / Y %d%%", p.Traffic.From, p.Traffic.To)
+			} else if p.TrafficError != "" {
+				fmt.Fprintf(w, " traffic unreadable: %s", oneLine(p.TrafficError, 100))
+			}
+			fmt.Fprintln(w)
+		}
 		if len(p.Steps) > 0 {
 			fmt.Fprintf(w, "\nSteps of %s:\n", p.Name)
 			for _, s := range p.Steps {
-				fmt.Fprintf(w, "  %-8s %s  %s\n", s.Status, s.Name, oneLine(s.Reason, 80))
+				mark := " "
+				if s.NoReturn {
+					mark = "!" // a point of no return
+				}
+				at := ""
+				if !s.At.IsZero() {
+					at = clock(s.At) + " " + s.Result + " "
+				}
+				fmt.Fprintf(w, "  %-8s %s %s  %s%s\n", s.State, mark, s.Name, at, oneLine(s.Reason, 80))
 			}
 		}
 		if len(p.Journal) > 0 {
-			fmt.Fprintf(w, "\nRecent journal of %s:\n", p.Name)
+			fmt.Fprintf(w, "\nJournal of %s", p.Name)
+			if r := p.Run; r != nil {
+				fmt.Fprintf(w, ", run %d started %s by %s", max(r.Run, 1), r.StartedAt.UTC().Format(time.RFC3339), r.Starter)
+			}
+			fmt.Fprintln(w, ":")
+			if p.JournalOmitted > 0 {
+				fmt.Fprintf(w, "  (%d earlier records of this plan omitted: earlier runs, or this run's oldest)\n", p.JournalOmitted)
+			}
 			for _, j := range p.Journal {
-				fmt.Fprintf(w, "  %4d %s %-7s %s %s %s\n", j.Seq, j.Time.Format(time.RFC3339), j.Kind, j.What, j.Result, oneLine(j.Text, 80))
+				line := fmt.Sprintf("  %4d %s %-7s %s %s %s", j.Seq, clock(j.Time), j.Kind, j.What, j.Result, oneLine(j.Text, 100))
+				fmt.Fprintln(w, strings.TrimRight(line, " "))
+			}
+		}
+		if len(p.TrafficHistory) > 0 {
+			fmt.Fprintf(w, "\nTraffic of %s (X/Y):", p.Name)
+			for i, sp := range p.TrafficHistory {
+				if i > 0 {
+					fmt.Fprint(w, " →")
+				}
+				by := sp.Step
+				if by == "" {
+					by = sp.Source
+				}
+				fmt.Fprintf(w, " %s %d/%d (%s)", clock(sp.Time), sp.From, sp.To, by)
+			}
+			fmt.Fprintln(w)
+		}
+		if len(p.Measurements) > 0 {
+			fmt.Fprintf(w, "\nMeasurements of %s (%d; error rate and p99 of X and Y):\n", p.Name, len(p.Measurements))
+			for _, m := range p.Measurements {
+				d := m.Details
+				fmt.Fprintf(w, "  %s %s %s %s %s  X %s %sms  Y %s %sms\n", clock(m.Time), m.Step, m.Analysis, m.Result, orNone(m.Value),
+					orNone(d["x_error_rate"]), orNone(d["x_p99_ms"]), orNone(d["y_error_rate"]), orNone(d["y_p99_ms"]))
 			}
 		}
 	}
+}
+
+// sideText is a side's observed version and health: "3.9.1 ready".
+func sideText(s *agent.SideStatus) string {
+	if s == nil {
+		return "-"
+	}
+	return orNone(s.Version) + " " + s.Health
+}
+
+// clock is a record's time of day in UTC (the date is the run's).
+func clock(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("15:04:05")
 }
 
 func orNone(s string) string {

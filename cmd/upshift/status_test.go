@@ -25,8 +25,9 @@ func TestStatus(t *testing.T) {
 			{Name: "prod-eu-3.9", Strategy: "dual_cluster", From: "3.8.0", To: "3.9.1", Running: true, Step: "pause_50",
 				Condition: engine.Condition{Type: engine.ConditionProgressing, Reason: engine.ReasonStepsPending, Message: "next: pause_50"},
 				Traffic:   &agent.TrafficSplit{From: 50, To: 50},
-				Steps:     []engine.StepView{{Name: "guard", Status: engine.StatusDone}, {Name: "pause_50", Status: engine.StatusNext}},
-				Gates:     []agent.JournalLine{{What: "checks", Result: "ok", Text: "key_auth_rejects_anonymous passed"}}},
+				X:         &agent.SideStatus{Planned: "3.8.0", Version: "3.8.0", Health: "ready"}, Y: &agent.SideStatus{Planned: "3.9.1", Version: "3.9.1", Health: "not_ready"},
+				Steps: []agent.StepStatus{{StepView: engine.StepView{Name: "guard", Status: engine.StatusDone}, State: "done"}, {StepView: engine.StepView{Name: "pause_50", Status: engine.StatusNext}, State: "running"}},
+				Gates: []agent.JournalLine{{What: "checks", Result: "ok", Text: "key_auth_rejects_anonymous passed"}}},
 			{Name: "broken", Condition: engine.Condition{Type: engine.ConditionStalled, Reason: "Invalid", Message: "plans/broken.upshift.hcl:3:14: unknown strategy"}},
 		}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -46,7 +47,7 @@ func TestStatus(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"Agent agent-a (leader), head 0123456789ab by Alice <a@example.com>, signed by alice@example.com (SSH key SHA256:abc)", "prod-eu-3.9", "3.8.0 → 3.9.1", "Progressing/StepsPending", "pause_50", "50/50", "Stalled/Invalid", "Gates of prod-eu-3.9:"} {
+	for _, want := range []string{"Agent agent-a (leader), head 0123456789ab by Alice <a@example.com>, signed by alice@example.com (SSH key SHA256:abc)", "prod-eu-3.9", "3.8.0 → 3.9.1", "3.8.0 ready / 3.9.1 not_ready", "Progressing/StepsPending", "pause_50", "50/50", "Stalled/Invalid", "Gates of prod-eu-3.9:"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}

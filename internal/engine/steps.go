@@ -784,7 +784,11 @@ func (e *Engine) rolloutSteps() []step {
 				if t == nil || t.Error != "" {
 					return false, ""
 				}
-				if t.To >= w {
+				if t.To > w {
+					// Said so: "traffic_10: sends 100%" read as if this step had sent it.
+					return true, fmt.Sprintf("load balancer sends %d%% to Y, past this step's %d%%", t.To, w)
+				}
+				if t.To == w {
 					return true, fmt.Sprintf("load balancer sends %d%% to Y", t.To)
 				}
 				return false, fmt.Sprintf("load balancer sends %d%% to Y", t.To)
