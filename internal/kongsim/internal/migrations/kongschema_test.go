@@ -129,3 +129,35 @@ func TestKongTablesPerVersion(t *testing.T) {
 		})
 	}
 }
+
+// TestCore016Data: 2.8 → 3.0's core 016 with data in its tables: `up`
+// copies vaults_beta into sm_vaults (both readable while pending); the
+// teardown drops vaults_beta, removes the older of two targets with the
+// same upstream and target, and fills the targets' cache keys as
+// K: 016_280_to_300.lua p_update_cache_key does.
+func TestCore016Data(t *testing.T) {
+	t.Parallel()
+	d := newDB(t)
+	d.must("2.8.5", "bootstrap")
+	d.exec(`INSERT INTO vaults_beta (id, ws_id, prefix, name, config)
+		SELECT '0b6f4a8e-7c1d-4e2a-9f3b-5d6c7e8f9a01', id, 'my-env', 'env', '{"prefix": "KONG_"}' FROM workspaces WHERE name = 'default'`)
+	d.exec(`INSERT INTO upstreams (id, name, slots, ws_id) SELECT '0b6f4a8e-7c1d-4e2a-9f3b-5d6c7e8f9a02', 'up', 100, id FROM workspaces WHERE name = 'default'`)
+	d.exec(`INSERT INTO targets (id, created_at, upstream_id, target, weight, ws_id)
+		SELECT x.id::uuid, x.at, '0b6f4a8e-7c1d-4e2a-9f3b-5d6c7e8f9a02', '10.0.0.1:80', x.w, w.id
+		FROM (VALUES ('0b6f4a8e-7c1d-4e2a-9f3b-5d6c7e8f9a03', to_timestamp(1000), 10),
+		             ('0b6f4a8e-7c1d-4e2a-9f3b-5d6c7e8f9a04', to_timestamp(2000), 20)) AS x(id, at, w),
+		     workspaces w WHERE w.name = 'default'`)
+
+	d.must("3.0.2", "up")
+	if got := d.queryString(`SELECT (SELECT prefix || ' ' || (config->>'prefix') FROM sm_vaults) || ' ' || (to_regclass('vaults_beta') IS NOT NULL)::text`); got != "my-env KONG_ true" {
+		t.Errorf("after up: sm_vaults row, vaults_beta kept = %q", got)
+	}
+	d.must("3.0.2", "finish")
+	got := d.queryString(`SELECT (to_regclass('vaults_beta') IS NULL)::text || ' ' ||
+		(SELECT string_agg(weight::text || ' ' || cache_key, ',') FROM targets) || ' ' ||
+		(SELECT 'targets:0b6f4a8e-7c1d-4e2a-9f3b-5d6c7e8f9a02:10.0.0.1:80::::' || id FROM workspaces WHERE name = 'default')`)
+	parts := strings.SplitN(got, " ", 4)
+	if len(parts) != 4 || parts[0] != "true" || parts[1] != "20" || parts[2] != parts[3] {
+		t.Errorf("after finish: vaults_beta gone, targets (weight cache_key), want = %q", got)
+	}
+}
