@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -38,11 +39,12 @@ import (
 // DB mode computes it in one SQL query over Kong's entity tables
 // (FingerprintDB); DB-less and hybrid data planes compute it from a decK
 // dump (FingerprintContent) or from GET /config (FingerprintDeclarative).
-// On the same configuration the two agree (tested against kongsim, whose
-// tables keep the Admin API object in an `entity` jsonb column). On real
-// Kong's typed tables FingerprintDB hashes the row (to_jsonb minus ws_id
-// and cache_key) instead: it still detects every write (drift), but it is
-// not comparable with a decK-side fingerprint; that mapping is not done.
+// On the same configuration they agree: FingerprintDB maps Kong's typed
+// rows back to the Admin API object (a foreign key column <f>_id becomes
+// {"<f>": {"id": ...}}, ws_id and cache_key dropped, sm_vaults read as
+// vaults), tested against kongsim, whose PostgreSQL tables are Kong's.
+// A key-auth credential's ttl is left out on every side: Kong stores an
+// expiry time and shows the seconds left, which no two reads agree on.
 
 // Fingerprint is a configuration fingerprint and the entity counts it
 // covers.
@@ -61,14 +63,28 @@ func (f Fingerprint) Entities() int64 {
 }
 
 // entityTables are Kong's configuration tables (core and bundled plugins'
-// credentials). Runtime tables (clustering_data_planes, oauth2_tokens,
-// ratelimiting_metrics, sessions, locks, schema_meta, cluster_events) are
-// not configuration and are left out.
-var entityTables = []string{
-	"acls", "basicauth_credentials", "ca_certificates", "certificates", "consumer_group_consumers",
-	"consumer_group_plugins", "consumer_groups", "consumers", "filter_chains", "hmacauth_credentials",
-	"jwt_secrets", "key_sets", "keyauth_credentials", "keys", "mtls_auth_credentials",
-	"oauth2_credentials", "plugins", "routes", "services", "snis", "targets", "upstreams", "vaults",
+// credentials) with their foreign-key fields. Runtime tables
+// (clustering_data_planes, oauth2_tokens, ratelimiting_metrics, sessions,
+// locks, schema_meta, cluster_events) are not configuration and are left
+// out. Vaults live in sm_vaults from 3.0 (K: kong/db/schema/entities/
+// vaults.lua table_name) and in vaults_beta in 2.8.
+var entityTables = map[string][]string{
+	"acls": {"consumer"}, "basicauth_credentials": {"consumer"}, "ca_certificates": nil, "certificates": nil,
+	"consumer_group_consumers": {"consumer_group", "consumer"}, "consumer_group_plugins": {"consumer_group"},
+	"consumer_groups": nil, "consumers": nil, "filter_chains": {"route", "service"}, "hmacauth_credentials": {"consumer"},
+	"jwt_secrets": {"consumer"}, "key_sets": nil, "keyauth_credentials": {"consumer"}, "keys": {"set"},
+	"mtls_auth_credentials": {"consumer", "ca_certificate"}, "oauth2_credentials": {"consumer"},
+	"plugins": {"route", "service", "consumer"}, "routes": {"service"}, "services": {"client_certificate"},
+	"snis": {"certificate"}, "targets": {"upstream"}, "upstreams": {"client_certificate"},
+	"sm_vaults": nil, "vaults_beta": nil,
+}
+
+// kindOf is the fingerprint kind of a table.
+func kindOf(table string) string {
+	if table == "sm_vaults" || table == "vaults_beta" {
+		return "vaults"
+	}
+	return table
 }
 
 // Querier is what FingerprintDB needs of a connection.
@@ -78,40 +94,44 @@ type Querier interface {
 }
 
 // FingerprintDB computes the fingerprint of the Kong database behind q: a
-// catalogue lookup for which entity tables exist, then one query over all
-// of them. Run both in one REPEATABLE READ transaction (pass a pgx.Tx) for
-// a consistent snapshot under concurrent writes. Read-only.
+// catalogue lookup for which entity tables exist and their columns, then
+// one query over all of them. Run both in one REPEATABLE READ transaction
+// (pass a pgx.Tx) for a consistent snapshot under concurrent writes.
+// Read-only.
 func FingerprintDB(ctx context.Context, q Querier) (Fingerprint, error) {
+	names := make([]string, 0, len(entityTables))
+	for t := range entityTables {
+		names = append(names, t)
+	}
 	rows, err := q.Query(ctx, `SELECT c.relname::text,
-		       EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'entity' AND NOT a.attisdropped)
+		       ARRAY(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)
 		FROM pg_class c
 		WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p') AND c.relname = ANY($1)
-		ORDER BY c.relname`, entityTables)
+		ORDER BY c.relname`, names)
 	if err != nil {
 		return Fingerprint{}, fmt.Errorf("fingerprint: list entity tables: %w", err)
 	}
 	type tbl struct {
-		name   string
-		entity bool
+		name string
+		cols []string
 	}
 	tables, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (tbl, error) {
 		var t tbl
-		return t, r.Scan(&t.name, &t.entity)
+		return t, r.Scan(&t.name, &t.cols)
 	})
 	if err != nil {
 		return Fingerprint{}, fmt.Errorf("fingerprint: list entity tables: %w", err)
 	}
-	if len(tables) == 0 {
-		return Fingerprint{Hash: hashLines(nil), Counts: map[string]int64{}}, nil
-	}
-	parts := make([]string, len(tables))
-	for i, t := range tables {
-		body := "to_jsonb(t) - 'ws_id' - 'cache_key'"
-		if t.entity {
-			body = "t.entity"
+	var parts []string
+	for _, t := range tables {
+		if t.name == "vaults_beta" && slices.ContainsFunc(tables, func(o tbl) bool { return o.name == "sm_vaults" }) {
+			continue // between 3.0's up and its teardown both hold the same vaults
 		}
-		parts[i] = fmt.Sprintf("SELECT %s::text AS kind, t.id::text AS id, jsonb_strip_nulls((%s) - 'created_at' - 'updated_at') AS b FROM %s AS t",
-			pgQuote(t.name), body, pgx.Identifier{t.name}.Sanitize())
+		parts = append(parts, fmt.Sprintf("SELECT %s::text AS kind, t.id::text AS id, jsonb_strip_nulls(%s) AS b FROM %s AS t",
+			pgQuote(kindOf(t.name)), rowBody(t.name, t.cols), pgx.Identifier{t.name}.Sanitize()))
+	}
+	if len(parts) == 0 {
+		return Fingerprint{Hash: hashLines(nil), Counts: map[string]int64{}}, nil
 	}
 	sql := `WITH e AS (` + strings.Join(parts, "\nUNION ALL\n") + `),
 n AS (
@@ -130,6 +150,32 @@ FROM n`
 		return Fingerprint{}, fmt.Errorf("fingerprint: %w", err)
 	}
 	return fp, nil
+}
+
+// rowBody is the SQL expression of a table row as the Admin API object,
+// without timestamps (see the contract above).
+func rowBody(table string, cols []string) string {
+	drop := []string{"ws_id", "cache_key", "created_at", "updated_at"}
+	if table == "keyauth_credentials" {
+		drop = append(drop, "ttl")
+	}
+	var fks []string
+	for _, f := range entityTables[table] {
+		if slices.Contains(cols, f+"_id") {
+			drop = append(drop, f+"_id")
+			fks = append(fks, fmt.Sprintf("%s, CASE WHEN t.%s IS NULL THEN NULL ELSE jsonb_build_object('id', t.%[2]s) END",
+				pgQuote(f), pgx.Identifier{f + "_id"}.Sanitize()))
+		}
+	}
+	var b strings.Builder
+	b.WriteString("to_jsonb(t)")
+	for _, d := range drop {
+		b.WriteString(" - " + pgQuote(d))
+	}
+	if len(fks) == 0 {
+		return b.String()
+	}
+	return "(" + b.String() + ") || jsonb_build_object(" + strings.Join(fks, ", ") + ")"
 }
 
 // emptyMember is a JSON path that matches an object with a member whose
@@ -182,6 +228,9 @@ func (c *collector) add(kind string, v any, fk map[string]*string) {
 	}
 	if kind == "plugins" {
 		dropShorthands(obj)
+	}
+	if kind == "keyauth_credentials" {
+		delete(obj, "ttl") // see the contract above
 	}
 	id, _ := obj["id"].(string)
 	if id == "" {

@@ -37,7 +37,7 @@ func TestFingerprintAgrees(t *testing.T) {
 	// Members whose value is empty ([] or {}): the database keeps them, a
 	// decK dump (go-kong's omitempty) drops them; the fingerprint ignores
 	// them on both sides.
-	execSQL(t, dsn, `UPDATE routes SET entity = entity || '{"hosts": [], "headers": {}}' WHERE name = 'echo-r'`)
+	execSQL(t, dsn, `UPDATE routes SET hosts = '{}', headers = '{}' WHERE name = 'echo-r'`)
 
 	sqlFP := dbFingerprint(t, dsn)
 	d, err := Dump(ctx, c)
@@ -89,7 +89,7 @@ func TestFingerprintChangesOnWriteNotOnNoop(t *testing.T) {
 	before := dbFingerprint(t, dsn)
 
 	// Age the row's timestamps so the no-op PATCH visibly moves updated_at.
-	execSQL(t, dsn, `UPDATE services SET updated_at = 1000, entity = entity || '{"updated_at": 1000}' WHERE name = 'echo'`)
+	execSQL(t, dsn, `UPDATE services SET updated_at = to_timestamp(1000) WHERE name = 'echo'`)
 	if got := dbFingerprint(t, dsn); got.Hash != before.Hash {
 		t.Fatal("a timestamp-only change moved the fingerprint")
 	}

@@ -14,7 +14,7 @@ import (
 )
 
 // bulk adds n services, n routes (one per service) and m consumers with SQL,
-// cloning the entity rows populate wrote through the Admin API, so the
+// cloning the rows populate wrote through the Admin API, so the
 // rows are exactly what kongsim stores (about 0.3 s for 10,000 rows).
 func bulk(t testing.TB, dsn string, n, m int) {
 	t.Helper()
@@ -25,18 +25,15 @@ func bulk(t testing.TB, dsn string, n, m int) {
 	}
 	defer c.Close(ctx)
 	_, err = c.Exec(ctx, fmt.Sprintf(`
-INSERT INTO services (id, created_at, updated_at, tags, entity, name)
-SELECT md5('svc' || i)::uuid, t.created_at, t.updated_at, t.tags,
-       t.entity || jsonb_build_object('id', md5('svc' || i)::uuid, 'name', 'svc-' || i, 'host', 'h' || i || '.internal'), 'svc-' || i
+INSERT INTO services
+SELECT (jsonb_populate_record(NULL::services, to_jsonb(t) || jsonb_build_object('id', md5('svc' || i)::uuid, 'name', 'svc-' || i, 'host', 'h' || i || '.internal'))).*
 FROM generate_series(1, %[1]d) AS i, (SELECT * FROM services WHERE name = 'echo') AS t;
-INSERT INTO routes (id, created_at, updated_at, tags, entity, name, service_id)
-SELECT md5('rt' || i)::uuid, t.created_at, t.updated_at, t.tags,
-       t.entity || jsonb_build_object('id', md5('rt' || i)::uuid, 'name', 'r-' || i, 'paths', jsonb_build_array('/s' || i),
-                                      'service', jsonb_build_object('id', md5('svc' || i)::uuid)), 'r-' || i, md5('svc' || i)::uuid
+INSERT INTO routes
+SELECT (jsonb_populate_record(NULL::routes, to_jsonb(t) || jsonb_build_object('id', md5('rt' || i)::uuid, 'name', 'r-' || i, 'paths', jsonb_build_array('/s' || i),
+                                                    'service_id', md5('svc' || i)::uuid))).*
 FROM generate_series(1, %[1]d) AS i, (SELECT * FROM routes WHERE name = 'echo-r') AS t;
-INSERT INTO consumers (id, created_at, updated_at, tags, entity, username)
-SELECT md5('c' || i)::uuid, t.created_at, t.updated_at, t.tags,
-       t.entity || jsonb_build_object('id', md5('c' || i)::uuid, 'username', 'user-' || i), 'user-' || i
+INSERT INTO consumers
+SELECT (jsonb_populate_record(NULL::consumers, to_jsonb(t) || jsonb_build_object('id', md5('c' || i)::uuid, 'username', 'user-' || i))).*
 FROM generate_series(1, %[2]d) AS i, (SELECT * FROM consumers WHERE username = 'alice') AS t;`, n, m))
 	if err != nil {
 		t.Fatalf("bulk insert: %v", err)

@@ -245,12 +245,12 @@ func TestFaults(t *testing.T) {
 		t.Parallel()
 		k := newKong(t)
 		k.wantExit("3.5.0", 0, "migrations", "bootstrap")
-		k.exec(`INSERT INTO plugins (id, created_at, name, entity) VALUES ('8d1a2b6e-4f0e-4b52-9d55-1b1d7e1f3a01', 1, 'rate-limiting', $1::jsonb)`, plugin)
+		k.exec(`INSERT INTO plugins (id, created_at, name, config, enabled, ws_id) SELECT '8d1a2b6e-4f0e-4b52-9d55-1b1d7e1f3a01', now(), 'rate-limiting', $1::jsonb -> 'config', true, id FROM workspaces WHERE name = 'default'`, plugin)
 		o := k.run("3.6.1", []string{"KONGSIM_KILL_AFTER_COMMIT=rate-limiting/006_350_to_360"}, "migrations", "up")
 		if !o.signaled || !strings.HasSuffix(o.stdout, "migrating rate-limiting on database '"+strings.TrimPrefix(k.env[3], "KONG_PG_DATABASE=")+"'...\n") {
 			t.Errorf("up: %+v", o)
 		}
-		got := k.queryString(`SELECT (SELECT entity->'config'->'redis'->>'host' FROM plugins) || ' ' ||
+		got := k.queryString(`SELECT (SELECT config->'redis'->>'host' FROM plugins) || ' ' ||
 			(SELECT (NOT '006_350_to_360' = ANY(executed || COALESCE(pending, '{}')))::text FROM schema_meta WHERE subsystem = 'rate-limiting') || ' ' ||
 			(SELECT count(*) FROM locks WHERE ttl > now())::text`)
 		if got != "10.0.0.5 true 1" {
@@ -265,13 +265,13 @@ func TestFaults(t *testing.T) {
 		t.Parallel()
 		k := newKong(t)
 		k.wantExit("3.5.0", 0, "migrations", "bootstrap")
-		k.exec(`INSERT INTO plugins (id, created_at, name, entity) VALUES ('8d1a2b6e-4f0e-4b52-9d55-1b1d7e1f3a01', 1, 'rate-limiting', $1::jsonb)`, plugin)
+		k.exec(`INSERT INTO plugins (id, created_at, name, config, enabled, ws_id) SELECT '8d1a2b6e-4f0e-4b52-9d55-1b1d7e1f3a01', now(), 'rate-limiting', $1::jsonb -> 'config', true, id FROM workspaces WHERE name = 'default'`, plugin)
 		o := k.run("3.6.1", []string{"KONGSIM_CLIENT_TIMEOUT=006_350_to_360"}, "migrations", "up")
 		wantErr := "Error: [PostgreSQL error] cluster_mutex callback threw an error: [PostgreSQL error] failed to run migration '006_350_to_360' up: receive_message: failed to get type: timeout\n" + hint
 		if o.code != 1 || o.stderr != wantErr {
 			t.Errorf("up: %+v", o)
 		}
-		got := k.queryString(`SELECT (SELECT entity->'config'->'redis'->>'host' FROM plugins) || ' ' ||
+		got := k.queryString(`SELECT (SELECT config->'redis'->>'host' FROM plugins) || ' ' ||
 			(SELECT (NOT '006_350_to_360' = ANY(executed || COALESCE(pending, '{}')))::text FROM schema_meta WHERE subsystem = 'rate-limiting') || ' ' ||
 			(SELECT count(*) FROM locks)::text`)
 		if got != "10.0.0.5 true 0" {

@@ -78,7 +78,7 @@ func TestBlueGreen350To361(t *testing.T) {
 	wantResult(t, "bootstrap again", d.run("3.5.0", "bootstrap", Options{}), 0, "Database already bootstrapped\n", "")
 	wantResult(t, "up 3.5.0", d.run("3.5.0", "up", Options{}), 0, "Database is already up-to-date\n", "")
 
-	d.exec(`INSERT INTO plugins (id, created_at, name, entity) VALUES ('8d1a2b6e-4f0e-4b52-9d55-1b1d7e1f3a01', 1, 'rate-limiting', $1::jsonb)`, redisPlugin)
+	d.exec(`INSERT INTO plugins (id, created_at, name, config, enabled, ws_id) SELECT '8d1a2b6e-4f0e-4b52-9d55-1b1d7e1f3a01', now(), 'rate-limiting', $1::jsonb -> 'config', true, id FROM workspaces WHERE name = 'default'`, redisPlugin)
 
 	wantResult(t, "up 3.6.1", d.run("3.6.1", "up", Options{}), 0, upTo361, "")
 	st := d.inspect("3.6.1")
@@ -90,7 +90,7 @@ func TestBlueGreen350To361(t *testing.T) {
 		t.Errorf("after up, 3.5.0 must ignore names it does not know: %+v", st)
 	}
 	// up copies the flat fields and keeps them.
-	if got := d.queryString(`SELECT entity->'config'->'redis'->>'host' || ' ' || (entity->'config'->>'redis_host') FROM plugins`); got != "10.0.0.5 10.0.0.5" {
+	if got := d.queryString(`SELECT config->'redis'->>'host' || ' ' || (config->>'redis_host') FROM plugins`); got != "10.0.0.5 10.0.0.5" {
 		t.Errorf("after up: redis.host, redis_host = %q", got)
 	}
 	list361 := d.run("3.6.1", "list", Options{})
@@ -110,7 +110,7 @@ func TestBlueGreen350To361(t *testing.T) {
 		t.Errorf("list 3.6.1 after finish: exit %d\n%s", l.code, l.stdout)
 	}
 	// The teardown removed the flat fields that 3.5 reads.
-	if got := d.queryString(`SELECT (entity->'config' ? 'redis_host')::text || ' ' || (entity->'config'->'redis'->>'port') FROM plugins`); got != "false 6379" {
+	if got := d.queryString(`SELECT (config ? 'redis_host')::text || ' ' || (config->'redis'->>'port') FROM plugins`); got != "false 6379" {
 		t.Errorf("after finish: has redis_host, redis.port = %q", got)
 	}
 	wantResult(t, "finish again", d.run("3.6.1", "finish", Options{}), 0, "No pending migrations to finish\n", "")

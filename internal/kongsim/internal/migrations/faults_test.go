@@ -22,7 +22,7 @@ const clientTimeoutErr = "Error: [PostgreSQL error] cluster_mutex callback threw
 func seed35(t *testing.T) *db {
 	d := newDB(t)
 	d.must("3.5.0", "bootstrap")
-	d.exec(`INSERT INTO plugins (id, created_at, name, entity) VALUES ('8d1a2b6e-4f0e-4b52-9d55-1b1d7e1f3a01', 1, 'rate-limiting', $1::jsonb)`, redisPlugin)
+	d.exec(`INSERT INTO plugins (id, created_at, name, config, enabled, ws_id) SELECT '8d1a2b6e-4f0e-4b52-9d55-1b1d7e1f3a01', now(), 'rate-limiting', $1::jsonb -> 'config', true, id FROM workspaces WHERE name = 'default'`, redisPlugin)
 	return d
 }
 
@@ -30,7 +30,7 @@ func seed35(t *testing.T) *db {
 // classifies it.
 func (d *db) check006() (migrated bool, state string) {
 	d.t.Helper()
-	migrated = d.queryString(`SELECT (entity->'config' ? 'redis')::text FROM plugins`) == "true"
+	migrated = d.queryString(`SELECT (config ? 'redis')::text FROM plugins`) == "true"
 	st := d.inspect("3.6.1")
 	for _, s := range []struct {
 		name string

@@ -142,7 +142,7 @@ func TestResetAndForce(t *testing.T) {
 		t.Fatal("reset left schema_meta")
 	}
 	d.must("3.9.1", "bootstrap")
-	d.exec(`INSERT INTO services (id, created_at, entity) VALUES (gen_random_uuid(), 1, '{}')`)
+	d.exec(`INSERT INTO services (id, created_at) VALUES (gen_random_uuid(), now())`)
 	b := d.run("3.9.1", "bootstrap", Options{Force: true})
 	if b.code != 0 || !strings.HasPrefix(b.stdout, "Resetting database...\nDatabase successfully reset\nBootstrapping database...\n") {
 		t.Errorf("bootstrap -f: %d\n%s%s", b.code, b.stdout, b.stderr)

@@ -6,12 +6,11 @@ import (
 	"github.com/upshift-dev/upshift/internal/kongsim/internal/store"
 )
 
-// This file holds the SQL each migration step runs in the emulator. Kong's
-// real migrations change Kong's real tables; the emulator's tables are the
-// store's (contract 1: id, created_at, updated_at, tags, entity jsonb), so
-// only the steps whose effect the emulator needs do real work:
-//   - core 000_base creates the core entity tables (store.CoreSchema);
-//   - a plugin's 000_base_* creates its tables (store.PluginSchema);
+// This file holds the SQL each migration step runs in the emulator, on
+// Kong's own tables (contract 1, store/ddl.go):
+//   - core steps make the schema changes Kong's make (store.CoreUp,
+//     store.CoreTeardown; 000_base stands for 000–015, see ddl.go);
+//   - a plugin's steps create and change its tables (store.PluginUp);
 //   - rate-limiting 006_350_to_360: up copies the flat redis_* fields into
 //     config.redis (keeping the flat ones), teardown removes the flat ones,
 //     as K: kong/plugins/rate-limiting/migrations/006_350_to_360.lua does on
@@ -24,20 +23,21 @@ import (
 // upSQL returns the body of a migration's up step (without BEGIN/COMMIT).
 func upSQL(subsystem, name string) string {
 	switch {
-	case subsystem == "core" && name == "000_base":
-		return store.CoreSchema()
-	case subsystem != "core" && strings.HasPrefix(name, "000_base"):
-		return store.PluginSchema(subsystem)
+	case subsystem == "core":
+		return store.CoreUp(name)
 	case subsystem == "rate-limiting" && name == "006_350_to_360":
 		return rateLimiting006Up
 	}
-	return ""
+	return store.PluginUp(subsystem, name)
 }
 
 // teardownSQL returns the SQL of a migration's teardown step ("" for a
 // no-op teardown).
 func teardownSQL(subsystem, name string) string {
-	if subsystem == "rate-limiting" && name == "006_350_to_360" {
+	switch {
+	case subsystem == "core":
+		return store.CoreTeardown(name)
+	case subsystem == "rate-limiting" && name == "006_350_to_360":
 		return rateLimiting006Teardown
 	}
 	return ""
@@ -52,15 +52,13 @@ var redisFields = []string{"host", "port", "password", "username", "ssl", "ssl_v
 var rateLimiting006Up = func() string {
 	var pairs []string
 	for _, f := range redisFields {
-		pairs = append(pairs, "'"+f+"', COALESCE(entity #> '{config,redis_"+f+"}', entity #> '{config,redis,"+f+"}')")
+		pairs = append(pairs, "'"+f+"', COALESCE(config -> 'redis_"+f+"', config #> '{redis,"+f+"}')")
 	}
 	return `DO $$
 BEGIN
   UPDATE plugins
-     SET entity = jsonb_set(entity, '{config}',
-           COALESCE(entity -> 'config', '{}'::jsonb)
-           || jsonb_build_object('redis', jsonb_build_object(` + strings.Join(pairs, ", ") + `)))
-   WHERE entity ->> 'name' = 'rate-limiting';
+     SET config = config || jsonb_build_object('redis', jsonb_build_object(` + strings.Join(pairs, ", ") + `))
+   WHERE name = 'rate-limiting';
 EXCEPTION WHEN UNDEFINED_COLUMN OR UNDEFINED_TABLE THEN
   -- accept the existing state, as Kong does
 END$$;`
@@ -75,8 +73,8 @@ var rateLimiting006Teardown = func() string {
 	return `DO $$
 BEGIN
   UPDATE plugins
-     SET entity = jsonb_set(entity, '{config}', COALESCE(entity -> 'config', '{}'::jsonb)` + minus + `)
-   WHERE entity ->> 'name' = 'rate-limiting';
+     SET config = config` + minus + `
+   WHERE name = 'rate-limiting';
 EXCEPTION WHEN UNDEFINED_COLUMN OR UNDEFINED_TABLE THEN
   -- accept the existing state, as Kong does
 END$$;`

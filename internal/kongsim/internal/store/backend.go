@@ -33,23 +33,24 @@ type Query struct {
 	Where  map[string]string // foreign field -> referenced id
 }
 
-// cacheKey is the string form of an entity's cache key fields; "" when the
-// entity has none.
+// cacheKey is an entity's cache key as Kong writes it into the cache_key
+// column, without the trailing workspace id: "<table>:<k1>:…:<k5>:" (K:
+// kong/db/dao/init.lua DAO:cache_key: five slots, empty for absent ones,
+// then ws_id); "" when the entity has none. keys' cache key is (kid, set).
 func cacheKey(ent *Entity, obj map[string]any) string {
+	fields := ent.CacheKey
 	if ent.Name == "keys" {
-		return fmt.Sprintf("%v:%v", obj["kid"], refID(obj["set"]))
+		fields = []string{"kid", "set"}
 	}
-	if len(ent.CacheKey) == 0 {
+	if len(fields) == 0 {
 		return ""
 	}
-	parts := []string{ent.Name}
-	for _, f := range ent.CacheKey {
+	parts := []string{ent.Name, "", "", "", "", "", ""}
+	for i, f := range fields {
 		if fd := ent.Field(f); fd != nil && fd.Type == "foreign" {
-			parts = append(parts, refID(obj[f]))
+			parts[i+1] = refID(obj[f])
 		} else if obj[f] != nil {
-			parts = append(parts, fmt.Sprint(obj[f]))
-		} else {
-			parts = append(parts, "")
+			parts[i+1] = fmt.Sprint(obj[f])
 		}
 	}
 	return strings.Join(parts, ":")
@@ -60,44 +61,6 @@ func refID(v any) string {
 	m, _ := v.(map[string]any)
 	id, _ := m["id"].(string)
 	return id
-}
-
-// columns returns the table columns (besides id, timestamps, tags and
-// entity) and their values for obj; ddl.go declares the same columns.
-func columns(ent *Entity, obj map[string]any) (names []string, values []any) {
-	add := func(n string, v any) {
-		names = append(names, n)
-		values = append(values, v)
-	}
-	for _, f := range ent.Fields {
-		switch {
-		case f.Type == "foreign":
-			if id := refID(obj[f.Name]); id != "" {
-				add(f.Name+"_id", id)
-			} else {
-				add(f.Name+"_id", nil)
-			}
-		case f.Unique:
-			add(f.Name, strOrNil(obj[f.Name]))
-		}
-	}
-	for _, c := range ent.Columns {
-		add(c, strOrNil(obj[c]))
-	}
-	if len(ent.CacheKey) > 0 {
-		add("cache_key", cacheKey(ent, obj))
-	}
-	return names, values
-}
-
-func strOrNil(v any) any {
-	if v == nil {
-		return nil
-	}
-	if s, ok := v.(string); ok {
-		return s
-	}
-	return fmt.Sprint(v)
 }
 
 // matchesTags reports whether obj's tags satisfy the filter.

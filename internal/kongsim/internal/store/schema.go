@@ -48,12 +48,19 @@ type Entity struct {
 	CacheKey []string
 	// Subsystem is the plugin subsystem that owns the table; "" for core.
 	Subsystem string
-	// Columns lists non-unique entity fields copied into table columns
-	// (see ddl.go); unique fields, foreign keys (<field>_id) and cache_key
-	// are copied always.
-	Columns []string
+	// Table is the PostgreSQL table when it is not Name (vaults: Kong
+	// 3.x keeps them in sm_vaults, 2.8 in vaults_beta).
+	Table string
 	// Since is the first version serving the entity; zero for all.
 	Since kongrelease.Version
+}
+
+// TableName is the entity's PostgreSQL table.
+func (e *Entity) TableName() string {
+	if e.Table != "" {
+		return e.Table
+	}
+	return e.Name
 }
 
 // Field returns the named field or nil.
@@ -175,7 +182,7 @@ func Entities(v kongrelease.Version) []*Entity {
 		{Name: "protocols", Type: "set", Required: true, Default: []any{"grpc", "grpcs", "http", "https"}, Elements: &Field{Type: "string", OneOf: protocols}},
 		{Name: "enabled", Type: "boolean", Required: true, Default: true},
 		fTags(),
-	}, CacheKey: []string{"name", "route", "service", "consumer"}, Columns: []string{"name"}}
+	}, CacheKey: []string{"name", "route", "service", "consumer"}}
 	certificates := &Entity{Name: "certificates", Path: "certificates", Fields: []*Field{
 		fID(), fCreatedAt(), fUpdatedAt(),
 		{Name: "cert", Type: "string", Required: true},
@@ -217,7 +224,7 @@ func Entities(v kongrelease.Version) []*Entity {
 		{Name: "target", Type: "string", Required: true},
 		{Name: "weight", Type: "integer", Default: float64(100), Between: between(0, 65535)},
 		fTags(),
-	}, CacheKey: []string{"upstream", "target"}, Columns: []string{"target"}}
+	}, CacheKey: []string{"upstream", "target"}}
 	keySets := &Entity{Name: "key_sets", Path: "key-sets", EndpointKey: "name", Since: kongrelease.MustParse("3.1.0"), Fields: []*Field{
 		fID(), fName(), fTags(), fCreatedAt(), fUpdatedAt(),
 	}}
@@ -228,7 +235,7 @@ func Entities(v kongrelease.Version) []*Entity {
 		{Name: "jwk", Type: "string"},
 		{Name: "pem", Type: "json"},
 		fTags(), fCreatedAt(), fUpdatedAt(),
-	}, Check: atLeastOneOf("jwk", "pem"), Columns: []string{"kid"}}
+	}, Check: atLeastOneOf("jwk", "pem")}
 	vaults := &Entity{Name: "vaults", Path: "vaults", EndpointKey: "prefix", Fields: []*Field{
 		fID(), {Name: "prefix", Type: "string", Required: true, Unique: true},
 		{Name: "name", Type: "string", Required: true},
@@ -262,7 +269,6 @@ func Entities(v kongrelease.Version) []*Entity {
 	jwt.EndpointKey = "key"
 	acls := cred("acls", "acls", "acls", "acl", &Field{Name: "group", Type: "string", Required: true})
 	acls.CacheKey = []string{"consumer", "group"}
-	acls.Columns = []string{"group"}
 	oauth2 := cred("oauth2_credentials", "oauth2", "oauth2", "oauth2",
 		&Field{Name: "name", Type: "string", Required: true},
 		&Field{Name: "client_id", Type: "string", Unique: true, Auto: true},
@@ -274,7 +280,9 @@ func Entities(v kongrelease.Version) []*Entity {
 
 	all := []*Entity{certificates, caCerts, services, routes, consumers, plugins, snis, upstreams, targets,
 		keySets, keys, vaults, keyauth, basic, hmac, jwt, acls, oauth2}
+	vaults.Table = "sm_vaults"
 	if !v3 {
+		vaults.Table = "vaults_beta"
 		// 2.8: no routes.request/response_buffering defaults changed; no
 		// services.enabled before 2.7 (2.8 has it). Keys and key-sets are 3.1+.
 		plugins.Fields = withoutField(plugins.Fields, "instance_name")

@@ -3,9 +3,11 @@ package store
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"strings"
 	"sync"
@@ -324,6 +326,9 @@ func randomHex(n int) string {
 
 // fillAuto generates the values Kong generates for auto fields.
 func (s *Store) fillAuto(ent *Entity, obj map[string]any) {
+	if ent.Name == "ca_certificates" {
+		obj["cert_digest"] = certDigest(obj["cert"])
+	}
 	for _, f := range ent.Fields {
 		if !f.Auto || obj[f.Name] != nil || f.Name == "id" || f.Timestamp {
 			continue
@@ -446,4 +451,21 @@ func ParseTags(q string) (tags []string, anyTag bool) {
 		return strings.Split(q, "/"), true
 	}
 	return strings.Split(q, ","), false
+}
+
+// certDigest is Kong's ca_certificates.cert_digest: the hex SHA-256 of the
+// certificate's DER (K: kong/db/schema/entities/ca_certificates.lua
+// transformations); of the text itself when it is not PEM, which Kong
+// would refuse (kongsim does not parse certificates); nil without a cert.
+func certDigest(v any) any {
+	cert, ok := v.(string)
+	if !ok {
+		return nil
+	}
+	der := []byte(cert)
+	if b, _ := pem.Decode([]byte(cert)); b != nil {
+		der = b.Bytes
+	}
+	sum := sha256.Sum256(der)
+	return hex.EncodeToString(sum[:])
 }
