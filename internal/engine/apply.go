@@ -77,6 +77,7 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 	}
 
 	failures := map[string]int{}
+	skipped := map[string]bool{}            // steps reported as skipped (reportSkipped)
 	var unsureSince, unsureReport time.Time // when the decision began to wait on a part it could not read; last reported
 	// urgent: this pass may start a rollback (a failed gate, or the plan
 	// requests one): Y's reads are bounded (urgent.go).
@@ -113,6 +114,7 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 			continue // the history changed: read it again
 		}
 		d := e.decide(s)
+		e.reportSkipped(s.h, d, skipped)
 		if h.completed && d.direction == "upgrade" {
 			out.Condition = Condition{Type: ConditionReady, Reason: ReasonConverged, Message: "completed: X was decommissioned"}
 			return out, nil
@@ -127,7 +129,7 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 			if time.Since(unsureSince) < e.cfg.WaitTimeout {
 				if st := d.steps[d.next]; time.Since(unsureReport) >= time.Second {
 					unsureReport = time.Now()
-					e.progress(Progress{Step: st.name, Title: st.title, Phase: PhaseWait, Elapsed: time.Since(unsureSince),
+					e.progress(Progress{Step: st.name, Title: st.title, Phase: PhaseWait, Elapsed: time.Since(unsureSince), Index: d.next + 1, Total: len(d.steps),
 						Remaining: (e.cfg.WaitTimeout - time.Since(unsureSince)).Round(time.Second), Message: "waiting: " + d.cond.Message})
 				}
 				if !sleepCtx(actx, e.cfg.PollInterval) {
@@ -193,6 +195,8 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 		}
 		if aerr == nil {
 			failures[st.name] = 0
+			// The first line sums the step up (its other lines, a pause's
+			// measurements or a check's results, were reported as they came).
 			e.progress(Progress{Step: st.name, Title: st.title, Phase: PhaseDone, Elapsed: time.Since(r.start), Index: r.idx, Total: r.total, Message: firstLine(output)})
 			continue
 		}
@@ -218,7 +222,7 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 			failures[st.name]++
 			if failures[st.name] < e.cfg.Retries {
 				wait := e.cfg.RetryBase << (failures[st.name] - 1)
-				e.progress(Progress{Step: st.name, Phase: PhaseWait, Remaining: wait, Message: fmt.Sprintf("retry %d/%d in %s: %s", failures[st.name]+1, e.cfg.Retries, wait, j.redact(aerr.Error()))})
+				e.progress(Progress{Step: st.name, Title: st.title, Phase: PhaseWait, Remaining: wait, Index: r.idx, Total: r.total, Message: fmt.Sprintf("retry %d/%d in %s: %s", failures[st.name]+1, e.cfg.Retries, wait, j.redact(aerr.Error()))})
 				if !sleepCtx(actx, wait) {
 					return e.interrupted(out, st.name), nil
 				}
@@ -229,6 +233,33 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 		}
 		e.recordStall(actx, j, h, out.Condition)
 		return out, nil
+	}
+}
+
+// reportSkipped reports, once per Apply, each step before the next one
+// (all of them when none is next) that is done without having run in
+// this run (observed done, or not needed), so that the step numbers go
+// on without a gap. Steps up to the last one this run ran are not
+// reported again: an apply that resumes starts where the last one
+// stopped.
+func (e *Engine) reportSkipped(h *history, d decision, reported map[string]bool) {
+	limit := d.next
+	if limit < 0 {
+		limit = len(d.steps)
+	}
+	last := -1
+	for i := range limit {
+		if h.done(d.steps[i].name) {
+			last = i
+		}
+	}
+	for i := last + 1; i < limit; i++ {
+		st, v := d.steps[i], d.views[i]
+		if v.Status != StatusDone || reported[st.name] {
+			continue
+		}
+		reported[st.name] = true
+		e.progress(Progress{Step: st.name, Title: st.title, Phase: PhaseSkipped, Index: i + 1, Total: len(d.steps), Message: v.Reason})
 	}
 }
 
