@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -187,14 +188,14 @@ func (sb *sandbox) run(ctx context.Context, t testing.TB) error {
 		res := finishLoad()
 		sb.say("\n== Summary")
 		sb.say("Kong %s → %s (%s) through git: a commit upgraded, a revert rolled back", from, to, sb.strategy)
-		sb.say("Requests through nginx: %d sent, %d failed (by version: %v)", res.Requests, res.Failed, res.By)
+		sb.say("Requests through nginx: %d sent, %d failed (by version: %s)", res.Requests, res.Failed, countsText(res.By))
 		sb.say("Total time: %s", time.Since(start).Round(100*time.Millisecond))
 		if res.Failed > 0 {
 			if sb.strategy == "in_place" {
 				sb.say("In place has downtime by design: %d requests failed while X was stopped and Y not yet serving (and again during the rollback's restore).", res.Failed)
 				return nil
 			}
-			return fmt.Errorf("%d requests failed through nginx (first: %v)", res.Failed, res.Errors)
+			return fmt.Errorf("%d requests failed through nginx (first: %s)", res.Failed, strings.Join(res.Errors, "; "))
 		}
 		return nil
 	}
@@ -230,14 +231,14 @@ func (sb *sandbox) run(ctx context.Context, t testing.TB) error {
 	res := finishLoad()
 	sb.say("\n== Summary")
 	sb.say("Kong %s → %s (%s) and back; steps run: upgrade %d, rollback %d", from, to, sb.strategy, len(out1.Ran), len(out2.Ran))
-	sb.say("Requests through nginx: %d sent, %d failed (by version: %v)", res.Requests, res.Failed, res.By)
+	sb.say("Requests through nginx: %d sent, %d failed (by version: %s)", res.Requests, res.Failed, countsText(res.By))
 	sb.say("Total time: %s", time.Since(start).Round(100*time.Millisecond))
 	if res.Failed > 0 {
 		if sb.strategy == "in_place" {
 			sb.say("In place has downtime by design: %d requests failed while X was stopped and Y not yet serving (and again during the rollback's restore).", res.Failed)
 			return nil
 		}
-		return fmt.Errorf("%d requests failed through nginx (first: %v)", res.Failed, res.Errors)
+		return fmt.Errorf("%d requests failed through nginx (first: %s)", res.Failed, strings.Join(res.Errors, "; "))
 	}
 	return nil
 }
@@ -459,6 +460,23 @@ func (sb *sandbox) showState(ctx context.Context, store engine.Store, extra stri
 	sb.say("")
 	writeObserved(sb.out, &pv.Observed)
 	return nil
+}
+
+// countsText is "3.8.0: 283, 3.9.1: 170": counts by name, names sorted.
+func countsText(m map[string]int) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s: %d", k, m[k])
+	}
+	return strings.Join(parts, ", ")
 }
 
 // selfPath is how to run this binary again: argv[0] (a name on PATH, or a
