@@ -84,6 +84,12 @@ func (p *progressPrinter) Progress(pr engine.Progress) {
 		text = pr.Message
 	case engine.PhaseFailed:
 		head, text = fmt.Sprintf("%s%s: FAILED after %s: ", pos, pr.Step, round(pr.Elapsed)), pr.Message
+	case engine.PhaseInfo:
+		head, text = fmt.Sprintf("%s%s: ", pos, pr.Step), pr.Message
+		if pr.Step == "" {
+			// The run's own news (a rollback begins), not a step's.
+			head = ""
+		}
 	default:
 		head, text = fmt.Sprintf("%s%s: ", pos, pr.Step), pr.Message
 	}

@@ -440,7 +440,7 @@ func (sb *sandbox) apply(ctx context.Context, store engine.Store, extra string) 
 	if err != nil {
 		return out, err
 	}
-	sb.say("%s/%s: %s", out.Condition.Type, out.Condition.Reason, out.Condition.Message)
+	fmt.Fprintln(sb.out, wrap(fmt.Sprintf("%s/%s: ", out.Condition.Type, out.Condition.Reason), out.Condition.Message, 4, outputWidth(sb.out)))
 	return out, nil
 }
 

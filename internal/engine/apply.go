@@ -78,6 +78,7 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 
 	failures := map[string]int{}
 	skipped := map[string]bool{}            // steps reported as skipped (reportSkipped)
+	announced := false                      // a rollback this pass started was reported
 	var unsureSince, unsureReport time.Time // when the decision began to wait on a part it could not read; last reported
 	// urgent: this pass may start a rollback (a failed gate, or the plan
 	// requests one): Y's reads are bounded (urgent.go).
@@ -114,6 +115,11 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 			continue // the history changed: read it again
 		}
 		d := e.decide(s)
+		if d.direction == "rollback" && h.rollback == "" && !announced {
+			// Before the steps' lines: what is happening now.
+			announced = true
+			e.progress(Progress{Phase: PhaseInfo, Message: "Rolling back: " + e.rollbackReason(h)})
+		}
 		e.reportSkipped(s.h, d, skipped)
 		if h.completed && d.direction == "upgrade" {
 			out.Condition = Condition{Type: ConditionReady, Reason: ReasonConverged, Message: "completed: X was decommissioned"}
@@ -212,6 +218,8 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 				if _, err := j.Event(actx, EventRollbackRequested, map[string]string{"reason": ge.msg, "gate": st.name}); err != nil {
 					return out, e.leaseErr(actx, err)
 				}
+				e.progress(Progress{Phase: PhaseInfo, Message: "Rolling back: " + st.name + " failed: " + ge.msg})
+				announced = true
 				urgent = true
 				continue
 			}
