@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/upshift-dev/upshift/agent"
 	"github.com/upshift-dev/upshift/internal/engine"
 )
 
@@ -104,5 +105,15 @@ func TestApplyHeaderSaysRollingBack(t *testing.T) {
 	}
 	if got := header(""); !strings.HasPrefix(got, "Rolling back ") || !strings.HasSuffix(got, ": analysis errors failed 2 times") {
 		t.Errorf("after a failed gate: %q", got)
+	}
+}
+
+// TestStatusHeaderNamesAgentOnce: an agent's ID is "agent HOST-PID";
+// status's header says "Agent HOST-PID", not "Agent agent HOST-PID".
+func TestStatusHeaderNamesAgentOnce(t *testing.T) {
+	var b bytes.Buffer
+	writeStatusTable(&b, agent.Status{Agent: "agent prod-1-4242", Role: "leader"}, false)
+	if got := b.String(); !strings.HasPrefix(got, "Agent prod-1-4242 (leader)") {
+		t.Errorf("header: %q", got)
 	}
 }

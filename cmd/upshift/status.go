@@ -115,7 +115,8 @@ func fetchStatus(ctx context.Context, base string) (agent.Status, []byte, error)
 
 func writeStatusTable(w io.Writer, st agent.Status, detail bool) {
 	head := shortHash(st.Head)
-	fmt.Fprintf(w, "Agent %s (%s", st.Agent, st.Role)
+	// Agents' IDs start with "agent " (their lease holder name).
+	fmt.Fprintf(w, "Agent %s (%s", strings.TrimPrefix(st.Agent, "agent "), st.Role)
 	if st.Leader != "" {
 		fmt.Fprintf(w, ", leader %s", st.Leader)
 	}
