@@ -535,10 +535,7 @@ func (a *Agent) progress(name string, pr engine.Progress) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if st := a.plans[name]; st != nil && pr.Step != "" { // "": the run's news (a rollback begins)
-		st.Step = pr.Step
-		if pr.Phase == engine.PhaseDone || pr.Phase == engine.PhaseFailed {
-			a.log.Info("step", "plan", name, "step", pr.Step, "phase", pr.Phase, "elapsed", pr.Elapsed.Round(time.Millisecond), "message", pr.Message)
-		}
+		st.Step = pr.Step // the engine logs the report itself
 	}
 }
 

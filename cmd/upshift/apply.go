@@ -82,31 +82,21 @@ var applyCommand = &command{
 		envName := fs.String("journal-env", "", "environment variable holding the journal's PostgreSQL DSN")
 		holder := fs.String("holder", "", "lease holder name (default: user@host/pid)")
 		takeOver := fs.Bool("take-over", false, "apply a plan whose current run an agent started (stop that agent first)")
-		logFormat := fs.String("log-format", "text", "text or json")
-		logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
+		lf := addLogFlags(fs, "warn")
 		pos, err := parseFlags(fs, args)
-		var level slog.Level
+		var log *slog.Logger
 		switch {
 		case err != nil:
 		case len(pos) != 1:
 			err = usageErrorf("takes one PATH")
 		case *dir != "" && *envName != "":
 			err = usageErrorf("give at most one of --journal-dir and --journal-env")
-		case *logFormat != "text" && *logFormat != "json":
-			err = usageErrorf("--log-format must be text or json")
 		default:
-			if lerr := level.UnmarshalText([]byte(*logLevel)); lerr != nil {
-				err = usageErrorf("--log-level: %v", lerr)
-			}
+			log, err = lf.logger(s.Err)
 		}
 		if err != nil {
 			return handleParseError("apply", applyUsage, err, s)
 		}
-		var h slog.Handler = slog.NewTextHandler(s.Err, &slog.HandlerOptions{Level: level})
-		if *logFormat == "json" {
-			h = slog.NewJSONHandler(s.Err, &slog.HandlerOptions{Level: level})
-		}
-		log := slog.New(h)
 		p, err := loadOnePlan(pos[0], *name)
 		if err != nil {
 			fmt.Fprintf(s.Err, "upshift apply: %v\n", err)

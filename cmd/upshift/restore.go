@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 
 	"github.com/upshift-dev/upshift/internal/backup"
 )
 
 const restoreUsage = `Usage: upshift restore PATH [--plan NAME] --from MANIFEST --target-env NAME
+                       [--log-format text|json] [--log-level LEVEL]
 
 Restores a database-level backup (MANIFEST, a backup's .json file) into the
 database whose DSN is in the environment variable NAME (never on the command
@@ -19,6 +21,9 @@ Upshift created is dropped and recreated; any other database is replaced only
 when the plan says rollback { restore = true }, and refused otherwise.
 
 Stop the Kong nodes that use the target database first.
+
+Logs (log/slog, --log-format text or json, --log-level debug, info, warn
+(default) or error) go to stderr; secrets never appear in them.
 
 Exit codes: 0 restored (or nothing to do), 1 failure or refusal, 2 usage error.
 `
@@ -32,7 +37,9 @@ var restoreCommand = &command{
 		name := fs.String("plan", "", "plan name")
 		from := fs.String("from", "", "manifest")
 		targetEnv := fs.String("target-env", "", "environment variable holding the target DSN")
+		lf := addLogFlags(fs, "warn")
 		pos, err := parseFlags(fs, args)
+		var log *slog.Logger
 		switch {
 		case err != nil:
 		case len(pos) != 1:
@@ -41,6 +48,8 @@ var restoreCommand = &command{
 			err = usageErrorf("--from MANIFEST is required")
 		case *targetEnv == "":
 			err = usageErrorf("--target-env NAME is required (the DSN is read from that environment variable)")
+		default:
+			log, err = lf.logger(s.Err)
 		}
 		if err != nil {
 			return handleParseError("restore", restoreUsage, err, s)
@@ -69,6 +78,8 @@ var restoreCommand = &command{
 			return exitFail
 		}
 		allow := p.Rollback != nil && p.Rollback.Restore.Value
+		// The DSN is a secret: only the variable's name is logged.
+		log.Debug("restoring", "plan", p.Name, "manifest", m.Name, "kind", m.Kind, "target_env", *targetEnv, "allow_replace", allow)
 		res, err := backup.Restore(ctx, backup.RestoreOptions{Manifest: m, TargetDSN: dsn, AllowReplace: allow})
 		if err != nil {
 			var r *backup.RefusedError
@@ -79,6 +90,7 @@ var restoreCommand = &command{
 			fmt.Fprintf(s.Err, "upshift restore: %v\n", err)
 			return exitFail
 		}
+		log.Info("restored", "plan", p.Name, "manifest", m.Name, "database", res.Database, "action", res.Action)
 		fmt.Fprintf(s.Out, "restore %s into %s: %s\n", m.Name, res.Database, res.Action)
 		return exitOK
 	},

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -27,6 +28,7 @@ import (
 )
 
 const sandboxUsage = `Usage: upshift sandbox [--strategy dual_cluster|blue_green|in_place|rolling] [--gitops] [--keep] [--dir DIR]
+                     [--log-format text|json] [--log-level LEVEL]
 
 Runs an upgrade end to end on this machine with nothing configured: a real
 PostgreSQL (started in a temporary directory), two emulated Kong clusters
@@ -56,6 +58,9 @@ installs them).
                rollback { restore = true }, which the revert needs
   --keep       keep the workspace (plans, journal, backups) afterwards
   --dir DIR    the workspace (default: a new temporary directory)
+  --log-format, --log-level
+               the engine's and the agent's logs on stderr (log/slog), as
+               for apply: text or json; debug, info, warn (default) or error
 
 Exit codes: 0 converged and rolled back with no failed request (in place:
 failed requests during its downtime are expected), 1 otherwise,
@@ -72,13 +77,17 @@ var sandboxCommand = &command{
 		keep := fs.Bool("keep", false, "keep the workspace")
 		dir := fs.String("dir", "", "workspace directory")
 		gitops := fs.Bool("gitops", false, "put the plan in a git repository served by a real git server and let the agent apply it; roll back with git revert")
+		lf := addLogFlags(fs, "warn")
 		pos, err := parseFlags(fs, args)
+		var log *slog.Logger
 		switch {
 		case err != nil:
 		case len(pos) != 0:
 			err = usageErrorf("takes no arguments")
 		case sandboxVersions[*strategy] == [2]string{}:
 			err = usageErrorf("--strategy must be dual_cluster, blue_green, in_place or rolling")
+		default:
+			log, err = lf.logger(s.Err)
 		}
 		if err != nil {
 			return handleParseError("sandbox", sandboxUsage, err, s)
@@ -94,7 +103,7 @@ var sandboxCommand = &command{
 		if !*keep {
 			defer os.RemoveAll(*dir)
 		}
-		sb := &sandbox{strategy: *strategy, dir: *dir, out: s.Out, gitops: *gitops}
+		sb := &sandbox{strategy: *strategy, dir: *dir, out: s.Out, gitops: *gitops, log: log}
 		err = testenv.Standalone(filepath.Join(*dir, "servers"), func(f string, a ...any) {}, func(t testing.TB) error {
 			return sb.run(ctx, t)
 		})
@@ -122,6 +131,7 @@ type sandbox struct {
 	strategy string
 	dir      string
 	out      io.Writer
+	log      *slog.Logger // nil: discard (tests)
 	fleet    *fleet.Fleet
 	ng       *testenv.NginxProc
 	vars     map[string]any
@@ -430,7 +440,7 @@ func (sb *sandbox) apply(ctx context.Context, store engine.Store, extra string) 
 		return engine.Outcome{}, err
 	}
 	pp := newProgressPrinter(sb.out)
-	e, err := engine.New(engine.Config{Plan: p, Store: store, Holder: "sandbox", Progress: pp.Progress,
+	e, err := engine.New(engine.Config{Plan: p, Store: store, Holder: "sandbox", Progress: pp.Progress, Logger: sb.log,
 		WaitTimeout: 60 * time.Second, RetryBase: 200 * time.Millisecond, Drain: time.Second})
 	if err != nil {
 		return engine.Outcome{}, err

@@ -41,7 +41,7 @@ func (sb *sandbox) runGitOps(ctx context.Context, t testing.TB, store engine.Sto
 	if err != nil {
 		return err
 	}
-	a, err := agent.New(agent.Config{Source: src, Store: store, Interval: 500 * time.Millisecond, Holder: "sandbox-agent",
+	a, err := agent.New(agent.Config{Source: src, Store: store, Interval: 500 * time.Millisecond, Holder: "sandbox-agent", Logger: sb.log,
 		Engine: func(c *engine.Config) {
 			c.Drain, c.WaitTimeout, c.RetryBase = time.Second, 60*time.Second, 200*time.Millisecond
 		}})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"slices"
@@ -115,6 +116,7 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 			continue // the history changed: read it again
 		}
 		d := e.decide(s)
+		e.logDecision(obs, observeTook, d)
 		if d.direction == "rollback" && h.rollback == "" && !announced {
 			// Before the steps' lines: what is happening now.
 			announced = true
@@ -244,6 +246,37 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 	}
 }
 
+// logDecision logs, at debug, what a pass observed and decided.
+func (e *Engine) logDecision(o Observed, took time.Duration, d decision) {
+	if !e.log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	next := ""
+	if d.next >= 0 {
+		next = d.steps[d.next].name
+	}
+	side := func(f *NodeFacts) string {
+		switch {
+		case f == nil:
+			return "-"
+		case !f.Reachable:
+			return "unreachable: " + f.Error
+		case f.Ready:
+			return f.Version + " ready"
+		}
+		return f.Version + " not ready: " + f.ReadyReason + f.ReadyError
+	}
+	traffic := "-"
+	if t := o.Traffic; t != nil {
+		traffic = fmt.Sprintf("%d/%d", t.From, t.To)
+		if t.Error != "" {
+			traffic = "unreadable: " + t.Error
+		}
+	}
+	e.log.Debug("observed", "plan", e.plan.Name, "took", took.Round(time.Millisecond), "x", side(o.From), "y", side(o.To),
+		"traffic", traffic, "direction", d.direction, "next", next, "condition", d.cond.Type+"/"+d.cond.Reason, "message", d.cond.Message)
+}
+
 // reportSkipped reports, once per Apply, each step before the next one
 // (all of them when none is next) that is done without having run in
 // this run (observed done, or not needed), so that the step numbers go
@@ -360,7 +393,37 @@ func (e *Engine) leaseErr(ctx context.Context, err error) error {
 	return fmt.Errorf("plan %q: %w", e.plan.Name, err)
 }
 
+// progress reports p to Config.Progress and logs it: waits at debug,
+// everything else at info, so that --log-level and --log-format show the
+// run as it goes. A failed step is info too: apply shows it already, and
+// at its default level (warn) it is not printed twice.
 func (e *Engine) progress(p Progress) {
+	if e.drv != nil {
+		// Messages carry commands' output and errors: masked as the
+		// journal masks them, before anyone prints or logs them.
+		p.Message = (&Journal{Secrets: e.drv.Secrets}).redact(p.Message)
+	}
+	level := slog.LevelInfo
+	if p.Phase == PhaseWait {
+		level = slog.LevelDebug
+	}
+	if e.log.Enabled(context.Background(), level) {
+		args := []any{"plan", e.plan.Name, "phase", p.Phase}
+		if p.Step != "" {
+			args = append(args, "step", p.Step, "index", p.Index, "total", p.Total)
+		}
+		if p.Phase != PhaseStart && p.Phase != PhaseSkipped {
+			args = append(args, "elapsed", p.Elapsed.Round(time.Millisecond))
+		}
+		if p.Remaining > 0 {
+			args = append(args, "remaining", p.Remaining.Round(time.Millisecond))
+		}
+		msg := p.Message
+		if p.Phase == PhaseStart {
+			msg = p.Title
+		}
+		e.log.Log(context.Background(), level, msg, args...)
+	}
 	if e.cfg.Progress == nil {
 		return
 	}

@@ -1,9 +1,13 @@
 package engine
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/upshift-dev/upshift/plan"
 )
@@ -15,7 +19,7 @@ import (
 // reported again (an apply that resumes), and each is reported once.
 func TestReportSkippedKeepsNumbering(t *testing.T) {
 	var got []string
-	e := &Engine{plan: &plan.Plan{Name: "p"}, cfg: Config{Progress: func(p Progress) {
+	e := &Engine{plan: &plan.Plan{Name: "p"}, log: slog.New(slog.DiscardHandler), cfg: Config{Progress: func(p Progress) {
 		got = append(got, fmt.Sprintf("%s [%d/%d] %s: %s", p.Phase, p.Index, p.Total, p.Step, p.Message))
 	}}}
 	names := []string{"guard", "backup", "migrations_up", "migrations_finish", "start_to", "checks"}
@@ -48,5 +52,43 @@ func TestReportSkippedKeepsNumbering(t *testing.T) {
 	e.reportSkipped(h, d, map[string]bool{})
 	if len(got) != 0 {
 		t.Fatalf("a resumed apply reported %q", got)
+	}
+}
+
+// TestProgressIsLogged: what apply shows is also logged, so that
+// --log-level and --log-format change what one gets: at debug every
+// report including waits, as JSON with the JSON handler; at info all but
+// waits; at apply's default warn nothing (its output shows them already).
+// Secrets are masked in both.
+func TestProgressIsLogged(t *testing.T) {
+	var b bytes.Buffer
+	var shown []string
+	e := &Engine{plan: &plan.Plan{Name: "p"}, drv: &Drivers{Secrets: []string{"hunter22"}},
+		log: slog.New(slog.NewJSONHandler(&b, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		cfg: Config{Progress: func(p Progress) { shown = append(shown, p.Message) }}}
+	e.progress(Progress{Step: "start_to", Title: "start Y", Phase: PhaseStart, Index: 6, Total: 14})
+	e.progress(Progress{Step: "start_to", Phase: PhaseWait, Index: 6, Total: 14, Remaining: 55 * time.Second, Message: "waiting for Y to be ready"})
+	e.progress(Progress{Step: "start_to", Phase: PhaseFailed, Index: 6, Total: 14, Message: "hook: password=hunter22 refused"})
+	var recs []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(b.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("not a JSON log line: %q", l)
+		}
+		recs = append(recs, m)
+	}
+	if len(recs) != 3 || recs[0]["msg"] != "start Y" || recs[0]["step"] != "start_to" || recs[1]["level"] != "DEBUG" ||
+		recs[1]["remaining"] == nil || recs[2]["level"] != "INFO" {
+		t.Errorf("log:\n%s", b.String())
+	}
+	if strings.Contains(b.String(), "hunter22") || strings.Contains(strings.Join(shown, "\n"), "hunter22") {
+		t.Errorf("a secret was logged or shown:\n%s\n%q", b.String(), shown)
+	}
+	b.Reset()
+	e.log = slog.New(slog.NewJSONHandler(&b, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	e.progress(Progress{Step: "start_to", Phase: PhaseWait, Message: "waiting"})
+	e.progress(Progress{Step: "start_to", Phase: PhaseFailed, Message: "refused"})
+	if b.Len() != 0 {
+		t.Errorf("at warn, a wait and a failed step are logged:\n%s", b.String())
 	}
 }
