@@ -50,8 +50,13 @@ func (p *progressPrinter) Progress(pr engine.Progress) {
 	}
 	// Continuation lines start under the step's position.
 	indent := utf8.RuneCountInString(stamp) + 4
+	if pr.Step == "" {
+		// The run's own news (a rollback begins, a slow read while it
+		// observes), not a step's.
+		pos = ""
+	}
 	if pr.Phase == engine.PhaseWait {
-		head := fmt.Sprintf("%s%s: ", pos, pr.Step)
+		head := stepHead(pos, pr.Step)
 		text := waitText(pr)
 		// On a terminal, a wait that fits on one line is redrawn in
 		// place; a longer one is printed whole, as off a terminal.
@@ -84,16 +89,18 @@ func (p *progressPrinter) Progress(pr engine.Progress) {
 		text = pr.Message
 	case engine.PhaseFailed:
 		head, text = fmt.Sprintf("%s%s: FAILED after %s: ", pos, pr.Step, round(pr.Elapsed)), pr.Message
-	case engine.PhaseInfo:
-		head, text = fmt.Sprintf("%s%s: ", pos, pr.Step), pr.Message
-		if pr.Step == "" {
-			// The run's own news (a rollback begins), not a step's.
-			head = ""
-		}
 	default:
-		head, text = fmt.Sprintf("%s%s: ", pos, pr.Step), pr.Message
+		head, text = stepHead(pos, pr.Step), pr.Message
 	}
 	fmt.Fprintln(p.w, wrap(stamp+head, text, indent, p.width))
+}
+
+// stepHead is "[i/N] step: ", or "" for the run's own news.
+func stepHead(pos, step string) string {
+	if step == "" {
+		return ""
+	}
+	return pos + step + ": "
 }
 
 // clear removes a status line left on screen.

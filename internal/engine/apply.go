@@ -47,6 +47,10 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 	defer cancel(nil)
 	stop := context.AfterFunc(lease.Context(), func() { cancel(context.Cause(lease.Context())) })
 	defer stop()
+	// A read, hook or command that takes long is reported while it runs.
+	inStep := &current{}
+	actx, stopSlow := e.watchSlow(actx, inStep)
+	defer stopSlow()
 
 	j := &Journal{Store: e.cfg.Store, Lease: lease, Commit: e.cfg.Commit, Author: e.cfg.Author, Secrets: e.drv.Secrets}
 	if e.cfg.AgentID != "" {
@@ -180,7 +184,9 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 			sctx = traffic.WithStarted(sctx, func([]string) { Failpoint(name, PhaseDuring) })
 		}
 		applyStart := time.Now()
+		inStep.set(&st, r.idx, r.total)
 		output, details, aerr := st.apply(sctx, r)
+		inStep.set(nil, 0, 0)
 		applyTook := time.Since(applyStart)
 		Failpoint(st.name, PhaseAfter)
 		result := ResultOK
@@ -428,6 +434,10 @@ func (e *Engine) progress(p Progress) {
 		return
 	}
 	p.Time, p.Plan = time.Now(), e.plan.Name
+	// Slow waits are reported from another goroutine (slow.go): calls
+	// never overlap.
+	e.progressMu.Lock()
+	defer e.progressMu.Unlock()
 	e.cfg.Progress(p)
 }
 
@@ -471,6 +481,7 @@ func (r *run) drain(ctx context.Context) error {
 	}
 	r.e.progress(Progress{Step: r.step.name, Title: r.step.title, Phase: PhaseWait, Elapsed: time.Since(r.start), Remaining: d,
 		Index: r.idx, Total: r.total, Message: "draining in-flight requests before stopping"})
+	defer track(ctx, "in-flight requests to drain before stopping", d)()
 	if !sleepCtx(ctx, d) {
 		return fmt.Errorf("drain: %w", context.Cause(ctx))
 	}
@@ -478,7 +489,20 @@ func (r *run) drain(ctx context.Context) error {
 }
 
 func (r *run) hook(ctx context.Context, argv []string) (string, error) {
+	limit := DefaultHookTimeout
+	if h, ok := r.e.drv.Hooks.(ExecHooks); ok && h.Timeout > 0 {
+		limit = h.Timeout
+	}
+	defer track(ctx, "the hook "+hookName(argv), limit)()
 	return r.e.drv.Hooks.Run(ctx, argv)
+}
+
+// hookName is a hook's program and first argument, enough to tell it.
+func hookName(argv []string) string {
+	if len(argv) > 2 {
+		argv = argv[:2]
+	}
+	return strings.Join(argv, " ")
 }
 
 // kongMigrations runs Y's `kong migrations cmd` on the database at dsn,
@@ -521,7 +545,9 @@ func (r *run) kongMigrations(ctx context.Context, cmd, dsn string) (string, erro
 	if f, ok := ctx.Value(startedKey{}).(func()); ok {
 		c.Started = func(int) { f() }
 	}
+	done := track(ctx, "kong migrations "+cmd+" on database "+db.Database, 0)
 	res, err := c.Run(ctx, "migrations", cmd)
+	done()
 	out := strings.TrimSpace(res.Stdout + "\n" + res.Stderr)
 	if err != nil {
 		return out, fmt.Errorf("kong migrations %s: %w", cmd, err)
@@ -630,6 +656,7 @@ func (r *run) waitAll(ctx context.Context, label string, nodes func(Observed) []
 
 // measure takes one measurement of g.
 func (r *run) measure(ctx context.Context, g Gate) (GateResult, error) {
+	defer track(ctx, "the measurement of "+g.Name(), 0)()
 	res, err := g.Measure(ctx)
 	if err != nil {
 		return res, fmt.Errorf("measure %s: %w", g.Name(), err)
