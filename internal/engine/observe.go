@@ -549,7 +549,24 @@ func (o *Observer) errString(err error) string {
 			s = strings.ReplaceAll(s, sec, "[redacted]")
 		}
 	}
-	return s
+	return oneLinePerError(s)
+}
+
+// oneLinePerError drops each line of s that repeats the one before it:
+// pgx (sslmode=prefer) words its TLS and its plain attempt the same, so
+// a refused connection read as two identical lines.
+func oneLinePerError(s string) string {
+	if !strings.Contains(s, "\n") {
+		return s
+	}
+	lines := strings.Split(s, "\n")
+	out := lines[:1]
+	for _, l := range lines[1:] {
+		if strings.TrimSpace(l) != strings.TrimSpace(out[len(out)-1]) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // readSides starts, on wg, the reads of X's and Y's nodes (the sides'

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -82,5 +83,17 @@ func TestFrozenYIsSaidWhileWaitedFor(t *testing.T) {
 			t.Fatalf("no %q while Y's read hung (pause_50 ended: %v); waits reported:\n%s", want, over, got)
 		}
 		time.Sleep(50 * time.Millisecond) // polling with a deadline
+	}
+}
+
+// TestOneLinePerError: an observed error keeps one of pgx's identical
+// attempt lines (sslmode=prefer: the TLS and the plain attempt).
+func TestOneLinePerError(t *testing.T) {
+	in := "failed to connect to `user=kong database=kong`:\n" +
+		"\t127.0.0.1:5432 (127.0.0.1): dial error: connect: connection refused\n" +
+		"\t127.0.0.1:5432 (127.0.0.1): dial error: connect: connection refused"
+	want := "failed to connect to `user=kong database=kong`:\n\t127.0.0.1:5432 (127.0.0.1): dial error: connect: connection refused"
+	if got := (&Observer{}).errString(errors.New(in)); got != want {
+		t.Errorf("errString:\n%s\nwant:\n%s", got, want)
 	}
 }
