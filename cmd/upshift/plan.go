@@ -174,7 +174,7 @@ func writePreview(w io.Writer, pv *engine.Preview) {
 	default:
 		fmt.Fprintf(w, "Plan: %s to run.\n", plural(toRun, "step", "steps"))
 	}
-	fmt.Fprintf(w, "Condition: %s/%s: %s\n", pv.Condition.Type, pv.Condition.Reason, pv.Condition.Message)
+	fmt.Fprintln(w, wrap(fmt.Sprintf("Condition: %s/%s: ", pv.Condition.Type, pv.Condition.Reason), pv.Condition.Message, 4, outputWidth(w)))
 	if r := pv.Run; r != nil && r.Started {
 		who := "upshift apply"
 		if r.Agent != "" {
