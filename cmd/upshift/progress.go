@@ -121,7 +121,9 @@ func waitText(pr engine.Progress) string {
 			parts = append(parts, fmt.Sprintf("gives up in %s", round(pr.Remaining)))
 		}
 	}
-	parts = append(parts, "elapsed "+round(pr.Elapsed))
+	if pr.Elapsed > 0 {
+		parts = append(parts, "elapsed "+round(pr.Elapsed))
+	}
 	return strings.Join(parts, ", ")
 }
 

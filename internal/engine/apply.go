@@ -238,7 +238,8 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 			failures[st.name]++
 			if failures[st.name] < e.cfg.Retries {
 				wait := e.cfg.RetryBase << (failures[st.name] - 1)
-				e.progress(Progress{Step: st.name, Title: st.title, Phase: PhaseWait, Remaining: wait, Index: r.idx, Total: r.total, Message: fmt.Sprintf("retry %d/%d in %s: %s", failures[st.name]+1, e.cfg.Retries, wait, j.redact(aerr.Error()))})
+				// The failure was reported just before (PhaseFailed): once.
+				e.progress(Progress{Step: st.name, Title: st.title, Phase: PhaseWait, Index: r.idx, Total: r.total, Message: fmt.Sprintf("retry %d/%d in %s", failures[st.name]+1, e.cfg.Retries, wait)})
 				if !sleepCtx(actx, wait) {
 					return e.interrupted(out, st.name), nil
 				}
