@@ -572,14 +572,13 @@ func (a *Agent) apply(ctx context.Context, p *plan.Plan, runKey, rollback, commi
 func (a *Agent) progress(name string, pr engine.Progress) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if st := a.plans[name]; st != nil {
-		st.Step = pr.Step
+	if st := a.plans[name]; st != nil && pr.Step != "" { // "": the run's news (a rollback begins)
+		st.Step = pr.Step // the engine logs the report itself
 		switch pr.Phase {
 		case engine.PhaseStart:
 			st.Note, st.Title = "", pr.Title
 			a.observeLive(st) // the step's starting point, for the status
 		case engine.PhaseDone, engine.PhaseFailed:
-			a.log.Info("step", "plan", name, "step", pr.Step, "phase", pr.Phase, "elapsed", pr.Elapsed.Round(time.Millisecond), "message", pr.Message)
 			st.Note = pr.Message
 			a.observe(st) // what the step changed
 		default:

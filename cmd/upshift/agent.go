@@ -108,10 +108,9 @@ var agentCommand = &command{
 		glEnv := fs.String("webhook-gitlab-token-env", "", "environment variable holding the GitLab webhook token")
 		verify := fs.Bool("verify-signatures", false, "act only on head commits signed by a trusted key")
 		trusted := fs.String("trusted-keys", "", "trusted keys file: armored OpenPGP public key blocks and SSH allowed-signers lines (see above)")
-		logFormat := fs.String("log-format", "text", "text or json")
-		logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+		lf := addLogFlags(fs, "info")
 		pos, err := parseFlags(fs, args)
-		var level slog.Level
+		var log *slog.Logger
 		switch {
 		case err != nil:
 		case len(pos) != 0:
@@ -132,12 +131,8 @@ var agentCommand = &command{
 			err = usageErrorf("--verify-signatures needs --trusted-keys FILE")
 		case !*verify && *trusted != "":
 			err = usageErrorf("--trusted-keys goes with --verify-signatures")
-		case *logFormat != "text" && *logFormat != "json":
-			err = usageErrorf("--log-format must be text or json")
 		default:
-			if lerr := level.UnmarshalText([]byte(*logLevel)); lerr != nil {
-				err = usageErrorf("--log-level: %v", lerr)
-			}
+			log, err = lf.logger(s.Err)
 		}
 		if err == nil && *sshKey != "" {
 			if *sshUser, err = gitsource.SSHUser(*repo, *sshUser); err != nil {
@@ -147,11 +142,6 @@ var agentCommand = &command{
 		if err != nil {
 			return handleParseError("agent", agentUsage, err, s)
 		}
-		var h slog.Handler = slog.NewTextHandler(s.Err, &slog.HandlerOptions{Level: level})
-		if *logFormat == "json" {
-			h = slog.NewJSONHandler(s.Err, &slog.HandlerOptions{Level: level})
-		}
-		log := slog.New(h)
 		fail := func(format string, a ...any) int {
 			fmt.Fprintf(s.Err, "upshift agent: "+format+"\n", a...)
 			return exitFail

@@ -82,31 +82,21 @@ var applyCommand = &command{
 		envName := fs.String("journal-env", "", "environment variable holding the journal's PostgreSQL DSN")
 		holder := fs.String("holder", "", "lease holder name (default: user@host/pid)")
 		takeOver := fs.Bool("take-over", false, "apply a plan whose current run an agent started (stop that agent first)")
-		logFormat := fs.String("log-format", "text", "text or json")
-		logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
+		lf := addLogFlags(fs, "warn")
 		pos, err := parseFlags(fs, args)
-		var level slog.Level
+		var log *slog.Logger
 		switch {
 		case err != nil:
 		case len(pos) != 1:
 			err = usageErrorf("takes one PATH")
 		case *dir != "" && *envName != "":
 			err = usageErrorf("give at most one of --journal-dir and --journal-env")
-		case *logFormat != "text" && *logFormat != "json":
-			err = usageErrorf("--log-format must be text or json")
 		default:
-			if lerr := level.UnmarshalText([]byte(*logLevel)); lerr != nil {
-				err = usageErrorf("--log-level: %v", lerr)
-			}
+			log, err = lf.logger(s.Err)
 		}
 		if err != nil {
 			return handleParseError("apply", applyUsage, err, s)
 		}
-		var h slog.Handler = slog.NewTextHandler(s.Err, &slog.HandlerOptions{Level: level})
-		if *logFormat == "json" {
-			h = slog.NewJSONHandler(s.Err, &slog.HandlerOptions{Level: level})
-		}
-		log := slog.New(h)
 		p, err := loadOnePlan(pos[0], *name)
 		if err != nil {
 			fmt.Fprintf(s.Err, "upshift apply: %v\n", err)
@@ -142,7 +132,7 @@ var applyCommand = &command{
 			for _, a := range p.ApproveInAdvance {
 				inAdvance = append(inAdvance, a.Value)
 			}
-			fmt.Fprintf(s.Out, "Applying %q: %s %s → %s%s\n", p.Name, p.Strategy.Value, p.From.Version.Value, p.To.Version.Value, inAdvanceNote(inAdvance))
+			fmt.Fprintln(s.Out, applyHeader(ctx, store, p)+inAdvanceNote(inAdvance))
 			// rollback { requested = true } written into the plan file
 			// while this apply runs stops the current step (a pause is not
 			// waited out), and the new plan is applied at once.
@@ -170,7 +160,7 @@ var applyCommand = &command{
 			}
 			return exitFail
 		}
-		fmt.Fprintf(s.Out, "\n%s/%s: %s\n", out.Condition.Type, out.Condition.Reason, out.Condition.Message)
+		fmt.Fprintln(s.Out, "\n"+wrap(fmt.Sprintf("%s/%s: ", out.Condition.Type, out.Condition.Reason), out.Condition.Message, 4, outputWidth(s.Out)))
 		ran := "no step"
 		if len(out.Ran) > 0 {
 			ran = fmt.Sprintf("%s (%s)", plural(len(out.Ran), "step", "steps"), strings.Join(out.Ran, ", "))
@@ -186,6 +176,28 @@ var applyCommand = &command{
 		}
 		return exitFail
 	},
+}
+
+// applyHeader says what apply is about to do: apply the plan, or roll it
+// back (the plan requests it, sets to.version back, or the run's
+// rollback began: a failed gate).
+func applyHeader(ctx context.Context, store engine.Store, p *plan.Plan) string {
+	why := ""
+	switch {
+	case rollbackRequested(p):
+		why = "rollback { requested = true }"
+	case p.To.Version.Value == p.From.Version.Value:
+		why = "to.version is set back to from.version"
+	default:
+		// A journal that cannot be read here is Apply's to report.
+		if info, err := engine.ReadRun(ctx, store, p.Name); err == nil && info.InProgress() {
+			why = info.Rollback
+		}
+	}
+	if why == "" {
+		return fmt.Sprintf("Applying %q: %s %s → %s", p.Name, p.Strategy.Value, p.From.Version.Value, p.To.Version.Value)
+	}
+	return fmt.Sprintf("Rolling back %q: %s, traffic and state back to X (Kong %s): %s", p.Name, p.Strategy.Value, p.From.Version.Value, why)
 }
 
 // watchRollback reloads the plan file at path every interval while ctx

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 
 	"github.com/upshift-dev/upshift/internal/backup"
@@ -11,7 +12,7 @@ import (
 	"github.com/upshift-dev/upshift/schema"
 )
 
-const backupUsage = `Usage: upshift backup PATH [--plan NAME]
+const backupUsage = `Usage: upshift backup PATH [--plan NAME] [--log-format text|json] [--log-level LEVEL]
 
 Backs up the plan's current cluster (from) into backup.dir, writes a manifest
 next to it, verifies the backup, and keeps the newest backup.keep backups.
@@ -28,6 +29,9 @@ Passwords come from the plan's env() values, never from argv.
 PATH is a plan file or a directory; --plan picks a plan when PATH holds
 several.
 
+Logs (log/slog, --log-format text or json, --log-level debug, info, warn
+(default) or error) go to stderr; secrets never appear in them.
+
 Exit codes: 0 backup taken and verified, 1 not taken, not verified, or
 verification failed (the message and the manifest say why), 2 usage error.
 `
@@ -39,9 +43,15 @@ var backupCommand = &command{
 	Run: func(ctx context.Context, args []string, s *streams) int {
 		fs := newFlagSet("backup")
 		name := fs.String("plan", "", "plan name")
+		lf := addLogFlags(fs, "warn")
 		pos, err := parseFlags(fs, args)
-		if err == nil && len(pos) != 1 {
+		var log *slog.Logger
+		switch {
+		case err != nil:
+		case len(pos) != 1:
 			err = usageErrorf("takes one PATH")
+		default:
+			log, err = lf.logger(s.Err)
 		}
 		if err != nil {
 			return handleParseError("backup", backupUsage, err, s)
@@ -56,6 +66,8 @@ var backupCommand = &command{
 			fmt.Fprintf(s.Err, "upshift backup: plan %q: %v\n", p.Name, err)
 			return exitFail
 		}
+		d.Options.Logger = log
+		log.Debug("backing up", "plan", p.Name, "dir", d.Options.Dir, "verify", d.VerifyDSN != "", "keep", d.Keep)
 		m, err := d.Backup(ctx)
 		if m != nil {
 			fmt.Fprintf(s.Out, "backup %s (%s): %s, %d bytes, sha256 %s\n", m.Name, m.Kind, m.Path(), m.Size, m.SHA256)
@@ -73,6 +85,7 @@ var backupCommand = &command{
 			fmt.Fprintf(s.Err, "upshift backup: %v\n", err)
 			return exitFail
 		}
+		log.Info("backup verified", "plan", p.Name, "name", m.Name, "reason", m.Verification.Reason)
 		fmt.Fprintf(s.Out, "verified: %s\n", m.Verification.Reason)
 		return exitOK
 	},

@@ -161,7 +161,7 @@ func writePreview(w io.Writer, pv *engine.Preview) {
 		}
 		fmt.Fprintln(w, line)
 		if st.Reason != "" && st.Status != engine.StatusPending {
-			fmt.Fprintf(w, "    %*s  %s\n", width, "", oneLine(st.Reason, 160))
+			fmt.Fprintln(w, wrap(fmt.Sprintf("    %*s  ", width, ""), st.Reason, width+6, outputWidth(w)))
 		}
 	}
 	fmt.Fprintln(w)
@@ -188,7 +188,7 @@ func writePreview(w io.Writer, pv *engine.Preview) {
 	default:
 		fmt.Fprintf(w, "Plan: %s to run.\n", plural(toRun, "step", "steps"))
 	}
-	fmt.Fprintf(w, "Condition: %s/%s: %s\n", pv.Condition.Type, pv.Condition.Reason, pv.Condition.Message)
+	fmt.Fprintln(w, wrap(fmt.Sprintf("Condition: %s/%s: ", pv.Condition.Type, pv.Condition.Reason), pv.Condition.Message, 4, outputWidth(w)))
 	if r := pv.Run; r != nil && r.Started {
 		who := "upshift apply"
 		if r.Agent != "" {
@@ -212,6 +212,8 @@ func writePreview(w io.Writer, pv *engine.Preview) {
 }
 
 func writeObserved(w io.Writer, o *engine.Observed) {
+	// Causes wrap under the value column (2 + 14 + 1), never cut.
+	width := outputWidth(w)
 	fmt.Fprintln(w, "Observed:")
 	node := func(label string, f *engine.NodeFacts) {
 		if f == nil {
@@ -222,11 +224,11 @@ func writeObserved(w io.Writer, o *engine.Observed) {
 		}
 		switch {
 		case !f.Reachable:
-			fmt.Fprintf(w, "  %-14s not reachable: %s\n", label, oneLine(f.Error, 100))
+			fmt.Fprintln(w, wrap(fmt.Sprintf("  %-14s not reachable: ", label), f.Error, 17, width))
 		case f.Ready:
 			fmt.Fprintf(w, "  %-14s Kong %s, ready (%s)\n", label, f.Version, f.ReadySource)
 		default:
-			fmt.Fprintf(w, "  %-14s Kong %s, not ready: %s%s\n", label, f.Version, f.ReadyReason, f.ReadyError)
+			fmt.Fprintln(w, wrap(fmt.Sprintf("  %-14s Kong %s, not ready: ", label, f.Version), f.ReadyReason+f.ReadyError, 17, width))
 		}
 	}
 	node("X", o.From)
@@ -245,7 +247,7 @@ func writeObserved(w io.Writer, o *engine.Observed) {
 		}
 		switch {
 		case d.Error != "":
-			fmt.Fprintf(w, "  %-14s cannot be read: %s\n", label, oneLine(d.Error, 100))
+			fmt.Fprintln(w, wrap(fmt.Sprintf("  %-14s cannot be read: ", label), d.Error, 17, width))
 			return
 		case d.NeedsBootstrap:
 			fmt.Fprintf(w, "  %-14s not bootstrapped (empty)\n", label)
@@ -254,8 +256,8 @@ func writeObserved(w io.Writer, o *engine.Observed) {
 				if m == nil {
 					continue
 				}
-				fmt.Fprintf(w, "  %-14s for Kong %s: %d executed, %d pending, %d new%s\n", label, m.Version,
-					count(m.Executed), count(m.Pending), count(m.New), list(m.New))
+				fmt.Fprintln(w, wrap(fmt.Sprintf("  %-14s for Kong %s: ", label, m.Version), fmt.Sprintf("%d executed, %d pending, %d new%s",
+					count(m.Executed), count(m.Pending), count(m.New), list(m.New)), 17, width))
 			}
 		}
 		for _, l := range d.Locks {
@@ -274,7 +276,7 @@ func writeObserved(w io.Writer, o *engine.Observed) {
 	db("Y's db", o.ToDatabase)
 	if t := o.Traffic; t != nil {
 		if t.Error != "" {
-			fmt.Fprintf(w, "  %-14s cannot be read: %s\n", "traffic", oneLine(t.Error, 100))
+			fmt.Fprintln(w, wrap(fmt.Sprintf("  %-14s cannot be read: ", "traffic"), t.Error, 17, width))
 		} else {
 			fmt.Fprintf(w, "  %-14s X %d%% / Y %d%%\n", "traffic", t.From, t.To)
 		}
@@ -287,7 +289,7 @@ func writeObserved(w io.Writer, o *engine.Observed) {
 			of = dp.Source
 		}
 		if dp.Error != "" {
-			fmt.Fprintf(w, "  %-14s %s's list cannot be read: %s\n", "data planes", of, oneLine(dp.Error, 100))
+			fmt.Fprintln(w, wrap(fmt.Sprintf("  %-14s %s's list cannot be read: ", "data planes", of), dp.Error, 17, width))
 			continue
 		}
 		if len(dp.Planes) == 0 {
@@ -304,18 +306,18 @@ func writeObserved(w io.Writer, o *engine.Observed) {
 	if b := o.Backup; b != nil {
 		switch {
 		case b.Error != "":
-			fmt.Fprintf(w, "  %-14s cannot be read: %s\n", "backup", oneLine(b.Error, 100))
+			fmt.Fprintln(w, wrap(fmt.Sprintf("  %-14s cannot be read: ", "backup"), b.Error, 17, width))
 		case !b.Present:
 			fmt.Fprintf(w, "  %-14s none yet\n", "backup")
 		case b.Usable:
 			fmt.Fprintf(w, "  %-14s %s (%s of Kong %s), verified\n", "backup", b.Name, b.Kind, b.KongVersion)
 		default:
-			fmt.Fprintf(w, "  %-14s %s (%s), not usable: %s\n", "backup", b.Name, b.Kind, oneLine(b.UnusableReason, 100))
+			fmt.Fprintln(w, wrap(fmt.Sprintf("  %-14s %s (%s), not usable: ", "backup", b.Name, b.Kind), b.UnusableReason, 17, width))
 		}
 	}
 	if f := o.Fingerprint; f != nil {
 		if f.Error != "" {
-			fmt.Fprintf(w, "  %-14s cannot be read: %s\n", "fingerprint", oneLine(f.Error, 100))
+			fmt.Fprintln(w, wrap(fmt.Sprintf("  %-14s cannot be read: ", "fingerprint"), f.Error, 17, width))
 		} else {
 			keys := make([]string, 0, len(f.Counts))
 			for k := range f.Counts {
@@ -358,7 +360,7 @@ func list(m map[string][]string) string {
 	for _, s := range subs {
 		parts = append(parts, s+" "+strings.Join(m[s], ","))
 	}
-	return " (" + oneLine(strings.Join(parts, "; "), 120) + ")"
+	return " (" + strings.Join(parts, "; ") + ")"
 }
 
 // shortHash is a hash's first 12 characters (commits, fingerprints).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 
 	"github.com/upshift-dev/upshift/internal/backup"
@@ -11,6 +12,7 @@ import (
 )
 
 const restoreUsage = `Usage: upshift restore PATH [--plan NAME] --from MANIFEST --target-env NAME [--target-token-env NAME]
+                       [--log-format text|json] [--log-level LEVEL]
 
 Restores a verified backup (MANIFEST, a backup's .json file). The target is
 read from the environment variable NAME, never from the command line:
@@ -34,6 +36,9 @@ read from the environment variable NAME, never from the command line:
                           fingerprint. --target-token-env names a variable
                           holding its Kong-Admin-Token, when it needs one.
 
+Logs (log/slog, --log-format text or json, --log-level debug, info, warn
+(default) or error) go to stderr; secrets never appear in them.
+
 Exit codes: 0 restored (or nothing to do), 1 failure or refusal, 2 usage error.
 `
 
@@ -47,7 +52,9 @@ var restoreCommand = &command{
 		from := fs.String("from", "", "manifest")
 		targetEnv := fs.String("target-env", "", "environment variable holding the target (a DSN, or a DB-less node's Admin API URL)")
 		tokenEnv := fs.String("target-token-env", "", "environment variable holding the target node's Kong-Admin-Token (declarative backups)")
+		lf := addLogFlags(fs, "warn")
 		pos, err := parseFlags(fs, args)
+		var log *slog.Logger
 		switch {
 		case err != nil:
 		case len(pos) != 1:
@@ -56,6 +63,8 @@ var restoreCommand = &command{
 			err = usageErrorf("--from MANIFEST is required")
 		case *targetEnv == "":
 			err = usageErrorf("--target-env NAME is required (the target is read from that environment variable)")
+		default:
+			log, err = lf.logger(s.Err)
 		}
 		if err != nil {
 			return handleParseError("restore", restoreUsage, err, s)
@@ -87,6 +96,8 @@ var restoreCommand = &command{
 			return exitFail
 		}
 		allow := p.Rollback != nil && p.Rollback.Restore.Value
+		// The target (a DSN or an Admin URL) may hold a secret: only the variable's name is logged.
+		log.Debug("restoring", "plan", p.Name, "manifest", m.Name, "kind", m.Kind, "target_env", *targetEnv, "allow_replace", allow)
 		var res backup.RestoreResult
 		into := ""
 		if m.Kind == backup.KindDeclarative {
@@ -117,6 +128,7 @@ var restoreCommand = &command{
 			fmt.Fprintf(s.Err, "upshift restore: %v\n", err)
 			return exitFail
 		}
+		log.Info("restored", "plan", p.Name, "manifest", m.Name, "into", into, "action", res.Action)
 		fmt.Fprintf(s.Out, "restore %s into %s: %s\n", m.Name, into, res.Action)
 		return exitOK
 	},

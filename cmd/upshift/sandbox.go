@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -26,6 +28,7 @@ import (
 )
 
 const sandboxUsage = `Usage: upshift sandbox [--strategy dual_cluster|blue_green|in_place|rolling] [--gitops] [--keep] [--dir DIR]
+                     [--log-format text|json] [--log-level LEVEL]
 
 Runs an upgrade end to end on this machine with nothing configured: a real
 PostgreSQL (started in a temporary directory), two emulated Kong clusters
@@ -55,6 +58,9 @@ installs them).
                rollback { restore = true }, which the revert needs
   --keep       keep the workspace (plans, journal, backups) afterwards
   --dir DIR    the workspace (default: a new temporary directory)
+  --log-format, --log-level
+               the engine's and the agent's logs on stderr (log/slog), as
+               for apply: text or json; debug, info, warn (default) or error
 
 Exit codes: 0 converged and rolled back with no failed request (in place:
 failed requests during its downtime are expected), 1 otherwise,
@@ -71,13 +77,17 @@ var sandboxCommand = &command{
 		keep := fs.Bool("keep", false, "keep the workspace")
 		dir := fs.String("dir", "", "workspace directory")
 		gitops := fs.Bool("gitops", false, "put the plan in a git repository served by a real git server and let the agent apply it; roll back with git revert")
+		lf := addLogFlags(fs, "warn")
 		pos, err := parseFlags(fs, args)
+		var log *slog.Logger
 		switch {
 		case err != nil:
 		case len(pos) != 0:
 			err = usageErrorf("takes no arguments")
 		case sandboxVersions[*strategy] == [2]string{}:
 			err = usageErrorf("--strategy must be dual_cluster, blue_green, in_place or rolling")
+		default:
+			log, err = lf.logger(s.Err)
 		}
 		if err != nil {
 			return handleParseError("sandbox", sandboxUsage, err, s)
@@ -93,7 +103,7 @@ var sandboxCommand = &command{
 		if !*keep {
 			defer os.RemoveAll(*dir)
 		}
-		sb := &sandbox{strategy: *strategy, dir: *dir, out: s.Out, gitops: *gitops}
+		sb := &sandbox{strategy: *strategy, dir: *dir, out: s.Out, gitops: *gitops, log: log}
 		err = testenv.Standalone(filepath.Join(*dir, "servers"), func(f string, a ...any) {}, func(t testing.TB) error {
 			return sb.run(ctx, t)
 		})
@@ -121,6 +131,7 @@ type sandbox struct {
 	strategy string
 	dir      string
 	out      io.Writer
+	log      *slog.Logger // nil: discard (tests)
 	fleet    *fleet.Fleet
 	ng       *testenv.NginxProc
 	vars     map[string]any
@@ -187,14 +198,14 @@ func (sb *sandbox) run(ctx context.Context, t testing.TB) error {
 		res := finishLoad()
 		sb.say("\n== Summary")
 		sb.say("Kong %s → %s (%s) through git: a commit upgraded, a revert rolled back", from, to, sb.strategy)
-		sb.say("Requests through nginx: %d sent, %d failed (by version: %v)", res.Requests, res.Failed, res.By)
+		sb.say("Requests through nginx: %d sent, %d failed (by version: %s)", res.Requests, res.Failed, countsText(res.By))
 		sb.say("Total time: %s", time.Since(start).Round(100*time.Millisecond))
 		if res.Failed > 0 {
 			if sb.strategy == "in_place" {
 				sb.say("In place has downtime by design: %d requests failed while X was stopped and Y not yet serving (and again during the rollback's restore).", res.Failed)
 				return nil
 			}
-			return fmt.Errorf("%d requests failed through nginx (first: %v)", res.Failed, res.Errors)
+			return fmt.Errorf("%d requests failed through nginx (first: %s)", res.Failed, strings.Join(res.Errors, "; "))
 		}
 		return nil
 	}
@@ -230,14 +241,14 @@ func (sb *sandbox) run(ctx context.Context, t testing.TB) error {
 	res := finishLoad()
 	sb.say("\n== Summary")
 	sb.say("Kong %s → %s (%s) and back; steps run: upgrade %d, rollback %d", from, to, sb.strategy, len(out1.Ran), len(out2.Ran))
-	sb.say("Requests through nginx: %d sent, %d failed (by version: %v)", res.Requests, res.Failed, res.By)
+	sb.say("Requests through nginx: %d sent, %d failed (by version: %s)", res.Requests, res.Failed, countsText(res.By))
 	sb.say("Total time: %s", time.Since(start).Round(100*time.Millisecond))
 	if res.Failed > 0 {
 		if sb.strategy == "in_place" {
 			sb.say("In place has downtime by design: %d requests failed while X was stopped and Y not yet serving (and again during the rollback's restore).", res.Failed)
 			return nil
 		}
-		return fmt.Errorf("%d requests failed through nginx (first: %v)", res.Failed, res.Errors)
+		return fmt.Errorf("%d requests failed through nginx (first: %s)", res.Failed, strings.Join(res.Errors, "; "))
 	}
 	return nil
 }
@@ -429,7 +440,7 @@ func (sb *sandbox) apply(ctx context.Context, store engine.Store, extra string) 
 		return engine.Outcome{}, err
 	}
 	pp := newProgressPrinter(sb.out)
-	e, err := engine.New(engine.Config{Plan: p, Store: store, Holder: "sandbox", Progress: pp.Progress,
+	e, err := engine.New(engine.Config{Plan: p, Store: store, Holder: "sandbox", Progress: pp.Progress, Logger: sb.log,
 		WaitTimeout: 60 * time.Second, RetryBase: 200 * time.Millisecond, Drain: time.Second})
 	if err != nil {
 		return engine.Outcome{}, err
@@ -439,7 +450,7 @@ func (sb *sandbox) apply(ctx context.Context, store engine.Store, extra string) 
 	if err != nil {
 		return out, err
 	}
-	sb.say("%s/%s: %s", out.Condition.Type, out.Condition.Reason, out.Condition.Message)
+	fmt.Fprintln(sb.out, wrap(fmt.Sprintf("%s/%s: ", out.Condition.Type, out.Condition.Reason), out.Condition.Message, 4, outputWidth(sb.out)))
 	return out, nil
 }
 
@@ -459,6 +470,23 @@ func (sb *sandbox) showState(ctx context.Context, store engine.Store, extra stri
 	sb.say("")
 	writeObserved(sb.out, &pv.Observed)
 	return nil
+}
+
+// countsText is "3.8.0: 283, 3.9.1: 170": counts by name, names sorted.
+func countsText(m map[string]int) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s: %d", k, m[k])
+	}
+	return strings.Join(parts, ", ")
 }
 
 // selfPath is how to run this binary again: argv[0] (a name on PATH, or a

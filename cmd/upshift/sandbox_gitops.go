@@ -41,7 +41,7 @@ func (sb *sandbox) runGitOps(ctx context.Context, t testing.TB, store engine.Sto
 	if err != nil {
 		return err
 	}
-	a, err := agent.New(agent.Config{Source: src, Store: store, Interval: 500 * time.Millisecond, Holder: "sandbox-agent",
+	a, err := agent.New(agent.Config{Source: src, Store: store, Interval: 500 * time.Millisecond, Holder: "sandbox-agent", Logger: sb.log,
 		Engine: func(c *engine.Config) {
 			c.Drain, c.WaitTimeout, c.RetryBase = time.Second, 60*time.Second, 200*time.Millisecond
 		}})
@@ -80,11 +80,11 @@ func (sb *sandbox) runGitOps(ctx context.Context, t testing.TB, store engine.Sto
 			case engine.KindIntent:
 				sb.say("%s agent: %s", at, r.Step)
 			case engine.KindOutcome:
-				line := fmt.Sprintf("%s agent: %s: %s", at, r.Step, r.Result)
+				head := fmt.Sprintf("%s agent: %s: %s", at, r.Step, r.Result)
 				if r.Error != "" {
-					line += ": " + r.Error
+					head += ": "
 				}
-				sb.say("%s", line)
+				sb.say("%s", wrap(head, r.Error, 13, outputWidth(sb.out)))
 			}
 		}
 		return nil
@@ -106,7 +106,7 @@ func (sb *sandbox) runGitOps(ctx context.Context, t testing.TB, store engine.Sto
 				return p, err
 			}
 			if p.Condition.Reason != lastReason && !p.Running && p.Condition.Reason != "" {
-				sb.say("%s agent: %s/%s: %s", time.Now().Format("15:04:05"), p.Condition.Type, p.Condition.Reason, p.Condition.Message)
+				sb.say("%s", wrap(fmt.Sprintf("%s agent: %s/%s: ", time.Now().Format("15:04:05"), p.Condition.Type, p.Condition.Reason), p.Condition.Message, 13, outputWidth(sb.out)))
 				lastReason = p.Condition.Reason
 			}
 			if until(p) {

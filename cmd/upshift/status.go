@@ -117,14 +117,8 @@ func fetchStatus(ctx context.Context, base string) (agent.Status, []byte, error)
 
 func writeStatusTable(w io.Writer, st agent.Status, detail bool) {
 	head := shortHash(st.Head)
-	// The default holder name already says "agent host/pid".
-	name := st.Agent
-	if !strings.HasPrefix(name, "agent ") {
-		name = "Agent " + name
-	} else {
-		name = "A" + name[1:]
-	}
-	fmt.Fprintf(w, "%s (%s", name, st.Role)
+	// Agents' IDs start with "agent " (their lease holder name).
+	fmt.Fprintf(w, "Agent %s (%s", strings.TrimPrefix(st.Agent, "agent "), st.Role)
 	if st.Leader != "" {
 		fmt.Fprintf(w, ", leader %s", st.Leader)
 	}

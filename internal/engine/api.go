@@ -137,6 +137,9 @@ const (
 	PhaseFailed = "failed" // a step failed
 	PhaseWait   = "wait"   // a pause or a wait is under way; Remaining counts down
 	PhaseInfo   = "info"   // anything else worth a line (a gate result, drift)
+	// PhaseSkipped: a step before the one that runs was found done
+	// without running (observed so, or not needed); Message says why.
+	PhaseSkipped = "skipped"
 )
 
 // Progress is one report of an apply's live progress.

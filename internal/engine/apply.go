@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
@@ -45,6 +46,10 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 	defer cancel(nil)
 	stop := context.AfterFunc(lease.Context(), func() { cancel(context.Cause(lease.Context())) })
 	defer stop()
+	// A read, hook or command that takes long is reported while it runs.
+	inStep := &current{}
+	actx, stopSlow := e.watchSlow(actx, inStep)
+	defer stopSlow()
 
 	j := &Journal{Store: e.cfg.Store, Lease: lease, Commit: e.cfg.Commit, Author: e.cfg.Author, Secrets: e.drv.Secrets}
 	if e.cfg.AgentID != "" {
@@ -76,6 +81,8 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 	}
 
 	failures := map[string]int{}
+	skipped := map[string]bool{}            // steps reported as skipped (reportSkipped)
+	announced := false                      // a rollback this pass started was reported
 	var unsureSince, unsureReport time.Time // when the decision began to wait on a part it could not read; last reported
 	// urgent: this pass may start a rollback (a failed gate, or the plan
 	// requests one): Y's reads are bounded (urgent.go).
@@ -112,6 +119,13 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 			continue // the history changed: read it again
 		}
 		d := e.decide(s)
+		e.logDecision(obs, observeTook, d)
+		if d.direction == "rollback" && h.rollback == "" && !announced {
+			// Before the steps' lines: what is happening now.
+			announced = true
+			e.progress(Progress{Phase: PhaseInfo, Message: "Rolling back: " + e.rollbackReason(h)})
+		}
+		e.reportSkipped(s.h, d, skipped)
 		if h.completed && d.direction == "upgrade" {
 			out.Condition = Condition{Type: ConditionReady, Reason: ReasonConverged, Message: "completed: X was decommissioned"}
 			return out, nil
@@ -126,7 +140,7 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 			if time.Since(unsureSince) < e.cfg.WaitTimeout {
 				if st := d.steps[d.next]; time.Since(unsureReport) >= time.Second {
 					unsureReport = time.Now()
-					e.progress(Progress{Step: st.name, Title: st.title, Phase: PhaseWait, Elapsed: time.Since(unsureSince),
+					e.progress(Progress{Step: st.name, Title: st.title, Phase: PhaseWait, Elapsed: time.Since(unsureSince), Index: d.next + 1, Total: len(d.steps),
 						Remaining: (e.cfg.WaitTimeout - time.Since(unsureSince)).Round(time.Second), Message: "waiting: " + d.cond.Message})
 				}
 				if !sleepCtx(actx, e.cfg.PollInterval) {
@@ -169,7 +183,9 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 			sctx = traffic.WithStarted(sctx, func([]string) { Failpoint(name, PhaseDuring) })
 		}
 		applyStart := time.Now()
+		inStep.set(&st, r.idx, r.total)
 		output, details, aerr := st.apply(sctx, r)
+		inStep.set(nil, 0, 0)
 		applyTook := time.Since(applyStart)
 		Failpoint(st.name, PhaseAfter)
 		result := ResultOK
@@ -192,6 +208,8 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 		}
 		if aerr == nil {
 			failures[st.name] = 0
+			// The first line sums the step up (its other lines, a pause's
+			// measurements or a check's results, were reported as they came).
 			e.progress(Progress{Step: st.name, Title: st.title, Phase: PhaseDone, Elapsed: time.Since(r.start), Index: r.idx, Total: r.total, Message: firstLine(output)})
 			continue
 		}
@@ -207,6 +225,8 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 				if _, err := j.Event(actx, EventRollbackRequested, map[string]string{"reason": ge.msg, "gate": st.name}); err != nil {
 					return out, e.leaseErr(actx, err)
 				}
+				e.progress(Progress{Phase: PhaseInfo, Message: "Rolling back: " + st.name + " failed: " + ge.msg})
+				announced = true
 				urgent = true
 				continue
 			}
@@ -217,7 +237,8 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 			failures[st.name]++
 			if failures[st.name] < e.cfg.Retries {
 				wait := e.cfg.RetryBase << (failures[st.name] - 1)
-				e.progress(Progress{Step: st.name, Phase: PhaseWait, Remaining: wait, Message: fmt.Sprintf("retry %d/%d in %s: %s", failures[st.name]+1, e.cfg.Retries, wait, j.redact(aerr.Error()))})
+				// The failure was reported just before (PhaseFailed): once.
+				e.progress(Progress{Step: st.name, Title: st.title, Phase: PhaseWait, Index: r.idx, Total: r.total, Message: fmt.Sprintf("retry %d/%d in %s", failures[st.name]+1, e.cfg.Retries, wait)})
 				if !sleepCtx(actx, wait) {
 					return e.interrupted(out, st.name), nil
 				}
@@ -228,6 +249,64 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 		}
 		e.recordStall(actx, j, h, out.Condition)
 		return out, nil
+	}
+}
+
+// logDecision logs, at debug, what a pass observed and decided.
+func (e *Engine) logDecision(o Observed, took time.Duration, d decision) {
+	if !e.log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	next := ""
+	if d.next >= 0 {
+		next = d.steps[d.next].name
+	}
+	side := func(f *NodeFacts) string {
+		switch {
+		case f == nil:
+			return "-"
+		case !f.Reachable:
+			return "unreachable: " + f.Error
+		case f.Ready:
+			return f.Version + " ready"
+		}
+		return f.Version + " not ready: " + f.ReadyReason + f.ReadyError
+	}
+	traffic := "-"
+	if t := o.Traffic; t != nil {
+		traffic = fmt.Sprintf("%d/%d", t.From, t.To)
+		if t.Error != "" {
+			traffic = "unreadable: " + t.Error
+		}
+	}
+	e.log.Debug("observed", "plan", e.plan.Name, "took", took.Round(time.Millisecond), "x", side(o.From), "y", side(o.To),
+		"traffic", traffic, "direction", d.direction, "next", next, "condition", d.cond.Type+"/"+d.cond.Reason, "message", d.cond.Message)
+}
+
+// reportSkipped reports, once per Apply, each step before the next one
+// (all of them when none is next) that is done without having run in
+// this run (observed done, or not needed), so that the step numbers go
+// on without a gap. Steps up to the last one this run ran are not
+// reported again: an apply that resumes starts where the last one
+// stopped.
+func (e *Engine) reportSkipped(h *history, d decision, reported map[string]bool) {
+	limit := d.next
+	if limit < 0 {
+		limit = len(d.steps)
+	}
+	last := -1
+	for i := range limit {
+		if h.done(d.steps[i].name) {
+			last = i
+		}
+	}
+	for i := last + 1; i < limit; i++ {
+		st, v := d.steps[i], d.views[i]
+		if v.Status != StatusDone || reported[st.name] {
+			continue
+		}
+		reported[st.name] = true
+		e.progress(Progress{Step: st.name, Title: st.title, Phase: PhaseSkipped, Index: i + 1, Total: len(d.steps), Message: v.Reason})
 	}
 }
 
@@ -320,11 +399,45 @@ func (e *Engine) leaseErr(ctx context.Context, err error) error {
 	return fmt.Errorf("plan %q: %w", e.plan.Name, err)
 }
 
+// progress reports p to Config.Progress and logs it: waits at debug,
+// everything else at info, so that --log-level and --log-format show the
+// run as it goes. A failed step is info too: apply shows it already, and
+// at its default level (warn) it is not printed twice.
 func (e *Engine) progress(p Progress) {
+	if e.drv != nil {
+		// Messages carry commands' output and errors: masked as the
+		// journal masks them, before anyone prints or logs them.
+		p.Message = (&Journal{Secrets: e.drv.Secrets}).redact(p.Message)
+	}
+	level := slog.LevelInfo
+	if p.Phase == PhaseWait {
+		level = slog.LevelDebug
+	}
+	if e.log.Enabled(context.Background(), level) {
+		args := []any{"plan", e.plan.Name, "phase", p.Phase}
+		if p.Step != "" {
+			args = append(args, "step", p.Step, "index", p.Index, "total", p.Total)
+		}
+		if p.Phase != PhaseStart && p.Phase != PhaseSkipped {
+			args = append(args, "elapsed", p.Elapsed.Round(time.Millisecond))
+		}
+		if p.Remaining > 0 {
+			args = append(args, "remaining", p.Remaining.Round(time.Millisecond))
+		}
+		msg := p.Message
+		if p.Phase == PhaseStart {
+			msg = p.Title
+		}
+		e.log.Log(context.Background(), level, msg, args...)
+	}
 	if e.cfg.Progress == nil {
 		return
 	}
 	p.Time, p.Plan = time.Now(), e.plan.Name
+	// Slow waits are reported from another goroutine (slow.go): calls
+	// never overlap.
+	e.progressMu.Lock()
+	defer e.progressMu.Unlock()
 	e.cfg.Progress(p)
 }
 
@@ -368,6 +481,7 @@ func (r *run) drain(ctx context.Context) error {
 	}
 	r.e.progress(Progress{Step: r.step.name, Title: r.step.title, Phase: PhaseWait, Elapsed: time.Since(r.start), Remaining: d,
 		Index: r.idx, Total: r.total, Message: "draining in-flight requests before stopping"})
+	defer track(ctx, "in-flight requests to drain before stopping", d)()
 	if !sleepCtx(ctx, d) {
 		return fmt.Errorf("drain: %w", context.Cause(ctx))
 	}
@@ -375,7 +489,20 @@ func (r *run) drain(ctx context.Context) error {
 }
 
 func (r *run) hook(ctx context.Context, argv []string) (string, error) {
+	limit := DefaultHookTimeout
+	if h, ok := r.e.drv.Hooks.(ExecHooks); ok && h.Timeout > 0 {
+		limit = h.Timeout
+	}
+	defer track(ctx, "the hook "+hookName(argv), limit)()
 	return r.e.drv.Hooks.Run(ctx, argv)
+}
+
+// hookName is a hook's program and first argument, enough to tell it.
+func hookName(argv []string) string {
+	if len(argv) > 2 {
+		argv = argv[:2]
+	}
+	return strings.Join(argv, " ")
 }
 
 // kongMigrations runs Y's `kong migrations cmd` on the database at dsn,
@@ -418,7 +545,9 @@ func (r *run) kongMigrations(ctx context.Context, cmd, dsn string) (string, erro
 	if f, ok := ctx.Value(startedKey{}).(func()); ok {
 		c.Started = func(int) { f() }
 	}
+	done := track(ctx, "kong migrations "+cmd+" on database "+db.Database, 0)
 	res, err := c.Run(ctx, "migrations", cmd)
+	done()
 	out := strings.TrimSpace(res.Stdout + "\n" + res.Stderr)
 	if err != nil {
 		return out, fmt.Errorf("kong migrations %s: %w", cmd, err)
@@ -529,6 +658,7 @@ func (r *run) waitAll(ctx context.Context, label string, nodes func(Observed) []
 
 // measure takes one measurement of g.
 func (r *run) measure(ctx context.Context, g Gate) (GateResult, error) {
+	defer track(ctx, "the measurement of "+g.Name(), 0)()
 	res, err := g.Measure(ctx)
 	if err != nil {
 		return res, fmt.Errorf("measure %s: %w", g.Name(), err)

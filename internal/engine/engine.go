@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/upshift-dev/upshift/internal/kongrelease"
@@ -41,7 +42,7 @@ type Config struct {
 	// that committing a reverted plan again starts a new run.
 	RunKey   string
 	Logger   *slog.Logger   // nil: discard
-	Progress func(Progress) // called synchronously from Apply; keep it fast
+	Progress func(Progress) // calls never overlap (one may come from another goroutine while a step waits); keep it fast
 	// Drivers overrides the drivers built from the plan (tests).
 	Drivers *Drivers
 
@@ -69,8 +70,10 @@ type Engine struct {
 	drv    *Drivers
 	digest string
 	log    *slog.Logger
-	from   kongrelease.Version
-	to     kongrelease.Version
+
+	progressMu sync.Mutex // serializes Config.Progress calls
+	from       kongrelease.Version
+	to         kongrelease.Version
 }
 
 // New checks cfg and builds the plan's drivers; it contacts nothing.

@@ -245,6 +245,9 @@ type RunInfo struct {
 	StartSeq  int64     `json:"start_seq,omitempty"`
 	StartedAt time.Time `json:"started_at,omitzero"`
 	Starter   string    `json:"starter,omitempty"`
+	// Rollback is the reason of the run's rollback once one was
+	// requested (a failed gate, the plan); "" otherwise.
+	Rollback string `json:"rollback,omitempty"`
 }
 
 // InProgress: a run started and neither completed nor rolled back.
@@ -267,7 +270,7 @@ func runInfo(recs []Record) RunInfo {
 	}
 	// readHistory resets a rolled-back run whose key differs from the one
 	// given; read the flags from the records themselves.
-	info := RunInfo{Started: true, Key: h.digest, LastSeq: h.lastSeq, Run: h.run}
+	info := RunInfo{Started: true, Key: h.digest, LastSeq: h.lastSeq, Run: h.run, Rollback: h.rollback}
 	for _, r := range recs {
 		if r.Seq == h.start {
 			info.Agent, info.Commit = r.Actor.Agent, r.Commit

@@ -468,15 +468,17 @@ func (o *Observer) Observe(ctx context.Context) (Observed, error) {
 	o.readSides(ctx, &wg, &obs)
 	if o.ControlPlane != nil {
 		obs.ControlPlane = new(NodeFacts)
-		wg.Go(func() { *obs.ControlPlane = o.readNode(ctx, "control_plane", o.ControlPlane, o.CPVersion) })
+		wg.Go(func() {
+			*obs.ControlPlane = o.readNode(ctx, apiOf("the control plane", "", o.ControlPlane), "control_plane", o.ControlPlane, o.CPVersion)
+		})
 	}
 	if o.FromDB != nil {
 		obs.FromDatabase = new(DatabaseFacts)
-		wg.Go(func() { *obs.FromDatabase = o.readDatabase(ctx, o.FromDB) })
+		wg.Go(func() { *obs.FromDatabase = o.readDatabase(ctx, "X's database", o.FromDB) })
 	}
 	if o.ToDB != nil {
 		obs.ToDatabase = new(DatabaseFacts)
-		wg.Go(func() { *obs.ToDatabase = o.readDatabase(ctx, o.ToDB) })
+		wg.Go(func() { *obs.ToDatabase = o.readDatabase(ctx, "Y's database", o.ToDB) })
 	}
 	obs.SharedDatabase = o.SharedDB
 	if o.Traffic != nil {
@@ -511,13 +513,29 @@ func (o *Observer) now() time.Time {
 	return time.Now().UTC()
 }
 
-// part bounds one read.
-func (o *Observer) part(ctx context.Context) (context.Context, context.CancelFunc) {
+// part bounds one read, what (say "Y's Admin API at URL"); Apply
+// reports it while it runs longer than slowAfter (slow.go).
+func (o *Observer) part(ctx context.Context, what string) (context.Context, context.CancelFunc) {
 	d := o.PartTimeout
 	if d <= 0 {
 		d = 15 * time.Second
 	}
-	return context.WithTimeout(ctx, d)
+	ctx, cancel := context.WithTimeout(ctx, d)
+	done := track(ctx, what, d)
+	return ctx, func() { done(); cancel() }
+}
+
+// apiOf names a node's API for a slow read: "Y's Admin API at URL".
+func apiOf(side, name string, r NodeReader) string {
+	s := side
+	if name != "" {
+		s += " node " + name
+	}
+	s += "'s Admin API"
+	if a, ok := r.(interface{ AdminURL() string }); ok && a.AdminURL() != "" {
+		s += " at " + a.AdminURL()
+	}
+	return s
 }
 
 // errString renders err for Observed, with every known secret scrubbed.
@@ -531,40 +549,57 @@ func (o *Observer) errString(err error) string {
 			s = strings.ReplaceAll(s, sec, "[redacted]")
 		}
 	}
-	return s
+	return oneLinePerError(s)
+}
+
+// oneLinePerError drops each line of s that repeats the one before it:
+// pgx (sslmode=prefer) words its TLS and its plain attempt the same, so
+// a refused connection read as two identical lines.
+func oneLinePerError(s string) string {
+	if !strings.Contains(s, "\n") {
+		return s
+	}
+	lines := strings.Split(s, "\n")
+	out := lines[:1]
+	for _, l := range lines[1:] {
+		if strings.TrimSpace(l) != strings.TrimSpace(out[len(out)-1]) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // readSides starts, on wg, the reads of X's and Y's nodes (the sides'
 // own and the rolling nodes) into obs: what Observe and a pause's health
 // probe share.
 func (o *Observer) readSides(ctx context.Context, wg *sync.WaitGroup, obs *Observed) {
-	node := func(dst *NodeFacts, name string, r NodeReader, planned kongrelease.Version) {
-		wg.Go(func() { *dst = o.readNode(ctx, name, r, planned) })
+	node := func(dst *NodeFacts, side, name string, r NodeReader, planned kongrelease.Version) {
+		wg.Go(func() { *dst = o.readNode(ctx, apiOf(side, name, r), name, r, planned) })
 	}
 	if o.From != nil {
 		obs.From = new(NodeFacts)
-		node(obs.From, "", o.From, o.FromVersion)
+		node(obs.From, "X", "", o.From, o.FromVersion)
 	}
 	if o.To != nil {
 		obs.To = new(NodeFacts)
-		node(obs.To, "", o.To, o.ToVersion)
+		node(obs.To, "Y", "", o.To, o.ToVersion)
 	}
 	if len(o.FromNodes) > 0 {
 		obs.FromNodes = make([]NodeFacts, len(o.FromNodes))
 		for i, n := range o.FromNodes {
-			node(&obs.FromNodes[i], n.Name, n.Reader, o.FromVersion)
+			node(&obs.FromNodes[i], "X", n.Name, n.Reader, o.FromVersion)
 		}
 	}
 	if len(o.ToNodes) > 0 {
 		obs.ToNodes = make([]NodeFacts, len(o.ToNodes))
 		for i, n := range o.ToNodes {
-			node(&obs.ToNodes[i], n.Name, n.Reader, o.ToVersion)
+			node(&obs.ToNodes[i], "Y", n.Name, n.Reader, o.ToVersion)
 		}
 	}
 }
 
-func (o *Observer) readNode(ctx context.Context, name string, r NodeReader, planned kongrelease.Version) NodeFacts {
-	ctx, cancel := o.part(ctx)
+func (o *Observer) readNode(ctx context.Context, what, name string, r NodeReader, planned kongrelease.Version) NodeFacts {
+	ctx, cancel := o.part(ctx, what)
 	defer cancel()
 	f := NodeFacts{Name: name, ReadAt: o.now()}
 	v := planned
@@ -587,8 +622,8 @@ func (o *Observer) readNode(ctx context.Context, name string, r NodeReader, plan
 	return f
 }
 
-func (o *Observer) readDatabase(ctx context.Context, r SchemaReader) DatabaseFacts {
-	ctx, cancel := o.part(ctx)
+func (o *Observer) readDatabase(ctx context.Context, what string, r SchemaReader) DatabaseFacts {
+	ctx, cancel := o.part(ctx, what)
 	defer cancel()
 	f := DatabaseFacts{ReadAt: o.now()}
 	var st kong.SchemaState
@@ -640,7 +675,7 @@ func migrationFacts(st kong.SchemaState, v kongrelease.Version) *MigrationFacts 
 }
 
 func (o *Observer) readTraffic(ctx context.Context) TrafficFacts {
-	ctx, cancel := o.part(ctx)
+	ctx, cancel := o.part(ctx, "the load balancer's weights")
 	defer cancel()
 	f := TrafficFacts{ReadAt: o.now()}
 	w, err := o.Traffic.Weights(ctx)
@@ -654,7 +689,7 @@ func (o *Observer) readTraffic(ctx context.Context) TrafficFacts {
 }
 
 func (o *Observer) readDataPlanes(ctx context.Context, s DataPlaneSource) DataPlaneFacts {
-	ctx, cancel := o.part(ctx)
+	ctx, cancel := o.part(ctx, "the data planes' list ("+s.Source+")")
 	defer cancel()
 	f := DataPlaneFacts{Source: s.Source, ReadAt: o.now(), Planes: []DataPlaneFact{}}
 	dps, err := s.Lister.DataPlanes(ctx)
@@ -677,7 +712,7 @@ func (o *Observer) readDataPlanes(ctx context.Context, s DataPlaneSource) DataPl
 }
 
 func (o *Observer) readBackup(ctx context.Context) BackupFacts {
-	ctx, cancel := o.part(ctx)
+	ctx, cancel := o.part(ctx, "the backup directory")
 	defer cancel()
 	f := BackupFacts{ReadAt: o.now()}
 	m, err := o.Backups.Latest(ctx)
@@ -711,7 +746,7 @@ func (o *Observer) ReadToConfig(ctx context.Context) *FingerprintFacts {
 }
 
 func (o *Observer) readFingerprintOf(ctx context.Context, fpr Fingerprinter) FingerprintFacts {
-	ctx, cancel := o.part(ctx)
+	ctx, cancel := o.part(ctx, "the configuration's fingerprint")
 	defer cancel()
 	f := FingerprintFacts{ReadAt: o.now()}
 	fp, err := fpr.Fingerprint(ctx)

@@ -705,7 +705,13 @@ func (e *Engine) stepChecks() step {
 			if err != nil {
 				return out, nil, err
 			}
-			return out, map[string]string{identityKey: ids}, nil
+			// A summary first (the progress line shows it), then each
+			// check's result (reported as it came).
+			if out == "" {
+				return "no check", map[string]string{identityKey: ids}, nil
+			}
+			sum := fmt.Sprintf("all %d passed", strings.Count(out, "\n")+1)
+			return sum + "\n" + out, map[string]string{identityKey: ids}, nil
 		},
 	}
 }
@@ -725,6 +731,7 @@ func (r *run) checks(ctx context.Context, gs []Gate) (string, error) {
 			line = checkLabel(g) + ": " + string(res.Outcome) + " (" + res.Value + "): " + res.Reason
 		}
 		lines = append(lines, line)
+		r.e.progress(Progress{Step: r.step.name, Title: r.step.title, Phase: PhaseInfo, Elapsed: time.Since(r.start), Index: r.idx, Total: r.total, Message: line})
 		if !res.OK() {
 			failed = append(failed, line)
 		}

@@ -55,6 +55,14 @@ type boundedNode struct {
 	d time.Time
 }
 
+// AdminURL is the wrapped node's, for what a slow read waits for.
+func (b boundedNode) AdminURL() string {
+	if a, ok := b.r.(interface{ AdminURL() string }); ok {
+		return a.AdminURL()
+	}
+	return ""
+}
+
 func (b boundedNode) Info(ctx context.Context) (kong.NodeInfo, error) {
 	ctx, cancel := context.WithDeadline(ctx, b.d)
 	defer cancel()
