@@ -91,13 +91,13 @@ func buildDrivers(p *plan.Plan, lookupEnv func(string) (string, bool)) (*Drivers
 	}
 	if p.Mode.Value == "dbless" {
 		d.ConfigLoaders = map[string]ConfigLoader{}
-		if c, err := b.client(p.To.AdminURL, p.To.AdminToken, plan.Value{}); err != nil {
+		if c, err := b.client(p.To.AdminURL, p.To.AdminToken, plan.Value{}, p.To.TLS); err != nil {
 			return nil, fmt.Errorf("to: %w", err)
 		} else if c != nil {
 			d.ConfigLoaders[""] = c
 		}
 		for _, n := range p.To.Nodes {
-			c, err := b.client(n.AdminURL, n.AdminToken, plan.Value{})
+			c, err := b.client(n.AdminURL, n.AdminToken, plan.Value{}, nodeTLS(n, p.To))
 			if err != nil {
 				return nil, fmt.Errorf("to node %q: %w", n.Name, err)
 			}
