@@ -222,8 +222,10 @@ func writeObserved(w io.Writer, o *engine.Observed) {
 			label += " " + f.Name
 		}
 		switch {
+		case f.Rejected:
+			fmt.Fprintf(w, "  %-14s rejected the admin token: %s\n", label, oneLine(f.Error, 160))
 		case !f.Reachable:
-			fmt.Fprintf(w, "  %-14s not reachable: %s\n", label, oneLine(f.Error, 100))
+			fmt.Fprintf(w, "  %-14s not reachable: %s\n", label, oneLine(f.Error, 160))
 		case f.Ready:
 			fmt.Fprintf(w, "  %-14s Kong %s, ready (%s)\n", label, f.Version, f.ReadySource)
 		default:
