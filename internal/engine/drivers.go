@@ -268,7 +268,7 @@ func (d *Drivers) buildGates(p *plan.Plan, b *observerBuilder, obs *Observer) er
 func metricsSide(b *observerBuilder, s *plan.Side) (analysis.MetricsSide, error) {
 	out := analysis.MetricsSide{Version: s.Version.Value}
 	name := "" // the rolling node's, for the per-node breakdown
-	add := func(admin, status, token plan.Value) error {
+	add := func(admin, status, token plan.Value, tc *plan.TLS) error {
 		u, err := b.resolve(status, false)
 		if err != nil {
 			return err
@@ -290,17 +290,28 @@ func metricsSide(b *observerBuilder, s *plan.Side) (analysis.MetricsSide, error)
 			if err != nil {
 				return err
 			}
+			var hc *http.Client // nil: the analysis's default client
+			if tc != nil {
+				t, err := b.tls(tc)
+				if err != nil {
+					return err
+				}
+				if hc, err = t.HTTPClient(10 * time.Second); err != nil {
+					return err
+				}
+			}
 			out.URLs = append(out.URLs, mu)
 			out.Names = append(out.Names, name)
+			out.Clients = append(out.Clients, hc)
 		}
 		return nil
 	}
-	if err := add(s.AdminURL, s.StatusURL, s.AdminToken); err != nil {
+	if err := add(s.AdminURL, s.StatusURL, s.AdminToken, s.TLS); err != nil {
 		return out, err
 	}
 	for _, n := range s.Nodes {
 		name = n.Name
-		if err := add(n.AdminURL, n.StatusURL, n.AdminToken); err != nil {
+		if err := add(n.AdminURL, n.StatusURL, n.AdminToken, nodeTLS(n, s)); err != nil {
 			return out, err
 		}
 	}

@@ -96,19 +96,29 @@ func (b *observerBuilder) client(adminURL, token, statusURL plan.Value, tc *plan
 		return nil, err
 	}
 	opts := kong.Options{AdminURL: u, Token: tok, StatusURL: st}
-	if tc != nil {
-		t := &opts.TLS
-		for _, f := range []struct {
-			v   plan.Value
-			dst *string
-		}{{tc.CAFile, &t.CA}, {tc.CertFile, &t.Cert}, {tc.KeyFile, &t.Key}, {tc.ServerName, &t.ServerName}} {
-			// The key may be inline PEM from the environment: a secret.
-			if *f.dst, err = b.resolve(f.v, f.dst == &t.Key); err != nil {
-				return nil, fmt.Errorf("tls: %w", err)
-			}
-		}
+	if opts.TLS, err = b.tls(tc); err != nil {
+		return nil, err
 	}
 	return kong.New(opts)
+}
+
+// tls resolves a tls block (nil: none).
+func (b *observerBuilder) tls(tc *plan.TLS) (kong.TLS, error) {
+	var t kong.TLS
+	if tc == nil {
+		return t, nil
+	}
+	for _, f := range []struct {
+		v   plan.Value
+		dst *string
+	}{{tc.CAFile, &t.CA}, {tc.CertFile, &t.Cert}, {tc.KeyFile, &t.Key}, {tc.ServerName, &t.ServerName}} {
+		var err error
+		// The key may be inline PEM from the environment: a secret.
+		if *f.dst, err = b.resolve(f.v, f.dst == &t.Key); err != nil {
+			return t, fmt.Errorf("tls: %w", err)
+		}
+	}
+	return t, nil
 }
 
 // nodeTLS is a rolling node's tls block: its own, else its side's.

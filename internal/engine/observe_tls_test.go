@@ -122,3 +122,33 @@ upgrade "obs-401" {
 		t.Errorf("guard: %q", probs)
 	}
 }
+
+// TestMetricsSideTLS: compare = "kong_metrics" scrapes each node with the
+// client its tls block (or its side's) describes.
+func TestMetricsSideTLS(t *testing.T) {
+	ca := testenv.NewCA(t, "upshift test CA")
+	p := loadPlan(t, fmt.Sprintf(`
+upgrade "metrics-tls" {
+  cluster  = "c1"
+  strategy = "rolling"
+  mode     = "dbless"
+  from {
+    version = "3.9.1"
+    tls { ca_file = %q }
+    node "a" { admin_url = "https://a:8444" }
+  }
+  to {
+    version = "3.9.1"
+    node "b" { admin_url = "http://b:8001" }
+  }
+}`, ca.CertFile))
+	b := &observerBuilder{p: p, env: envMap(nil), o: &Observer{}}
+	from, err := metricsSide(b, p.From)
+	if err != nil || len(from.URLs) != 1 || len(from.Clients) != 1 || from.Clients[0] == nil {
+		t.Fatalf("from: %+v %v", from, err)
+	}
+	to, err := metricsSide(b, p.To)
+	if err != nil || len(to.Clients) != 1 || to.Clients[0] != nil {
+		t.Fatalf("to: %+v %v", to, err)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	gokong "github.com/kong/go-kong/kong"
 )
@@ -68,6 +69,17 @@ func (t TLS) Config() (*tls.Config, error) {
 		cfg.Certificates = []tls.Certificate{pair}
 	}
 	return cfg, nil
+}
+
+// HTTPClient is a plain HTTP client (no token) that verifies as t says,
+// for requests the driver does not make itself (the /metrics scrapes).
+func (t TLS) HTTPClient(timeout time.Duration) (*http.Client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	var err error
+	if tr.TLSClientConfig, err = t.Config(); err != nil {
+		return nil, err
+	}
+	return &http.Client{Timeout: timeout, Transport: tr}, nil
 }
 
 func isPEM(s string) bool { return strings.HasPrefix(strings.TrimSpace(s), "-----BEGIN") }
