@@ -20,6 +20,9 @@ func (d *decoder) decodeSide(b *hcl.Block) *Side {
 	if db := d.singleBlock(content.Blocks, "database"); db != nil {
 		s.Database = d.decodeDatabase(db)
 	}
+	if tb := d.singleBlock(content.Blocks, "tls"); tb != nil {
+		s.TLS = d.decodeTLS(tb)
+	}
 	names := map[string]hcl.Range{}
 	for _, nb := range content.Blocks.OfType("node") {
 		if d.unique(names, nb, "node") {
@@ -33,7 +36,7 @@ func (d *decoder) decodeNode(b *hcl.Block) *Node {
 	content, diags := b.Body.Content(nodeSchema)
 	d.add(diags...)
 	at := content.Attributes
-	return &Node{
+	n := &Node{
 		Name:       b.Labels[0],
 		DeclRange:  b.DefRange,
 		AdminURL:   d.value(at["admin_url"]),
@@ -42,6 +45,23 @@ func (d *decoder) decodeNode(b *hcl.Block) *Node {
 		ProxyURL:   d.value(at["proxy_url"]),
 		Start:      d.argv(at["start"]),
 		Stop:       d.argv(at["stop"]),
+	}
+	if tb := d.singleBlock(content.Blocks, "tls"); tb != nil {
+		n.TLS = d.decodeTLS(tb)
+	}
+	return n
+}
+
+func (d *decoder) decodeTLS(b *hcl.Block) *TLS {
+	content, diags := b.Body.Content(tlsSchema)
+	d.add(diags...)
+	at := content.Attributes
+	return &TLS{
+		DeclRange:  b.DefRange,
+		CAFile:     d.value(at["ca_file"]),
+		CertFile:   d.value(at["cert_file"]),
+		KeyFile:    d.value(at["key_file"]),
+		ServerName: d.value(at["server_name"]),
 	}
 }
 
@@ -56,10 +76,14 @@ func (d *decoder) decodeControlPlane(b *hcl.Block) *ControlPlane {
 	content, diags := b.Body.Content(controlPlaneSchema)
 	d.add(diags...)
 	at := content.Attributes
-	return &ControlPlane{
+	cp := &ControlPlane{
 		DeclRange:  b.DefRange,
 		Version:    d.str(at["version"]),
 		AdminURL:   d.value(at["admin_url"]),
 		AdminToken: d.value(at["admin_token"]),
 	}
+	if tb := d.singleBlock(content.Blocks, "tls"); tb != nil {
+		cp.TLS = d.decodeTLS(tb)
+	}
+	return cp
 }

@@ -116,6 +116,20 @@ type Side struct {
 	Kong        Argv
 	Start, Stop Argv
 	Nodes       []*Node // rolling
+	TLS         *TLS    // https Admin/Status APIs; nodes without their own use it
+}
+
+// TLS says how to verify (and, for mutual TLS, authenticate to) an https
+// Admin or Status API. Each value is a path, literal or env(); a value
+// that is itself PEM ("-----BEGIN ...", from env()) is used as is. The CA
+// is added to the system roots, never replaces them; there is no way to
+// skip verification.
+type TLS struct {
+	DeclRange  hcl.Range
+	CAFile     Value
+	CertFile   Value // client certificate (mTLS); needs KeyFile
+	KeyFile    Value
+	ServerName Value // expected name in the server's certificate (SNI too)
 }
 
 // Node is one node of a rolling side.
@@ -127,6 +141,7 @@ type Node struct {
 	StatusURL   Value
 	ProxyURL    Value
 	Start, Stop Argv
+	TLS         *TLS // nil: the side's
 }
 
 // Database is a side's PostgreSQL database (Kong's own).
@@ -145,6 +160,7 @@ type ControlPlane struct {
 	Version    String
 	AdminURL   Value
 	AdminToken Value
+	TLS        *TLS
 }
 
 // Freeze holds the optional hooks that close and reopen admin writes.

@@ -53,6 +53,7 @@ var sideSchema = &hcl.BodySchema{
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "database"},
 		{Type: "node", LabelNames: []string{"name"}},
+		{Type: "tls"},
 	},
 }
 
@@ -64,6 +65,15 @@ var nodeSchema = &hcl.BodySchema{
 		{Name: "proxy_url"},
 		{Name: "start"},
 		{Name: "stop"},
+	},
+	Blocks: []hcl.BlockHeaderSchema{{Type: "tls"}},
+}
+
+// tlsSchema: how to reach an https Admin/Status API. There is no
+// skip-verify: an unverified Admin API is not positive evidence.
+var tlsSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "ca_file"}, {Name: "cert_file"}, {Name: "key_file"}, {Name: "server_name"},
 	},
 }
 
@@ -80,6 +90,7 @@ var controlPlaneSchema = &hcl.BodySchema{
 		{Name: "admin_url", Required: true},
 		{Name: "admin_token"},
 	},
+	Blocks: []hcl.BlockHeaderSchema{{Type: "tls"}},
 }
 
 var freezeSchema = &hcl.BodySchema{

@@ -54,6 +54,13 @@ func values(p *plan.Plan) []namedValue {
 		add("control_plane.admin_url", cp.AdminURL, false, false)
 		add("control_plane.admin_token", cp.AdminToken, true, false)
 	}
+	for _, nt := range tlsBlocks(p) {
+		add(nt.path+".ca_file", nt.t.CAFile, false, false)
+		add(nt.path+".cert_file", nt.t.CertFile, false, false)
+		// A key written into the plan as PEM is a credential in Git.
+		add(nt.path+".key_file", nt.t.KeyFile, strings.Contains(nt.t.KeyFile.Literal, "PRIVATE KEY"), false)
+		add(nt.path+".server_name", nt.t.ServerName, false, false)
+	}
 	if p.Backup != nil {
 		add("backup.verify_dsn", p.Backup.VerifyDSN, false, true)
 	}

@@ -112,6 +112,7 @@ func (l *linter) run() {
 	l.checkDatabases(v)
 	l.checkGates()
 	l.checkValues()
+	l.checkTLS()
 	l.checkInert(l.plan)
 }
 

@@ -137,6 +137,9 @@ var (
 	ruleLTSHop = &Rule{ID: "UP044", Severity: SeverityInfo,
 		Summary: "LTS → LTS hop skips releases",
 		Fix:     "Kong supports this hop directly, but the releases in between are not run one by one: read the breaking changes of every skipped release and of the target (the diagnostic links Kong's page and its LTS upgrade guide), and check kong.conf, custom plugins and decK files against them before the upgrade."}
+	ruleTLS = &Rule{ID: "UP045", Severity: SeverityError,
+		Summary: "TLS settings that cannot work",
+		Fix:     `Give cert_file and key_file together (key_file = env("KONG_CLIENT_KEY") keeps the key out of Git: a path, or the PEM itself), and PEM files upshift can read where it runs (a relative path is read from its working directory); lint --strict-env, run there, reads them.`}
 )
 
 var allRules = []*Rule{
@@ -150,6 +153,7 @@ var allRules = []*Rule{
 	ruleStaleAck, rulePlanName, ruleInAdvance, ruleInert, ruleJournalRelative, ruleJournalLiteral,
 	ruleUnevaluable,
 	ruleLTSHop,
+	ruleTLS,
 }
 
 // Rules returns every rule, sorted by ID. The slice is a copy; the rules

@@ -253,6 +253,7 @@ var passingCase = map[string]string{
 	"UP041": "journal_dir",                  // an absolute journal dir
 	"UP042": "journal_postgres",             // postgres = env(...)
 	"UP044": "dual_cluster.upshift.hcl",     // 3.8 → 3.9 skips nothing
+	"UP045": "tls_strict.upshift.hcl",       // CA, client certificate and key read and matched
 }
 
 func TestEveryRuleHasAPassingCase(t *testing.T) {

@@ -223,6 +223,8 @@ func writeObserved(w io.Writer, o *engine.Observed) {
 			label += " " + f.Name
 		}
 		switch {
+		case f.Rejected:
+			fmt.Fprintln(w, wrap(fmt.Sprintf("  %-14s rejected the admin token: ", label), f.Error, 17, width))
 		case !f.Reachable:
 			fmt.Fprintln(w, wrap(fmt.Sprintf("  %-14s not reachable: ", label), f.Error, 17, width))
 		case f.Ready:

@@ -76,3 +76,20 @@ func TestHybridDataPlaneLines(t *testing.T) {
 		}
 	}
 }
+
+// TestRejectedTokenLine: a node that answered 401 to the token is shown
+// as having rejected it, not as unreachable; a TLS cause fits the line.
+func TestRejectedTokenLine(t *testing.T) {
+	var b bytes.Buffer
+	writeObserved(&b, &engine.Observed{
+		From: &engine.NodeFacts{Rejected: true, Error: "kong: GET / https://kong-admin.internal:8444: Kong rejected the admin token: HTTP status 401"},
+		To:   &engine.NodeFacts{Error: "kong: GET / https://kong-admin.eu-west-1.internal.example.com:8444: TLS: x509: certificate signed by unknown authority (the server's certificate did not verify; ...)"},
+	})
+	got := b.String()
+	if !strings.Contains(got, "X              rejected the admin token: ") || strings.Contains(got, "X              not reachable") {
+		t.Errorf("401:\n%s", got)
+	}
+	if !strings.Contains(got, "x509: certificate signed by unknown authority") {
+		t.Errorf("TLS cause cut off:\n%s", got)
+	}
+}

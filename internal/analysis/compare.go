@@ -26,6 +26,10 @@ type MetricsSide struct {
 	// Names name the nodes behind URLs, in order, for the per-node
 	// breakdown; missing names are the URL's host.
 	Names []string
+	// Clients, when set, are the HTTP clients for URLs, in order (an https
+	// Status API with its own CA or client certificate); a missing or nil
+	// one is CompareConfig.Client.
+	Clients []*http.Client
 }
 
 // CompareConfig is the analysis compare = "kong_metrics": Y's error rate
@@ -141,11 +145,11 @@ func (c *Compare) Begin(ctx context.Context) error {
 }
 
 func (c *Compare) scrapeBoth(ctx context.Context) (from, to *sideSnapshot, err error) {
-	from, err = scrape(ctx, c.cfg.Client, c.cfg.From.URLs, c.cfg.From.Header, c.fromN)
+	from, err = scrape(ctx, c.cfg.Client, c.cfg.From, c.fromN)
 	if err != nil {
 		return nil, nil, &sideError{side: "X", err: err}
 	}
-	to, err = scrape(ctx, c.cfg.Client, c.cfg.To.URLs, c.cfg.To.Header, c.toN)
+	to, err = scrape(ctx, c.cfg.Client, c.cfg.To, c.toN)
 	if err != nil {
 		return nil, nil, &sideError{side: "Y", err: err}
 	}

@@ -54,10 +54,14 @@ type histSeries struct {
 
 // scrape reads every node's /metrics and keeps the side's status counters
 // and request-latency histograms.
-func scrape(ctx context.Context, client *http.Client, urls []string, header http.Header, names kongNames) (*sideSnapshot, error) {
+func scrape(ctx context.Context, client *http.Client, side MetricsSide, names kongNames) (*sideSnapshot, error) {
 	s := &sideSnapshot{status: map[string]statusSeries{}, latency: map[string]histSeries{}}
-	for i, u := range urls {
-		fams, err := fetchFamilies(ctx, client, u, header)
+	for i, u := range side.URLs {
+		hc := client
+		if i < len(side.Clients) && side.Clients[i] != nil {
+			hc = side.Clients[i]
+		}
+		fams, err := fetchFamilies(ctx, hc, u, side.Header)
 		if err != nil {
 			return nil, &Error{Op: "scrape", Target: redact(u), Err: err}
 		}

@@ -91,13 +91,13 @@ func buildDrivers(p *plan.Plan, lookupEnv func(string) (string, bool)) (*Drivers
 	}
 	if p.Mode.Value == "dbless" {
 		d.ConfigLoaders = map[string]ConfigLoader{}
-		if c, err := b.client(p.To.AdminURL, p.To.AdminToken, plan.Value{}); err != nil {
+		if c, err := b.client(p.To.AdminURL, p.To.AdminToken, plan.Value{}, p.To.TLS); err != nil {
 			return nil, fmt.Errorf("to: %w", err)
 		} else if c != nil {
 			d.ConfigLoaders[""] = c
 		}
 		for _, n := range p.To.Nodes {
-			c, err := b.client(n.AdminURL, n.AdminToken, plan.Value{})
+			c, err := b.client(n.AdminURL, n.AdminToken, plan.Value{}, nodeTLS(n, p.To))
 			if err != nil {
 				return nil, fmt.Errorf("to node %q: %w", n.Name, err)
 			}
@@ -268,7 +268,7 @@ func (d *Drivers) buildGates(p *plan.Plan, b *observerBuilder, obs *Observer) er
 func metricsSide(b *observerBuilder, s *plan.Side) (analysis.MetricsSide, error) {
 	out := analysis.MetricsSide{Version: s.Version.Value}
 	name := "" // the rolling node's, for the per-node breakdown
-	add := func(admin, status, token plan.Value) error {
+	add := func(admin, status, token plan.Value, tc *plan.TLS) error {
 		u, err := b.resolve(status, false)
 		if err != nil {
 			return err
@@ -290,17 +290,28 @@ func metricsSide(b *observerBuilder, s *plan.Side) (analysis.MetricsSide, error)
 			if err != nil {
 				return err
 			}
+			var hc *http.Client // nil: the analysis's default client
+			if tc != nil {
+				t, err := b.tls(tc)
+				if err != nil {
+					return err
+				}
+				if hc, err = t.HTTPClient(10 * time.Second); err != nil {
+					return err
+				}
+			}
 			out.URLs = append(out.URLs, mu)
 			out.Names = append(out.Names, name)
+			out.Clients = append(out.Clients, hc)
 		}
 		return nil
 	}
-	if err := add(s.AdminURL, s.StatusURL, s.AdminToken); err != nil {
+	if err := add(s.AdminURL, s.StatusURL, s.AdminToken, s.TLS); err != nil {
 		return out, err
 	}
 	for _, n := range s.Nodes {
 		name = n.Name
-		if err := add(n.AdminURL, n.StatusURL, n.AdminToken); err != nil {
+		if err := add(n.AdminURL, n.StatusURL, n.AdminToken, nodeTLS(n, s)); err != nil {
 			return out, err
 		}
 	}

@@ -247,6 +247,18 @@ type NodeFacts struct {
 	// evidence that the node is not running. A timeout or a reset is not:
 	// a hung node may still serve and write.
 	Refused bool `json:"refused,omitempty"`
+	// Rejected: the node answered GET / with 401/403: it is up, and the
+	// plan's admin_token is wrong (or missing).
+	Rejected bool `json:"rejected,omitempty"`
+}
+
+// unreadable says why GET / gave no facts, for messages: a rejected
+// token is not an unreachable node.
+func (f *NodeFacts) unreadable() string {
+	if f.Rejected {
+		return "rejected the admin token: " + f.Error
+	}
+	return "is not reachable: " + f.Error
 }
 
 // hung: GET / failed without the connection being refused: the node may
@@ -607,6 +619,7 @@ func (o *Observer) readNode(ctx context.Context, what, name string, r NodeReader
 	if err != nil {
 		f.Error = o.errString(err)
 		f.Refused = refused(err)
+		f.Rejected = errors.Is(err, kong.ErrTokenRejected)
 	} else {
 		f.Reachable = true
 		v = info.Version

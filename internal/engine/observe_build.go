@@ -80,7 +80,9 @@ func (b *observerBuilder) dsn(d *plan.Database) (string, error) {
 	return s, nil
 }
 
-func (b *observerBuilder) client(adminURL, token, statusURL plan.Value) (*kong.Client, error) {
+// client builds a Kong client; tc is the node's tls block (nodeTLS), nil
+// for plain http or the system roots.
+func (b *observerBuilder) client(adminURL, token, statusURL plan.Value, tc *plan.TLS) (*kong.Client, error) {
 	u, err := b.resolve(adminURL, false)
 	if err != nil || u == "" {
 		return nil, err
@@ -93,7 +95,38 @@ func (b *observerBuilder) client(adminURL, token, statusURL plan.Value) (*kong.C
 	if err != nil {
 		return nil, err
 	}
-	return kong.New(kong.Options{AdminURL: u, Token: tok, StatusURL: st})
+	opts := kong.Options{AdminURL: u, Token: tok, StatusURL: st}
+	if opts.TLS, err = b.tls(tc); err != nil {
+		return nil, err
+	}
+	return kong.New(opts)
+}
+
+// tls resolves a tls block (nil: none).
+func (b *observerBuilder) tls(tc *plan.TLS) (kong.TLS, error) {
+	var t kong.TLS
+	if tc == nil {
+		return t, nil
+	}
+	for _, f := range []struct {
+		v   plan.Value
+		dst *string
+	}{{tc.CAFile, &t.CA}, {tc.CertFile, &t.Cert}, {tc.KeyFile, &t.Key}, {tc.ServerName, &t.ServerName}} {
+		var err error
+		// The key may be inline PEM from the environment: a secret.
+		if *f.dst, err = b.resolve(f.v, f.dst == &t.Key); err != nil {
+			return t, fmt.Errorf("tls: %w", err)
+		}
+	}
+	return t, nil
+}
+
+// nodeTLS is a rolling node's tls block: its own, else its side's.
+func nodeTLS(n *plan.Node, s *plan.Side) *plan.TLS {
+	if n.TLS != nil {
+		return n.TLS
+	}
+	return s.TLS
 }
 
 func (b *observerBuilder) build() error {
@@ -106,11 +139,11 @@ func (b *observerBuilder) build() error {
 		return fmt.Errorf("to.version: %w", err)
 	}
 
-	fromClient, err := b.client(p.From.AdminURL, p.From.AdminToken, p.From.StatusURL)
+	fromClient, err := b.client(p.From.AdminURL, p.From.AdminToken, p.From.StatusURL, p.From.TLS)
 	if err != nil {
 		return fmt.Errorf("from: %w", err)
 	}
-	toClient, err := b.client(p.To.AdminURL, p.To.AdminToken, p.To.StatusURL)
+	toClient, err := b.client(p.To.AdminURL, p.To.AdminToken, p.To.StatusURL, p.To.TLS)
 	if err != nil {
 		return fmt.Errorf("to: %w", err)
 	}
@@ -120,10 +153,10 @@ func (b *observerBuilder) build() error {
 	if toClient != nil {
 		o.To = toClient
 	}
-	if o.FromNodes, err = b.nodes(p.From.Nodes); err != nil {
+	if o.FromNodes, err = b.nodes(p.From); err != nil {
 		return fmt.Errorf("from: %w", err)
 	}
-	if o.ToNodes, err = b.nodes(p.To.Nodes); err != nil {
+	if o.ToNodes, err = b.nodes(p.To); err != nil {
 		return fmt.Errorf("to: %w", err)
 	}
 
@@ -162,7 +195,7 @@ func (b *observerBuilder) build() error {
 		}
 	case "hybrid_dp":
 		if cp := p.ControlPlane; cp != nil {
-			c, err := b.client(cp.AdminURL, cp.AdminToken, plan.Value{})
+			c, err := b.client(cp.AdminURL, cp.AdminToken, plan.Value{}, cp.TLS)
 			if err != nil {
 				return fmt.Errorf("control_plane: %w", err)
 			}
@@ -248,20 +281,20 @@ func (b *observerBuilder) backupDriver(fromDSN string, fromClient *kong.Client) 
 // not resolved: a backup needs the Admin API). nil when it has neither.
 func (b *observerBuilder) firstClient(s *plan.Side) (*kong.Client, error) {
 	if s.AdminURL.Given() || len(s.Nodes) == 0 {
-		return b.client(s.AdminURL, s.AdminToken, plan.Value{})
+		return b.client(s.AdminURL, s.AdminToken, plan.Value{}, s.TLS)
 	}
 	n := s.Nodes[0]
-	c, err := b.client(n.AdminURL, n.AdminToken, plan.Value{})
+	c, err := b.client(n.AdminURL, n.AdminToken, plan.Value{}, nodeTLS(n, s))
 	if err != nil {
 		return nil, fmt.Errorf("node %q: %w", n.Name, err)
 	}
 	return c, nil
 }
 
-func (b *observerBuilder) nodes(ns []*plan.Node) ([]NamedNode, error) {
+func (b *observerBuilder) nodes(s *plan.Side) ([]NamedNode, error) {
 	var out []NamedNode
-	for _, n := range ns {
-		c, err := b.client(n.AdminURL, n.AdminToken, n.StatusURL)
+	for _, n := range s.Nodes {
+		c, err := b.client(n.AdminURL, n.AdminToken, n.StatusURL, nodeTLS(n, s))
 		if err != nil {
 			return nil, fmt.Errorf("node %q: %w", n.Name, err)
 		}

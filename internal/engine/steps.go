@@ -157,7 +157,7 @@ func guardProblems(s *state) []string {
 		switch {
 		case f == nil:
 		case !f.Reachable:
-			out = append(out, fmt.Sprintf("X%s is not reachable: %s", name, f.Error))
+			out = append(out, fmt.Sprintf("X%s %s", name, f.unreadable()))
 		case f.Version != want:
 			out = append(out, fmt.Sprintf("X%s runs Kong %s, the plan says from.version = %q", name, f.Version, want))
 		}
@@ -197,7 +197,7 @@ func guardProblems(s *state) []string {
 // accepts Y, is no problem: only acceptance matters to the data planes.
 func controlPlaneProblem(cp NodeFacts, planned, to string) string {
 	if !cp.Reachable {
-		return "the control plane is not reachable: " + cp.Error
+		return "the control plane " + cp.unreadable()
 	}
 	cpv, err1 := kongrelease.Parse(cp.Version)
 	tv, err2 := kongrelease.Parse(to)
@@ -675,6 +675,8 @@ func nodeAt(f *NodeFacts, v string) (bool, string) {
 	switch {
 	case f == nil:
 		return false, ""
+	case f.Rejected:
+		return false, "rejected the admin token (" + f.Error + ")"
 	case !f.Reachable && f.Error != "":
 		return false, "not reachable (" + f.Error + ")"
 	case !f.Reachable:

@@ -29,6 +29,9 @@ type Options struct {
 	StatusURL string
 	// Timeout bounds each request; default 10s.
 	Timeout time.Duration
+	// TLS verifies https Admin and Status APIs (an added CA, a server
+	// name) and presents a client certificate for mutual TLS.
+	TLS TLS
 }
 
 // Client talks to one Kong node's Admin and Status APIs. It is safe for
@@ -55,7 +58,13 @@ func New(opts Options) (*Client, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 10 * time.Second
 	}
-	hc := &http.Client{Timeout: opts.Timeout, Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if !opts.TLS.zero() {
+		if tr.TLSClientConfig, err = opts.TLS.Config(); err != nil {
+			return nil, &Error{Op: "new client", Target: redactURL(opts.AdminURL), Err: err}
+		}
+	}
+	hc := &http.Client{Timeout: opts.Timeout, Transport: clientCertCheck{tr}}
 	plain := &http.Client{Timeout: opts.Timeout, Transport: hc.Transport}
 	if opts.Token != "" {
 		hc = gokong.HTTPClientWithHeaders(hc, http.Header{"Kong-Admin-Token": []string{opts.Token}})

@@ -12,6 +12,8 @@ type Error struct {
 	Err    error
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("kong: %s %s: %v", e.Op, e.Target, e.Err) }
+// Error names the cause first when there is a known one (explain): a
+// certificate that did not verify, a token Kong rejected.
+func (e *Error) Error() string { return fmt.Sprintf("kong: %s %s: %v", e.Op, e.Target, explain(e.Err)) }
 
-func (e *Error) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error { return explain(e.Err) }

@@ -24,6 +24,16 @@ type NginxConfig struct {
 	Servers   []NginxServer // the upstream's servers, written to the upstream file
 	Keepalive int           // idle keep-alive connections to upstreams per worker; 32 when 0
 	Workers   int           // worker processes; 2 when 0
+	TLS       *NginxTLS     // the proxy listener speaks TLS (URL is https)
+}
+
+// NginxTLS makes nginx terminate TLS on its proxy listener, as a TLS
+// front of a Kong Admin API does.
+type NginxTLS struct {
+	CertFile, KeyFile string // the server's certificate and key (PEM)
+	// ClientCAFile, when set, makes nginx require a client certificate
+	// signed by this CA (mutual TLS); it answers 400 without one.
+	ClientCAFile string
 }
 
 // NginxServer is one server line of an upstream block.
@@ -75,6 +85,7 @@ type NginxProc struct {
 	genPort   int
 	keepalive int
 	upstream  string
+	tls       *NginxTLS
 	proc      *proc
 
 	mu  sync.Mutex // serialises Reload
@@ -96,7 +107,7 @@ func Nginx(t testing.TB, cfg NginxConfig) *NginxProc {
 	if cfg.Workers == 0 {
 		cfg.Workers = 2
 	}
-	n := &NginxProc{Prefix: t.TempDir(), bin: bin, keepalive: cfg.Keepalive, upstream: cfg.Upstream, gen: 1}
+	n := &NginxProc{Prefix: t.TempDir(), bin: bin, keepalive: cfg.Keepalive, upstream: cfg.Upstream, tls: cfg.TLS, gen: 1}
 	n.conf = filepath.Join(n.Prefix, "nginx.conf")
 	n.errorLog = filepath.Join(n.Prefix, "error.log")
 	logFileOnFailure(t, "nginx error", n.errorLog)
@@ -143,7 +154,12 @@ func (n *NginxProc) args(extra ...string) []string {
 }
 
 // URL returns the proxy's base URL, "http://127.0.0.1:PORT".
-func (n *NginxProc) URL() string { return fmt.Sprintf("http://127.0.0.1:%d", n.port) }
+func (n *NginxProc) URL() string {
+	if n.tls != nil {
+		return fmt.Sprintf("https://127.0.0.1:%d", n.port)
+	}
+	return fmt.Sprintf("http://127.0.0.1:%d", n.port)
+}
 
 // UpstreamFile returns the path of the file that holds the upstream block
 // (see [NginxUpstream]); nginx.conf includes it inside http {}.
@@ -269,9 +285,16 @@ http {
 			fmt.Fprintf(&b, "    %s_temp_path %s/%s;\n", mod, tmp, mod)
 		}
 	}
+	listen := fmt.Sprintf("listen 127.0.0.1:%d;", n.port)
+	if t := n.tls; t != nil {
+		listen = fmt.Sprintf("listen 127.0.0.1:%d ssl;\n        ssl_certificate %s;\n        ssl_certificate_key %s;", n.port, t.CertFile, t.KeyFile)
+		if t.ClientCAFile != "" {
+			listen += fmt.Sprintf("\n        ssl_client_certificate %s;\n        ssl_verify_client on;", t.ClientCAFile)
+		}
+	}
 	fmt.Fprintf(&b, `    include %s;
     server {
-        listen 127.0.0.1:%d;
+        %s
         location / {
             proxy_pass http://%s;
             proxy_http_version 1.1;
@@ -281,7 +304,7 @@ http {
     }
     include %s;
 }
-`, n.UpstreamFile(), n.port, n.upstream, filepath.Join(n.Prefix, "generation.conf"))
+`, n.UpstreamFile(), listen, n.upstream, filepath.Join(n.Prefix, "generation.conf"))
 	if err := writeFileAtomic(n.conf, b.String()); err != nil {
 		return err
 	}

@@ -1,0 +1,46 @@
+# --strict-env reads the TLS files: one is missing, a CA file holds no
+# certificate, a certificate does not match its key.
+upgrade "p" {
+  cluster  = "edge"
+  strategy = "rolling"
+  mode     = "dbless"
+  from {
+    version = "3.8.0"
+    tls {
+      ca_file = "testdata/tls/missing-ca.pem" # ERROR: UP045
+    }
+    node "x1" {
+      admin_url = "https://x1:8444"
+      proxy_url = "http://x1:8000"
+    }
+  }
+  to {
+    version = "3.9.1"
+    tls {
+      ca_file   = "testdata/tls/README.md"    # ERROR: UP045
+      cert_file = "testdata/tls/ca.pem"       # ERROR: UP045
+      key_file  = "testdata/tls/client-key.pem"
+    }
+    node "y1" {
+      admin_url = "https://y1:8444"
+      proxy_url = "http://y1:8000"
+    }
+  }
+  backup { dir = "/var/lib/upshift" }
+  traffic "command" { set = ["./lb.sh", "{to_weight}"] }
+  check "up" {
+    request { path = "/" }
+    expect { status = 200 }
+  }
+  analysis "same" {
+    compare           = "kong_metrics"
+    error_rate_margin = 0.01
+  }
+  rollout {
+    step {
+      weight = 50
+      pause  = "1m"
+    }
+    step { weight = 100 }
+  }
+}
