@@ -160,36 +160,42 @@ func writeStatusTable(w io.Writer, st agent.Status, detail bool) {
 			p.Condition.Type, p.Condition.Reason, step, traffic, oneLine(p.Condition.Message, 80))
 	}
 	_ = tw.Flush()
+	// The table cuts its message column; every section below wraps instead.
+	width := outputWidth(w)
 	for _, p := range st.Plans {
 		if len(p.Gates) > 0 {
 			fmt.Fprintf(w, "\nGates of %s:\n", p.Name)
 			for _, g := range p.Gates {
-				fmt.Fprintf(w, "  %s %s %s\n", g.What, g.Result, oneLine(g.Text, 100))
+				fmt.Fprintln(w, wrap(fmt.Sprintf("  %s %s ", g.What, g.Result), g.Text, 4, width))
 			}
 		}
 		if !detail {
 			continue
 		}
+		if p.Condition.Message != "" {
+			fmt.Fprintf(w, "\n%s\n", wrap(fmt.Sprintf("Condition of %s: %s/%s: ", p.Name, p.Condition.Type, p.Condition.Reason), p.Condition.Message, 2, width))
+		}
 		if p.X != nil || p.Y != nil {
-			fmt.Fprintf(w, "\nObserved %s:", clock(p.ObservedAt))
+			var ob strings.Builder
+			fmt.Fprintf(&ob, "Observed %s:", clock(p.ObservedAt))
 			for _, sd := range []struct {
 				name string
 				s    *agent.SideStatus
 			}{{"X", p.X}, {"Y", p.Y}} {
 				if sd.s != nil {
-					fmt.Fprintf(w, " %s %s %s", sd.name, orNone(sd.s.Version), sd.s.Health)
+					fmt.Fprintf(&ob, " %s %s %s", sd.name, orNone(sd.s.Version), sd.s.Health)
 					if sd.s.Detail != "" {
-						fmt.Fprintf(w, " (%s)", oneLine(sd.s.Detail, 100))
+						fmt.Fprintf(&ob, " (%s)", oneLine(sd.s.Detail, 1<<20))
 					}
-					fmt.Fprint(w, ";")
+					ob.WriteString(";")
 				}
 			}
 			if p.Traffic != nil {
-				fmt.Fprintf(w, " traffic X %d%% / Y %d%%", p.Traffic.From, p.Traffic.To)
+				fmt.Fprintf(&ob, " traffic X %d%% / Y %d%%", p.Traffic.From, p.Traffic.To)
 			} else if p.TrafficError != "" {
-				fmt.Fprintf(w, " traffic unreadable: %s", oneLine(p.TrafficError, 100))
+				fmt.Fprintf(&ob, " traffic unreadable: %s", p.TrafficError)
 			}
-			fmt.Fprintln(w)
+			fmt.Fprintf(w, "\n%s\n", wrap("", ob.String(), 2, width))
 		}
 		if len(p.Steps) > 0 {
 			fmt.Fprintf(w, "\nSteps of %s:\n", p.Name)
@@ -202,7 +208,7 @@ func writeStatusTable(w io.Writer, st agent.Status, detail bool) {
 				if !s.At.IsZero() {
 					at = clock(s.At) + " " + s.Result + " "
 				}
-				fmt.Fprintf(w, "  %-8s %s %s  %s%s\n", s.State, mark, s.Name, at, oneLine(s.Reason, 80))
+				fmt.Fprintln(w, wrap(fmt.Sprintf("  %-8s %s %s  %s", s.State, mark, s.Name, at), s.Reason, 13, width))
 			}
 		}
 		if len(p.Journal) > 0 {
@@ -215,8 +221,8 @@ func writeStatusTable(w io.Writer, st agent.Status, detail bool) {
 				fmt.Fprintf(w, "  (%d earlier records of this plan omitted: earlier runs, or this run's oldest)\n", p.JournalOmitted)
 			}
 			for _, j := range p.Journal {
-				line := fmt.Sprintf("  %4d %s %-7s %s %s %s", j.Seq, clock(j.Time), j.Kind, j.What, j.Result, oneLine(j.Text, 100))
-				fmt.Fprintln(w, strings.TrimRight(line, " "))
+				head := strings.TrimRight(fmt.Sprintf("  %4d %s %-7s %s %s", j.Seq, clock(j.Time), j.Kind, j.What, j.Result), " ") + " "
+				fmt.Fprintln(w, strings.TrimRight(wrap(head, j.Text, 8, width), " "))
 			}
 		}
 		if len(p.TrafficHistory) > 0 {
