@@ -402,7 +402,10 @@ func TestFaultXDatabaseUnreachable(t *testing.T) {
 func TestFaultAdminAPITimeouts(t *testing.T) {
 	t.Parallel()
 	w := newDualWorld(t)
-	short := func(c *Config) { c.Drivers.Observer.PartTimeout = 500 * time.Millisecond }
+	// Short enough that the hung Y is given up on quickly, long enough
+	// that a read of the journal database on a busy machine is not (500 ms
+	// was: a read of locks timed out under a load average of 30).
+	short := func(c *Config) { c.Drivers.Observer.PartTimeout = 3 * time.Second }
 	e := engineFor(t, lintedPlan(t, w.planSrc("")), w.sim, w.store, fast, short, func(c *Config) {
 		orig := c.Drivers.Hooks
 		c.Drivers.Hooks = hookFunc(func(ctx context.Context, argv []string) (string, error) {
