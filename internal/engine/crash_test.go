@@ -58,7 +58,7 @@ func TestCrashChild(t *testing.T) {
 		os.Exit(3)
 	}
 	e, err := New(Config{Plan: set.Plans[0], Store: store, Holder: "crash-child", Drain: -1, RetryBase: 50 * time.Millisecond,
-		PollInterval: 50 * time.Millisecond, WaitTimeout: 20 * time.Second, LeaseTTL: time.Second})
+		PollInterval: 50 * time.Millisecond, WaitTimeout: 20 * time.Second, LeaseTTL: 15 * time.Second})
 	if err != nil {
 		fmt.Printf("CRASH-CHILD engine: %v\n", err)
 		os.Exit(3)

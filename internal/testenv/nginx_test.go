@@ -39,7 +39,9 @@ func testWeightedReload(t *testing.T, a, b string, classify func(*http.Response)
 	checkSplit(t, ng.URL(), classify, 0.90)
 
 	// Under load: 50/50 a quarter in, 10/90 halfway, each with a reload.
-	load := Load{URL: ng.URL() + "/", Rate: 400, Classify: classify}
+	// 800 requests (2 s at 400/s), with room for a machine that stalls:
+	// the steps below wait for 200 and 400 of them.
+	load := Load{URL: ng.URL() + "/", Rate: 400, Count: 800, Duration: 20 * time.Second, Classify: classify}
 	var progress LoadProgress
 	results := make(chan LoadResult, 1)
 	go func() { results <- load.Run(context.Background(), &progress) }()
