@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"testing"
+	"time"
 
 	gokong "github.com/kong/go-kong/kong"
 
@@ -38,7 +39,9 @@ func startSim(t testing.TB, cfg kongsim.Config) *kongsim.Node {
 
 func kongClient(t testing.TB, n *kongsim.Node) *kong.Client {
 	t.Helper()
-	c, err := kong.New(kong.Options{AdminURL: n.AdminURL(), StatusURL: n.StatusURL()})
+	// A page of 1,000 routes under -race on a busy 2-core machine took
+	// over the default 10 s per request once (TestRoundTrip's dump).
+	c, err := kong.New(kong.Options{AdminURL: n.AdminURL(), StatusURL: n.StatusURL(), Timeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
