@@ -89,8 +89,10 @@ func TestNginxWeightsNeedsTheFileLoaded(t *testing.T) {
 	if w, err := n.Weights(ctx); !errors.As(err, new(*NotLoadedError)) {
 		t.Errorf("Weights with nginx not having loaded the file = %v, %v; want a *NotLoadedError", w, err)
 	}
-	// SetWeights waits (up to Timeout) for nginx to load it.
-	n.cfg.Timeout = 100 * time.Millisecond
+	// SetWeights waits (up to Timeout) for nginx to load it. Timeout also
+	// bounds the test and reload commands: at 100 ms a busy machine (load
+	// 40) killed `sh` before the wait began.
+	n.cfg.Timeout = 3 * time.Second
 	if err := n.SetWeights(ctx, Weights{50, 50}); !errors.As(err, new(*NotLoadedError)) {
 		t.Errorf("SetWeights with nginx never loading the file = %v", err)
 	}
