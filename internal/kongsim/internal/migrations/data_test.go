@@ -331,3 +331,56 @@ func TestFunctionStepsStopHalfWay(t *testing.T) {
 		t.Errorf("after finish: targets with a cache key, 016 executed = %s", got)
 	}
 }
+
+// TestCoreHops322To3100Data: the 3.x core hops with rows in the tables
+// they change. 019 (K: core/019_320_to_330.lua) adds updated_at with a
+// default to nine tables, which fills it on the rows already there; 025
+// (025_390_to_3100.lua) widens clustering_sync_version.version and its
+// sequence to bigint, keeping the rows and the sequence's position.
+func TestCoreHops322To3100Data(t *testing.T) {
+	t.Parallel()
+	d := newDB(t)
+	d.must("3.2.2", "bootstrap")
+	d.exec(`INSERT INTO consumers (id, created_at, username, ws_id) SELECT '5e0c1d2a-1b2c-4d3e-8f4a-600000000001', to_timestamp(1000), 'alice', id FROM workspaces WHERE name = 'default'`)
+	d.exec(`INSERT INTO upstreams (id, created_at, name, slots, ws_id) SELECT '5e0c1d2a-1b2c-4d3e-8f4a-600000000002', to_timestamp(1000), 'up', 100, id FROM workspaces WHERE name = 'default'`)
+	d.exec(`INSERT INTO targets (id, created_at, upstream_id, target, weight, ws_id) SELECT '5e0c1d2a-1b2c-4d3e-8f4a-600000000003', to_timestamp(1000), '5e0c1d2a-1b2c-4d3e-8f4a-600000000002', '10.0.0.1:80', 5, id FROM workspaces WHERE name = 'default'`)
+	d.addPlugins(3, "cors", `{"tag":"cors","origins":["*"]}`)
+	before := d.queryString(`SELECT (to_regclass('plugins') IS NOT NULL)::text || ' ' || COALESCE((SELECT count(*) FROM information_schema.columns WHERE table_name = 'consumers' AND column_name = 'updated_at'), 0)::text`)
+	if before != "true 0" {
+		t.Fatalf("3.2.2 consumers must not have updated_at yet: %s", before)
+	}
+	start := d.queryString(`SELECT (date_trunc('second', now()) - interval '1 second')::text`)
+
+	d.must("3.4.2", "up")
+	for _, table := range []string{"consumers", "upstreams", "targets", "plugins", "workspaces"} {
+		got := d.queryString(`SELECT count(*) FILTER (WHERE updated_at >= $1::timestamptz)::text || '/' || count(*)::text FROM `+table, start)
+		if n := strings.SplitN(got, "/", 2); len(n) != 2 || n[0] != n[1] || n[0] == "0" {
+			t.Errorf("after 019: %s rows with updated_at filled by the migration: %s", table, got)
+		}
+	}
+	if got := d.queryString(`SELECT string_agg(config::text, ',') FROM plugins`); got != strings.Repeat(`{"tag": "cors", "origins": ["*"]},`, 2)+`{"tag": "cors", "origins": ["*"]}` {
+		t.Errorf("after 3.4.2 up: plugin configs changed: %s", got)
+	}
+
+	d.must("3.4.2", "finish")
+	d.must("3.9.1", "up")
+	d.must("3.9.1", "finish")
+	d.exec(`INSERT INTO clustering_sync_version DEFAULT VALUES`)
+	d.exec(`INSERT INTO clustering_sync_version DEFAULT VALUES`)
+	d.exec(`INSERT INTO clustering_sync_version DEFAULT VALUES`)
+	if got := d.queryString(`SELECT data_type FROM information_schema.columns WHERE table_name = 'clustering_sync_version' AND column_name = 'version'`); got != "integer" {
+		t.Errorf("3.9.1 clustering_sync_version.version is %s; want integer (SERIAL)", got)
+	}
+	d.must("3.10.0", "up")
+	d.must("3.10.0", "finish")
+	d.exec(`INSERT INTO clustering_sync_version DEFAULT VALUES`)
+	got := d.queryString(`SELECT (SELECT data_type FROM information_schema.columns WHERE table_name = 'clustering_sync_version' AND column_name = 'version') || ' ' ||
+		(SELECT data_type FROM information_schema.sequences WHERE sequence_name = 'clustering_sync_version_version_seq') || ' ' ||
+		(SELECT string_agg(version::text, ',' ORDER BY version) FROM clustering_sync_version)`)
+	if got != "bigint bigint 1,2,3,4" {
+		t.Errorf("after 025: version type, sequence type, rows = %s; want bigint bigint 1,2,3,4", got)
+	}
+	if st := d.inspect("3.10.0"); !st.UpToDate() || len(st.Pending) != 0 {
+		t.Errorf("after up to 3.10.0: %+v", st)
+	}
+}
