@@ -315,6 +315,11 @@ func (r *Runner) runMigrations(ctx context.Context, list kongrelease.Classificat
 				if err := r.step(ctx, sub.Name, m.Name, upSQL(sub.Name, m.Name)); err != nil {
 					return fmt.Errorf("[PostgreSQL error] failed to run migration '%s' up: %s", m.Name, err)
 				}
+				if f := upFunc(sub.Name, m.Name); f != nil {
+					if err := r.runFunc(ctx, sub.Name, m.Name, f, false); err != nil {
+						return fmt.Errorf("[PostgreSQL error] failed to run migration '%s' up_f: %s", m.Name, err)
+					}
+				}
 				state := recordExecuted
 				if m.Teardown {
 					state = recordPending
@@ -325,7 +330,7 @@ func (r *Runner) runMigrations(ctx context.Context, list kongrelease.Classificat
 				}
 			}
 			if runTeardown && m.Teardown {
-				if err := r.step(ctx, sub.Name, m.Name, teardownSQL(sub.Name, m.Name)); err != nil {
+				if err := r.runFunc(ctx, sub.Name, m.Name, teardownFunc(sub.Name, m.Name), true); err != nil {
 					return fmt.Errorf("[PostgreSQL error] failed to run migration '%s' teardown: %s", m.Name, err)
 				}
 				if err := r.record(ctx, sub.Name, m.Name, recordTeardown); err != nil {

@@ -11,9 +11,16 @@
 // run.go (the operations) and schema.go (DDL, record_migration, the lock).
 // The `kong` binary in internal/kongsim/cmd/kongsim-kong is a thin CLI over Run.
 //
-// What it does not do: the SQL of most migrations is a no-op (only core
-// 000_base, each plugin's first migration, and rate-limiting 006_350_to_360
-// change data; internal/kongsim/fidelity/migrations.md lists each); it knows only the
-// open-source subsystems (kongrelease.Migrations); Cassandra is not
-// emulated.
+// Each step runs as Kong's does: the `up` SQL in one transaction
+// (steps.go), then the Lua `up_f`, and at `finish` the Lua `teardown`,
+// query by query outside one transaction (funcs.go: 016's regex paths and
+// target cache keys, the 3.6 redis moves, the plugin config fixups).
+//
+// What it does not do: migrations whose data change only matters below
+// 2.8 (core 000–015, the 2.x plugin teardowns) and the plugin tables
+// kongsim does not keep (rate-limiting counters, sessions, acme storage)
+// are bookkeeping only; fidelity/migrations.md has a row per file. It
+// knows only the open-source subsystems (kongrelease.Migrations); the
+// 3.6.x text of the redis moves (no teardown) is not emulated; Cassandra
+// is not emulated.
 package migrations

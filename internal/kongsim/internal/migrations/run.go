@@ -105,6 +105,9 @@ type Runner struct {
 	connect func(ctx context.Context) (*pgx.Conn, error)
 	conn    *pgx.Conn
 	log     *logger
+	// afterQuery, when set (tests), is called after each query of a
+	// migration's Lua function part (funcs.go).
+	afterQuery func()
 }
 
 // New returns a Runner that opens connections with connect (called again

@@ -6,19 +6,21 @@ import (
 	"github.com/upshift-dev/upshift/internal/kongsim/internal/store"
 )
 
-// This file holds the SQL each migration step runs in the emulator, on
+// This file holds the SQL of each migration's `up` string, which Kong runs
+// in one "BEGIN; …; COMMIT;" (K: connector.lua run_up_migration), on
 // Kong's own tables (contract 1, store/ddl.go):
-//   - core steps make the schema changes Kong's make (store.CoreUp,
-//     store.CoreTeardown; 000_base stands for 000–015, see ddl.go);
+//   - core steps make the schema changes Kong's make (store.CoreUp;
+//     000_base stands for 000–015, see ddl.go);
 //   - a plugin's steps create and change its tables (store.PluginUp);
-//   - rate-limiting 006_350_to_360: up copies the flat redis_* fields into
-//     config.redis (keeping the flat ones), teardown removes the flat ones,
-//     as K: kong/plugins/rate-limiting/migrations/006_350_to_360.lua does on
-//     Kong's plugins.config column.
+//   - the 3.6 redis moves (rate-limiting 006_350_to_360,
+//     response-ratelimiting 001_350_to_360, acme 003_350_to_360) rewrite
+//     plugins.config as those files' `up` do.
 //
-// Every other step runs an empty statement inside its transaction (so the
-// bookkeeping, the timing faults and the output are real, the data change
-// is not). internal/kongsim/fidelity/migrations.md says so per row.
+// The Lua functions of a migration (up_f, teardown) are in funcs.go; they
+// run query by query, outside one transaction. Every other step runs an
+// empty statement inside its transaction (bookkeeping, timing faults and
+// output are real, and there is no data change to make: fidelity/
+// migrations.md says so per file).
 
 // upSQL returns the body of a migration's up step (without BEGIN/COMMIT).
 func upSQL(subsystem, name string) string {
@@ -26,30 +28,26 @@ func upSQL(subsystem, name string) string {
 	case subsystem == "core":
 		return store.CoreUp(name)
 	case subsystem == "rate-limiting" && name == "006_350_to_360":
-		return rateLimiting006Up
+		return redisMoveUp("rate-limiting")
+	case subsystem == "response-ratelimiting" && name == "001_350_to_360":
+		return redisMoveUp("response-ratelimiting")
+	case subsystem == "acme" && name == "003_350_to_360":
+		return acme003Up
 	}
 	return store.PluginUp(subsystem, name)
-}
-
-// teardownSQL returns the SQL of a migration's teardown step ("" for a
-// no-op teardown).
-func teardownSQL(subsystem, name string) string {
-	switch {
-	case subsystem == "core":
-		return store.CoreTeardown(name)
-	case subsystem == "rate-limiting" && name == "006_350_to_360":
-		return rateLimiting006Teardown
-	}
-	return ""
 }
 
 // redisFields are the flat fields 3.6 moved under config.redis
 // (kong-breaking-changes 36-1), with their new names.
 var redisFields = []string{"host", "port", "password", "username", "ssl", "ssl_verify", "server_name", "timeout", "database"}
 
-// rateLimiting006Up: config.redis.X = COALESCE(config.redis_X,
-// config.redis.X) for each field; a missing plugins table is accepted.
-var rateLimiting006Up = func() string {
+// redisMoveUp: K: kong/plugins/rate-limiting/migrations/006_350_to_360.lua
+// and response-ratelimiting/migrations/001_350_to_360.lua up, as of 3.7.0
+// (the files' "reentrant" version, also at HEAD): config.redis is replaced
+// by an object of the nine fields, each COALESCE(config.redis_X,
+// config.redis.X) (a JSON null when both are absent); the flat fields
+// stay until the teardown. A missing plugins table is accepted.
+func redisMoveUp(plugin string) string {
 	var pairs []string
 	for _, f := range redisFields {
 		pairs = append(pairs, "'"+f+"', COALESCE(config -> 'redis_"+f+"', config #> '{redis,"+f+"}')")
@@ -57,15 +55,16 @@ var rateLimiting006Up = func() string {
 	return `DO $$
 BEGIN
   UPDATE plugins
-     SET config = config || jsonb_build_object('redis', jsonb_build_object(` + strings.Join(pairs, ", ") + `))
-   WHERE name = 'rate-limiting';
+     SET config = config::jsonb || jsonb_build_object('redis', jsonb_build_object(` + strings.Join(pairs, ", ") + `))
+   WHERE name = '` + plugin + `';
 EXCEPTION WHEN UNDEFINED_COLUMN OR UNDEFINED_TABLE THEN
   -- accept the existing state, as Kong does
 END$$;`
-}()
+}
 
-// rateLimiting006Teardown removes the flat redis_* keys from config.
-var rateLimiting006Teardown = func() string {
+// redisMoveTeardown: the same files' teardown (one query): the flat
+// redis_* keys are removed from config.
+func redisMoveTeardown(plugin string) string {
 	var minus string
 	for _, f := range redisFields {
 		minus += " - 'redis_" + f + "'"
@@ -73,9 +72,46 @@ var rateLimiting006Teardown = func() string {
 	return `DO $$
 BEGIN
   UPDATE plugins
-     SET config = config` + minus + `
-   WHERE name = 'rate-limiting';
+     SET config = config::jsonb` + minus + `
+   WHERE name = '` + plugin + `';
 EXCEPTION WHEN UNDEFINED_COLUMN OR UNDEFINED_TABLE THEN
   -- accept the existing state, as Kong does
 END$$;`
-}()
+}
+
+// acme003Up: K: kong/plugins/acme/migrations/003_350_to_360.lua up (3.7.0
+// and HEAD): storage_config.redis gets password (from auth), server_name
+// (from ssl_server_name) and extra_options {scan_count, namespace}, each
+// COALESCE(old name, new name); the old keys stay until the teardown.
+// Kong's expression is kept as it is: jsonb_set is strict, so a config
+// without storage_config.redis would become NULL, in Kong as here (Kong
+// stores the schema's defaults, so the record is always there).
+const acme003Up = `DO $$
+BEGIN
+  UPDATE plugins
+     SET config = jsonb_set(config, '{storage_config,redis}',
+           config #> '{storage_config, redis}'
+           || jsonb_build_object(
+                'password', COALESCE(config #> '{storage_config, redis, auth}', config #> '{storage_config, redis, password}'),
+                'server_name', COALESCE(config #> '{storage_config, redis, ssl_server_name}', config #> '{storage_config, redis, server_name}'),
+                'extra_options', jsonb_build_object(
+                  'scan_count', COALESCE(config #> '{storage_config, redis, scan_count}', config #> '{storage_config, redis, extra_options, scan_count}'),
+                  'namespace', COALESCE(config #> '{storage_config, redis, namespace}', config #> '{storage_config, redis, extra_options, namespace}'))))
+   WHERE name = 'acme';
+EXCEPTION WHEN UNDEFINED_COLUMN OR UNDEFINED_TABLE THEN
+  -- accept the existing state, as Kong does
+END$$;`
+
+// acme003Teardown: the same file's teardown: the old keys go.
+const acme003Teardown = `DO $$
+BEGIN
+  UPDATE plugins
+     SET config = config
+           #- '{storage_config,redis,auth}'
+           #- '{storage_config,redis,ssl_server_name}'
+           #- '{storage_config,redis,scan_count}'
+           #- '{storage_config,redis,namespace}'
+   WHERE name = 'acme';
+EXCEPTION WHEN UNDEFINED_COLUMN OR UNDEFINED_TABLE THEN
+  -- accept the existing state, as Kong does
+END$$;`

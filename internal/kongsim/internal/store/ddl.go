@@ -23,9 +23,10 @@ import (
 // after their 002/003/004 steps. Every statement is idempotent, as Kong's
 // are: `kong migrations up -f` runs them again.
 //
-// Data rewrites that Kong's steps make (016's regex paths and target
-// cache keys, 009's ws_id backfill, ...) are not reproduced here except
-// where noted; migrations.md says so per row.
+// Data rewrites that Kong's steps make in Lua (016's regex paths and
+// target cache keys, plugin config fixups) are in the migrations package
+// (funcs.go); those below 2.8 (009's ws_id backfill, ...) are not
+// reproduced; migrations.md says so per file.
 
 // CoreUp returns the SQL of core migration name's up step ("" for none).
 func CoreUp(name string) string {
@@ -431,7 +432,7 @@ END$$;
 // core016: K: 016_280_to_300.lua up (vaults_beta copied to sm_vaults,
 // targets.cache_key, upstreams' query-arg and uri-capture hashing,
 // routes.expression and priority). Its up_f (regex paths prefixed with
-// "~") is not reproduced.
+// "~") is the migrations package's migrateRegexPaths.
 var core016 = `DO $$
 BEGIN
   IF to_regclass('vaults_beta') IS NOT NULL AND to_regclass('sm_vaults') IS NULL THEN
