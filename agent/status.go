@@ -456,9 +456,37 @@ func journalCondition(ctx context.Context, a *Agent, name string) engine.Conditi
 	case info.RolledBack:
 		return engine.Condition{Type: engine.ConditionReady, Reason: engine.ReasonRolledBack, Message: "rolled back (from the journal)"}
 	case info.InProgress():
+		if c, ok := journalStall(ctx, a, name, info.StartSeq); ok {
+			return c
+		}
 		return engine.Condition{Type: engine.ConditionProgressing, Reason: "InProgress", Message: "in progress (from the journal; the leader drives it)"}
 	}
 	return engine.Condition{Type: "Unknown", Reason: "NotStarted", Message: "no run in the journal"}
+}
+
+// journalStall is the stall a run in progress stopped on (a gate waiting
+// for approval, a failure), when no step ran since it was journaled: a
+// run that upshift apply left at a gate waits for a person, it does not
+// progress.
+func journalStall(ctx context.Context, a *Agent, name string, start int64) (engine.Condition, bool) {
+	recs, err := a.cfg.Store.Records(ctx, name, start)
+	if err != nil {
+		return engine.Condition{}, false
+	}
+	var stall *engine.Record
+	for i, r := range recs {
+		switch {
+		case r.Kind == engine.KindEvent && r.Event == engine.EventStalled:
+			stall = &recs[i]
+		case r.Kind == engine.KindIntent || r.Kind == engine.KindOutcome:
+			stall = nil
+		}
+	}
+	if stall == nil {
+		return engine.Condition{}, false
+	}
+	return engine.Condition{Type: engine.ConditionStalled, Reason: stall.Details["reason"],
+		Message: stall.Details["message"] + " (from the journal)"}, true
 }
 
 // addJournal reads p's journal: the current run's records, its gates and
