@@ -69,6 +69,10 @@ type PlanStatus struct {
 	// TrafficHistory the split over the run's time (see SplitPoint).
 	Measurements   []Measurement `json:"measurements,omitempty"`
 	TrafficHistory []SplitPoint  `json:"traffic_history,omitempty"`
+	// RunNote is what the plan's run attribute does now, as upshift plan
+	// says it (engine.Preview.RunNote): how to upgrade again after a run
+	// ended.
+	RunNote string `json:"run_note,omitempty"`
 }
 
 // SideStatus is X or Y as observed: the version its nodes answer and
@@ -228,7 +232,7 @@ func (a *Agent) planStatus(st *planState) PlanStatus {
 	pv := st.Preview
 	var obs *engine.Observed // the newest of the two observations
 	if pv != nil {
-		ps.Direction = pv.Direction
+		ps.Direction, ps.RunNote = pv.Direction, pv.RunNote
 		for _, v := range pv.Steps {
 			ps.Steps = append(ps.Steps, StepStatus{StepView: v, State: v.Status})
 		}

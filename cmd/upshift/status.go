@@ -186,6 +186,9 @@ func writeStatusTable(w io.Writer, st agent.Status, detail bool) {
 		if !detail {
 			continue
 		}
+		if p.RunNote != "" {
+			fmt.Fprintf(w, "\n%s\n", wrap("Next run: ", p.RunNote+".", 2, width))
+		}
 		if p.X != nil || p.Y != nil {
 			var ob strings.Builder
 			fmt.Fprintf(&ob, "Observed %s:", clock(p.ObservedAt))
