@@ -188,7 +188,9 @@ func (gw *gitopsWorld) startAgent(t *testing.T, ctx context.Context, holder stri
 }
 
 func TestGitOpsEndToEnd(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	// 6 minutes: at a load average of 36 on 2 cores the four phases took
+	// over 3 (each wait keeps its own 90 s bound).
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	gw := newGitOpsWorld(t, ctx)
 	f, ng, g, work, planFile, push := gw.f, gw.ng, gw.g, gw.work, gw.planFile, gw.push
@@ -241,9 +243,22 @@ func TestGitOpsEndToEnd(t *testing.T) {
 
 	// 3. Commit the plan again: a new run converges to the decommission gate.
 	push(map[string]string{"plans/prod.upshift.hcl": planFile("")}, "upgrade prod to 3.9.1, again")
-	waitFor("the decommission gate", func(p agent.PlanStatus) bool {
+	p = waitFor("the decommission gate", func(p agent.PlanStatus) bool {
 		return !p.Running && p.Condition.Reason == engine.ReasonAwaitingApproval
 	})
+	// The status names the item and how to give it, and marks the step.
+	if !strings.Contains(p.Condition.Message, `add "decommission" to approve = [...] in a new commit`) {
+		t.Errorf("at the gate the condition does not say how to approve: %s", p.Condition.Message)
+	}
+	state := "no such step"
+	for _, s := range p.Steps {
+		if s.Name == "decommission" && s.NoReturn {
+			state = s.State
+		}
+	}
+	if state != "approval" {
+		t.Errorf("at the gate the point of no return decommission is %q, want approval", state)
+	}
 	if !f.Running("y") || !f.Running("x") {
 		t.Fatal("at the gate both clusters should run")
 	}

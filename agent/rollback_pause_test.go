@@ -88,6 +88,9 @@ func TestGitOpsRollbackInterruptsALongPause(t *testing.T) {
 	t.Logf("the agent saw the commit %s after the push, rollback_traffic began %s after it",
 		seen.Round(time.Millisecond), started.Round(time.Millisecond))
 	poll("the rollback to finish", func() bool { p := status(); return !p.Running && p.Condition.Reason == engine.ReasonRolledBack })
+	// The status says how to upgrade again, as upshift plan does.
+	const note = "run 1 rolled back; to upgrade again, remove rollback { requested = true } and set run = 2"
+	poll("the status's run note", func() bool { return status().RunNote == note })
 	if gw.f.Running("y") || !gw.f.Running("x") {
 		t.Fatalf("after the rollback: x running %v, y running %v", gw.f.Running("x"), gw.f.Running("y"))
 	}

@@ -69,6 +69,10 @@ type PlanStatus struct {
 	// TrafficHistory the split over the run's time (see SplitPoint).
 	Measurements   []Measurement `json:"measurements,omitempty"`
 	TrafficHistory []SplitPoint  `json:"traffic_history,omitempty"`
+	// RunNote is what the plan's run attribute does now, as upshift plan
+	// says it (engine.Preview.RunNote): how to upgrade again after a run
+	// ended.
+	RunNote string `json:"run_note,omitempty"`
 }
 
 // SideStatus is X or Y as observed: the version its nodes answer and
@@ -228,7 +232,7 @@ func (a *Agent) planStatus(st *planState) PlanStatus {
 	pv := st.Preview
 	var obs *engine.Observed // the newest of the two observations
 	if pv != nil {
-		ps.Direction = pv.Direction
+		ps.Direction, ps.RunNote = pv.Direction, pv.RunNote
 		for _, v := range pv.Steps {
 			ps.Steps = append(ps.Steps, StepStatus{StepView: v, State: v.Status})
 		}
@@ -456,9 +460,37 @@ func journalCondition(ctx context.Context, a *Agent, name string) engine.Conditi
 	case info.RolledBack:
 		return engine.Condition{Type: engine.ConditionReady, Reason: engine.ReasonRolledBack, Message: "rolled back (from the journal)"}
 	case info.InProgress():
+		if c, ok := journalStall(ctx, a, name, info.StartSeq); ok {
+			return c
+		}
 		return engine.Condition{Type: engine.ConditionProgressing, Reason: "InProgress", Message: "in progress (from the journal; the leader drives it)"}
 	}
 	return engine.Condition{Type: "Unknown", Reason: "NotStarted", Message: "no run in the journal"}
+}
+
+// journalStall is the stall a run in progress stopped on (a gate waiting
+// for approval, a failure), when no step ran since it was journaled: a
+// run that upshift apply left at a gate waits for a person, it does not
+// progress.
+func journalStall(ctx context.Context, a *Agent, name string, start int64) (engine.Condition, bool) {
+	recs, err := a.cfg.Store.Records(ctx, name, start)
+	if err != nil {
+		return engine.Condition{}, false
+	}
+	var stall *engine.Record
+	for i, r := range recs {
+		switch {
+		case r.Kind == engine.KindEvent && r.Event == engine.EventStalled:
+			stall = &recs[i]
+		case r.Kind == engine.KindIntent || r.Kind == engine.KindOutcome:
+			stall = nil
+		}
+	}
+	if stall == nil {
+		return engine.Condition{}, false
+	}
+	return engine.Condition{Type: engine.ConditionStalled, Reason: stall.Details["reason"],
+		Message: stall.Details["message"] + " (from the journal)"}, true
 }
 
 // addJournal reads p's journal: the current run's records, its gates and

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/upshift-dev/upshift/agent"
 )
@@ -115,6 +116,10 @@ func fetchStatus(ctx context.Context, base string) (agent.Status, []byte, error)
 	return st, raw, nil
 }
 
+// tableMessage is the longest condition message the table's MESSAGE
+// column holds; a longer one is printed whole under the table.
+const tableMessage = 80
+
 func writeStatusTable(w io.Writer, st agent.Status, detail bool) {
 	head := shortHash(st.Head)
 	// Agents' IDs start with "agent " (their lease holder name).
@@ -156,11 +161,17 @@ func writeStatusTable(w io.Writer, st agent.Status, detail bool) {
 		if p.X != nil || p.Y != nil {
 			observed = sideText(p.X) + " / " + sideText(p.Y)
 		}
+		msg := oneLine(p.Condition.Message)
+		if utf8.RuneCountInString(msg) > tableMessage {
+			// Shown whole, wrapped, under the table: the cause is
+			// often at the end (which approve item, how to give it).
+			msg = "(below)"
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s/%s\t%s\t%s\t%s\n", p.Name, orNone(p.Strategy), orNone(versions), observed,
-			p.Condition.Type, p.Condition.Reason, step, traffic, oneLine(p.Condition.Message, 80))
+			p.Condition.Type, p.Condition.Reason, step, traffic, msg)
 	}
 	_ = tw.Flush()
-	// The table cuts its message column; every section below wraps instead.
+	// Nothing is cut: every section below wraps.
 	width := outputWidth(w)
 	for _, p := range st.Plans {
 		if len(p.Gates) > 0 {
@@ -169,11 +180,14 @@ func writeStatusTable(w io.Writer, st agent.Status, detail bool) {
 				fmt.Fprintln(w, wrap(fmt.Sprintf("  %s %s ", g.What, g.Result), g.Text, 4, width))
 			}
 		}
+		if p.Condition.Message != "" && (detail || utf8.RuneCountInString(oneLine(p.Condition.Message)) > tableMessage) {
+			fmt.Fprintf(w, "\n%s\n", wrap(fmt.Sprintf("Condition of %s: %s/%s: ", p.Name, p.Condition.Type, p.Condition.Reason), p.Condition.Message, 2, width))
+		}
 		if !detail {
 			continue
 		}
-		if p.Condition.Message != "" {
-			fmt.Fprintf(w, "\n%s\n", wrap(fmt.Sprintf("Condition of %s: %s/%s: ", p.Name, p.Condition.Type, p.Condition.Reason), p.Condition.Message, 2, width))
+		if p.RunNote != "" {
+			fmt.Fprintf(w, "\n%s\n", wrap("Next run: ", p.RunNote+".", 2, width))
 		}
 		if p.X != nil || p.Y != nil {
 			var ob strings.Builder
@@ -185,7 +199,7 @@ func writeStatusTable(w io.Writer, st agent.Status, detail bool) {
 				if sd.s != nil {
 					fmt.Fprintf(&ob, " %s %s %s", sd.name, orNone(sd.s.Version), sd.s.Health)
 					if sd.s.Detail != "" {
-						fmt.Fprintf(&ob, " (%s)", oneLine(sd.s.Detail, 1<<20))
+						fmt.Fprintf(&ob, " (%s)", oneLine(sd.s.Detail))
 					}
 					ob.WriteString(";")
 				}
@@ -273,10 +287,5 @@ func orNone(s string) string {
 	return s
 }
 
-func oneLine(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > n {
-		s = s[:n-1] + "…"
-	}
-	return s
-}
+// oneLine is s on one line, runs of white space collapsed.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

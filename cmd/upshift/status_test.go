@@ -28,6 +28,8 @@ func TestStatus(t *testing.T) {
 				X:         &agent.SideStatus{Planned: "3.8.0", Version: "3.8.0", Health: "ready"}, Y: &agent.SideStatus{Planned: "3.9.1", Version: "3.9.1", Health: "not_ready"},
 				Steps: []agent.StepStatus{{StepView: engine.StepView{Name: "guard", Status: engine.StatusDone}, State: "done"}, {StepView: engine.StepView{Name: "pause_50", Status: engine.StatusNext}, State: "running"}},
 				Gates: []agent.JournalLine{{What: "checks", Result: "ok", Text: "key_auth_rejects_anonymous passed"}}},
+			{Name: "rolled-back", Condition: engine.Condition{Type: engine.ConditionReady, Reason: engine.ReasonRolledBack, Message: "rolled back"},
+				RunNote: "run 1 rolled back; to upgrade again, remove rollback { requested = true } and set run = 2"},
 			{Name: "broken", Condition: engine.Condition{Type: engine.ConditionStalled, Reason: "Invalid", Message: "plans/broken.upshift.hcl:3:14: unknown strategy"}},
 		}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -56,9 +58,14 @@ func TestStatus(t *testing.T) {
 	if code != exitOK || strings.Contains(out, "broken") || !strings.Contains(out, "Steps of prod-eu-3.9:") {
 		t.Errorf("--plan: exit %d\n%s", code, out)
 	}
+	// As upshift plan does, --plan says how to upgrade again.
+	code, out, _ = run("status", "--agent", srv.URL, "--plan", "rolled-back")
+	if want := "\nNext run: run 1 rolled back; to upgrade again, remove rollback { requested = true } and set run = 2.\n"; code != exitOK || !strings.Contains(out, want) {
+		t.Errorf("--plan rolled-back: exit %d, no %q:\n%s", code, want, out)
+	}
 	code, out, _ = run("status", "--agent", srv.URL, "--format", "json")
 	var back agent.Status
-	if code != exitOK || json.Unmarshal([]byte(out), &back) != nil || len(back.Plans) != 2 {
+	if code != exitOK || json.Unmarshal([]byte(out), &back) != nil || len(back.Plans) != 3 {
 		t.Errorf("json: exit %d\n%s", code, out)
 	}
 	if code, _, errOut = run("status", "--agent", "http://127.0.0.1:"+strconv.Itoa(testenv.FreePort(t))); code != exitFail || !strings.Contains(errOut, "reach the agent") {
