@@ -56,6 +56,11 @@ installs them).
                the agent's status page is served while it runs. Works with
                every --strategy; in place, the committed plan also says
                rollback { restore = true }, which the revert needs
+  --seed N     before the upgrade, seed X's database with N services, N routes,
+               N consumers with a key-auth credential each and N consumer
+               rate-limiting plugins (COPY into Kong's tables, as kongsim seed
+               does), so backups, migrations and syncs run at that size; needs
+               a database (not --strategy rolling)
   --keep       keep the workspace (plans, journal, backups) afterwards
   --dir DIR    the workspace (default: a new temporary directory)
   --log-format, --log-level
@@ -77,6 +82,7 @@ var sandboxCommand = &command{
 		keep := fs.Bool("keep", false, "keep the workspace")
 		dir := fs.String("dir", "", "workspace directory")
 		gitops := fs.Bool("gitops", false, "put the plan in a git repository served by a real git server and let the agent apply it; roll back with git revert")
+		seedN := fs.Int("seed", 0, "seed X's database with N services, routes, consumers, key-auth credentials and rate-limiting plugins")
 		lf := addLogFlags(fs, "warn")
 		pos, err := parseFlags(fs, args)
 		var log *slog.Logger
@@ -86,6 +92,10 @@ var sandboxCommand = &command{
 			err = usageErrorf("takes no arguments")
 		case sandboxVersions[*strategy] == [2]string{}:
 			err = usageErrorf("--strategy must be dual_cluster, blue_green, in_place or rolling")
+		case *seedN < 0:
+			err = usageErrorf("--seed must not be negative")
+		case *seedN > 0 && *strategy == "rolling":
+			err = usageErrorf("--seed needs a database; --strategy rolling runs DB-less nodes")
 		default:
 			log, err = lf.logger(s.Err)
 		}
@@ -103,7 +113,7 @@ var sandboxCommand = &command{
 		if !*keep {
 			defer os.RemoveAll(*dir)
 		}
-		sb := &sandbox{strategy: *strategy, dir: *dir, out: s.Out, gitops: *gitops, log: log}
+		sb := &sandbox{strategy: *strategy, dir: *dir, out: s.Out, gitops: *gitops, log: log, seed: *seedN}
 		err = testenv.Standalone(filepath.Join(*dir, "servers"), func(f string, a ...any) {}, func(t testing.TB) error {
 			return sb.run(ctx, t)
 		})
@@ -129,6 +139,7 @@ var sandboxVersions = map[string][2]string{
 type sandbox struct {
 	gitops   bool
 	strategy string
+	seed     int // entities of each kind seeded into X's database
 	dir      string
 	out      io.Writer
 	log      *slog.Logger // nil: discard (tests)
@@ -266,6 +277,14 @@ func (sb *sandbox) setupClusters(ctx context.Context, t testing.TB, from, to, se
 		return fmt.Errorf("bootstrap X's database: exit %d %v %s%s", code, err, out, errOut)
 	}
 	sb.say("- PostgreSQL %s:%d: X's database bootstrapped for Kong %s", pg.Host, pg.Port, from)
+	if sb.seed > 0 {
+		n := sb.seed
+		counts, err := kongsim.Seed(ctx, dsnX, from, kongsim.SeedSpec{Services: n, Routes: n, Consumers: n, KeyAuth: n, RateLimiting: n})
+		if err != nil {
+			return fmt.Errorf("seed X's database: %w", err)
+		}
+		sb.say("- X's database seeded: %s", countsText(counts))
+	}
 
 	up, err := upstreamServer(t)
 	if err != nil {

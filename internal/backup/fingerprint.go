@@ -36,8 +36,8 @@ import (
 // create, update or delete of an entity changes it; a no-op write (PATCH
 // with the same values, which only bumps updated_at) does not.
 //
-// DB mode computes it in one SQL query over Kong's entity tables
-// (FingerprintDB); DB-less and hybrid data planes compute it from a decK
+// DB mode computes it in SQL over Kong's entity tables, one ordered query
+// per kind on one snapshot, hashed as the rows stream (FingerprintDB); DB-less and hybrid data planes compute it from a decK
 // dump (FingerprintContent) or from GET /config (FingerprintDeclarative).
 // On the same configuration they agree: FingerprintDB maps Kong's typed
 // rows back to the Admin API object (a foreign key column <f>_id becomes
@@ -94,17 +94,33 @@ type Querier interface {
 }
 
 // FingerprintDB computes the fingerprint of the Kong database behind q: a
-// catalogue lookup for which entity tables exist and their columns, then
-// one query over all of them. Run both in one REPEATABLE READ transaction
-// (pass a pgx.Tx) for a consistent snapshot under concurrent writes.
-// Read-only.
+// catalogue lookup for which entity tables exist and their columns and
+// types, then one query per kind that builds each row's body and returns
+// the rows in id order (the primary key's order: a UUID sorts as its hex
+// text does), hashed here as they stream in: no sort, no materialised
+// result. All of it runs in one REPEATABLE READ read-only transaction so
+// the kinds come from one snapshot: pass a pgx.Tx to share its snapshot,
+// or a connection or pool, on which FingerprintDB opens one. Read-only.
 func FingerprintDB(ctx context.Context, q Querier) (Fingerprint, error) {
+	if _, isTx := q.(pgx.Tx); !isTx {
+		if b, ok := q.(interface {
+			BeginTx(context.Context, pgx.TxOptions) (pgx.Tx, error)
+		}); ok {
+			tx, err := b.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+			if err != nil {
+				return Fingerprint{}, fmt.Errorf("fingerprint: begin: %w", err)
+			}
+			defer tx.Rollback(context.WithoutCancel(ctx))
+			q = tx
+		}
+	}
 	names := make([]string, 0, len(entityTables))
 	for t := range entityTables {
 		names = append(names, t)
 	}
 	rows, err := q.Query(ctx, `SELECT c.relname::text,
-		       ARRAY(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)
+		       ARRAY(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum),
+		       ARRAY(SELECT format_type(a.atttypid, NULL) FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum)
 		FROM pg_class c
 		WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p') AND c.relname = ANY($1)
 		ORDER BY c.relname`, names)
@@ -112,49 +128,78 @@ func FingerprintDB(ctx context.Context, q Querier) (Fingerprint, error) {
 		return Fingerprint{}, fmt.Errorf("fingerprint: list entity tables: %w", err)
 	}
 	type tbl struct {
-		name string
-		cols []string
+		name        string
+		cols, types []string
 	}
 	tables, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (tbl, error) {
 		var t tbl
-		return t, r.Scan(&t.name, &t.cols)
+		return t, r.Scan(&t.name, &t.cols, &t.types)
 	})
 	if err != nil {
 		return Fingerprint{}, fmt.Errorf("fingerprint: list entity tables: %w", err)
 	}
-	var parts []string
+	byKind := map[string][]tbl{}
+	var kinds []string
 	for _, t := range tables {
 		if t.name == "vaults_beta" && slices.ContainsFunc(tables, func(o tbl) bool { return o.name == "sm_vaults" }) {
 			continue // between 3.0's up and its teardown both hold the same vaults
 		}
-		parts = append(parts, fmt.Sprintf("SELECT %s::text AS kind, t.id::text AS id, jsonb_strip_nulls(%s) AS b FROM %s AS t",
-			pgQuote(kindOf(t.name)), rowBody(t.name, t.cols), pgx.Identifier{t.name}.Sanitize()))
+		k := kindOf(t.name)
+		if byKind[k] == nil {
+			kinds = append(kinds, k)
+		}
+		byKind[k] = append(byKind[k], t)
 	}
-	if len(parts) == 0 {
-		return Fingerprint{Hash: hashLines(nil), Counts: map[string]int64{}}, nil
+	sort.Strings(kinds) // bytewise, as the lines are sorted
+	fp := Fingerprint{Counts: map[string]int64{}}
+	h := sha256.New()
+	first := true
+	for _, k := range kinds {
+		var parts []string
+		order := "t.id"
+		for _, t := range byKind[k] {
+			parts = append(parts, fmt.Sprintf("SELECT t.id::text, %s::text FROM %s AS t", rowBody(t.name, t.cols, t.types), pgx.Identifier{t.name}.Sanitize()))
+			if i := slices.Index(t.cols, "id"); i < 0 || t.types[i] != "uuid" || len(byKind[k]) > 1 {
+				order = `1 COLLATE "C"`
+			}
+		}
+		rows, err := q.Query(ctx, strings.Join(parts, " UNION ALL ")+" ORDER BY "+order)
+		if err != nil {
+			return Fingerprint{}, fmt.Errorf("fingerprint %s: %w", k, err)
+		}
+		var id, body []byte
+		n := int64(0)
+		_, err = pgx.ForEachRow(rows, []any{&id, &body}, func() error {
+			if !first {
+				h.Write([]byte{'\n'})
+			}
+			first = false
+			h.Write([]byte(k))
+			h.Write([]byte{'\t'})
+			h.Write(id)
+			h.Write([]byte{'\t'})
+			h.Write(body)
+			n++
+			return nil
+		})
+		if err != nil {
+			return Fingerprint{}, fmt.Errorf("fingerprint %s: %w", k, err)
+		}
+		if n > 0 {
+			fp.Counts[k] = n
+		}
 	}
-	sql := `WITH e AS (` + strings.Join(parts, "\nUNION ALL\n") + `),
-n AS (
-  SELECT kind, id,
-         CASE WHEN jsonb_path_exists(b, '` + emptyMember + `')
-              THEN (SELECT coalesce(jsonb_object_agg(k, v), '{}'::jsonb) FROM jsonb_each(b) AS x(k, v)
-                    WHERE v <> '[]'::jsonb AND v <> '{}'::jsonb)
-              ELSE b END AS body
-  FROM e)
-SELECT encode(sha256(convert_to(coalesce(string_agg(kind || E'\t' || id || E'\t' || body::text, E'\n'
-                                   ORDER BY kind COLLATE "C", id COLLATE "C"), ''), 'UTF8')), 'hex'),
-       coalesce((SELECT jsonb_object_agg(kind, c) FROM (SELECT kind, count(*) AS c FROM n GROUP BY kind) AS g), '{}'::jsonb)
-FROM n`
-	var fp Fingerprint
-	if err := q.QueryRow(ctx, sql).Scan(&fp.Hash, &fp.Counts); err != nil {
-		return Fingerprint{}, fmt.Errorf("fingerprint: %w", err)
-	}
+	fp.Hash = hex.EncodeToString(h.Sum(nil))
 	return fp, nil
 }
 
 // rowBody is the SQL expression of a table row as the Admin API object,
-// without timestamps (see the contract above).
-func rowBody(table string, cols []string) string {
+// without timestamps (see the contract above), built in one
+// jsonb_build_object: a foreign key column <f>_id as {"<f>": {"id": ...}};
+// null members are stripped at every depth, and a top-level [] or {} (an
+// empty array column, or a jsonb column empty once its nulls are
+// stripped) is made null first, so it goes too.
+func rowBody(table string, cols, types []string) string {
 	drop := []string{"ws_id", "cache_key", "created_at", "updated_at"}
 	if table == "keyauth_credentials" {
 		drop = append(drop, "ttl")
@@ -163,24 +208,39 @@ func rowBody(table string, cols []string) string {
 	for _, f := range entityTables[table] {
 		if slices.Contains(cols, f+"_id") {
 			drop = append(drop, f+"_id")
-			fks = append(fks, fmt.Sprintf("%s, CASE WHEN t.%s IS NULL THEN NULL ELSE jsonb_build_object('id', t.%[2]s) END",
-				pgQuote(f), pgx.Identifier{f + "_id"}.Sanitize()))
+			fks = append(fks, f)
 		}
 	}
-	var b strings.Builder
-	b.WriteString("to_jsonb(t)")
-	for _, d := range drop {
-		b.WriteString(" - " + pgQuote(d))
+	var args []string
+	for i, c := range cols {
+		if slices.Contains(drop, c) {
+			continue
+		}
+		col := "t." + pgx.Identifier{c}.Sanitize()
+		switch typ := types[i]; {
+		case strings.HasSuffix(typ, "[]"):
+			col = "NULLIF(" + col + ", '{}')"
+		case typ == "jsonb" || typ == "json":
+			col = "NULLIF(NULLIF(jsonb_strip_nulls(" + col + "::jsonb), '{}'::jsonb), '[]'::jsonb)"
+		}
+		args = append(args, pgQuote(c)+", "+col)
 	}
-	if len(fks) == 0 {
-		return b.String()
+	for _, f := range fks {
+		args = append(args, fmt.Sprintf("%s, CASE WHEN t.%s IS NULL THEN NULL ELSE jsonb_build_object('id', t.%[2]s) END",
+			pgQuote(f), pgx.Identifier{f + "_id"}.Sanitize()))
 	}
-	return "(" + b.String() + ") || jsonb_build_object(" + strings.Join(fks, ", ") + ")"
+	// jsonb_build_object takes at most 100 arguments: 50 members a call.
+	var objs []string
+	for len(args) > 0 {
+		n := min(len(args), 50)
+		objs = append(objs, "jsonb_build_object("+strings.Join(args[:n], ", ")+")")
+		args = args[n:]
+	}
+	if len(objs) == 0 {
+		return "'{}'::jsonb"
+	}
+	return "jsonb_strip_nulls(" + strings.Join(objs, " || ") + ")"
 }
-
-// emptyMember is a JSON path that matches an object with a member whose
-// value is [] or {}; only such rows pay for rebuilding the object.
-const emptyMember = `strict $.* ? ((@.type() == "array" && @.size() == 0) || (@.type() == "object" && !exists(@.*)))`
 
 func pgQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 

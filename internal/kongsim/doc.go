@@ -5,7 +5,10 @@
 // own Go client (go-kong) and decK's engine (go-database-reconciler) work
 // against it unchanged; conformance_test.go shows them doing so.
 //
-// Start a node with Start(ctx, Config{Version: "3.9.1", DSN: ...}). A
+// Start a node with Start(ctx, Config{Version: "3.9.1", DSN: ...}).
+// Seed (seed.go; `kongsim seed`) fills a bootstrapped database with many
+// services, routes, consumers, key-auth credentials and rate-limiting
+// plugins at once (COPY), for tests and benchmarks at realistic sizes. A
 // database node refuses to start as `kong start` does when the database
 // needs bootstrapping or has new migrations (kong migrations live in
 // internal/migrations and cmd/kong).
