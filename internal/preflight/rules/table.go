@@ -334,7 +334,7 @@ func pathHandlingV1(in *Input, hit func(Hit)) {
 func formatVersion(in *Input, hit func(Hit)) {
 	v := fmt.Sprint(in.Content.Raw["_format_version"])
 	if _, ok := in.Content.Raw["_format_version"]; ok && v < "3.0" {
-		hit(Hit{Field: "_format_version", Detail: fmt.Sprintf("_format_version is %q", v)})
+		hit(Hit{Entity: Entity{Kind: "file", Where: "_format_version"}, Detail: fmt.Sprintf("_format_version is %q", v)})
 	}
 }
 
@@ -480,7 +480,7 @@ func reprioritized(in *Input, hit func(Hit)) {
 		}
 	}
 	if len(used) > 0 {
-		hit(Hit{Field: "plugins", Detail: fmt.Sprintf("custom %s beside re-prioritized %s", strings.Join(names, ", "), strings.Join(used, ", "))})
+		hit(Hit{Entity: Entity{Kind: "plugins", Where: "plugins"}, Detail: fmt.Sprintf("custom %s beside re-prioritized %s", strings.Join(names, ", "), strings.Join(used, ", "))})
 	}
 }
 
