@@ -9,6 +9,7 @@ import (
 	"github.com/upshift-dev/upshift/internal/engine"
 	"github.com/upshift-dev/upshift/internal/kongrelease"
 	"github.com/upshift-dev/upshift/internal/preflight"
+	"github.com/upshift-dev/upshift/internal/preflight/rules"
 )
 
 const preflightUsage = `Usage: upshift preflight PATH [--plan NAME] [--format text|json|markdown]
@@ -75,6 +76,16 @@ var preflightCommand = &command{
 		o := preflight.Options{Plan: p.Name,
 			X: preflight.Side{Client: x.Client, DSN: x.DSN, Version: from},
 			Y: preflight.Side{Client: y.Client, DSN: y.DSN, Version: to}}
+		for _, c := range p.Checks {
+			if c.Expect == nil || c.Target.Value == "from" {
+				continue // a check on X meets no change
+			}
+			rc := rules.Check{Name: c.Name, BodyContains: c.Expect.BodyContains.Value, Headers: map[string]string{}}
+			for k, v := range c.Expect.Headers {
+				rc.Headers[k] = v.Value
+			}
+			o.Checks = append(o.Checks, rc)
+		}
 		for _, a := range p.Acknowledge {
 			o.Acknowledge = append(o.Acknowledge, a.Value)
 		}

@@ -35,6 +35,8 @@ type Side struct {
 type Options struct {
 	Plan string
 	X, Y Side
+	// Checks are the plan's checks on Y, for the rules on what they expect.
+	Checks []rules.Check
 	// Acknowledge lists the plan's acknowledge entries; preflight rules
 	// that allow it are reported as acknowledged info.
 	Acknowledge []string
@@ -109,7 +111,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	add := func(id string, sev rules.Severity, summary, detail, fix string) {
 		extra = append(extra, rules.Finding{Rule: id, Severity: sev, Summary: summary, Detail: detail, Fix: fix, Source: "preflight report"})
 	}
-	in := &rules.Input{From: o.X.Version, To: o.Y.Version}
+	in := &rules.Input{From: o.X.Version, To: o.Y.Version, Checks: o.Checks}
 
 	// X: GET /, then its dump.
 	from := o.X.Version
@@ -208,7 +210,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	for _, a := range o.Acknowledge {
 		ack[a] = true
 	}
-	if content != nil || in.XConf != nil {
+	if content != nil || in.XConf != nil || len(in.Checks) > 0 {
 		if in.Content == nil {
 			in.Content = rules.FromMap(map[string]any{})
 		}

@@ -79,6 +79,15 @@ type Input struct {
 	XConf, YConf map[string]any
 	// YPlugins is Y's plugins.available_on_server (nil when not read).
 	YPlugins map[string]bool
+	// Checks are the plan's checks on Y (none offline).
+	Checks []Check
+}
+
+// Check is what one of the plan's checks on Y expects of a response.
+type Check struct {
+	Name         string            `yaml:"name"`
+	BodyContains string            `yaml:"body_contains"`
+	Headers      map[string]string `yaml:"headers"`
 }
 
 // Hit is one place a rule's predicate holds.

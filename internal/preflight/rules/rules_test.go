@@ -23,6 +23,7 @@ type fixture struct {
 	YConf  map[string]any `yaml:"y_configuration"`
 	YPlug  []string       `yaml:"y_plugins"`
 	Deck   map[string]any `yaml:"deck"`
+	Checks []Check        `yaml:"checks"`
 	Reason string         `yaml:"reason"`
 }
 
@@ -117,7 +118,7 @@ func (f *fixture) input(t *testing.T, r *Rule) *Input {
 		to = "3.4.2"
 	}
 	in := &Input{Content: FromMap(f.Deck), From: kongrelease.MustParse(from), To: kongrelease.MustParse(to),
-		Mode: f.Mode, XConf: f.XConf, YConf: f.YConf}
+		Mode: f.Mode, XConf: f.XConf, YConf: f.YConf, Checks: f.Checks}
 	if f.Deck == nil {
 		in.Content = FromMap(map[string]any{})
 	}

@@ -181,6 +181,11 @@ var Table = []*Rule{
 		Source:  "CL L1739; kong@3.5.0:kong/tools/utils.lua L1420-1440",
 		Check:   confHeaders("latency_tokens", "server_tokens")},
 
+	{ID: "PF35-20", Hop: "3.5", Entity: "plan check expect.body_contains", Severity: all(Error), Acknowledgeable: true,
+		Summary: "A check expects Kong's whole error body, which gains request_id in 3.5",
+		Fix:     `Expect a part of the body ("message":"...") or use json_path, not the whole {"message":...} object.`,
+		Source:  "CL L1739; kong@3.5.0:kong/tools/utils.lua L1420-1440",
+		Check:   checkBody(regexp.MustCompile(`^\s*\{\s*"message"\s*:\s*"[^"]*"\s*\}\s*$`))},
 	{ID: "PF36-1", Hop: "3.6", Entity: "rate-limiting, response-ratelimiting config.redis_*", Severity: all(Info),
 		Summary: "redis_* fields are deprecated",
 		Fix:     "Move them to config.redis.{host,port,...}.",
@@ -191,6 +196,11 @@ var Table = []*Rule{
 		Fix:     "Update checks and clients that compare the message; basic-auth also adds WWW-Authenticate.",
 		Source:  "kong@3.6.0 #12456; CL L1598",
 		Check:   pluginPresent("key-auth", "basic-auth", "ldap-auth")},
+	{ID: "PF36-20", Hop: "3.6", Entity: "plan check expect.body_contains", Severity: all(Error), Acknowledgeable: true,
+		Summary: `A check expects "Invalid authentication credentials", which 3.6 answers as "Unauthorized"`,
+		Fix:     "Expect status 401 (and, if needed, the new message) instead of the old body.",
+		Source:  "kong@3.6.0 #12456; CL L1598",
+		Check:   checkBody(regexp.MustCompile(`Invalid authentication credentials`))},
 	{ID: "PF36-4", Hop: "3.6", Entity: "certificates, ca_certificates", Severity: all(Error),
 		Summary: "Key too small for OpenSSL 3.2's security level 2",
 		Fix:     "Reissue the certificate with an RSA key of 2048 bits or more, or an EC key of 224 bits or more.",
@@ -218,6 +228,11 @@ var Table = []*Rule{
 		Fix:     "Update checks on the Via header.",
 		Source:  "CL L526; kong@3.8.0:kong/runloop/handler.lua L1294-1298",
 		Check:   confHeaders("server_tokens", "via")},
+	{ID: "PF38-20", Hop: "3.8", Entity: "plan check expect.headers.Via", Severity: all(Error), Acknowledgeable: true,
+		Summary: "A check expects a Via header, which 3.8 changes to \"<httpver> kong/3.8.x\"",
+		Fix:     "Expect the new form (1.1 kong/...), or drop the header from the check.",
+		Source:  "CL L526-528",
+		Check:   checkViaHeader},
 	{ID: "PF38-4", Hop: "3.8", Entity: "hmac-auth, jwt, ldap-auth", Severity: all(Info),
 		Summary: "401s carry WWW-Authenticate",
 		Fix:     "Update checks that compare headers exactly.",
@@ -489,8 +504,8 @@ func confEmpty(key string) func(*Input, func(Hit)) {
 		if in.XConf == nil {
 			return
 		}
-		v := in.XConf[key]
-		if l, isList := v.([]any); v == nil || isList && len(l) == 0 || v == "" {
+		v, ok := in.XConf[key]
+		if l, isList := v.([]any); ok && (v == nil || isList && len(l) == 0 || v == "") {
 			hit(Hit{Field: key, Detail: "not set on X"})
 		}
 	}
@@ -629,6 +644,27 @@ func keyInQuery(in *Input, hit func(Hit)) {
 		c := Config(p)
 		if c["hide_credentials"] == true && c["key_in_query"] != false {
 			hit(Hit{Entity: p, Field: "config.hide_credentials"})
+		}
+	}
+}
+
+// checkBody hits the plan's checks whose expected body matches re.
+func checkBody(re *regexp.Regexp) func(*Input, func(Hit)) {
+	return func(in *Input, hit func(Hit)) {
+		for _, c := range in.Checks {
+			if c.BodyContains != "" && re.MatchString(c.BodyContains) {
+				hit(Hit{Entity: Entity{Kind: "check", Name: c.Name, Where: "check." + c.Name}, Field: "expect.body_contains", Detail: c.BodyContains})
+			}
+		}
+	}
+}
+
+func checkViaHeader(in *Input, hit func(Hit)) {
+	for _, c := range in.Checks {
+		for k, v := range c.Headers {
+			if strings.EqualFold(k, "via") {
+				hit(Hit{Entity: Entity{Kind: "check", Name: c.Name, Where: "check." + c.Name}, Field: "expect.headers." + k, Detail: v})
+			}
 		}
 	}
 }
