@@ -13,8 +13,9 @@ import (
 )
 
 // x28 is X's DB-less configuration on 2.8.5: regex paths without ~ (one
-// nested under a service, one top-level), a pre-function with functions,
-// a look-ahead regex and a custom plugin in use.
+// nested under a service, one top-level without a service, which decK
+// keeps at the top level of its dump and its convert skips), a
+// pre-function with functions, a look-ahead regex and a custom plugin.
 const x28 = `_format_version: "2.1"
 services:
 - name: billing
@@ -27,7 +28,6 @@ services:
     config: {}
 routes:
 - name: public
-  service: billing
   paths: ["/v1/(?!internal)"]
 plugins:
 - name: pre-function
@@ -53,7 +53,6 @@ services:
     config: {}
 routes:
 - name: public
-  service: billing
   paths: ["/v1/(public|api)"]
 plugins:
 - name: pre-function
@@ -128,8 +127,8 @@ func TestPreflightDBLess28To34(t *testing.T) {
 	}
 	want := map[string]string{ // rule and place → a word of its fix
 		"PF30-1 services[billing].routes[invoices]": "Prefix the path with ~",
-		"PF30-1 services[billing].routes[public]":   "Prefix the path with ~", // decK's dump nests it
-		"PF30-3 services[billing].routes[public]":   "(?!",
+		"PF30-1 routes[public]":                     "Prefix the path with ~", // no service: top-level in the dump too
+		"PF30-3 routes[public]":                     "(?!",
 		"PF30-7 plugins[pre-function":               "config.access",
 		"PFX-1 services[billing].plugins[my-auth":   "Install the plugin on Y",
 	}
