@@ -23,6 +23,11 @@ func NotActedOn(p *plan.Plan) []Inert {
 	if p.Rehearse.Set && p.Rehearse.Value {
 		out = append(out, Inert{What: "rehearse = true (the migrations rehearsal on verify_dsn is not built yet: nothing is rehearsed)", Range: p.Rehearse.Range})
 	}
+	for _, a := range p.Acknowledge {
+		if isPreflightID(a.Value) {
+			out = append(out, Inert{What: fmt.Sprintf("acknowledge %q (a preflight rule: upshift preflight reads it; the engine does not run preflight yet)", a.Value), Range: a.Range})
+		}
+	}
 	for _, n := range p.Notify {
 		out = append(out, Inert{What: fmt.Sprintf("notify %q (notifications are not sent yet)", n.Kind), Range: n.DeclRange})
 	}

@@ -162,6 +162,10 @@ func (l *linter) checkAcknowledgeList() {
 		}
 	}
 	for _, a := range l.plan.Acknowledge {
+		if isPreflightID(a.Value) {
+			l.checkPreflightAck(a)
+			continue
+		}
 		r := RuleByID(a.Value)
 		switch {
 		case r == nil:

@@ -36,6 +36,13 @@ Flags:
                    'fmt --check' in one pass
   --no-color       no colours in text output (also: NO_COLOR set, or stdout
                    not a terminal)
+  --deck FILE      instead of plans, check a decK file (YAML or JSON) with
+                   the preflight rules (PF30-1...: docs/preflight.md) of every
+                   hop from --from to --to; it sees what only a source file
+                   shows (acl whitelist, omitted defaults). Formats: text,
+                   json, github
+  --from VERSION   with --deck: the Kong version the file runs on now
+  --to VERSION     with --deck: the Kong version to upgrade to
 
 In github and sarif output, paths are relative to the repository root:
 $GITHUB_WORKSPACE when set, else the working directory.
@@ -53,6 +60,9 @@ var lintCommand = &command{
 		if err != nil {
 			return handleParseError("lint", lintUsage, err, s)
 		}
+		if opts.Deck != "" {
+			return runLintDeck(opts, s)
+		}
 		color := !opts.NoColor && colorAllowed(s.Out)
 		return runLint(ctx, opts, s.In, newLintView(opts.Format, s.Out, s.Err, color))
 	},
@@ -66,6 +76,8 @@ type lintOptions struct {
 	StrictEnv   bool
 	CheckFormat bool
 	NoColor     bool
+	// Deck, From, To: lint --deck FILE --from V --to V (lint_deck.go).
+	Deck, From, To string
 }
 
 func parseLintArgs(args []string) (lintOptions, error) {
@@ -76,12 +88,18 @@ func parseLintArgs(args []string) (lintOptions, error) {
 	fs.BoolVar(&o.StrictEnv, "strict-env", false, "")
 	fs.BoolVar(&o.CheckFormat, "check-format", false, "")
 	fs.BoolVar(&o.NoColor, "no-color", false, "")
+	fs.StringVar(&o.Deck, "deck", "", "")
+	fs.StringVar(&o.From, "from", "", "")
+	fs.StringVar(&o.To, "to", "", "")
 	paths, err := parseFlags(fs, args)
 	if err != nil {
 		return o, err
 	}
 	if o.Format, err = render.ParseFormat(*format); err != nil {
 		return o, usageErrorf("--format: %v", err)
+	}
+	if err := checkDeckArgs(o, paths); err != nil {
+		return o, err
 	}
 	for _, p := range paths {
 		if strings.TrimSpace(p) == "" {

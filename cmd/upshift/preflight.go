@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/upshift-dev/upshift/internal/engine"
+	"github.com/upshift-dev/upshift/internal/kongrelease"
+	"github.com/upshift-dev/upshift/internal/preflight"
+	"github.com/upshift-dev/upshift/internal/preflight/rules"
+)
+
+const preflightUsage = `Usage: upshift preflight PATH [--plan NAME] [--format text|json|markdown]
+
+Reads the plan's clusters, changes nothing, and reports what the upgrade
+will meet: the version X answers (from.version) and Y answers (to.version,
+once Y runs) and the upgrade path between the observed versions; X's
+schema_meta (leftover pending migrations, what Y's release will run) and
+its locks table; the plugins in use on X against those Y bundles and
+offers (plugins.available_on_server); the breaking-change rules (PF30-1...,
+docs/preflight.md) of every hop on a decK dump of X and GET /'s
+configuration, each finding with its entity, fix and source; and the
+sizes that predict slow migrations (rows per plugin, pg_class.reltuples).
+Severity depends on the mode where the rule says so: in DB mode Kong's 3.0
+migration rewrites regex paths itself, in DB-less mode nothing does.
+A plan's acknowledge = ["PF30-1"] turns that rule's findings into
+acknowledged info where the rule allows it. The engine does not run
+preflight yet.
+
+Flags:
+  --plan NAME      the plan, when PATH holds several
+  --format FORMAT  text (default; findings grouped by severity), json,
+                   markdown (for a commit or pull-request comment)
+
+Exit codes: 0 clean (no errors), 1 errors found or the plan cannot be
+loaded, 2 usage error. What cannot be read is an error finding.
+`
+
+var preflightCommand = &command{
+	Name:     "preflight",
+	Synopsis: "Report what an upgrade will break, before anything changes (read-only)",
+	Usage:    preflightUsage,
+	Run: func(ctx context.Context, args []string, s *streams) int {
+		fs := newFlagSet("preflight")
+		name := fs.String("plan", "", "")
+		format := fs.String("format", "text", "")
+		pos, err := parseFlags(fs, args)
+		switch {
+		case err != nil:
+		case len(pos) != 1:
+			err = usageErrorf("takes one PATH")
+		case *format != "text" && *format != "json" && *format != "markdown":
+			err = usageErrorf("--format: unknown format %q (want one of text, json, markdown)", *format)
+		}
+		if err != nil {
+			return handleParseError("preflight", preflightUsage, err, s)
+		}
+		p, err := loadOnePlan(pos[0], *name)
+		if err != nil {
+			fmt.Fprintf(s.Err, "upshift preflight: %v\n", err)
+			return exitFail
+		}
+		x, y, err := engine.PreflightSides(p, os.LookupEnv)
+		if err != nil {
+			fmt.Fprintf(s.Err, "upshift preflight: plan %q: %v\n", p.Name, err)
+			return exitFail
+		}
+		from, errF := kongrelease.Parse(p.From.Version.Value)
+		to, errT := kongrelease.Parse(p.To.Version.Value)
+		if errF != nil || errT != nil {
+			fmt.Fprintf(s.Err, "upshift preflight: plan %q: from.version and to.version must be versions\n", p.Name)
+			return exitFail
+		}
+		o := preflight.Options{Plan: p.Name,
+			X: preflight.Side{Client: x.Client, DSN: x.DSN, Version: from},
+			Y: preflight.Side{Client: y.Client, DSN: y.DSN, Version: to}}
+		for _, c := range p.Checks {
+			if c.Expect == nil || c.Target.Value == "from" {
+				continue // a check on X meets no change
+			}
+			rc := rules.Check{Name: c.Name, BodyContains: c.Expect.BodyContains.Value, Headers: map[string]string{}}
+			for k, v := range c.Expect.Headers {
+				rc.Headers[k] = v.Value
+			}
+			o.Checks = append(o.Checks, rc)
+		}
+		for _, a := range p.Acknowledge {
+			o.Acknowledge = append(o.Acknowledge, a.Value)
+		}
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		defer cancel()
+		r, err := preflight.Run(ctx, o)
+		if err != nil {
+			fmt.Fprintf(s.Err, "upshift preflight: %v\n", err)
+			return exitFail
+		}
+		switch *format {
+		case "json":
+			err = r.WriteJSON(s.Out)
+		case "markdown":
+			err = r.WriteMarkdown(s.Out)
+		default:
+			err = r.WriteText(s.Out)
+		}
+		if err != nil {
+			fmt.Fprintf(s.Err, "upshift preflight: write report: %v\n", err)
+			return exitFail
+		}
+		if !r.Clean {
+			return exitFail
+		}
+		return exitOK
+	},
+}
