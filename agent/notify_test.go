@@ -134,6 +134,19 @@ func TestCommitStatusAndPlanNotify(t *testing.T) {
 	if strings.Join(kinds, ",") != notify.RunStarted+","+notify.Stalled {
 		t.Errorf("plan webhook got %v, want run_started, stalled", kinds)
 	}
+	// The status API's journal (upshift status --plan) shows each delivery.
+	var shown []string
+	for _, ps := range a.Status(context.Background()).Plans {
+		for _, l := range ps.Journal {
+			if l.What == engine.EventNotification {
+				shown = append(shown, l.Text)
+			}
+		}
+	}
+	if len(shown) != 6 || !strings.Contains(strings.Join(shown, "\n"), "stalled to commit status (github acme/plans) 127.0.0.1:") ||
+		!strings.Contains(shown[0], ": sent (attempts: 1)") || strings.Contains(strings.Join(shown, "\n"), "/hook/edge") {
+		t.Errorf("journal lines of the deliveries:\n%s", strings.Join(shown, "\n"))
+	}
 	// target_url is the running agent's status page.
 	resp, err := http.Get(target("edge-3-9"))
 	if err != nil {
