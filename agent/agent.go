@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/upshift-dev/upshift/internal/engine"
+	"github.com/upshift-dev/upshift/internal/notify"
 	"github.com/upshift-dev/upshift/plan"
 	"github.com/upshift-dev/upshift/schema"
 )
@@ -65,6 +66,10 @@ type Config struct {
 	// observes the plan's world again (default 1s): the status shows what
 	// the load balancer routes and what the nodes answer, not a memory.
 	StatusMaxAge time.Duration
+	// Notify receives every plan's notifications on top of the plan's own
+	// notify blocks: the agent's --notify-* receivers and commit statuses
+	// (the caller closes it). Nil: none.
+	Notify notify.Sink
 }
 
 // Agent drives a repository of plans: each poll that sees a new head
@@ -95,6 +100,9 @@ type Agent struct {
 	leader    string // "" unknown; set by SetRole
 	isLeader  bool
 	roleKnown bool
+
+	notifyMu  sync.Mutex
+	notifiers map[string]*planNotify // per plan: its notify blocks (notify.go)
 }
 
 // planState is what the agent knows of one plan.
@@ -168,7 +176,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	bg, bgCancel := context.WithCancel(context.Background())
 	return &Agent{cfg: cfg, log: log, sem: make(chan struct{}, cfg.Workers), kick: make(chan struct{}, 1),
-		plans: map[string]*planState{}, metrics: newMetrics(), bg: bg, bgCancel: bgCancel}, nil
+		plans: map[string]*planState{}, notifiers: map[string]*planNotify{}, metrics: newMetrics(), bg: bg, bgCancel: bgCancel}, nil
 }
 
 // Trigger asks for a poll now (the webhook); it never blocks.
@@ -537,6 +545,7 @@ func (a *Agent) engineConfig(p *plan.Plan, runKey, rollback, commit, author stri
 func (a *Agent) apply(ctx context.Context, p *plan.Plan, runKey, rollback, commit, author string) (engine.Condition, *engine.Preview) {
 	cfg := a.engineConfig(p, runKey, rollback, commit, author)
 	cfg.Progress = func(pr engine.Progress) { a.progress(p.Name, pr) }
+	cfg.Notify = a.sinkFor(p)
 	e, err := engine.New(cfg)
 	if err != nil {
 		return engine.Condition{Type: engine.ConditionStalled, Reason: "EngineError", Message: err.Error()}, nil
@@ -623,6 +632,7 @@ func (a *Agent) stopAll() {
 	}
 	a.mu.Unlock()
 	a.wg.Wait()
+	a.closeNotifiers()
 	a.bgCancel()
 	a.obsWG.Wait()
 }

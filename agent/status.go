@@ -655,6 +655,12 @@ func eventText(r engine.Record) string {
 		return fmt.Sprintf("%s waits for approve = [%q]", d["step"], d["approve"])
 	case engine.EventGate:
 		return strings.TrimSpace(d["gate"] + " " + d["result"] + ": " + d["message"])
+	case engine.EventNotification:
+		s := fmt.Sprintf("%s to %s: %s (attempts: %s)", d["event"], d["receiver"], d["result"], d["attempts"])
+		if d["error"] != "" {
+			s += ": " + d["error"]
+		}
+		return s
 	}
 	var parts []string
 	for _, k := range []string{"reason", "message"} {

@@ -119,5 +119,6 @@ func (d *decoder) decodeNotify(b *hcl.Block) *Notify {
 	d.add(diags...)
 	n.WebhookURL = d.value(content.Attributes["webhook_url"])
 	n.URL = d.value(content.Attributes["url"])
+	n.Secret = d.value(content.Attributes["secret"])
 	return n
 }

@@ -277,6 +277,7 @@ type Notify struct {
 	DeclRange  hcl.Range
 	WebhookURL Value // slack
 	URL        Value // webhook
+	Secret     Value // webhook: HMAC-SHA256 key of the body's signature
 }
 
 // Rollback holds the rollback switches; absent attributes take their

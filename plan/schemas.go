@@ -162,7 +162,7 @@ var stepSchema = &hcl.BodySchema{
 
 var notifySchemas = map[string]*hcl.BodySchema{
 	"slack":   {Attributes: []hcl.AttributeSchema{{Name: "webhook_url", Required: true}}},
-	"webhook": {Attributes: []hcl.AttributeSchema{{Name: "url", Required: true}}},
+	"webhook": {Attributes: []hcl.AttributeSchema{{Name: "url", Required: true}, {Name: "secret"}}},
 }
 
 var rollbackSchema = &hcl.BodySchema{

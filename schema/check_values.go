@@ -84,6 +84,8 @@ func values(p *plan.Plan) []namedValue {
 		// A Slack incoming-webhook URL is itself the credential.
 		add(fmt.Sprintf("notify[%q].webhook_url", n.Kind), n.WebhookURL, true, false)
 		add(fmt.Sprintf("notify[%q].url", n.Kind), n.URL, false, false)
+		// The HMAC key: a literal is UP028, it belongs in the environment.
+		add(fmt.Sprintf("notify[%q].secret", n.Kind), n.Secret, true, false)
 	}
 	return out
 }
@@ -115,11 +117,28 @@ func (l *linter) checkValues() {
 			l.report(ruleInlineSecret, v.Range, "", fmt.Sprintf("%s embeds a password. %s", nv.path, ruleInlineSecret.Fix))
 		}
 	}
+	l.checkNotifyURLs(p)
 	if p.To != nil {
 		l.checkPlaceholders(p.To.Kong, plan.AllowedPlaceholders)
 	}
 	if p.Traffic != nil && p.Traffic.Kind == "command" {
 		l.checkPlaceholders(p.Traffic.Set, plan.TrafficCommandPlaceholders)
+	}
+}
+
+// checkNotifyURLs applies UP046 to the notify blocks' literal URLs (an
+// env() one is checked when apply or the agent resolves it).
+func (l *linter) checkNotifyURLs(p *plan.Plan) {
+	for _, n := range p.Notify {
+		for _, v := range []plan.Value{n.URL, n.WebhookURL} {
+			if !v.Set || v.IsEnv {
+				continue
+			}
+			if u, err := url.Parse(v.Literal); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				// The URL is not quoted: a Slack URL's path is its credential.
+				l.reportf(ruleNotifyURL, v.Range, "notify %q: the URL is not an http:// or https:// URL with a host.", n.Kind)
+			}
+		}
 	}
 }
 

@@ -28,9 +28,6 @@ func NotActedOn(p *plan.Plan) []Inert {
 			out = append(out, Inert{What: fmt.Sprintf("acknowledge %q (a preflight rule: upshift preflight reads it; the engine does not run preflight yet)", a.Value), Range: a.Range})
 		}
 	}
-	for _, n := range p.Notify {
-		out = append(out, Inert{What: fmt.Sprintf("notify %q (notifications are not sent yet)", n.Kind), Range: n.DeclRange})
-	}
 	return out
 }
 

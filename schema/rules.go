@@ -124,7 +124,7 @@ var (
 		Fix:     "approve_in_advance crosses these gates without anyone looking: keep it for unattended environments (a test cluster), and elsewhere use approve = [...], which counts only when the item is added in a commit after the run stopped at the gate."}
 	ruleInert = &Rule{ID: "UP040", Severity: SeverityWarning,
 		Summary: "Accepted, not acted on yet",
-		Fix:     "Upshift parses this and does nothing with it yet (rehearse: the preflight rehearsal; notify: notifications). Remove it, or keep it knowing that nothing happens; this warning goes away when it works. upshift plan names it too."}
+		Fix:     "Upshift parses this and does nothing with it yet (rehearse: the preflight rehearsal). Remove it, or keep it knowing that nothing happens; this warning goes away when it works. upshift plan names it too."}
 	ruleJournalRelative = &Rule{ID: "UP041", Severity: SeverityError,
 		Summary: "Journal directory is not absolute",
 		Fix:     `Write an absolute path, journal { dir = "/var/lib/upshift/journal" }, the same on every host that runs plans of this repository, or use a shared PostgreSQL journal: postgres = env("UPSHIFT_JOURNAL_DSN") (docs/runs.md).`}
@@ -137,6 +137,9 @@ var (
 	ruleLTSHop = &Rule{ID: "UP044", Severity: SeverityInfo,
 		Summary: "LTS → LTS hop skips releases",
 		Fix:     "Kong supports this hop directly, but the releases in between are not run one by one: read the breaking changes of every skipped release and of the target (the diagnostic links Kong's page and its LTS upgrade guide), and check kong.conf, custom plugins and decK files against them before the upgrade."}
+	ruleNotifyURL = &Rule{ID: "UP046", Severity: SeverityError,
+		Summary: "Notification URL is not an http(s) URL",
+		Fix:     `Write the receiver's full URL, https://host/path (a Slack incoming webhook's URL is its credential: webhook_url = env("SLACK_WEBHOOK_URL")); a webhook's secret comes from the environment too, secret = env("UPSHIFT_WEBHOOK_SECRET") (docs/notifications.md).`}
 	ruleTLS = &Rule{ID: "UP045", Severity: SeverityError,
 		Summary: "TLS settings that cannot work",
 		Fix:     `Give cert_file and key_file together (key_file = env("KONG_CLIENT_KEY") keeps the key out of Git: a path, or the PEM itself), and PEM files upshift can read where it runs (a relative path is read from its working directory); lint --strict-env, run there, reads them.`}
@@ -154,6 +157,7 @@ var allRules = []*Rule{
 	ruleUnevaluable,
 	ruleLTSHop,
 	ruleTLS,
+	ruleNotifyURL,
 }
 
 // Rules returns every rule, sorted by ID. The slice is a copy; the rules

@@ -30,6 +30,11 @@ const agentUsage = `Usage: upshift agent --repo URL --data-dir DIR [--branch mai
                     [--webhook-github-secret-env NAME] [--webhook-gitlab-token-env NAME]
                     [--verify-signatures --trusted-keys FILE]
                     [--log-format text|json] [--log-level info]
+                    [--notify-webhook-env NAME [--notify-webhook-secret-env NAME]]
+                    [--notify-slack-env NAME]
+                    [--commit-status github|gitlab --commit-status-token-env NAME
+                     [--commit-status-api URL] [--commit-status-repo REPO]]
+                    [--status-url URL]
 
 Runs the GitOps agent: it polls the repository's branch (one refs listing
 when nothing changed), turns the head commit's *.upshift.hcl files under
@@ -56,6 +61,19 @@ variable, never on the command line) agents share the journal and elect one
 leader through a session advisory lock; followers serve status and take over
 when the leader's connection drops. With a directory journal the agent runs
 alone.
+
+Notifications (docs/notifications.md): each plan's notify blocks, and for
+every plan the agent's own receivers: --notify-webhook-env NAME (a URL that
+gets each event as JSON, signed with HMAC-SHA256 in X-Upshift-Signature-256
+when --notify-webhook-secret-env names the secret), --notify-slack-env NAME
+(a Slack incoming-webhook URL). --commit-status github|gitlab posts a
+commit status (pending, success, failure; context upshift/PLAN) on the
+plan's commit with the token in --commit-status-token-env, to
+--commit-status-api (default https://api.github.com or
+https://gitlab.com/api/v4) for --commit-status-repo (GitHub owner/repo,
+GitLab project ID or path; default: read from --repo), linking to
+--status-url (default http://LISTEN/). Deliveries are retried with backoff
+and journaled (sent, failed, dropped); they never hold a step up.
 
 Secrets come from environment variables named by the *-env flags. SSH host
 keys are always checked against --ssh-known-hosts. The SSH user is the one
@@ -108,6 +126,7 @@ var agentCommand = &command{
 		glEnv := fs.String("webhook-gitlab-token-env", "", "environment variable holding the GitLab webhook token")
 		verify := fs.Bool("verify-signatures", false, "act only on head commits signed by a trusted key")
 		trusted := fs.String("trusted-keys", "", "trusted keys file: armored OpenPGP public key blocks and SSH allowed-signers lines (see above)")
+		nf := addAgentNotifyFlags(fs)
 		lf := addLogFlags(fs, "info")
 		pos, err := parseFlags(fs, args)
 		var log *slog.Logger
@@ -131,6 +150,8 @@ var agentCommand = &command{
 			err = usageErrorf("--verify-signatures needs --trusted-keys FILE")
 		case !*verify && *trusted != "":
 			err = usageErrorf("--trusted-keys goes with --verify-signatures")
+		case nf.check() != nil:
+			err = nf.check()
 		default:
 			log, err = lf.logger(s.Err)
 		}
@@ -216,6 +237,18 @@ var agentCommand = &command{
 			holder = fmt.Sprintf("%s-%d", host, os.Getpid())
 		}
 		cfg := agent.Config{Source: src, Store: store, Interval: *interval, Workers: *workers, Holder: "agent " + holder, Logger: log}
+		nd, err := nf.dispatcher(ctx, *repo, *listen, store, engine.Actor{Agent: cfg.Holder}, log)
+		if err != nil {
+			return fail("%v", err)
+		}
+		if nd != nil {
+			cfg.Notify = nd
+			defer func() {
+				wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), notifyWait)
+				defer cancel()
+				nd.Close(wctx)
+			}()
+		}
 		if *verify {
 			cfg.Verify = verifyHead
 		}

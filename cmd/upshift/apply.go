@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/upshift-dev/upshift/internal/engine"
+	"github.com/upshift-dev/upshift/internal/notify"
 	"github.com/upshift-dev/upshift/plan"
 )
 
@@ -66,6 +67,12 @@ in that environment variable) override it, with a warning when upshift.hcl
 declares another.
 Logs (log/slog) go to stderr; secrets never appear in them.
 
+The plan's notify blocks (docs/notifications.md) are told of the run's
+events while it runs, never holding a step up; each delivery is journaled
+(sent, failed, dropped), and apply waits up to 20s at the end for the last
+ones. A notify block whose env() variable is unset stops apply before any
+step.
+
 Exit codes: 0 the plan is Ready, or stopped at an approval it needs
 (AwaitingApproval); 1 it stopped on a failure, was interrupted, or could not
 run; 2 usage error.
@@ -115,6 +122,23 @@ var applyCommand = &command{
 			}
 			*holder = fmt.Sprintf("%s/%d", *holder, os.Getpid())
 		}
+		// The plan's notify blocks: delivered while apply runs, and for up
+		// to notifyWait after it (docs/notifications.md).
+		receivers, err := notify.FromPlan(p, os.LookupEnv)
+		if err != nil {
+			fmt.Fprintf(s.Err, "upshift apply: %v\n", err)
+			return exitFail
+		}
+		var sink notify.Sink
+		if len(receivers) > 0 {
+			d := notify.NewDispatcher(receivers, notify.Options{Logger: log, Record: engine.DeliveryRecorder(ctx, store, engine.Actor{})})
+			defer func() {
+				wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), notifyWait)
+				defer cancel()
+				d.Close(wctx)
+			}()
+			sink = d
+		}
 		// A second signal after the first (which cancelled ctx) exits at once.
 		stopSecond := exitOnSecondSignal(ctx, s)
 		defer stopSecond()
@@ -123,7 +147,8 @@ var applyCommand = &command{
 		for {
 			pp := newProgressPrinter(s.Out)
 			var e *engine.Engine
-			e, err = engine.New(engine.Config{Plan: p, Store: store, Holder: *holder, Logger: log, Progress: pp.Progress, TakeOver: *takeOver})
+			e, err = engine.New(engine.Config{Plan: p, Store: store, Holder: *holder, Logger: log, Progress: pp.Progress, TakeOver: *takeOver,
+				Notify: sink})
 			if err != nil {
 				fmt.Fprintf(s.Err, "upshift apply: %v\n", err)
 				return exitFail
@@ -177,6 +202,10 @@ var applyCommand = &command{
 		return exitFail
 	},
 }
+
+// notifyWait bounds how long apply, done, waits for its notifications to
+// be delivered (retries included) before it exits.
+const notifyWait = 20 * time.Second
 
 // applyHeader says what apply is about to do: apply the plan, or roll it
 // back (the plan requests it, sets to.version back, or the run's

@@ -51,7 +51,7 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 	actx, stopSlow := e.watchSlow(actx, inStep)
 	defer stopSlow()
 
-	j := &Journal{Store: e.cfg.Store, Lease: lease, Commit: e.cfg.Commit, Author: e.cfg.Author, Secrets: e.drv.Secrets}
+	j := &Journal{Store: e.cfg.Store, Lease: lease, Commit: e.cfg.Commit, Author: e.cfg.Author, Secrets: e.drv.Secrets, Notice: e.notice}
 	if e.cfg.AgentID != "" {
 		j.Actor = localActor()
 		j.Actor.Agent = e.cfg.AgentID
@@ -318,7 +318,11 @@ func (e *Engine) finish(ctx context.Context, j *Journal, h *history, d decision)
 		_, err := j.Event(ctx, EventCompleted, map[string]string{"digest": e.digest})
 		return err
 	case d.next < 0 && d.direction == "rollback" && !h.rolledBack && d.cond.Reason != ReasonRestoreNeeded:
-		_, err := j.Event(ctx, EventRolledBack, map[string]string{"digest": e.digest, "reason": e.rollbackReason(h)})
+		d := map[string]string{"digest": e.digest, "reason": e.rollbackReason(h)}
+		if h.gateFailed {
+			d["automatic"] = "1" // a failed gate asked for it, not a person
+		}
+		_, err := j.Event(ctx, EventRolledBack, d)
 		return err
 	}
 	if d.cond.Reason == ReasonAwaitingApproval {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/upshift-dev/upshift/internal/kongsim"
 	"github.com/upshift-dev/upshift/internal/kongsim/fleet"
+	"github.com/upshift-dev/upshift/internal/notify"
 	"github.com/upshift-dev/upshift/internal/testenv"
 )
 
@@ -370,10 +371,23 @@ func TestGatesSickYRollsBackAtFirstStep(t *testing.T) {
 					}
 				}
 			})
-			out, err := engineFor(t, lintedPlan(t, w.planSrc(t, sickAnalysis)), w.sim, w.store, sick).Apply(context.Background())
+			var mu sync.Mutex
+			told := map[string]notify.Event{} // notifications.md: the failed gate's figures; an automatic rollback
+			tell := func(c *Config) {
+				c.Notify = sinkFunc(func(ev notify.Event) { mu.Lock(); told[ev.Event] = ev; mu.Unlock() })
+			}
+			out, err := engineFor(t, lintedPlan(t, w.planSrc(t, sickAnalysis)), w.sim, w.store, sick, tell).Apply(context.Background())
 			if err != nil || out.Condition.Reason != ReasonGateFailed {
 				t.Fatalf("apply: %+v %v ran %v", out.Condition, err, out.Ran)
 			}
+			mu.Lock()
+			if g := told[notify.GateFailed]; g.Step != w.firstPause() || decimal(g.Measured["y_error_rate"]) <= decimal(g.Measured["x_error_rate"]) {
+				t.Errorf("gate_failed notification %+v: want %s with the measured rates", g, w.firstPause())
+			}
+			if rb := told[notify.RolledBack]; !strings.Contains(rb.Message, "automatically, after a failed gate") {
+				t.Errorf("rolled_back notification %+v: want an automatic rollback", rb)
+			}
+			mu.Unlock()
 			if !contains(out.Ran, "rollback_traffic") || contains(intents(t, w.store, w.plan), w.secondTraffic()) {
 				t.Fatalf("ran %v: want a rollback before %s", out.Ran, w.secondTraffic())
 			}

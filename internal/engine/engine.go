@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/upshift-dev/upshift/internal/kongrelease"
+	"github.com/upshift-dev/upshift/internal/notify"
 	"github.com/upshift-dev/upshift/plan"
 	"github.com/upshift-dev/upshift/schema"
 )
@@ -61,6 +62,11 @@ type Config struct {
 	// finish their in-flight requests; Argo Rollouts' scaleDownDelay).
 	// Default 5s; 0 in Config means the default, a negative value none.
 	Drain time.Duration
+	// Notify receives the run's notifications (notices.go): run started,
+	// waiting for approval, a point of no return crossed, a failed gate,
+	// drift, rolled back, stalled, completed. Notify must not block; nil:
+	// none.
+	Notify notify.Sink
 }
 
 // Engine runs one plan. Build it with New.
@@ -71,7 +77,9 @@ type Engine struct {
 	digest string
 	log    *slog.Logger
 
-	progressMu sync.Mutex // serializes Config.Progress calls
+	progressMu sync.Mutex        // serializes Config.Progress calls
+	noticeMu   sync.Mutex        // guards measured
+	measured   map[string]string // the last measurement's details, for a failed gate's notification
 	from       kongrelease.Version
 	to         kongrelease.Version
 }

@@ -23,6 +23,9 @@ type Journal struct {
 	// Secrets are literal values (passwords, tokens) to blank out of Error
 	// and Output, on top of the patterns redactSecrets knows.
 	Secrets []string
+	// Notice, when set, is told of each record once it is appended: the
+	// engine's notifications come from there (notices.go).
+	Notice func(Record)
 }
 
 // MaxOutput bounds a record's Output; longer output keeps its last
@@ -31,7 +34,7 @@ const MaxOutput = 32 << 10
 
 // Intent records that step is about to be applied, before Apply starts.
 func (j *Journal) Intent(ctx context.Context, step string, attempt int, details map[string]string) (Record, error) {
-	return j.Store.Append(ctx, j.base(Record{Kind: KindIntent, Step: step, Attempt: attempt, Details: details}))
+	return j.told(j.Store.Append(ctx, j.base(Record{Kind: KindIntent, Step: step, Attempt: attempt, Details: details})))
 }
 
 // Outcome records how intent ended. applyErr is nil for ResultOK and
@@ -44,7 +47,7 @@ func (j *Journal) Outcome(ctx context.Context, intent Record, result Result, app
 	if applyErr != nil {
 		rec.Error = j.redact(applyErr.Error())
 	}
-	return j.Store.Append(ctx, rec)
+	return j.told(j.Store.Append(ctx, rec))
 }
 
 // OutcomeDetails is Outcome with details (a backup's name, a fingerprint)
@@ -57,12 +60,20 @@ func (j *Journal) OutcomeDetails(ctx context.Context, intent Record, result Resu
 	if applyErr != nil {
 		rec.Error = j.redact(applyErr.Error())
 	}
-	return j.Store.Append(ctx, rec)
+	return j.told(j.Store.Append(ctx, rec))
 }
 
 // Event records a named event under the lease.
 func (j *Journal) Event(ctx context.Context, event string, details map[string]string) (Record, error) {
-	return j.Store.Append(ctx, j.base(Record{Kind: KindEvent, Event: event, Details: details}))
+	return j.told(j.Store.Append(ctx, j.base(Record{Kind: KindEvent, Event: event, Details: details})))
+}
+
+// told passes an appended record to Notice.
+func (j *Journal) told(rec Record, err error) (Record, error) {
+	if err == nil && j.Notice != nil {
+		j.Notice(rec)
+	}
+	return rec, err
 }
 
 func (j *Journal) base(r Record) Record {

@@ -26,7 +26,7 @@ upgrade "p" {
     compare           = "kong_metrics"
     error_rate_margin = 0.01
   }
-  notify "slack" { webhook_url = "https://hooks.slack.com/services/T0/B0/XXXX" } # ERROR: UP028 WARNING: UP040
+  notify "slack" { webhook_url = "https://hooks.slack.com/services/T0/B0/XXXX" } # ERROR: UP028
   rollout {
     step {
       weight = 50
