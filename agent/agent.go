@@ -65,6 +65,9 @@ type Config struct {
 	// observes the plan's world again (default 1s): the status shows what
 	// the load balancer routes and what the nodes answer, not a memory.
 	StatusMaxAge time.Duration
+	// WedgedAfter is how long a poll (fetch, verify, reconcile) may run
+	// before /healthz reports the poll loop wedged (default 5m).
+	WedgedAfter time.Duration
 }
 
 // Agent drives a repository of plans: each poll that sees a new head
@@ -86,6 +89,7 @@ type Agent struct {
 	head      Snapshot
 	haveHead  bool
 	lastPoll  time.Time
+	polling   time.Time // when the poll under way started; zero between polls
 	pollErr   string
 	rejected  string // the last head commit Verify refused, and why
 	refused   string // that commit, logged and counted once
@@ -95,6 +99,8 @@ type Agent struct {
 	leader    string // "" unknown; set by SetRole
 	isLeader  bool
 	roleKnown bool
+	// pollReqSeq is the last standby poll request seen (the leader's).
+	pollReqSeq int64
 }
 
 // planState is what the agent knows of one plan.
@@ -166,6 +172,9 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.StatusMaxAge <= 0 {
 		cfg.StatusMaxAge = time.Second
 	}
+	if cfg.WedgedAfter <= 0 {
+		cfg.WedgedAfter = 5 * time.Minute
+	}
 	bg, bgCancel := context.WithCancel(context.Background())
 	return &Agent{cfg: cfg, log: log, sem: make(chan struct{}, cfg.Workers), kick: make(chan struct{}, 1),
 		plans: map[string]*planState{}, metrics: newMetrics(), bg: bg, bgCancel: bgCancel}, nil
@@ -210,6 +219,14 @@ func (a *Agent) Run(ctx context.Context) error {
 // PollOnce polls the source and reconciles every plan once.
 func (a *Agent) PollOnce(ctx context.Context) error {
 	start := a.cfg.Now()
+	a.mu.Lock()
+	a.polling = start
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		a.polling = time.Time{}
+		a.mu.Unlock()
+	}()
 	snap, changed, err := a.cfg.Source.Poll(ctx)
 	a.metrics.observePoll(time.Since(start), err)
 	a.mu.Lock()
@@ -354,6 +371,9 @@ func (a *Agent) reconcile(ctx context.Context, snap Snapshot) {
 	}
 	// Removed plans: those we knew and those the journal knows.
 	for _, name := range known {
+		if name == PollRequests {
+			continue
+		}
 		if _, ok := want.plans[name]; !ok {
 			if _, inv := want.invalid[name]; !inv {
 				a.state(name)

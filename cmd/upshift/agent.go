@@ -231,7 +231,7 @@ var agentCommand = &command{
 		}
 		if gh != "" || gl != "" {
 			wh, err := webhook.Handler(webhook.Config{GitHubSecret: gh, GitLabToken: gl, Branch: *branch, Logger: log,
-				Trigger: func(webhook.Event) { a.Trigger() }})
+				Trigger: func(ev webhook.Event) error { return a.RequestPoll(ctx, ev.Provider, ev.After, ev.Delivery) }})
 			if err != nil {
 				return fail("%v", err)
 			}
