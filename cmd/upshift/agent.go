@@ -54,7 +54,8 @@ none, DATA-DIR/journal: this agent's own, which apply does not see.
 High availability: with a PostgreSQL journal (a DSN in an environment
 variable, never on the command line) agents share the journal and elect one
 leader through a session advisory lock; followers serve status and take over
-when the leader's connection drops. With a directory journal the agent runs
+when the leader's connection drops. A follower that receives a webhook
+journals a poll request and the leader polls (docs/install.md). With a directory journal the agent runs
 alone.
 
 Secrets come from environment variables named by the *-env flags. SSH host
