@@ -11,8 +11,8 @@ import (
 
 // PollRequests is the journal that carries poll requests from standbys
 // to the leader: a standby that receives a webhook appends an event here
-// and the leader, which reads it every second, polls. Its name is
-// reserved (docs/install.md): the agent lists no plan by it.
+// and the leader, which reads it every second, polls. No plan should take
+// its name (docs/install.md): the agent does not list it among the plans.
 const PollRequests = "upshift.agent.poll-requests"
 
 // eventPollRequested is a poll request's event name.
