@@ -70,6 +70,9 @@ type Config struct {
 	// notify blocks: the agent's --notify-* receivers and commit statuses
 	// (the caller closes it). Nil: none.
 	Notify notify.Sink
+	// WedgedAfter is how long a poll (fetch, verify, reconcile) may run
+	// before /healthz reports the poll loop wedged (default 5m).
+	WedgedAfter time.Duration
 }
 
 // Agent drives a repository of plans: each poll that sees a new head
@@ -91,6 +94,7 @@ type Agent struct {
 	head      Snapshot
 	haveHead  bool
 	lastPoll  time.Time
+	polling   time.Time // when the poll under way started; zero between polls
 	pollErr   string
 	rejected  string // the last head commit Verify refused, and why
 	refused   string // that commit, logged and counted once
@@ -103,6 +107,8 @@ type Agent struct {
 
 	notifyMu  sync.Mutex
 	notifiers map[string]*planNotify // per plan: its notify blocks (notify.go)
+	// pollReqSeq is the last standby poll request seen (the leader's).
+	pollReqSeq int64
 }
 
 // planState is what the agent knows of one plan.
@@ -174,6 +180,9 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.StatusMaxAge <= 0 {
 		cfg.StatusMaxAge = time.Second
 	}
+	if cfg.WedgedAfter <= 0 {
+		cfg.WedgedAfter = 5 * time.Minute
+	}
 	bg, bgCancel := context.WithCancel(context.Background())
 	return &Agent{cfg: cfg, log: log, sem: make(chan struct{}, cfg.Workers), kick: make(chan struct{}, 1),
 		plans: map[string]*planState{}, notifiers: map[string]*planNotify{}, metrics: newMetrics(), bg: bg, bgCancel: bgCancel}, nil
@@ -218,6 +227,14 @@ func (a *Agent) Run(ctx context.Context) error {
 // PollOnce polls the source and reconciles every plan once.
 func (a *Agent) PollOnce(ctx context.Context) error {
 	start := a.cfg.Now()
+	a.mu.Lock()
+	a.polling = start
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		a.polling = time.Time{}
+		a.mu.Unlock()
+	}()
 	snap, changed, err := a.cfg.Source.Poll(ctx)
 	a.metrics.observePoll(time.Since(start), err)
 	a.mu.Lock()
@@ -362,6 +379,9 @@ func (a *Agent) reconcile(ctx context.Context, snap Snapshot) {
 	}
 	// Removed plans: those we knew and those the journal knows.
 	for _, name := range known {
+		if name == PollRequests {
+			continue
+		}
 		if _, ok := want.plans[name]; !ok {
 			if _, inv := want.invalid[name]; !inv {
 				a.state(name)

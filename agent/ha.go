@@ -2,10 +2,21 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/upshift-dev/upshift/agent/leader"
+	"github.com/upshift-dev/upshift/internal/engine"
 )
+
+// PollRequests is the journal that carries poll requests from standbys
+// to the leader: a standby that receives a webhook appends an event here
+// and the leader, which reads it every second, polls. No plan should take
+// its name (docs/install.md): the agent does not list it among the plans.
+const PollRequests = "upshift.agent.poll-requests"
+
+// eventPollRequested is a poll request's event name.
+const eventPollRequested = "poll_requested"
 
 // RunWithLeader runs the agent only while el makes it the leader: the
 // leader polls and applies; a follower serves status (read from the
@@ -22,6 +33,7 @@ func (a *Agent) RunWithLeader(ctx context.Context, el *leader.Elector) error {
 		defer t.Stop()
 		for {
 			a.refreshRole(watch, el)
+			a.watchPollRequests(watch, el)
 			select {
 			case <-watch.Done():
 				return
@@ -30,6 +42,8 @@ func (a *Agent) RunWithLeader(ctx context.Context, el *leader.Elector) error {
 		}
 	}()
 	return el.Run(ctx, func(lctx context.Context) {
+		// Requests made before this lead are answered by its first poll.
+		a.skipPollRequests(lctx)
 		a.SetRole(true, el.ID())
 		a.log.Info("leading: this agent acts", "id", el.ID())
 		_ = a.Run(lctx)
@@ -60,4 +74,70 @@ func (a *Agent) resetPlans() {
 	defer a.mu.Unlock()
 	a.plans = map[string]*planState{}
 	a.haveHead = false
+}
+
+// RequestPoll asks for a poll now on behalf of a webhook. The leader (or
+// an agent running alone) polls itself; a standby, which does not poll,
+// journals the request for the leader. An error means the request was not
+// recorded: the webhook's sender is told so.
+func (a *Agent) RequestPoll(ctx context.Context, provider, after, delivery string) error {
+	a.mu.Lock()
+	standby := a.roleKnown && !a.isLeader
+	a.mu.Unlock()
+	if !standby {
+		a.Trigger()
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err := a.cfg.Store.Append(ctx, engine.Record{Plan: PollRequests, Kind: engine.KindEvent, Event: eventPollRequested,
+		Actor:   engine.Actor{Agent: a.cfg.Holder},
+		Details: map[string]string{"provider": provider, "after": after, "delivery": delivery}})
+	if err != nil {
+		return fmt.Errorf("journal a poll request for the leader: %w", err)
+	}
+	a.log.Info("standby: poll request journaled for the leader", "provider", provider, "after", after, "delivery", delivery)
+	return nil
+}
+
+// skipPollRequests marks the requests journaled so far as answered.
+func (a *Agent) skipPollRequests(ctx context.Context) {
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	recs, err := a.cfg.Store.Records(rctx, PollRequests, 0)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.pollReqSeq = 0
+	if err == nil && len(recs) > 0 {
+		a.pollReqSeq = recs[len(recs)-1].Seq
+	}
+}
+
+// watchPollRequests polls now when a standby journaled a request since
+// the last one seen. Only the leader reads them.
+func (a *Agent) watchPollRequests(ctx context.Context, el *leader.Elector) {
+	if !el.IsLeader() {
+		return
+	}
+	a.mu.Lock()
+	since := a.pollReqSeq
+	a.mu.Unlock()
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	recs, err := a.cfg.Store.Records(rctx, PollRequests, since)
+	if err != nil {
+		if ctx.Err() == nil {
+			a.log.Warn("read the standbys' poll requests", "err", err)
+		}
+		return
+	}
+	if len(recs) == 0 {
+		return
+	}
+	a.mu.Lock()
+	a.pollReqSeq = max(a.pollReqSeq, recs[len(recs)-1].Seq)
+	a.mu.Unlock()
+	last := recs[len(recs)-1]
+	a.log.Info("poll requested by a standby", "by", last.Actor.Agent, "after", last.Details["after"], "requests", len(recs))
+	a.Trigger()
 }

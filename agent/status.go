@@ -4,6 +4,7 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -209,7 +210,7 @@ func (a *Agent) Status(ctx context.Context) Status {
 			seen[p.Name] = true
 		}
 		for _, n := range names {
-			if !seen[n] {
+			if !seen[n] && n != PollRequests {
 				s.Plans = append(s.Plans, PlanStatus{Name: n, Condition: journalCondition(ctx, a, n)})
 			}
 		}
@@ -691,6 +692,46 @@ func firstLine(s string) string {
 	return s
 }
 
+// wedged says why the poll loop is stuck ("" when it is not): a poll
+// that has run longer than Config.WedgedAfter. A liveness probe restarts
+// the process; the journal keeps what it did.
+func (a *Agent) wedged() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.polling.IsZero() {
+		if d := a.cfg.Now().Sub(a.polling); d > a.cfg.WedgedAfter {
+			return fmt.Sprintf("poll loop wedged: the poll started at %s has run for %s (more than %s)",
+				a.polling.UTC().Format(time.RFC3339), d.Round(time.Second), a.cfg.WedgedAfter)
+		}
+	}
+	return ""
+}
+
+// ready says what this agent is when it can serve (the leader; a standby
+// that reaches the shared journal; an agent alone that has polled) and
+// why not otherwise. A standby's journal is read with a short timeout:
+// the status it serves comes from there.
+func (a *Agent) ready(ctx context.Context) (string, error) {
+	a.mu.Lock()
+	known, leads, polled := a.roleKnown, a.isLeader, a.haveHead
+	a.mu.Unlock()
+	switch {
+	case known && leads:
+		return "leader", nil
+	case !known && !polled:
+		return "", errors.New("no successful poll yet")
+	}
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, err := a.cfg.Store.Plans(pctx); err != nil {
+		return "", fmt.Errorf("the journal is not reachable: %s", engine.RedactSecrets(err.Error()))
+	}
+	if known {
+		return "standby, journal reachable", nil
+	}
+	return "polled, journal reachable", nil
+}
+
 //go:embed page/index.html
 var page embed.FS
 
@@ -698,16 +739,20 @@ var page embed.FS
 // status page at /. The webhook is mounted by the caller.
 func (a *Agent) Handler() *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		a.mu.Lock()
-		ready, why := a.haveHead, "no successful poll yet"
-		a.mu.Unlock()
-		if !ready {
-			http.Error(w, "not ready: "+why, http.StatusServiceUnavailable)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if why := a.wedged(); why != "" {
+			http.Error(w, "unhealthy: "+why, http.StatusServiceUnavailable)
 			return
 		}
 		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		what, err := a.ready(r.Context())
+		if err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok: " + what + "\n"))
 	})
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		a.mu.Lock()

@@ -28,9 +28,11 @@ type Config struct {
 	GitHubSecret string // the webhook's secret (from an environment variable)
 	GitLabToken  string // the GitLab webhook's secret token
 	Branch       string // only pushes to refs/heads/<Branch> trigger; default "main"
-	// Trigger is called for a verified push to the branch. It must not
-	// block (the agent's Trigger is a non-blocking channel send).
-	Trigger func(Event)
+	// Trigger is called for a verified push to the branch. It must return
+	// quickly (the agent's leader sends on a channel; a standby journals
+	// the request for the leader); an error answers 503, so that the
+	// sender shows the delivery failed.
+	Trigger func(Event) error
 	Logger  *slog.Logger
 }
 
@@ -124,7 +126,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.cfg.Logger.Info("webhook: push", "provider", ev.Provider, "ref", ev.Ref, "after", ev.After, "delivery", ev.Delivery)
 	if h.cfg.Trigger != nil {
-		h.cfg.Trigger(ev)
+		if err := h.cfg.Trigger(ev); err != nil {
+			h.cfg.Logger.Warn("webhook: poll not requested", "err", err)
+			http.Error(w, "poll not requested: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
 	}
 	w.WriteHeader(http.StatusAccepted)
 	_, _ = io.WriteString(w, "poll triggered\n")

@@ -121,7 +121,7 @@ func TestGitHubPushes(t *testing.T) {
 	const secret = "It's a Secret to Everybody"
 	var mu sync.Mutex
 	var got []Event
-	h, err := Handler(Config{GitHubSecret: secret, Branch: "master", Trigger: func(e Event) { mu.Lock(); got = append(got, e); mu.Unlock() }})
+	h, err := Handler(Config{GitHubSecret: secret, Branch: "master", Trigger: func(e Event) error { mu.Lock(); got = append(got, e); mu.Unlock(); return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func TestGitHubPushes(t *testing.T) {
 
 func TestGitLabPush(t *testing.T) {
 	var n int
-	h, _ := Handler(Config{GitLabToken: "gl-token-123", Trigger: func(Event) { n++ }})
+	h, _ := Handler(Config{GitLabToken: "gl-token-123", Trigger: func(Event) error { n++; return nil }})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	// The shape of GitLab's documented push event (trimmed).

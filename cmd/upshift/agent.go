@@ -59,7 +59,8 @@ none, DATA-DIR/journal: this agent's own, which apply does not see.
 High availability: with a PostgreSQL journal (a DSN in an environment
 variable, never on the command line) agents share the journal and elect one
 leader through a session advisory lock; followers serve status and take over
-when the leader's connection drops. With a directory journal the agent runs
+when the leader's connection drops. A follower that receives a webhook
+journals a poll request and the leader polls (docs/install.md). With a directory journal the agent runs
 alone.
 
 Notifications (docs/notifications.md): each plan's notify blocks, and for
@@ -264,7 +265,7 @@ var agentCommand = &command{
 		}
 		if gh != "" || gl != "" {
 			wh, err := webhook.Handler(webhook.Config{GitHubSecret: gh, GitLabToken: gl, Branch: *branch, Logger: log,
-				Trigger: func(webhook.Event) { a.Trigger() }})
+				Trigger: func(ev webhook.Event) error { return a.RequestPoll(ctx, ev.Provider, ev.After, ev.Delivery) }})
 			if err != nil {
 				return fail("%v", err)
 			}
