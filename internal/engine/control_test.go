@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // routed is the traffic the load balancer routes now (From/To percent).
@@ -37,7 +38,9 @@ func control(t *testing.T, s Store, action, item string) error {
 func TestControlPauseHoldsResumeAbort(t *testing.T) {
 	t.Parallel()
 	w := newDualWorld(t)
-	ctx := context.Background()
+	// A hold that never ends is this test's failure, not a hang.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
 	p := lintedPlan(t, w.planSrc(""))
 	var ce *ControlError
 	if err := control(t, w.store, ActionPause, ""); !errors.Is(err, ErrNoPlan) {
