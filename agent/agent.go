@@ -73,6 +73,9 @@ type Config struct {
 	// WedgedAfter is how long a poll (fetch, verify, reconcile) may run
 	// before /healthz reports the poll loop wedged (default 5m).
 	WedgedAfter time.Duration
+	// AdminToken enables the runtime controls (controls.go); "" refuses
+	// them. Never logged.
+	AdminToken string
 }
 
 // Agent drives a repository of plans: each poll that sees a new head
@@ -150,6 +153,9 @@ type planState struct {
 
 	cancel context.CancelFunc
 	done   chan struct{}
+	// seenSeq is the journal's last record when the last apply began: a
+	// runtime control after it wakes a plan left alone.
+	seenSeq int64
 }
 
 // New builds an agent; it contacts nothing.
@@ -488,7 +494,7 @@ func (a *Agent) driveAll(ctx context.Context) {
 		if st.Running || st.Plan == nil || st.Invalid != "" || st.Archived || (st.Removed && st.Rollback == "") {
 			continue
 		}
-		if !a.needsApply(st) {
+		if !a.needsApply(st) && !a.controlled(ctx, st) {
 			continue
 		}
 		if w := a.waitingOn(ctx, st); w != "" {
@@ -505,7 +511,7 @@ func (a *Agent) driveAll(ctx context.Context) {
 func (a *Agent) needsApply(st *planState) bool {
 	switch st.Condition.Reason {
 	case engine.ReasonAwaitingApproval, engine.ReasonGateFailed, engine.ReasonRestoreNeeded,
-		engine.ReasonDriftDetected, engine.ReasonPreconditionFail, engine.ReasonConverged, engine.ReasonRolledBack:
+		engine.ReasonDriftDetected, engine.ReasonPreconditionFail, engine.ReasonConverged, engine.ReasonRolledBack, engine.ReasonPaused:
 		return st.Updated.IsZero() // after a plan change Updated is reset
 	}
 	return true
@@ -546,8 +552,17 @@ func (a *Agent) start(ctx context.Context, st *planState) {
 			return
 		}
 		defer func() { <-a.sem }()
+		// A runtime control journaled after this read wakes the plan
+		// again if the apply leaves it alone (controlled).
+		seen := int64(0)
+		if info, err := engine.ReadRun(pctx, a.cfg.Store, name); err == nil {
+			seen = info.LastSeq
+		}
 		cond, pv := a.apply(pctx, p, runKey, rollback, commit, author)
 		a.finish(name, cond, pv)
+		a.mu.Lock()
+		st.seenSeq = seen
+		a.mu.Unlock()
 	}()
 }
 

@@ -662,6 +662,8 @@ func eventText(r engine.Record) string {
 			s += ": " + d["error"]
 		}
 		return s
+	case engine.EventApproved, engine.EventPaused, engine.EventResumed, engine.EventAbortRequested:
+		return engine.ControlText(r)
 	}
 	var parts []string
 	for _, k := range []string{"reason", "message"} {
@@ -771,6 +773,7 @@ func (a *Agent) Handler() *http.ServeMux {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(a.Status(r.Context()))
 	})
+	a.controlRoutes(mux) // POST /api/v1/plans/{name}/approve|pause|resume|abort
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		b, _ := page.ReadFile("page/index.html")
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")

@@ -165,7 +165,8 @@ func TestStatusPageInChromium(t *testing.T) {
 	dom := mainOf(string(out))
 	for _, want := range []string{`data-plan="edge-3-9"`, `data-plan="broken"`, "PreconditionFailed", "Invalid",
 		"blue_green · cluster edge · 3.9.0 → 3.9.1", "by Alice", `data-step="guard"`, "History of the run", "head 0123456789ab",
-		`data-series="X"`, "p99 latency", `data-health="down"`, `data-split="100/0"`} {
+		`data-series="X"`, "p99 latency", `data-health="down"`, `data-split="100/0"`,
+		`id="c-token" type="password"`, `<option value="edge-3-9">`} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("rendered page lacks %q", want)
 		}

@@ -28,6 +28,7 @@ const agentUsage = `Usage: upshift agent --repo URL --data-dir DIR [--branch mai
                     [--https-user USER --https-password-env NAME]
                     [--ssh-key FILE --ssh-known-hosts FILE [--ssh-user USER]]
                     [--webhook-github-secret-env NAME] [--webhook-gitlab-token-env NAME]
+                    [--admin-token-env NAME]
                     [--verify-signatures --trusted-keys FILE]
                     [--log-format text|json] [--log-level info]
                     [--notify-webhook-env NAME [--notify-webhook-secret-env NAME]]
@@ -48,6 +49,9 @@ the gate).
 HTTP on --listen: /healthz, /readyz, /metrics (Prometheus), /api/v1/status
 (what upshift status prints), the status page at /, and POST /webhook when a
 webhook secret is configured (a verified push triggers a poll at once).
+With --admin-token-env, POST /api/v1/plans/NAME/approve|pause|resume|abort
+(upshift approve, pause, resume, abort and the status page's controls)
+with "Authorization: Bearer TOKEN"; without it they answer 403.
 
 The journal (docs/runs.md) is the one the repository's upshift.hcl declares
 (journal { dir = "/ABS" } or journal { postgres = env("NAME") }), read from
@@ -125,6 +129,7 @@ var agentCommand = &command{
 		sshUser := fs.String("ssh-user", "", "SSH user (default: the URL's user, else git)")
 		ghEnv := fs.String("webhook-github-secret-env", "", "environment variable holding the GitHub webhook secret")
 		glEnv := fs.String("webhook-gitlab-token-env", "", "environment variable holding the GitLab webhook token")
+		adminEnv := fs.String("admin-token-env", "", "environment variable holding the admin token of the runtime controls")
 		verify := fs.Bool("verify-signatures", false, "act only on head commits signed by a trusted key")
 		trusted := fs.String("trusted-keys", "", "trusted keys file: armored OpenPGP public key blocks and SSH allowed-signers lines (see above)")
 		nf := addAgentNotifyFlags(fs)
@@ -238,6 +243,11 @@ var agentCommand = &command{
 			holder = fmt.Sprintf("%s-%d", host, os.Getpid())
 		}
 		cfg := agent.Config{Source: src, Store: store, Interval: *interval, Workers: *workers, Holder: "agent " + holder, Logger: log}
+		if *adminEnv != "" {
+			if cfg.AdminToken, _ = env(*adminEnv, ""); cfg.AdminToken == "" {
+				return fail("environment variable %s (--admin-token-env) is not set", *adminEnv)
+			}
+		}
 		nd, err := nf.dispatcher(ctx, *repo, *listen, store, engine.Actor{Agent: cfg.Holder}, log)
 		if err != nil {
 			return fail("%v", err)

@@ -23,7 +23,8 @@ type command struct {
 // ones architecture.md plans (plan, apply, preflight, status, agent,
 // sandbox) are added here when they exist.
 func commands() []*command {
-	return []*command{lintCommand, fmtCommand, planCommand, applyCommand, backupCommand, restoreCommand, agentCommand, statusCommand, sandboxCommand, unlockCommand, versionCommand, preflightCommand}
+	return []*command{lintCommand, fmtCommand, planCommand, applyCommand, backupCommand, restoreCommand, agentCommand, statusCommand, sandboxCommand, unlockCommand, versionCommand, preflightCommand,
+		approveCommand, pauseCommand, resumeCommand, abortCommand}
 }
 
 func lookup(name string) *command {

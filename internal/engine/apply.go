@@ -103,6 +103,9 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 			}
 			return out, e.leaseErr(actx, err)
 		}
+		if h.abort != "" && h.rollback == "" {
+			urgent = true // upshift abort: as rollback { requested = true }
+		}
 		observer := e.drv.Observer
 		if urgent {
 			observer, urgent = e.urgentObserver(h), false
@@ -189,9 +192,12 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 		applyTook := time.Since(applyStart)
 		Failpoint(st.name, PhaseAfter)
 		result := ResultOK
+		var aborted *abortError
 		switch {
 		case aerr != nil && actx.Err() != nil:
 			result = ResultCancelled
+		case errors.As(aerr, &aborted):
+			result = ResultCancelled // upshift abort ended a pause's wait
 		case aerr != nil:
 			result = ResultFailed
 		}
@@ -200,6 +206,10 @@ func (e *Engine) Apply(ctx context.Context) (Outcome, error) {
 		}
 		out.Ran = append(out.Ran, st.name)
 		out.Timing = append(out.Timing, StepTiming{Step: st.name, Wall: time.Since(iter), External: observeTook + applyTook})
+		if aborted != nil && actx.Err() == nil {
+			e.progress(Progress{Step: st.name, Title: st.title, Phase: PhaseInfo, Elapsed: time.Since(r.start), Index: r.idx, Total: r.total, Message: aerr.Error()})
+			continue // the next decision rolls back
+		}
 		if result == ResultCancelled {
 			if c := context.Cause(actx); errors.Is(c, ErrLeaseLost) {
 				return out, fmt.Errorf("plan %q: %s: %w", e.plan.Name, st.name, c)
@@ -764,7 +774,24 @@ func (r *run) pause(ctx context.Context, d time.Duration) (string, error) {
 		return nil
 	}
 	always := func(int) bool { return true }
-	for time.Now().Before(end) {
+	// held moves the countdown by a hold's length (upshift pause): a
+	// paused pause does not count down.
+	held := func() error {
+		d, err := r.hold(ctx)
+		end, begun = end.Add(d), begun.Add(d)
+		for i := range last {
+			last[i] = last[i].Add(d)
+		}
+		return err
+	}
+	for {
+		// A hold is seen before each measurement and at the end.
+		if err := held(); err != nil {
+			return out("aborted"), err
+		}
+		if !time.Now().Before(end) {
+			break
+		}
 		e.progress(Progress{Step: r.step.name, Title: r.step.title, Phase: PhaseWait, Elapsed: time.Since(r.start),
 			Remaining: time.Until(end).Round(time.Second), Index: r.idx, Total: r.total})
 		if err := r.health(ctx); err != nil {
@@ -778,7 +805,7 @@ func (r *run) pause(ctx context.Context, d time.Duration) (string, error) {
 			}
 		}
 		if !time.Now().Before(end) {
-			break
+			continue
 		}
 		if err := sleep(end, always); err != nil {
 			return out("interrupted"), err
@@ -803,6 +830,9 @@ func (r *run) pause(ctx context.Context, d time.Duration) (string, error) {
 		if err := sleep(next, isPending); err != nil {
 			return out("interrupted"), err
 		}
+		if err := held(); err != nil {
+			return out("aborted"), err
+		}
 		// Y is probed while the window grows, as during the pause.
 		if err := r.health(ctx); err != nil {
 			return out("failed"), err
@@ -819,6 +849,47 @@ func (r *run) pause(ctx context.Context, d time.Duration) (string, error) {
 		return fmt.Sprintf("no analysis: waited %s; nothing judged this pause", d), nil
 	}
 	return out("analyses passed"), nil
+}
+
+// hold waits while the run is paused (upshift pause) and says how long;
+// an abort ends the wait (abortError). A journal that cannot be read
+// here is logged and the pause goes on: the next step boundary reads it
+// again and stops on it.
+func (r *run) hold(ctx context.Context) (time.Duration, error) {
+	if r.j == nil {
+		return 0, nil
+	}
+	var since time.Time
+	for {
+		p, abort, err := r.e.controls(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return heldFor(since), fmt.Errorf("pause: %w", context.Cause(ctx))
+			}
+			r.e.log.Warn("read the journal's runtime controls during a pause", "plan", r.e.plan.Name, "err", err)
+			return heldFor(since), nil
+		}
+		switch {
+		case abort != "":
+			return heldFor(since), &abortError{reason: abort}
+		case p == nil:
+			return heldFor(since), nil
+		case since.IsZero():
+			since = time.Now()
+		}
+		r.e.progress(Progress{Step: r.step.name, Title: r.step.title, Phase: PhaseWait, Elapsed: time.Since(r.start), Index: r.idx, Total: r.total,
+			Message: controlText(*p) + ": the pause does not count down until upshift resume"})
+		if !sleepCtx(ctx, time.Second) {
+			return heldFor(since), fmt.Errorf("pause: %w", context.Cause(ctx))
+		}
+	}
+}
+
+func heldFor(since time.Time) time.Duration {
+	if since.IsZero() {
+		return 0
+	}
+	return time.Since(since)
 }
 
 func later(a, b time.Time) time.Time {

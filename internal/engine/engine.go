@@ -156,6 +156,8 @@ func (e *Engine) rollbackReason(h *history) string {
 		return "rollback { requested = true }"
 	case e.plan.To.Version.Value == e.plan.From.Version.Value:
 		return "to.version is set back to from.version"
+	case h.abort != "": // upshift abort
+		return h.abort
 	case h.rollback != "":
 		return h.rollback
 	}
@@ -276,6 +278,12 @@ func (e *Engine) decide(s *state) decision {
 			d.cond.Message += " again: " + d.views[d.next].Reason
 		}
 	}
+	if p := s.h.paused; p != nil && d.direction == "upgrade" && d.next >= 0 && d.blocked == "" && d.doubt == nil {
+		// upshift pause holds the next step (a rollback is never held).
+		d.cond = pausedCondition(p)
+		d.blocked = d.cond.Message
+		d.views[d.next].Status, d.views[d.next].Reason = StatusBlocked, "paused"
+	}
 	return d
 }
 
@@ -294,6 +302,9 @@ func (e *Engine) consent(h *history) map[string]bool {
 		if seen && g.Details["listed"] == "" && (e.cfg.Commit == "" || g.Commit != e.cfg.Commit) {
 			ok[a.Value] = true
 		}
+	}
+	for item := range h.approved { // upshift approve, given at the gate
+		ok[item] = true
 	}
 	return ok
 }

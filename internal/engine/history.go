@@ -58,7 +58,14 @@ type history struct {
 	// baseline for the analyses is read back from them.
 	measurements []Record
 	gates        map[string]Record // last awaiting_approval event per consent item in this run
-	lastSeq      int64
+	// Runtime controls in this run (control.go): approved holds the
+	// consent items approved after the run stopped at their gate; paused
+	// the pause in force (nil: none, or resumed); abort the rollback a
+	// person asked for.
+	approved map[string]*Record
+	paused   *Record
+	abort    string
+	lastSeq  int64
 	// earlierActed: an earlier run of this plan in this journal ran a
 	// step that acts on Y (anything past guard, freeze and backup).
 	earlierActed bool
@@ -128,6 +135,19 @@ func readHistory(recs []Record, digest string) *history {
 				h.gates[r.Details["approve"]] = r
 			case EventMeasurement:
 				h.measurements = append(h.measurements, r)
+			case EventApproved:
+				// Consent at the gate: only after the run stopped there.
+				if _, ok := h.gates[r.Details["item"]]; ok {
+					h.approved[r.Details["item"]] = &r
+				}
+			case EventPaused:
+				h.paused = &r
+			case EventResumed:
+				h.paused = nil
+			case EventAbortRequested:
+				if h.abort == "" {
+					h.abort = controlText(r)
+				}
 			}
 		}
 	}
@@ -162,6 +182,7 @@ func (h *history) reset() {
 	h.lastStall = ""
 	h.gates = map[string]Record{}
 	h.measurements = nil
+	h.approved, h.paused, h.abort = map[string]*Record{}, nil, ""
 }
 
 func (h *history) done(step string) bool { _, ok := h.ok[step]; return ok }
