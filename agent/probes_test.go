@@ -115,6 +115,9 @@ func TestStandbyWebhookAndProbes(t *testing.T) {
 		return lead != nil
 	})
 	waitFor(t, "the leader's first poll", 30*time.Second, func() bool { return lead.a.Status(ctx).Head == first })
+	// The elector's verdict reaches each agent's own record of its role a
+	// moment later (seen: the leader's /readyz still said standby).
+	waitFor(t, "the leader to know its role", 30*time.Second, func() bool { return lead.a.Status(ctx).Role == "leader" })
 	waitFor(t, "the standby to know its role", 30*time.Second, func() bool { return standby.a.Status(ctx).Role == "follower" })
 
 	for _, n := range []*node{lead, standby} {
