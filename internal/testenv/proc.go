@@ -31,7 +31,7 @@ func startProc(cmd *exec.Cmd, logPath string, sig syscall.Signal) (*proc, error)
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
-	cmd.SysProcAttr.Pdeathsig = sig
+	setParentDeathSignal(cmd.SysProcAttr, sig)
 	cmd.SysProcAttr.Setpgid = true
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", cmd.Path, err)
