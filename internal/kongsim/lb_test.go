@@ -44,7 +44,11 @@ func TestTwoClustersBehindNginx(t *testing.T) {
 	ng := testenv.Nginx(t, testenv.NginxConfig{Servers: []testenv.NginxServer{{Addr: x, Weight: 90}, {Addr: y, Weight: 10}}})
 	splitWithin(t, ng.URL(), classify, 0.90)
 
-	load := testenv.Load{URL: ng.URL() + "/svc", Rate: 300, Duration: 3 * time.Second, Classify: classify}
+	// The load is bounded by a count, not a duration: on a loaded machine
+	// 3 s of "300 requests/s" once ended after 344 requests, before the
+	// second reload. 750 requests leave 250 after it; the minute is only a
+	// bound.
+	load := testenv.Load{URL: ng.URL() + "/svc", Rate: 300, Count: 750, Duration: time.Minute, Classify: classify}
 	var progress testenv.LoadProgress
 	results := make(chan testenv.LoadResult, 1)
 	go func() { results <- load.Run(context.Background(), &progress) }()
