@@ -27,7 +27,7 @@ func (l *linter) parseVersion(s plan.String, what string) (kongrelease.Version, 
 		l.report(ruleVersionInvalid, s.Range, "", fmt.Sprintf("%s: %v.", what, err))
 		return kongrelease.Version{}, false
 	}
-	if !v.Enterprise && v.Series().Compare(kongrelease.Series{Major: 3, Minor: 10}) >= 0 {
+	if !v.Enterprise && !v.Series().OpenSource() {
 		l.report(ruleNoOSS, s.Range, "", fmt.Sprintf("%s %s is a 3-part (open-source) version of series %s. %s", what, v, v.Series(), ruleNoOSS.Fix))
 	}
 	return v, true
@@ -117,13 +117,30 @@ func pathDetail(from, to kongrelease.Version, res kongrelease.PathResult) string
 // checkBlueGreen applies UP006–UP008.
 func (l *linter) checkBlueGreen(v versions, res kongrelease.PathResult) {
 	p := l.plan
-	if v.from.Compare(kongrelease.BlueGreenMinimum) < 0 {
-		l.reportf(ruleBlueGreenMin, p.From.Version.Range, "from.version %s is older than %s: \"upgrade to at least 2.8.2.0 before starting any upgrades to the 3.x series\".", v.from, kongrelease.BlueGreenMinimum)
+	for _, r := range blueGreenRules(v.from, v.to, res) {
+		switch r {
+		case ruleBlueGreenMin:
+			l.reportf(ruleBlueGreenMin, p.From.Version.Range, "from.version %s is older than %s: \"upgrade to at least 2.8.2.0 before starting any upgrades to the 3.x series\".", v.from, kongrelease.BlueGreenMinimum)
+		case ruleBlueGreenLTS:
+			l.reportf(ruleBlueGreenLTS, p.Strategy.Range, "%s → %s is an LTS-to-LTS hop, for which Kong lists only in-place, dual-cluster and rolling.", v.from.Series(), v.to.Series())
+		case ruleBlueGreenPatch:
+			l.reportf(ruleBlueGreenPatch, p.Strategy.Range, "%s → %s crosses series; Kong: \"only use it to upgrade between patch versions\".", v.from, v.to)
+		}
+	}
+}
+
+// blueGreenRules are the rules (UP006–UP008) a blue-green upgrade from →
+// to trips: lint reports them, and Strategies lists them per hop.
+func blueGreenRules(from, to kongrelease.Version, res kongrelease.PathResult) []*Rule {
+	var out []*Rule
+	if from.Compare(kongrelease.BlueGreenMinimum) < 0 {
+		out = append(out, ruleBlueGreenMin)
 	}
 	switch {
 	case res.Kind == kongrelease.PathLTS:
-		l.reportf(ruleBlueGreenLTS, p.Strategy.Range, "%s → %s is an LTS-to-LTS hop, for which Kong lists only in-place, dual-cluster and rolling.", v.from.Series(), v.to.Series())
+		out = append(out, ruleBlueGreenLTS)
 	case res.Kind != kongrelease.PathPatch:
-		l.reportf(ruleBlueGreenPatch, p.Strategy.Range, "%s → %s crosses series; Kong: \"only use it to upgrade between patch versions\".", v.from, v.to)
+		out = append(out, ruleBlueGreenPatch)
 	}
+	return out
 }

@@ -108,7 +108,8 @@ func TestActionStepsInShell(t *testing.T) {
 	for _, c := range []struct {
 		name     string
 		files    map[string]string
-		wantFail string // the step that fails, "" for none
+		inputs   map[string]string // beside the defaults
+		wantFail string            // the step that fails, "" for none
 		want     []string
 	}{
 		{name: "clean", files: map[string]string{"plans/team/g.upshift.hcl": goodPlan}},
@@ -124,6 +125,22 @@ func TestActionStepsInShell(t *testing.T) {
 				"::error file=plans/team/bad.upshift.hcl,line=14,",
 				"title=UP012 ",
 			}},
+		// deck-files: lint --deck on every file the globs match; an
+		// error finding (PF30-6) fails the step, a clean file does not.
+		{name: "deck", wantFail: "upshift lint --deck",
+			inputs: map[string]string{"inputs.deck-files": "kong/**/*.yaml", "inputs.deck-from": "2.8.5", "inputs.deck-to": "3.4.2"},
+			files: map[string]string{
+				"plans/team/g.upshift.hcl": goodPlan,
+				"kong/eu/kong.yaml":        "_format_version: \"3.0\"\nservices:\n- name: billing\n  url: http://billing:80\n  plugins:\n  - name: acl\n    config: {whitelist: [admins]}\n",
+				"kong/us/kong.yaml":        "_format_version: \"3.0\"\nservices:\n- name: orders\n  url: http://orders:80\n",
+			},
+			want: []string{
+				"::error file=kong/eu/kong.yaml,title=PF30-6::",
+			}},
+		{name: "deck-no-match", wantFail: "upshift lint --deck",
+			inputs: map[string]string{"inputs.deck-files": "kong/*.yml", "inputs.deck-from": "2.8.5", "inputs.deck-to": "3.4.2"},
+			files:  map[string]string{"plans/team/g.upshift.hcl": goodPlan},
+			want:   []string{"::error title=deck-files::kong/*.yml matches no file"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ws := t.TempDir()
@@ -146,6 +163,9 @@ func TestActionStepsInShell(t *testing.T) {
 			}
 			ctx["inputs.path"] = "plans"
 			ctx["inputs.sarif-file"] = "upshift.sarif"
+			for k, v := range c.inputs {
+				ctx[k] = v
+			}
 			path := os.Getenv("PATH")
 			failed := ""
 			var out bytes.Buffer
@@ -221,7 +241,10 @@ func TestActionStepsInShell(t *testing.T) {
 			if err := json.Unmarshal(raw, &sarif); err != nil || len(sarif.Runs) != 1 {
 				t.Fatalf("upshift.sarif: %v\n%s", err, raw)
 			}
-			if c.wantFail != "" && !bytes.Contains(raw, []byte(`"ruleId": "FMT"`)) {
+			if c.name == "deck" && strings.Contains(log, "kong/us/kong.yaml: ") {
+				t.Errorf("a clean decK file was annotated:\n%s", log)
+			}
+			if c.wantFail == "upshift lint" && !bytes.Contains(raw, []byte(`"ruleId": "FMT"`)) {
 				t.Errorf("upshift.sarif has no FMT result (check-format):\n%s", raw)
 			}
 			for _, r := range sarif.Runs[0].Results {

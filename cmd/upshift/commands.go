@@ -24,7 +24,8 @@ type command struct {
 // sandbox) are added here when they exist.
 func commands() []*command {
 	return []*command{lintCommand, fmtCommand, planCommand, applyCommand, backupCommand, restoreCommand, agentCommand, statusCommand, sandboxCommand, unlockCommand, versionCommand, preflightCommand,
-		approveCommand, pauseCommand, resumeCommand, abortCommand}
+		approveCommand, pauseCommand, resumeCommand, abortCommand,
+		pathCommand}
 }
 
 func lookup(name string) *command {
