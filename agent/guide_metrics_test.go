@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestGuideListsEveryMetric: the operator's guide's metrics reference
@@ -110,5 +111,26 @@ func TestGuideListsEveryMetric(t *testing.T) {
 		if _, ok := served[k]; !ok {
 			t.Errorf("docs/guide.md lists %s; the agent does not serve it", k)
 		}
+	}
+}
+
+// TestStepMetricKinds: upshift_step_duration_seconds' step label is the
+// step's kind, as the guide says: a rolling node's start_to:NODE counts
+// as start_to (it was "start", cut at start_to's own underscore), a
+// traffic or pause step without its weight.
+func TestStepMetricKinds(t *testing.T) {
+	m := newMetrics()
+	for _, s := range []string{"start_to", "start_to:edge-y1", "start_to:edge_y2", "traffic_10", "pause_100", "rollback_traffic", "guard"} {
+		m.observeStep(s, time.Second)
+	}
+	var b strings.Builder
+	m.write(&b, nil, false)
+	for _, want := range []string{`{step="start_to"} 3`, `{step="traffic"} 1`, `{step="pause"} 1`, `{step="rollback_traffic"} 1`, `{step="guard"} 1`} {
+		if !strings.Contains(b.String(), "upshift_step_duration_seconds_count"+want+"\n") {
+			t.Errorf("/metrics lacks upshift_step_duration_seconds_count%s:\n%s", want, b.String())
+		}
+	}
+	if strings.Contains(b.String(), `step="start"`) || strings.Contains(b.String(), "edge") {
+		t.Errorf("a step label carries a node or a cut name:\n%s", b.String())
 	}
 }
