@@ -25,15 +25,17 @@ const guidePage = "guide.md"
 // TestGuideCommands runs docs/guide.md as an operator would: every sh
 // block, in order, in one bash (set -euo pipefail) from the repository
 // root, with `go install` writing into a temporary GOBIN on PATH and the
-// sandboxes' workspaces in a temporary TMPDIR. Every other fence is
-// hcl, text or json (no command in it), or a command block for a
-// production machine, which the paragraph before it must say is not run
-// here. Then it checks the output the guide describes.
+// sandbox's workspace in a temporary TMPDIR. One sandbox only (rolling:
+// no database), to keep the test's time small; the
+// examples are planned against loopback ports where nothing listens.
+// Every other fence is hcl, text or json (no command in it), or a
+// command block for a production machine, which the paragraph before it
+// must say is not run here. Then it checks the output the guide
+// describes.
 func TestGuideCommands(t *testing.T) {
-	for _, b := range []string{"bash", "go", "nginx", "pg_dump", "pg_restore"} {
+	for _, b := range []string{"bash", "go", "nginx"} {
 		testenv.NeedBinary(t, b, b)
 	}
-	testenv.NeedBinary(t, "postgres", "postgres")
 	raw, err := os.ReadFile(filepath.Join(repoRoot, "docs", guidePage))
 	if err != nil {
 		t.Fatal(err)
@@ -49,8 +51,8 @@ func TestGuideCommands(t *testing.T) {
 		t.Fatalf("docs/guide.md has %d sh blocks", len(blocks))
 	}
 	tmp := t.TempDir()
-	// The sandboxes' PostgreSQL runs as the user postgres when the test
-	// runs as root: it must reach its directory under TMPDIR.
+	// A server a sandbox starts may drop root (PostgreSQL runs as the user
+	// postgres): it must reach its directory under TMPDIR.
 	for _, d := range []string{filepath.Dir(tmp), tmp} {
 		if err := os.Chmod(d, 0o755); err != nil {
 			t.Fatal(err)
@@ -58,7 +60,7 @@ func TestGuideCommands(t *testing.T) {
 	}
 	bin := filepath.Join(tmp, "bin")
 	env := append(os.Environ(), "TMPDIR="+tmp, "XDG_STATE_HOME="+tmp, "GOBIN="+bin, "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-c", "set -euo pipefail\n"+strings.Join(blocks, "\n"))
 	cmd.Dir, cmd.Env = repoRoot, env
@@ -74,36 +76,29 @@ func TestGuideCommands(t *testing.T) {
 		"\ncommit ", // upshift version
 		"0 errors, 0 warnings",
 		"In-place upgrades mean downtime (acknowledged) [UP019]",
-		"Upshift sandbox: dual_cluster, Kong 3.8.0 → 3.9.1",
-		"Upshift sandbox: blue_green, Kong 3.9.0 → 3.9.1",
-		"Upshift sandbox: in_place, Kong 3.8.0 → 3.9.1",
-		"Upshift sandbox: rolling, Kong 3.8.0 → 3.9.1",
-		"rollback_restore: done",
+		// upshift plan of each example: its points of no return and their
+		// consent items, the guard's verdict on what it could not read.
+		`decommission       decommission X (from.stop): no rollback to X afterwards [point of no return; needs approve = ["decommission"]]`,
+		`migrations_finish  kong migrations finish on the shared database (Kong 3.9.1) [point of no return; needs approve = ["finish"]]`,
 		`stop_from          stop X (from.stop): downtime starts [point of no return; needs approve = ["stop_current"]]`,
-		"Guard: would refuse",
+		`start_to:edge-y1  start Y node edge-y1 and wait until it is ready [reversible]`,
 		"Condition: Stalled/PreconditionFailed: guard: X is not reachable",
+		// the rolling sandbox: up to the decommission gate, then back
+		"Upshift sandbox: rolling, Kong 3.8.0 → 3.9.1",
+		`Stalled/AwaitingApproval: decommission is a point of no return: add "decommission"`,
+		"Ready/RolledBack: rolled back: rollback { requested = true }",
+		"Kong 3.8.0 → 3.9.1 (rolling) and back",
+		"Requests through nginx: ",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the guide's output lacks %q", want)
 		}
 	}
-	// Each sandbox ends rolled back; all but in_place without a failed
-	// request through the load balancer.
-	if n := strings.Count(out, "Ready/RolledBack"); n < 4 {
-		t.Errorf("%d sandboxes ended Ready/RolledBack, want 4", n)
+	if n := strings.Count(out, "Guard: would refuse"); n != 4 {
+		t.Errorf("%d plans refused by the guard, want the 4 examples planned", n)
 	}
-	failed := regexp.MustCompile(`Requests through \S+: \d+ sent, (\d+) failed`).FindAllStringSubmatch(out, -1)
-	if len(failed) != 4 {
-		t.Errorf("%d sandbox summaries, want 4", len(failed))
-	}
-	zero := 0
-	for _, f := range failed {
-		if f[1] == "0" {
-			zero++
-		}
-	}
-	if zero < 3 {
-		t.Errorf("%d sandboxes without a failed request, want 3 (all but in_place): %v", zero, failed)
+	if f := regexp.MustCompile(`Requests through nginx: \d+ sent, (\d+) failed`).FindStringSubmatch(out); f == nil || f[1] != "0" {
+		t.Errorf("the rolling sandbox's requests through nginx: %v, want 0 failed", f)
 	}
 }
 
