@@ -56,10 +56,14 @@ func (m *metrics) setHead(c string) {
 }
 
 func (m *metrics) observeStep(step string, d time.Duration) {
-	// Rollout steps carry their weight in the name; the metric's label is
-	// the step's kind, so that label values stay few.
-	if i := strings.IndexAny(step, "_:"); i > 0 && (strings.HasPrefix(step, "traffic_") || strings.HasPrefix(step, "pause_") || strings.HasPrefix(step, "start_to:")) {
-		step = step[:i]
+	// Rollout steps carry their weight in the name, rolling starts their
+	// node; the metric's label is the step's kind, so that label values
+	// stay few (start_to:NODE is start_to, as a single Y's start is).
+	switch {
+	case strings.HasPrefix(step, "start_to:"):
+		step = "start_to"
+	case strings.HasPrefix(step, "traffic_"), strings.HasPrefix(step, "pause_"):
+		step = step[:strings.IndexByte(step, '_')]
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -16,10 +16,10 @@ import (
 	"github.com/upshift-dev/upshift/internal/testenv"
 )
 
-// tryItBlocks is every ```sh block of docs/try-it.md, in order.
-func tryItBlocks(t *testing.T) []string {
+// shBlocks is every ```sh block of docs/PAGE, in order.
+func shBlocks(t *testing.T, page string) []string {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(repoRoot, "docs", "try-it.md"))
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "docs", page))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +32,7 @@ func tryItBlocks(t *testing.T) []string {
 		}
 		block, tail, ok := strings.Cut(after, "\n```\n")
 		if !ok {
-			t.Fatal("docs/try-it.md: an sh block is not closed")
+			t.Fatalf("docs/%s: an sh block is not closed", page)
 		}
 		blocks = append(blocks, block)
 		rest = "\n" + tail
@@ -53,7 +53,7 @@ func TestTryItPage(t *testing.T) {
 		testenv.NeedBinary(t, b, b)
 	}
 	pg := testenv.Postgres(t)
-	blocks := tryItBlocks(t)
+	blocks := shBlocks(t, "try-it.md")
 	raw, err := os.ReadFile(filepath.Join(repoRoot, "docs", "try-it.md"))
 	if err != nil {
 		t.Fatal(err)
