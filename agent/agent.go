@@ -404,12 +404,20 @@ func (a *Agent) reconcile(ctx context.Context, snap Snapshot) {
 		if st.Removed {
 			continue
 		}
-		st.Removed = true
 		info, err := engine.ReadRun(ctx, a.cfg.Store, name)
 		if err != nil {
+			// Unknown is not "nothing to undo": the removal is looked at
+			// again on the next poll, and an apply this agent runs for the
+			// plan stops (the removal asks for a rollback, not more steps).
 			a.log.Warn("read the journal of a removed plan", "plan", name, "err", err)
+			st.Condition = engine.Condition{Type: engine.ConditionStalled, Reason: engine.ReasonObservationFailed,
+				Message: "removed from the repository, but its journal cannot be read (" + err.Error() + "): whether a rollback is needed is decided on the next poll"}
+			if st.Running && st.cancel != nil {
+				st.cancel()
+			}
 			continue
 		}
+		st.Removed = true
 		switch {
 		case info.InProgress():
 			st.Rollback = fmt.Sprintf("plan removed in commit %s by %s", short(snap.Commit), snap.Author)

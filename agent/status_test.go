@@ -3,12 +3,14 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -288,5 +290,55 @@ func TestStatusRolledBackAfterRestart(t *testing.T) {
 	p := a.Status(context.Background()).Plans[0]
 	if p.Name != "gone" || p.Condition.Type != engine.ConditionReady || p.Condition.Reason != engine.ReasonRolledBack {
 		t.Errorf("after a restart: %+v", p.Condition)
+	}
+}
+
+// failingRecords fails Records for one plan a number of times, then reads.
+type failingRecords struct {
+	engine.Store
+	plan  string
+	fails atomic.Int32
+}
+
+func (s *failingRecords) Records(ctx context.Context, plan string, since int64) ([]engine.Record, error) {
+	if plan == s.plan && s.fails.Add(-1) >= 0 {
+		return nil, errors.New("journal read failed (injected)")
+	}
+	return s.Store.Records(ctx, plan, since)
+}
+
+// TestRemovedPlanUnreadableJournalIsRetried: a plan removed from the
+// repository while its run is in progress is rolled back even when the
+// first read of its journal fails. Unknown is not "nothing to undo": the
+// removal was once marked handled before the read, so a failed read
+// skipped the rollback on every later poll (a revert during a rolling
+// sandbox's pause_50 let the run go on to 100%).
+func TestRemovedPlanUnreadableJournalIsRetried(t *testing.T) {
+	inner := journalStore(t)
+	appendEvents(t, inner, "gone", engine.Record{Event: engine.EventRunStarted})
+	store := &failingRecords{Store: inner, plan: "gone"}
+	a, err := New(Config{Source: fixedSource{Snapshot{Commit: "c2", Files: map[string][]byte{}}}, Store: store, Holder: "agent-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	store.fails.Store(1)
+	if err := a.PollOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a.Wait()
+	p := a.Status(ctx).Plans[0]
+	if p.Name != "gone" || p.Condition.Type != engine.ConditionStalled || p.Condition.Reason != engine.ReasonObservationFailed {
+		t.Errorf("removed, journal unreadable: %+v; want Stalled/%s", p.Condition, engine.ReasonObservationFailed)
+	}
+	if err := a.PollOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a.Wait()
+	a.mu.Lock()
+	rollback := a.plans["gone"].Rollback
+	a.mu.Unlock()
+	if !strings.Contains(rollback, "plan removed in commit c2") {
+		t.Errorf("after the journal reads again: rollback %q; want the removal's rollback", rollback)
 	}
 }
