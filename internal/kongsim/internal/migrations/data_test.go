@@ -189,6 +189,54 @@ func TestRedisMove350To371Data(t *testing.T) {
 	}
 }
 
+// TestAIProxyLogStatistics361To371Data: ai-proxy's 001_360_to_370 has a
+// teardown only (K: kong/plugins/ai-proxy/migrations/001_360_to_370.lua at
+// 3.7.0, through operations/200_to_210.lua fixup_plugin_config): `up`
+// leaves every config as it is and the migration pending; `finish` turns
+// logging.log_statistics off where it is on for anthropic
+// llm/v1/completions, and only there. 20 plugins per shape, and a
+// non-ai-proxy plugin with the same shape left alone.
+func TestAIProxyLogStatistics361To371Data(t *testing.T) {
+	t.Parallel()
+	d := newDB(t)
+	d.must("3.6.1", "bootstrap")
+	cfg := func(tag, routeType, provider string, logStats bool) string {
+		return fmt.Sprintf(`{"tag":%q,"route_type":%q,"auth":{"header_name":"x-api-key","header_value":"k"},`+
+			`"model":{"provider":%q,"name":"m","options":{"max_tokens":256}},"logging":{"log_statistics":%t,"log_payloads":true}}`,
+			tag, routeType, provider, logStats)
+	}
+	type shape struct{ name, before, afterFinish string }
+	shapes := []shape{
+		{"ai-proxy", cfg("fixed", "llm/v1/completions", "anthropic", true), cfg("fixed", "llm/v1/completions", "anthropic", false)},
+		{"ai-proxy", cfg("chat", "llm/v1/chat", "anthropic", true), ""},
+		{"ai-proxy", cfg("openai", "llm/v1/completions", "openai", true), ""},
+		{"ai-proxy", cfg("off", "llm/v1/completions", "anthropic", false), ""},
+		{"ai-prompt-guard", cfg("other", "llm/v1/completions", "anthropic", true), ""},
+	}
+	for _, p := range shapes {
+		d.addPlugins(20, p.name, p.before)
+	}
+
+	d.must("3.7.1", "up")
+	for _, p := range shapes {
+		d.wantConfigs("after up", p.name, 20, p.before)
+	}
+	if st := d.inspect("3.7.1"); !reflect.DeepEqual(st.Pending, map[string][]string{"ai-proxy": {"001_360_to_370"}}) {
+		t.Errorf("after 3.7.1 up: pending %v; want ai-proxy's 001_360_to_370", st.Pending)
+	}
+	d.must("3.7.1", "finish")
+	for _, p := range shapes {
+		want := p.afterFinish
+		if want == "" {
+			want = p.before
+		}
+		d.wantConfigs("after finish", p.name, 20, want)
+	}
+	if st := d.inspect("3.7.1"); !st.UpToDate() || len(st.Pending) != 0 {
+		t.Errorf("after finish: %+v", st)
+	}
+}
+
 // TestMigratePath: K: kong/db/migrations/migrate_path_280_300.lua on the
 // cases its predicate and both normalizations distinguish.
 func TestMigratePath(t *testing.T) {
