@@ -180,8 +180,8 @@ func TestControlApproveAtTheGateThenAbortPastNoReturn(t *testing.T) {
 	if err != nil || !contains(out.Ran, "migrations_finish") {
 		t.Fatalf("apply after approve: %+v %v ran %v", out.Condition, err, out.Ran)
 	}
-	if w.pending006(t) {
-		t.Fatal("006 still pending after finish")
+	if w.pendingFinish(t) {
+		t.Fatal("001_360_to_370 still pending after finish")
 	}
 	if err := ctl(ActionAbort, ""); err != nil {
 		t.Fatal(err)
@@ -190,7 +190,7 @@ func TestControlApproveAtTheGateThenAbortPastNoReturn(t *testing.T) {
 	if err != nil || out.Condition.Reason != ReasonRestoreNeeded || len(out.Ran) != 0 {
 		t.Fatalf("apply after abort past finish: %+v %v ran %v", out.Condition, err, out.Ran)
 	}
-	if w.pending006(t) {
+	if w.pendingFinish(t) {
 		t.Error("finish's migration undone")
 	}
 }

@@ -166,9 +166,9 @@ func newCrashWorld(t testing.TB, strategy string) *crashWorld {
 	ctx := context.Background()
 	pg := testenv.Postgres(t)
 	// A hop where every step acts: up runs migrations and leaves
-	// rate-limiting's 006_350_to_360 pending for finish (blue-green needs
-	// it acknowledged: UP007).
-	from, to := "3.5.0", "3.6.1"
+	// ai-proxy's 001_360_to_370 pending for finish (blue-green needs it
+	// acknowledged: UP007). 3.6.x's up leaves nothing pending.
+	from, to := "3.6.1", "3.7.1"
 	dsnX := pg.NewDatabase(t)
 	dsnY := ""
 	if strategy == "dual_cluster" {
@@ -515,8 +515,8 @@ var crashUpstream = sync.OnceValue(func() string {
 // crashSeed creates the sample configuration on X with fixed IDs, so
 // that Y's content fingerprint is the same in every world: the service,
 // routes /health and /orders, key-auth on /orders, a consumer and its
-// key, and (withRateLimiting) a rate-limiting plugin with the flat redis_*
-// fields that 3.6's migrations move.
+// key, and (withRateLimiting) a rate-limiting plugin with a redis policy
+// (3.6's nested redis record).
 func crashSeed(t testing.TB, adminURL string, withRateLimiting bool) {
 	t.Helper()
 	ctx := context.Background()
@@ -548,7 +548,7 @@ func crashSeed(t testing.TB, adminURL string, withRateLimiting bool) {
 	}
 	if withRateLimiting {
 		if _, err := c.Plugins.Create(ctx, &gokong.Plugin{ID: id(7), Name: gokong.String("rate-limiting"),
-			Config: gokong.Configuration{"minute": 100000, "policy": "redis", "redis_host": "redis.internal", "redis_port": 6379}}); err != nil {
+			Config: gokong.Configuration{"minute": 100000, "policy": "redis", "redis": map[string]any{"host": "redis.internal", "port": 6379}}}); err != nil {
 			t.Fatalf("seed rate-limiting: %v", err)
 		}
 	}
@@ -714,7 +714,7 @@ func (w *crashWorld) kongByHand(t *testing.T, cmd string) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		c := exec.Command(kongsimKong(t), "migrations", cmd, "--lock-timeout", crashLockTimeout)
-		c.Env = append(append(os.Environ(), "KONG_VERSION=3.6.1", kongcli.EnvRunLog+"="+w.runLog), db.Env()...)
+		c.Env = append(append(os.Environ(), "KONG_VERSION=3.7.1", kongcli.EnvRunLog+"="+w.runLog), db.Env()...)
 		out, err := c.CombinedOutput()
 		if err != nil {
 			t.Fatalf("kong migrations %s by hand: %v\n%s", cmd, err, out)
@@ -745,7 +745,7 @@ func (w *crashWorld) resume(t *testing.T) (int, string) {
 }
 
 // TestCrashAfterSharedMigrationsKeepsBaseline (issue 10, finding 3):
-// blue-green on 3.5.0 → 3.6.1 crashed after migrations_up's action and
+// blue-green on 3.6.1 → 3.7.1 crashed after migrations_up's action and
 // before its outcome, where the drift guard's new baseline is recorded:
 // the resumed run must take the migrated configuration as the baseline
 // (schema_meta shows up done, no entity added or removed) and converge;

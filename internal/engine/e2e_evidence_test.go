@@ -150,8 +150,8 @@ func TestEvidenceYDatabaseDownAtFullTraffic(t *testing.T) {
 	}
 }
 
-// TestEvidenceSharedDatabaseDownAtPause (finding 9): blue-green 3.5.0 →
-// 3.6.1, the shared database unreachable for the engine during pause_50.
+// TestEvidenceSharedDatabaseDownAtPause (finding 9): blue-green 3.6.1 →
+// 3.7.1, the shared database unreachable for the engine during pause_50.
 // On main the engine ran kong migrations up again at 50% of traffic; now
 // it waits for the database (nothing runs meanwhile), and goes on once it
 // answers: migrations_up ran exactly once.
@@ -209,7 +209,7 @@ func TestEvidenceXKilledAtPause(t *testing.T) {
 	if err != nil || out.Condition.Reason != ReasonSideDown || !strings.Contains(out.Condition.Message, "this run did not stop it") {
 		t.Fatalf("apply: %+v %v ran %v", out.Condition, err, out.Ran)
 	}
-	if got := intents(t, w.store, "bg"); contains(got, "stop_from") || contains(got, "migrations_finish") || !w.pending006(t) {
-		t.Fatalf("the run went on with X down: intents %v, 006 pending %v", got, w.pending006(t))
+	if got := intents(t, w.store, "bg"); contains(got, "stop_from") || contains(got, "migrations_finish") || !w.pendingFinish(t) {
+		t.Fatalf("the run went on with X down: intents %v, 001_360_to_370 pending %v", got, w.pendingFinish(t))
 	}
 }

@@ -122,12 +122,12 @@ func gateDual(t testing.TB) *gateWorld {
 		weights: []int{10, 50, 100}, pause: "2s", src: d.planSrc, afterAll: ReasonAwaitingApproval}
 }
 
-// gateBlueGreen: blue-green 3.5.0 → 3.6.1 on one database with the
+// gateBlueGreen: blue-green 3.6.1 → 3.7.1 on one database with the
 // prometheus plugin; rollout 50, 100.
 func gateBlueGreen(t testing.TB) *gateWorld {
 	b := newBGWorld(t)
 	prometheusPlugin(t, b.sim.node("x").AdminURL())
-	return &gateWorld{sim: b.sim, ng: b.ng, store: b.store, plan: "bg", xv: "3.5.0", yv: "3.6.1", ys: []string{"y"},
+	return &gateWorld{sim: b.sim, ng: b.ng, store: b.store, plan: "bg", xv: "3.6.1", yv: "3.7.1", ys: []string{"y"},
 		weights: []int{50, 100}, pause: "3s", src: func(extra string) string { return b.planSrc(`["sim", "stop", "x"]`, extra) },
 		afterAll: ReasonAwaitingApproval}
 }

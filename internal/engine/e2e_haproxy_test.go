@@ -108,7 +108,7 @@ func TestBlueGreenHAProxyUnderWrk(t *testing.T) {
 // TestBlueGreenRollbackAfterFinish: after the approved finish (a point of
 // no return), a rollback request stalls with RestoreNeeded and changes
 // nothing; with rollback.restore = true the run's backup is restored into
-// the shared database, X (3.5.0) runs again and takes all traffic, Y stops.
+// the shared database, X (3.6.1) runs again and takes all traffic, Y stops.
 func TestBlueGreenRollbackAfterFinish(t *testing.T) {
 	t.Parallel()
 	w := newBGWorld(t)
@@ -138,11 +138,11 @@ func TestBlueGreenRollbackAfterFinish(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := st.Classify(kongrelease.MustParse("3.5.0")); len(c.Names(kongrelease.StateNew)) != 0 || len(c.Names(kongrelease.StatePending)) != 0 {
-		t.Errorf("the shared database is not back at 3.5.0: new %v pending %v", c.Names(kongrelease.StateNew), c.Names(kongrelease.StatePending))
+	if c := st.Classify(kongrelease.MustParse("3.6.1")); len(c.Names(kongrelease.StateNew)) != 0 || len(c.Names(kongrelease.StatePending)) != 0 {
+		t.Errorf("the shared database is not back at 3.6.1: new %v pending %v", c.Names(kongrelease.StateNew), c.Names(kongrelease.StatePending))
 	}
-	if !w.pending006(t) && len(st.Classify(kongrelease.MustParse("3.6.1")).Names(kongrelease.StateNew)) == 0 {
-		t.Error("the restored database still holds 3.6.1's migrations")
+	if !w.pendingFinish(t) && len(st.Classify(kongrelease.MustParse("3.7.1")).Names(kongrelease.StateNew)) == 0 {
+		t.Error("the restored database still holds 3.7.1's migrations")
 	}
 	if w.sim.node("x") == nil || w.sim.node("y") != nil {
 		t.Fatal("after the rollback X should run and Y be stopped")

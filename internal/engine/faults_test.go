@@ -148,14 +148,15 @@ func TestFaultYKongFails(t *testing.T) {
 }
 
 // TestFieldPendingMigrationsLeft: X's database still has migrations
-// pending from an earlier upgrade (3.6.1's up without finish): the guard
+// pending from an earlier upgrade (3.7.1's up without finish: ai-proxy's
+// 001_360_to_370; 3.6.x's up would leave none): the guard
 // stops the plan before anything runs.
 func TestFieldPendingMigrationsLeft(t *testing.T) {
 	t.Parallel()
 	pg := testenv.Postgres(t)
 	ctx := context.Background()
 	dsn := pg.NewDatabase(t)
-	for _, step := range [][2]string{{"3.5.0", "bootstrap"}, {"3.6.1", "up"}} {
+	for _, step := range [][2]string{{"3.6.1", "bootstrap"}, {"3.7.1", "up"}} {
 		if code, o, e, err := kongsim.Migrate(ctx, dsn, step[0], step[1]); err != nil || code != 0 {
 			t.Fatalf("%v: %d %v %s %s", step, code, err, o, e)
 		}
@@ -164,7 +165,7 @@ func TestFieldPendingMigrationsLeft(t *testing.T) {
   cluster  = "c"
   strategy = "in_place"
   from {
-    version   = "3.6.1"
+    version   = "3.7.1"
     admin_url = "http://127.0.0.1:%d"
     proxy_url = "http://127.0.0.1:%d"
     database { dsn = %q }
@@ -172,7 +173,7 @@ func TestFieldPendingMigrationsLeft(t *testing.T) {
     stop  = ["true"]
   }
   to {
-    version   = "3.6.2"
+    version   = "3.7.2"
     admin_url = "http://127.0.0.1:%d"
     proxy_url = "http://127.0.0.1:%d"
     kong      = ["false"]

@@ -291,26 +291,28 @@ func TestObserveBlueGreen(t *testing.T) {
 	}
 }
 
-// 3.5.0 → 3.6.1 `up` leaves rate-limiting's 006_350_to_360 pending (it has
-// a teardown): up to date for 3.6.1 (nothing new) with a finish to run.
-func TestObserve350To361Pending(t *testing.T) {
-	db := obsDB(t, "3.5.0")
-	obsMigrate(t, db, "3.6.1", "up")
-	o := &Observer{FromVersion: kongrelease.MustParse("3.5.0"), ToVersion: kongrelease.MustParse("3.6.1"),
+// 3.6.1 → 3.7.1 `up` leaves ai-proxy's 001_360_to_370 pending (it has a
+// teardown): up to date for 3.7.1 (nothing new) with a finish to run.
+// (3.5.0 → 3.6.1 leaves nothing pending: 3.6.x's redis moves have no
+// teardown.)
+func TestObserve361To371Pending(t *testing.T) {
+	db := obsDB(t, "3.6.1")
+	obsMigrate(t, db, "3.7.1", "up")
+	o := &Observer{FromVersion: kongrelease.MustParse("3.6.1"), ToVersion: kongrelease.MustParse("3.7.1"),
 		FromDB: SchemaDB{DSN: db}}
 	obs := observe(t, o)
 	d := obs.FromDatabase
 	if d == nil || d.Error != "" {
 		t.Fatalf("database = %+v", d)
 	}
-	if !slices.Contains(d.ForTo.Pending["rate-limiting"], "006_350_to_360") || !d.ForTo.UpToDate || len(d.ForTo.New) != 0 {
-		t.Errorf("for 3.6.1 = %+v", d.ForTo)
+	if !slices.Contains(d.ForTo.Pending["ai-proxy"], "001_360_to_370") || !d.ForTo.UpToDate || len(d.ForTo.New) != 0 {
+		t.Errorf("for 3.7.1 = %+v", d.ForTo)
 	}
-	if slices.Contains(d.ForTo.Executed["rate-limiting"], "006_350_to_360") {
-		t.Errorf("006_350_to_360 executed before finish: %v", d.ForTo.Executed)
+	if slices.Contains(d.ForTo.Executed["ai-proxy"], "001_360_to_370") {
+		t.Errorf("001_360_to_370 executed before finish: %v", d.ForTo.Executed)
 	}
 	if !d.ForFrom.UpToDate || len(d.ForFrom.Pending) != 0 {
-		t.Errorf("for 3.5.0 = %+v", d.ForFrom)
+		t.Errorf("for 3.6.1 = %+v", d.ForFrom)
 	}
 	if len(d.Locks) != 0 {
 		t.Errorf("locks = %+v", d.Locks)

@@ -20,7 +20,14 @@ import (
 //     3.6.0, 003_330_to_3100 in 3.10.0, 001_331_to_332 in 3.3.2, which in the
 //     open-source line means 3.4.0). Both end points (2.8.5 and 3.10) agree
 //     with kong-facts.
-//   - Teardown steps: kong-facts §3.2.
+//   - Teardown steps: kong-facts §3.2 (written from HEAD), keyed by the
+//     version that runs the migration where the file changed: the 3.6 redis
+//     moves (acme 003, rate-limiting 006, response-ratelimiting 001, all
+//     *_350_to_360) have no teardown at tags 3.6.0 and 3.6.1, whose `up`
+//     drops the old fields itself; the teardown split came in 3.7.0 (K:
+//     Kong/kong 4724af0 "split redis migrations into up and teardown",
+//     7525cd4 "make redis schema migrations reentrant"; tag 3.6.1 =
+//     4e006aa, 3.7.0 = f16a64f).
 //   - Subsystem order: core first, then plugins sorted by name (K:
 //     state.lua load_subsystems sorts loaded_plugins; subsystems.lua puts
 //     core first).
@@ -55,6 +62,15 @@ type catalogueEntry struct {
 	name     string
 	since    Version
 	teardown bool
+}
+
+// teardownSince holds, for the migrations whose teardown came later than
+// the migration, the first version whose file has it (see the file
+// comment): a 3.6.x node runs the redis moves whole at `up`.
+var teardownSince = map[string]Version{
+	"acme/003_350_to_360":                  v3(3, 7, 0),
+	"rate-limiting/006_350_to_360":         v3(3, 7, 0),
+	"response-ratelimiting/001_350_to_360": v3(3, 7, 0),
 }
 
 func v3(major, minor, patch int) Version { return Version{Major: major, Minor: minor, Patch: patch} }
@@ -148,23 +164,27 @@ func Migrations(v Version) []Subsystem {
 	// Compare on major.minor.patch: the Enterprise build number does not
 	// change the open-source migration set.
 	at := Version{Major: v.Major, Minor: v.Minor, Patch: v.Patch}
-	pick := func(entries []catalogueEntry) []Migration {
+	pick := func(subsystem string, entries []catalogueEntry) []Migration {
 		var out []Migration
 		for _, e := range entries {
 			if at.Compare(e.since) >= 0 {
-				out = append(out, Migration{Name: e.name, Teardown: e.teardown})
+				teardown := e.teardown
+				if v, ok := teardownSince[subsystem+"/"+e.name]; ok && at.Compare(v) < 0 {
+					teardown = false
+				}
+				out = append(out, Migration{Name: e.name, Teardown: teardown})
 			}
 		}
 		return out
 	}
-	subs := []Subsystem{{Name: "core", Namespace: "kong.db.migrations.core", Migrations: pick(coreCatalogue)}}
+	subs := []Subsystem{{Name: "core", Namespace: "kong.db.migrations.core", Migrations: pick("core", coreCatalogue)}}
 	names := make([]string, 0, len(pluginCatalogue))
 	for name := range pluginCatalogue {
 		names = append(names, name)
 	}
 	sort.Strings(names) // Lua's table.sort on strings is byte order, as sort.Strings.
 	for _, name := range names {
-		if migs := pick(pluginCatalogue[name]); len(migs) > 0 {
+		if migs := pick(name, pluginCatalogue[name]); len(migs) > 0 {
 			subs = append(subs, Subsystem{Name: name, Namespace: "kong.plugins." + name + ".migrations", Migrations: migs})
 		}
 	}

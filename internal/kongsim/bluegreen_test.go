@@ -13,11 +13,12 @@ import (
 
 // TestBlueGreenFinishBreaksTheOldNode is issue 3's migration story end to
 // end, on real nodes sharing one PostgreSQL database: 3.5.0 serves a route
-// with rate-limiting (policy redis, flat redis_* fields); 3.6.1's
+// with rate-limiting (policy redis, flat redis_* fields); 3.7.1's
 // `migrations up` leaves 006_350_to_360 pending and both versions serve;
 // `migrations finish` runs the teardown that removes the flat fields, after
 // which the 3.5.0 node answers requests through the plugin with Kong's 500
-// while 3.6.1 keeps serving.
+// while 3.7.1 keeps serving. (Kong 3.6.x's 006 has no teardown: its `up`
+// removes the flat fields at once; see TestRedisMove350To361Data.)
 func TestBlueGreenFinishBreaksTheOldNode(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -41,21 +42,21 @@ func TestBlueGreenFinishBreaksTheOldNode(t *testing.T) {
 	}
 	waitStatus(t, blue, 200, "3.5.0 before the upgrade")
 
-	if code, out, errOut, err := Migrate(ctx, dsn, "3.6.1", "up"); err != nil || code != 0 {
-		t.Fatalf("3.6.1 migrations up: exit %d, %v\n%s%s", code, err, out, errOut)
+	if code, out, errOut, err := Migrate(ctx, dsn, "3.7.1", "up"); err != nil || code != 0 {
+		t.Fatalf("3.7.1 migrations up: exit %d, %v\n%s%s", code, err, out, errOut)
 	}
-	if code, _, _, _ := Migrate(ctx, dsn, "3.6.1", "list"); code != 4 {
-		t.Fatalf("3.6.1 migrations list after up: exit %d, want 4 (pending)", code)
+	if code, _, _, _ := Migrate(ctx, dsn, "3.7.1", "list"); code != 4 {
+		t.Fatalf("3.7.1 migrations list after up: exit %d, want 4 (pending)", code)
 	}
-	green := startNode(t, Config{Version: "3.6.1", DSN: dsn, DBUpdateFrequency: every})
-	waitStatus(t, green, 200, "3.6.1 after up")
+	green := startNode(t, Config{Version: "3.7.1", DSN: dsn, DBUpdateFrequency: every})
+	waitStatus(t, green, 200, "3.7.1 after up")
 	waitStatus(t, blue, 200, "3.5.0 after up")
 
-	if code, out, errOut, err := Migrate(ctx, dsn, "3.6.1", "finish"); err != nil || code != 0 {
-		t.Fatalf("3.6.1 migrations finish: exit %d, %v\n%s%s", code, err, out, errOut)
+	if code, out, errOut, err := Migrate(ctx, dsn, "3.7.1", "finish"); err != nil || code != 0 {
+		t.Fatalf("3.7.1 migrations finish: exit %d, %v\n%s%s", code, err, out, errOut)
 	}
 	waitStatus(t, blue, 500, "3.5.0 after finish (its flat redis_* fields are gone)")
-	waitStatus(t, green, 200, "3.6.1 after finish")
+	waitStatus(t, green, 200, "3.7.1 after finish")
 }
 
 // waitStatus polls GET /orders on n's proxy until it answers want, or

@@ -43,22 +43,26 @@ func get(t *testing.T, method, url string, body io.Reader) (int, map[string]any,
 func TestStartSemantics(t *testing.T) {
 	ctx := context.Background()
 	fresh := testenv.Postgres(t).NewDatabase(t)
-	_, err := Start(ctx, Config{Version: "3.6.1", DSN: fresh})
+	_, err := Start(ctx, Config{Version: "3.7.1", DSN: fresh})
 	if err == nil || !strings.HasPrefix(err.Error(), "Database needs bootstrapping or is older than Kong 1.0.") {
 		t.Fatalf("start on a fresh database: %v", err)
 	}
 
 	dsn := bootstrapped(t, "3.5.0")
-	_, err = Start(ctx, Config{Version: "3.6.1", DSN: dsn})
+	_, err = Start(ctx, Config{Version: "3.7.1", DSN: dsn})
 	if err == nil || err.Error() != "New migrations available; run 'kong migrations up' to proceed" {
-		t.Fatalf("start 3.6.1 on a 3.5.0 database: %v", err)
+		t.Fatalf("start 3.7.1 on a 3.5.0 database: %v", err)
 	}
-	if code := migrate(t, dsn, "3.6.1", "up"); code != 0 {
+	if code := migrate(t, dsn, "3.7.1", "up"); code != 0 {
 		t.Fatalf("up: exit %d", code)
 	}
-	// Pending migrations (rate-limiting 006_350_to_360): both versions start
-	// and are ready.
-	for _, v := range []string{"3.5.0", "3.6.1"} {
+	if code := migrate(t, dsn, "3.7.1", "list"); code != 4 {
+		t.Fatalf("list after up: exit %d, want 4 (pending)", code)
+	}
+	// Pending migrations (3.7+ leaves rate-limiting's 006_350_to_360 and
+	// the other redis moves pending; 3.6.x's have no teardown): both
+	// versions start and are ready.
+	for _, v := range []string{"3.5.0", "3.7.1"} {
 		n := startNode(t, Config{Version: v, DSN: dsn})
 		code, body, _ := get(t, "GET", n.StatusURL()+"/status/ready", nil)
 		if code != 200 || body["message"] != "ready" {
@@ -69,7 +73,7 @@ func TestStartSemantics(t *testing.T) {
 			t.Fatalf("%s GET /: %v %v", v, root["version"], hdr)
 		}
 		_, hasEdition := root["edition"]
-		if hasEdition != (v == "3.6.1") {
+		if hasEdition != (v != "3.5.0") {
 			t.Fatalf("%s: edition present=%v (only from 3.6)", v, hasEdition)
 		}
 	}

@@ -160,7 +160,8 @@ func TestVersionAndUsage(t *testing.T) {
 	}
 }
 
-// TestExitCodes walks the blue-green hop 3.5.0 → 3.6.1 with the binary.
+// TestExitCodes walks a two-phase hop, 3.5.0 → 3.7.1 (from 3.7.0 the 3.6
+// redis moves are pending until finish), with the binary.
 func TestExitCodes(t *testing.T) {
 	t.Parallel()
 	k := newKong(t)
@@ -168,25 +169,25 @@ func TestExitCodes(t *testing.T) {
 	k.wantExit("3.5.0", 1, "migrations", "up")
 	k.wantExit("3.5.0", 0, "migrations", "bootstrap")
 	k.wantExit("3.5.0", 0, "migrations", "list")
-	k.wantExit("3.6.1", 5, "migrations", "list")
-	k.wantExit("3.6.1", 0, "migrations", "up", "--db-timeout", "30", "--lock-timeout=30")
-	k.wantExit("3.6.1", 4, "migrations", "list")
+	k.wantExit("3.7.1", 5, "migrations", "list")
+	k.wantExit("3.7.1", 0, "migrations", "up", "--db-timeout", "30", "--lock-timeout=30")
+	k.wantExit("3.7.1", 4, "migrations", "list")
 	k.wantExit("3.5.0", 0, "migrations", "list")
-	if o := k.wantExit("3.7.0", 4, "migrations", "list"); !strings.HasSuffix(o.stderr, " [warn] Database has pending migrations from a previous upgrade, and new migrations from this upgrade (version 3.7.0)\n") {
+	if o := k.wantExit("3.9.1", 4, "migrations", "list"); !strings.HasSuffix(o.stderr, " [warn] Database has pending migrations from a previous upgrade, and new migrations from this upgrade (version 3.9.1)\n") {
 		t.Errorf("pending and new: stderr %q", o.stderr)
 	}
-	k.wantExit("3.6.1", 1, "migrations", "up")
-	k.wantExit("3.6.1", 0, "migrations", "finish")
-	k.wantExit("3.6.1", 0, "migrations", "list")
-	if o := k.wantExit("3.6.1", 0, "migrations", "status"); !strings.HasPrefix(o.stdout, `{"needs_bootstrap":false,"executed_migrations":[{"subsystem":"core"`) {
+	k.wantExit("3.7.1", 1, "migrations", "up")
+	k.wantExit("3.7.1", 0, "migrations", "finish")
+	k.wantExit("3.7.1", 0, "migrations", "list")
+	if o := k.wantExit("3.7.1", 0, "migrations", "status"); !strings.HasPrefix(o.stdout, `{"needs_bootstrap":false,"executed_migrations":[{"subsystem":"core"`) {
 		t.Errorf("status: %s", o.stdout)
 	}
 	// Off a tty (stdin is /dev/null here) reset needs --yes.
-	if o := k.wantExit("3.6.1", 1, "migrations", "reset"); o.stderr != "Error: not a tty: invoke 'reset' non-interactively with the --yes flag\n"+hint {
+	if o := k.wantExit("3.7.1", 1, "migrations", "reset"); o.stderr != "Error: not a tty: invoke 'reset' non-interactively with the --yes flag\n"+hint {
 		t.Errorf("reset: %q", o.stderr)
 	}
-	k.wantExit("3.6.1", 0, "migrations", "reset", "-y")
-	k.wantExit("3.6.1", 3, "migrations", "list")
+	k.wantExit("3.7.1", 0, "migrations", "reset", "-y")
+	k.wantExit("3.7.1", 3, "migrations", "list")
 }
 
 // TestConcurrentUpAborts: a second `kong migrations up` waits on the lock
@@ -256,8 +257,9 @@ func TestFaults(t *testing.T) {
 		if got != "10.0.0.5 true 1" {
 			t.Errorf("after the kill: redis.host, 006 unrecorded, live locks = %q; want \"10.0.0.5 true 1\"", got)
 		}
-		// acme's 003 was recorded pending before the kill; 006 is new again.
-		if o := k.wantExit("3.6.1", 4, "migrations", "list"); !strings.Contains(o.stdout, "New migrations available:\n        rate-limiting: 006_350_to_360\n") {
+		// acme's 003 was recorded (executed: 3.6.1's has no teardown)
+		// before the kill; 006 is new again.
+		if o := k.wantExit("3.6.1", 5, "migrations", "list"); !strings.Contains(o.stdout, "New migrations available:\n        rate-limiting: 006_350_to_360\n") {
 			t.Errorf("list after the kill: %q %q", o.stdout, o.stderr)
 		}
 	})

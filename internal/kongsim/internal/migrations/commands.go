@@ -312,7 +312,7 @@ func (r *Runner) runMigrations(ctx context.Context, list kongrelease.Classificat
 		for _, m := range sub.Migrations {
 			r.log.debug("running migration: %s", m.Name)
 			if runUp {
-				if err := r.step(ctx, sub.Name, m.Name, upSQL(sub.Name, m.Name)); err != nil {
+				if err := r.step(ctx, sub.Name, m.Name, upSQL(sub.Name, m.Name, m.Teardown)); err != nil {
 					return fmt.Errorf("[PostgreSQL error] failed to run migration '%s' up: %s", m.Name, err)
 				}
 				if f := upFunc(sub.Name, m.Name); f != nil {

@@ -3,6 +3,8 @@ package migrations
 import (
 	"context"
 	"fmt"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -41,26 +43,30 @@ func redis9(host, port, password, username, ssl, sslVerify, serverName, timeout,
 		host, port, password, username, ssl, sslVerify, serverName, timeout, database)
 }
 
-// TestRedisMove350To361Data: 3.5.0 → 3.6.1 with 250 rate-limiting, 50
+// redisShape is one plugin config before the 3.6 redis moves, after a
+// 3.7+ `up` and `finish`, and after 3.6.x's `up` (which has no teardown).
+type redisShape struct{ before, afterUp, afterFinish, at36 string }
+
+// redisMoveWorld bootstraps 3.5.0 with 250 rate-limiting, 50
 // response-ratelimiting and 50 acme plugins in five shapes (flat fields
 // set, flat nulls, no redis field at all, only the nested record, both
 // disagreeing), and a key-auth plugin the migrations must not touch.
-// K: kong/plugins/rate-limiting/migrations/006_350_to_360.lua,
+// Each shape's expected configs are written by hand from the files: K:
+// kong/plugins/rate-limiting/migrations/006_350_to_360.lua,
 // response-ratelimiting/migrations/001_350_to_360.lua,
-// acme/migrations/003_350_to_360.lua (3.7.0 / HEAD text; see
-// fidelity/migrations.md for 3.6.x's).
-func TestRedisMove350To361Data(t *testing.T) {
-	t.Parallel()
-	d := newDB(t)
+// acme/migrations/003_350_to_360.lua at tags 3.6.1 (4e006aa) and 3.7.0
+// (f16a64f).
+func redisMoveWorld(t *testing.T) (d *db, rl map[string]redisShape, rrl, acme redisShape, other string) {
+	d = newDB(t)
 	d.must("3.5.0", "bootstrap")
-
-	type shape struct{ before, afterUp, afterFinish string }
-	rl := map[string]shape{
+	// 3.6.x: flat fields removed, config.redis rebuilt from them alone.
+	flat36 := `{"tag":"flat","minute":5,"policy":"redis","redis":` + redis9(`"h1"`, "6379", `"pw"`, `"u"`, "true", "false", `"sn"`, "2000", "3") + `}`
+	rl = map[string]redisShape{
 		"flat": {
 			`{"tag":"flat","minute":5,"policy":"redis","redis_host":"h1","redis_port":6379,"redis_password":"pw","redis_username":"u","redis_ssl":true,"redis_ssl_verify":false,"redis_server_name":"sn","redis_timeout":2000,"redis_database":3}`,
 			`{"tag":"flat","minute":5,"policy":"redis","redis_host":"h1","redis_port":6379,"redis_password":"pw","redis_username":"u","redis_ssl":true,"redis_ssl_verify":false,"redis_server_name":"sn","redis_timeout":2000,"redis_database":3,"redis":` +
 				redis9(`"h1"`, "6379", `"pw"`, `"u"`, "true", "false", `"sn"`, "2000", "3") + `}`,
-			`{"tag":"flat","minute":5,"policy":"redis","redis":` + redis9(`"h1"`, "6379", `"pw"`, `"u"`, "true", "false", `"sn"`, "2000", "3") + `}`,
+			flat36, flat36,
 		},
 		// A JSON null in a flat field is a value: COALESCE keeps it.
 		"nulls": {
@@ -68,64 +74,165 @@ func TestRedisMove350To361Data(t *testing.T) {
 			`{"tag":"nulls","minute":10,"policy":"local","redis_host":null,"redis_port":6379,"redis_password":null,"redis_username":null,"redis_ssl":false,"redis_ssl_verify":false,"redis_server_name":null,"redis_timeout":2000,"redis_database":0,"redis":` +
 				redis9("null", "6379", "null", "null", "false", "false", "null", "2000", "0") + `}`,
 			`{"tag":"nulls","minute":10,"policy":"local","redis":` + redis9("null", "6379", "null", "null", "false", "false", "null", "2000", "0") + `}`,
+			`{"tag":"nulls","minute":10,"policy":"local","redis":` + redis9("null", "6379", "null", "null", "false", "false", "null", "2000", "0") + `}`,
 		},
 		"bare": {
 			`{"tag":"bare","second":1}`,
 			`{"tag":"bare","second":1,"redis":` + redis9("null", "null", "null", "null", "null", "null", "null", "null", "null") + `}`,
 			`{"tag":"bare","second":1,"redis":` + redis9("null", "null", "null", "null", "null", "null", "null", "null", "null") + `}`,
+			`{"tag":"bare","second":1,"redis":` + redis9("null", "null", "null", "null", "null", "null", "null", "null", "null") + `}`,
 		},
 		// Written in 3.6's shape (e.g. by a 3.6 node while 006 is
-		// pending): the record is rebuilt from its own nine fields, other
-		// keys of it are dropped.
+		// pending): 3.7+ rebuilds the record from its own nine fields,
+		// other keys of it dropped; 3.6.x's rebuilds it from the flat
+		// fields only, so the nested values are lost (what 3.7.0's
+		// "reentrant" change fixed).
 		"nested": {
 			`{"tag":"nested","minute":1,"redis":{"host":"new","port":6380,"timeout":100,"extra":"x"}}`,
 			`{"tag":"nested","minute":1,"redis":` + redis9(`"new"`, "6380", "null", "null", "null", "null", "null", "100", "null") + `}`,
 			`{"tag":"nested","minute":1,"redis":` + redis9(`"new"`, "6380", "null", "null", "null", "null", "null", "100", "null") + `}`,
+			`{"tag":"nested","minute":1,"redis":` + redis9("null", "null", "null", "null", "null", "null", "null", "null", "null") + `}`,
 		},
-		// Both: the flat field wins where it is present.
+		// Both: the flat field wins where it is present (3.6.x: only
+		// the flat fields count).
 		"both": {
 			`{"tag":"both","hour":7,"redis_host":"flat","redis":{"host":"nested","port":1}}`,
 			`{"tag":"both","hour":7,"redis_host":"flat","redis":` + redis9(`"flat"`, "1", "null", "null", "null", "null", "null", "null", "null") + `}`,
 			`{"tag":"both","hour":7,"redis":` + redis9(`"flat"`, "1", "null", "null", "null", "null", "null", "null", "null") + `}`,
+			`{"tag":"both","hour":7,"redis":` + redis9(`"flat"`, "null", "null", "null", "null", "null", "null", "null", "null") + `}`,
 		},
 	}
 	for _, s := range rl {
 		d.addPlugins(50, "rate-limiting", s.before)
 	}
-	rrl := shape{
+	rrl = redisShape{
 		`{"tag":"rrl","limits":{"sms":{"minute":10}},"policy":"redis","redis_host":"r2","redis_port":6379,"redis_timeout":500}`,
 		`{"tag":"rrl","limits":{"sms":{"minute":10}},"policy":"redis","redis_host":"r2","redis_port":6379,"redis_timeout":500,"redis":` +
 			redis9(`"r2"`, "6379", "null", "null", "null", "null", "null", "500", "null") + `}`,
 		`{"tag":"rrl","limits":{"sms":{"minute":10}},"policy":"redis","redis":` + redis9(`"r2"`, "6379", "null", "null", "null", "null", "null", "500", "null") + `}`,
+		`{"tag":"rrl","limits":{"sms":{"minute":10}},"policy":"redis","redis":` + redis9(`"r2"`, "6379", "null", "null", "null", "null", "null", "500", "null") + `}`,
 	}
 	d.addPlugins(50, "response-ratelimiting", rrl.before)
-	acme := shape{
+	acme = redisShape{
 		`{"tag":"acme","account_email":"a@example.com","storage":"redis","storage_config":{"shm":{"shm_name":"kong"},"redis":{"host":"r","port":6379,"database":0,"auth":"secret","ssl_server_name":"sni","scan_count":10,"namespace":"ns"}}}`,
 		`{"tag":"acme","account_email":"a@example.com","storage":"redis","storage_config":{"shm":{"shm_name":"kong"},"redis":{"host":"r","port":6379,"database":0,"auth":"secret","ssl_server_name":"sni","scan_count":10,"namespace":"ns",` +
 			`"password":"secret","server_name":"sni","extra_options":{"scan_count":10,"namespace":"ns"}}}}`,
 		`{"tag":"acme","account_email":"a@example.com","storage":"redis","storage_config":{"shm":{"shm_name":"kong"},"redis":{"host":"r","port":6379,"database":0,` +
 			`"password":"secret","server_name":"sni","extra_options":{"scan_count":10,"namespace":"ns"}}}}`,
+		// 3.6.x: the record is rebuilt: the nine fields (absent ones
+		// null) and extra_options; auth and the others are gone.
+		`{"tag":"acme","account_email":"a@example.com","storage":"redis","storage_config":{"shm":{"shm_name":"kong"},"redis":{"host":"r","port":6379,` +
+			`"password":"secret","username":null,"ssl":null,"ssl_verify":null,"server_name":"sni","timeout":null,"database":0,"extra_options":{"scan_count":10,"namespace":"ns"}}}}`,
 	}
 	d.addPlugins(50, "acme", acme.before)
-	other := `{"tag":"other","key_names":["apikey"],"hide_credentials":false,"redis_host":"not-mine"}`
+	other = `{"tag":"other","key_names":["apikey"],"hide_credentials":false,"redis_host":"not-mine"}`
 	d.addPlugins(1, "key-auth", other)
+	return d, rl, rrl, acme, other
+}
+
+// TestRedisMove350To361Data: Kong 3.6.1 runs the redis moves whole at
+// `up` (its files have no teardown): the flat fields are gone once `up`
+// returns, the three migrations are executed, nothing is pending, and
+// `finish` has nothing to do.
+func TestRedisMove350To361Data(t *testing.T) {
+	t.Parallel()
+	d, rl, rrl, acme, other := redisMoveWorld(t)
 
 	d.must("3.6.1", "up")
+	for _, s := range rl {
+		d.wantConfigs("after 3.6.1 up", "rate-limiting", 50, s.at36)
+	}
+	d.wantConfigs("after 3.6.1 up", "response-ratelimiting", 50, rrl.at36)
+	d.wantConfigs("after 3.6.1 up", "acme", 50, acme.at36)
+	d.wantConfigs("after 3.6.1 up", "key-auth", 1, other)
+	st := d.inspect("3.6.1")
+	if !st.UpToDate() || len(st.Pending) != 0 {
+		t.Errorf("after 3.6.1 up: pending %v new %v; want nothing pending", st.Pending, st.New)
+	}
+	for sub, name := range map[string]string{"rate-limiting": "006_350_to_360", "response-ratelimiting": "001_350_to_360", "acme": "003_350_to_360"} {
+		if !slices.Contains(st.Executed[sub], name) {
+			t.Errorf("after 3.6.1 up: %s/%s not executed: %v", sub, name, st.Executed[sub])
+		}
+	}
+	wantResult(t, "finish 3.6.1", d.run("3.6.1", "finish", Options{}), 0, "No pending migrations to finish\n", "")
+}
+
+// TestRedisMove350To371Data: Kong 3.7.0 and later run the same migrations
+// in two halves: `up` adds the new fields and keeps the old ones (the 3.5
+// nodes still read theirs), the three stay pending, and `finish`'s
+// teardown removes the old fields.
+func TestRedisMove350To371Data(t *testing.T) {
+	t.Parallel()
+	d, rl, rrl, acme, other := redisMoveWorld(t)
+
+	d.must("3.7.1", "up")
 	for _, s := range rl {
 		d.wantConfigs("after up", "rate-limiting", 50, s.afterUp)
 	}
 	d.wantConfigs("after up", "response-ratelimiting", 50, rrl.afterUp)
 	d.wantConfigs("after up", "acme", 50, acme.afterUp)
 	d.wantConfigs("after up", "key-auth", 1, other)
+	want := map[string][]string{"rate-limiting": {"006_350_to_360"}, "response-ratelimiting": {"001_350_to_360"}, "acme": {"003_350_to_360"}, "ai-proxy": {"001_360_to_370"}}
+	if st := d.inspect("3.7.1"); !reflect.DeepEqual(st.Pending, want) {
+		t.Errorf("after 3.7.1 up: pending %v; want %v", st.Pending, want)
+	}
 
-	d.must("3.6.1", "finish")
+	d.must("3.7.1", "finish")
 	for _, s := range rl {
 		d.wantConfigs("after finish", "rate-limiting", 50, s.afterFinish)
 	}
 	d.wantConfigs("after finish", "response-ratelimiting", 50, rrl.afterFinish)
 	d.wantConfigs("after finish", "acme", 50, acme.afterFinish)
 	d.wantConfigs("after finish", "key-auth", 1, other)
-	if st := d.inspect("3.6.1"); !st.UpToDate() || len(st.Pending) != 0 {
+	if st := d.inspect("3.7.1"); !st.UpToDate() || len(st.Pending) != 0 {
+		t.Errorf("after finish: %+v", st)
+	}
+}
+
+// TestAIProxyLogStatistics361To371Data: ai-proxy's 001_360_to_370 has a
+// teardown only (K: kong/plugins/ai-proxy/migrations/001_360_to_370.lua at
+// 3.7.0, through operations/200_to_210.lua fixup_plugin_config): `up`
+// leaves every config as it is and the migration pending; `finish` turns
+// logging.log_statistics off where it is on for anthropic
+// llm/v1/completions, and only there. 20 plugins per shape, and a
+// non-ai-proxy plugin with the same shape left alone.
+func TestAIProxyLogStatistics361To371Data(t *testing.T) {
+	t.Parallel()
+	d := newDB(t)
+	d.must("3.6.1", "bootstrap")
+	cfg := func(tag, routeType, provider string, logStats bool) string {
+		return fmt.Sprintf(`{"tag":%q,"route_type":%q,"auth":{"header_name":"x-api-key","header_value":"k"},`+
+			`"model":{"provider":%q,"name":"m","options":{"max_tokens":256}},"logging":{"log_statistics":%t,"log_payloads":true}}`,
+			tag, routeType, provider, logStats)
+	}
+	type shape struct{ name, before, afterFinish string }
+	shapes := []shape{
+		{"ai-proxy", cfg("fixed", "llm/v1/completions", "anthropic", true), cfg("fixed", "llm/v1/completions", "anthropic", false)},
+		{"ai-proxy", cfg("chat", "llm/v1/chat", "anthropic", true), ""},
+		{"ai-proxy", cfg("openai", "llm/v1/completions", "openai", true), ""},
+		{"ai-proxy", cfg("off", "llm/v1/completions", "anthropic", false), ""},
+		{"ai-prompt-guard", cfg("other", "llm/v1/completions", "anthropic", true), ""},
+	}
+	for _, p := range shapes {
+		d.addPlugins(20, p.name, p.before)
+	}
+
+	d.must("3.7.1", "up")
+	for _, p := range shapes {
+		d.wantConfigs("after up", p.name, 20, p.before)
+	}
+	if st := d.inspect("3.7.1"); !reflect.DeepEqual(st.Pending, map[string][]string{"ai-proxy": {"001_360_to_370"}}) {
+		t.Errorf("after 3.7.1 up: pending %v; want ai-proxy's 001_360_to_370", st.Pending)
+	}
+	d.must("3.7.1", "finish")
+	for _, p := range shapes {
+		want := p.afterFinish
+		if want == "" {
+			want = p.before
+		}
+		d.wantConfigs("after finish", p.name, 20, want)
+	}
+	if st := d.inspect("3.7.1"); !st.UpToDate() || len(st.Pending) != 0 {
 		t.Errorf("after finish: %+v", st)
 	}
 }

@@ -20,7 +20,8 @@
 // 2.8 (core 000–015, the 2.x plugin teardowns) and the plugin tables
 // kongsim does not keep (rate-limiting counters, sessions, acme storage)
 // are bookkeeping only; fidelity/migrations.md has a row per file. It
-// knows only the open-source subsystems (kongrelease.Migrations); the
-// 3.6.x text of the redis moves (no teardown) is not emulated; Cassandra
-// is not emulated.
+// knows only the open-source subsystems (kongrelease.Migrations); a
+// migration whose file changed between versions runs the text of the
+// running version where it matters (the 3.6 redis moves: no teardown at
+// 3.6.x, pending until finish from 3.7.0); Cassandra is not emulated.
 package migrations

@@ -12,7 +12,7 @@ import (
 const upTo361Until006 = `migrating core on database 'kong'...
 core migrated up to: 022_350_to_360 (executed)
 migrating acme on database 'kong'...
-acme migrated up to: 003_350_to_360 (pending)
+acme migrated up to: 003_350_to_360 (executed)
 migrating rate-limiting on database 'kong'...
 `
 
@@ -169,9 +169,10 @@ func TestLockExpiresMidMigration(t *testing.T) {
 	if r1.code != 0 || !strings.Contains(r1.stdout, "4 migrations processed") {
 		t.Errorf("first runner: %+v", r1)
 	}
+	// 3.6.1's 006 has no teardown: executed (twice), not pending.
 	got := d.queryString(`SELECT (SELECT array_to_string(array_positions(executed, '022_350_to_360'), ',') FROM schema_meta WHERE subsystem = 'core') || ' ' ||
-		(SELECT array_to_string(pending, ',') FROM schema_meta WHERE subsystem = 'rate-limiting')`)
-	if got != "21,22 006_350_to_360,006_350_to_360" {
-		t.Errorf("schema_meta after two runners = %q, want 022 recorded twice and 006 pending twice", got)
+		(SELECT array_to_string(array_positions(executed, '006_350_to_360'), ',') || ' pending ' || COALESCE(array_to_string(pending, ','), '') FROM schema_meta WHERE subsystem = 'rate-limiting')`)
+	if got != "21,22 5,6 pending " {
+		t.Errorf("schema_meta after two runners = %q, want 022 and 006 recorded twice, nothing pending", got)
 	}
 }

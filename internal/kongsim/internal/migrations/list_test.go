@@ -48,28 +48,28 @@ func TestListPendingAndNew(t *testing.T) {
 	t.Parallel()
 	d := newDB(t)
 	d.must("3.5.0", "bootstrap")
-	d.must("3.6.1", "up")
-	r := d.run("3.7.0", "list", Options{})
+	d.must("3.7.0", "up") // leaves the redis moves and ai-proxy's fixup pending
+	r := d.run("3.9.1", "list", Options{})
 	wantTail := "\n\nPending migrations:\n" +
 		"                 acme: 003_350_to_360\n" +
+		"             ai-proxy: 001_360_to_370\n" +
 		"        rate-limiting: 006_350_to_360\n" +
 		"response-ratelimiting: 001_350_to_360\n" +
 		"\nNew migrations available:\n" +
-		"    core: 023_360_to_370\n" +
-		"ai-proxy: 001_360_to_370\n" +
+		"core: 024_380_to_390\n" +
 		"\n" +
 		"\nRun 'kong migrations finish' when ready to complete pending migrations (postgres database will be incompatible with the previous Kong version)\n"
-	wantErr := warnPrefix + "Database has pending migrations from a previous upgrade, and new migrations from this upgrade (version 3.7.0)\n"
+	wantErr := warnPrefix + "Database has pending migrations from a previous upgrade, and new migrations from this upgrade (version 3.9.1)\n"
 	if r.code != 4 || !strings.HasSuffix(r.stdout, wantTail) || r.stderr != wantErr {
-		t.Errorf("list 3.7.0: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+		t.Errorf("list 3.9.1: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
-	// 3.7.0's up refuses while 3.6's teardowns are pending.
-	wantResult(t, "up 3.7.0", d.run("3.7.0", "up", Options{}), 1, "",
+	// 3.9.1's up refuses while 3.7's teardowns are pending.
+	wantResult(t, "up 3.9.1", d.run("3.9.1", "up", Options{}), 1, "",
 		"Error: Database has pending migrations; run 'kong migrations finish'\n"+hint)
-	// finish by 3.7.0 runs the teardowns and points at the new ones.
-	f := d.run("3.7.0", "finish", Options{})
-	if f.code != 0 || !strings.HasSuffix(f.stdout, "3 migrations processed\n3 executed\n\nNew migrations available; run 'kong migrations up' to proceed\n") {
-		t.Errorf("finish 3.7.0: %d\n%s%s", f.code, f.stdout, f.stderr)
+	// finish by 3.9.1 runs the teardowns and points at the new ones.
+	f := d.run("3.9.1", "finish", Options{})
+	if f.code != 0 || !strings.HasSuffix(f.stdout, "4 migrations processed\n4 executed\n\nNew migrations available; run 'kong migrations up' to proceed\n") {
+		t.Errorf("finish 3.9.1: %d\n%s%s", f.code, f.stdout, f.stderr)
 	}
 }
 

@@ -14,7 +14,10 @@ import (
 //   - a plugin's steps create and change its tables (store.PluginUp);
 //   - the 3.6 redis moves (rate-limiting 006_350_to_360,
 //     response-ratelimiting 001_350_to_360, acme 003_350_to_360) rewrite
-//     plugins.config as those files' `up` do.
+//     plugins.config as those files' `up` do, in the text of the version
+//     that runs them: 3.6.x's moves the fields in `up` and has no
+//     teardown, 3.7.0's and later keep the old fields until the teardown
+//     (kongrelease's catalogue says which: the migration's Teardown flag).
 //
 // The Lua functions of a migration (up_f, teardown) are in funcs.go; they
 // run query by query, outside one transaction. Every other step runs an
@@ -23,18 +26,48 @@ import (
 // migrations.md says so per file).
 
 // upSQL returns the body of a migration's up step (without BEGIN/COMMIT).
-func upSQL(subsystem, name string) string {
+// teardown is the catalogue's flag for the running version: the redis
+// moves without one are 3.6.x's files.
+func upSQL(subsystem, name string, teardown bool) string {
 	switch {
 	case subsystem == "core":
 		return store.CoreUp(name)
-	case subsystem == "rate-limiting" && name == "006_350_to_360":
-		return redisMoveUp("rate-limiting")
-	case subsystem == "response-ratelimiting" && name == "001_350_to_360":
-		return redisMoveUp("response-ratelimiting")
+	case subsystem == "rate-limiting" && name == "006_350_to_360",
+		subsystem == "response-ratelimiting" && name == "001_350_to_360":
+		if !teardown {
+			return redisMoveUp36(subsystem)
+		}
+		return redisMoveUp(subsystem)
 	case subsystem == "acme" && name == "003_350_to_360":
+		if !teardown {
+			return acme003Up36
+		}
 		return acme003Up
 	}
 	return store.PluginUp(subsystem, name)
+}
+
+// redisMoveUp36: the same files at tags 3.6.0 and 3.6.1 (blob cc697f7c /
+// a67fe338), which have no teardown: `up` removes the flat fields and
+// replaces config.redis with the nine fields taken from the flat ones
+// only (a nested value already there is lost; an absent flat field gives
+// a JSON null). `-` binds tighter than `||`, as in the file.
+func redisMoveUp36(plugin string) string {
+	var minus string
+	var pairs []string
+	for _, f := range redisFields {
+		minus += " - 'redis_" + f + "'"
+		pairs = append(pairs, "'"+f+"', config -> 'redis_"+f+"'")
+	}
+	return `DO $$
+BEGIN
+  UPDATE plugins
+     SET config = config::jsonb` + minus + `
+           || jsonb_build_object('redis', jsonb_build_object(` + strings.Join(pairs, ", ") + `))
+   WHERE name = '` + plugin + `';
+EXCEPTION WHEN UNDEFINED_COLUMN OR UNDEFINED_TABLE THEN
+  -- accept the existing state, as Kong does
+END$$;`
 }
 
 // redisFields are the flat fields 3.6 moved under config.redis
@@ -97,6 +130,34 @@ BEGIN
                 'extra_options', jsonb_build_object(
                   'scan_count', COALESCE(config #> '{storage_config, redis, scan_count}', config #> '{storage_config, redis, extra_options, scan_count}'),
                   'namespace', COALESCE(config #> '{storage_config, redis, namespace}', config #> '{storage_config, redis, extra_options, namespace}'))))
+   WHERE name = 'acme';
+EXCEPTION WHEN UNDEFINED_COLUMN OR UNDEFINED_TABLE THEN
+  -- accept the existing state, as Kong does
+END$$;`
+
+// acme003Up36: the same file at tags 3.6.0 and 3.6.1 (blob 084f7721, no
+// teardown): storage_config.redis is replaced by the nine fields of the
+// redis record (password from auth, server_name from ssl_server_name,
+// the others by their own name; an absent one is a JSON null) and
+// extra_options {scan_count, namespace}; every other key of it goes.
+const acme003Up36 = `DO $$
+BEGIN
+  UPDATE plugins
+     SET config = config #- '{storage_config,redis}'
+           || jsonb_build_object('storage_config', (config -> 'storage_config') - 'redis'
+                || jsonb_build_object('redis', jsonb_build_object(
+                     'host', config #> '{storage_config, redis, host}',
+                     'port', config #> '{storage_config, redis, port}',
+                     'password', config #> '{storage_config, redis, auth}',
+                     'username', config #> '{storage_config, redis, username}',
+                     'ssl', config #> '{storage_config, redis, ssl}',
+                     'ssl_verify', config #> '{storage_config, redis, ssl_verify}',
+                     'server_name', config #> '{storage_config, redis, ssl_server_name}',
+                     'timeout', config #> '{storage_config, redis, timeout}',
+                     'database', config #> '{storage_config, redis, database}')
+                   || jsonb_build_object('extra_options', jsonb_build_object(
+                     'scan_count', config #> '{storage_config, redis, scan_count}',
+                     'namespace', config #> '{storage_config, redis, namespace}'))))
    WHERE name = 'acme';
 EXCEPTION WHEN UNDEFINED_COLUMN OR UNDEFINED_TABLE THEN
   -- accept the existing state, as Kong does
