@@ -1,8 +1,6 @@
 package schema
 
 import (
-	"fmt"
-
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/upshift-dev/upshift/plan"
@@ -22,11 +20,6 @@ func NotActedOn(p *plan.Plan) []Inert {
 	var out []Inert
 	if p.Rehearse.Set && p.Rehearse.Value {
 		out = append(out, Inert{What: "rehearse = true (the migrations rehearsal on verify_dsn is not built yet: nothing is rehearsed)", Range: p.Rehearse.Range})
-	}
-	for _, a := range p.Acknowledge {
-		if isPreflightID(a.Value) {
-			out = append(out, Inert{What: fmt.Sprintf("acknowledge %q (a preflight rule: upshift preflight reads it; the engine does not run preflight yet)", a.Value), Range: a.Range})
-		}
 	}
 	return out
 }

@@ -7,9 +7,7 @@ import (
 	"time"
 
 	"github.com/upshift-dev/upshift/internal/engine"
-	"github.com/upshift-dev/upshift/internal/kongrelease"
 	"github.com/upshift-dev/upshift/internal/preflight"
-	"github.com/upshift-dev/upshift/internal/preflight/rules"
 )
 
 const preflightUsage = `Usage: upshift preflight PATH [--plan NAME] [--format text|json|markdown]
@@ -26,8 +24,9 @@ sizes that predict slow migrations (rows per plugin, pg_class.reltuples).
 Severity depends on the mode where the rule says so: in DB mode Kong's 3.0
 migration rewrites regex paths itself, in DB-less mode nothing does.
 A plan's acknowledge = ["PF30-1"] turns that rule's findings into
-acknowledged info where the rule allows it. The engine does not run
-preflight yet.
+acknowledged info where the rule allows it. The engine runs the same
+report as its preflight step, right after guard (an error stops the plan
+before anything changes), and Y's side again before its checks.
 
 Flags:
   --plan NAME      the plan, when PATH holds several
@@ -62,32 +61,10 @@ var preflightCommand = &command{
 			fmt.Fprintf(s.Err, "upshift preflight: %v\n", err)
 			return exitFail
 		}
-		x, y, err := engine.PreflightSides(p, os.LookupEnv)
+		o, err := engine.PreflightOptions(p, os.LookupEnv)
 		if err != nil {
 			fmt.Fprintf(s.Err, "upshift preflight: plan %q: %v\n", p.Name, err)
 			return exitFail
-		}
-		from, errF := kongrelease.Parse(p.From.Version.Value)
-		to, errT := kongrelease.Parse(p.To.Version.Value)
-		if errF != nil || errT != nil {
-			fmt.Fprintf(s.Err, "upshift preflight: plan %q: from.version and to.version must be versions\n", p.Name)
-			return exitFail
-		}
-		o := preflight.Options{Plan: p.Name,
-			X: preflight.Side{Client: x.Client, DSN: x.DSN, Version: from},
-			Y: preflight.Side{Client: y.Client, DSN: y.DSN, Version: to}}
-		for _, c := range p.Checks {
-			if c.Expect == nil || c.Target.Value == "from" {
-				continue // a check on X meets no change
-			}
-			rc := rules.Check{Name: c.Name, BodyContains: c.Expect.BodyContains.Value, Headers: map[string]string{}}
-			for k, v := range c.Expect.Headers {
-				rc.Headers[k] = v.Value
-			}
-			o.Checks = append(o.Checks, rc)
-		}
-		for _, a := range p.Acknowledge {
-			o.Acknowledge = append(o.Acknowledge, a.Value)
 		}
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 		defer cancel()

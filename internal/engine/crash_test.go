@@ -590,8 +590,8 @@ func (w *crashWorld) checkJournal(t *testing.T) {
 }
 
 // crashPhases are the failpoints the matrix sets in a step. In the
-// default matrix (CI), for every step that acts (all but guard, checks and
-// pause_*, which only observe or wait): "after" (done, outcome not
+// default matrix (CI), for every step that acts (all but guard, preflight,
+// preflight_y, checks and pause_*, which only observe or wait): "after" (done, outcome not
 // recorded: the case recovery must observe); "during" in every step that
 // runs a child process (a hook, kong, nginx's test and reload: the
 // failpoint fires once the child has started, and the child keeps
@@ -603,7 +603,7 @@ func (w *crashWorld) checkJournal(t *testing.T) {
 // "during" in the stop hooks.
 func crashPhases(step string, full bool) []Phase {
 	base, _, _ := strings.Cut(step, ":") // rolling: start_to:y1
-	observes := base == "guard" || base == "checks" || strings.HasPrefix(base, "pause_")
+	observes := base == "guard" || base == "preflight" || base == "preflight_y" || base == "checks" || strings.HasPrefix(base, "pause_")
 	var ph []Phase
 	if full || !observes {
 		ph = append(ph, PhaseAfter)

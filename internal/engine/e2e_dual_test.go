@@ -187,7 +187,7 @@ func TestDualClusterEndToEnd(t *testing.T) {
 		t.Fatalf("apply: %+v (ran %v)", out.Condition, out.Ran)
 	}
 	// 3.8.0 → 3.9.1 leaves nothing pending after up: finish is observed done.
-	want := "guard backup restore migrations_up start_to checks traffic_10 pause_10 traffic_50 pause_50 traffic_100 pause_100"
+	want := "guard preflight backup restore migrations_up start_to preflight_y checks traffic_10 pause_10 traffic_50 pause_50 traffic_100 pause_100"
 	if got := strings.Join(out.Ran, " "); got != want {
 		t.Errorf("ran %q\nwant %q", got, want)
 	}

@@ -113,7 +113,7 @@ func TestDualClusterHybridControlPlanes(t *testing.T) {
 		t.Fatal(err)
 	}
 	// migrations_finish is observed done: 3.8.0 → 3.9.1 leaves nothing pending.
-	want := "guard backup restore migrations_up start_to checks traffic_50 pause_50 traffic_100 pause_100"
+	want := "guard preflight backup restore migrations_up start_to preflight_y checks traffic_50 pause_50 traffic_100 pause_100"
 	if out.Condition.Reason != ReasonAwaitingApproval || strings.Join(out.Ran, " ") != want {
 		t.Fatalf("apply: %+v\nran  %q\nwant %q", out.Condition, strings.Join(out.Ran, " "), want)
 	}

@@ -124,7 +124,7 @@ func TestRollingEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "guard backup start_to:y1 start_to:y2 checks traffic_50 pause_50 traffic_100 pause_100"
+	want := "guard preflight backup start_to:y1 start_to:y2 preflight_y checks traffic_50 pause_50 traffic_100 pause_100"
 	if out.Condition.Reason != ReasonAwaitingApproval || strings.Join(out.Ran, " ") != want {
 		t.Fatalf("apply: %+v\nran  %q\nwant %q", out.Condition, strings.Join(out.Ran, " "), want)
 	}

@@ -9,10 +9,10 @@ import (
 	"github.com/upshift-dev/upshift/internal/kong"
 )
 
-// preparatory steps act on nothing of Y's: the guard, X's freeze hook and
-// X's backup.
+// preparatory steps act on nothing of Y's: the guard, the preflight
+// passes (read-only), X's freeze hook and X's backup.
 func preparatory(step string) bool {
-	return step == "guard" || step == "freeze" || step == "backup"
+	return step == "guard" || step == "preflight" || step == "preflight_y" || step == "freeze" || step == "backup"
 }
 
 // guardYProblems: before a run acts, Y must not carry traffic, and must not

@@ -190,7 +190,17 @@ func (h *history) done(step string) bool { _, ok := h.ok[step]; return ok }
 // pastBackup: a step after the backup has an intent in this run.
 func (h *history) pastBackup() bool {
 	for st, n := range h.intents {
-		if n > 0 && st != "guard" && st != "freeze" && st != "backup" {
+		if n > 0 && st != "guard" && st != "preflight" && st != "freeze" && st != "backup" {
+			return true
+		}
+	}
+	return false
+}
+
+// pastPreflight: a step after preflight has an intent in this run.
+func (h *history) pastPreflight() bool {
+	for st, n := range h.intents {
+		if n > 0 && st != "guard" && st != "preflight" {
 			return true
 		}
 	}

@@ -1,9 +1,13 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/upshift-dev/upshift/internal/kong"
+	"github.com/upshift-dev/upshift/internal/kongrelease"
+	"github.com/upshift-dev/upshift/internal/preflight"
+	"github.com/upshift-dev/upshift/internal/preflight/rules"
 	"github.com/upshift-dev/upshift/plan"
 )
 
@@ -35,4 +39,54 @@ func PreflightSides(p *plan.Plan, lookupEnv func(string) (string, bool)) (x, y P
 		}
 	}
 	return x, y, nil
+}
+
+// PreflightOptions is the preflight of p as `upshift preflight` and the
+// engine's preflight step run it: both sides as the engine resolves them,
+// the plan's checks on Y (what they expect), its acknowledge entries.
+func PreflightOptions(p *plan.Plan, lookupEnv func(string) (string, bool)) (preflight.Options, error) {
+	x, y, err := PreflightSides(p, lookupEnv)
+	if err != nil {
+		return preflight.Options{}, err
+	}
+	from, errF := kongrelease.Parse(p.From.Version.Value)
+	to, errT := kongrelease.Parse(p.To.Version.Value)
+	if errF != nil || errT != nil {
+		return preflight.Options{}, errors.New("from.version and to.version must be versions")
+	}
+	if p.Strategy.Value == "in_place" {
+		// Y is X's nodes upgraded: until then what answers at Y's
+		// address is X, not a Y on the wrong version.
+		y.Client = nil
+	}
+	return preflight.Options{Plan: p.Name,
+		X:           preflight.Side{Client: x.Client, DSN: x.DSN, Version: from},
+		Y:           preflight.Side{Client: y.Client, DSN: y.DSN, Version: to},
+		Checks:      preflightChecks(p),
+		Acknowledge: acknowledged(p)}, nil
+}
+
+// preflightChecks are the plan's checks on Y, as the rules on what a
+// check expects read them (a check on X meets no change).
+func preflightChecks(p *plan.Plan) []rules.Check {
+	var out []rules.Check
+	for _, c := range p.Checks {
+		if c.Expect == nil || c.Target.Value == "from" {
+			continue
+		}
+		rc := rules.Check{Name: c.Name, BodyContains: c.Expect.BodyContains.Value, Headers: map[string]string{}}
+		for k, v := range c.Expect.Headers {
+			rc.Headers[k] = v.Value
+		}
+		out = append(out, rc)
+	}
+	return out
+}
+
+func acknowledged(p *plan.Plan) []string {
+	var out []string
+	for _, a := range p.Acknowledge {
+		out = append(out, a.Value)
+	}
+	return out
 }

@@ -125,7 +125,7 @@ func (e *Engine) table() []step {
 		t = append(t, e.stepUnfreeze()...)
 		t = append(t, e.stepDecommission())
 	}
-	return t
+	return e.withPreflight(t) // preflight_step.go
 }
 
 func (e *Engine) stepGuard() step {
