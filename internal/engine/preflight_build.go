@@ -63,7 +63,8 @@ func PreflightOptions(p *plan.Plan, lookupEnv func(string) (string, bool)) (pref
 		X:           preflight.Side{Client: x.Client, DSN: x.DSN, Version: from},
 		Y:           preflight.Side{Client: y.Client, DSN: y.DSN, Version: to},
 		Checks:      preflightChecks(p),
-		Acknowledge: acknowledged(p)}, nil
+		Acknowledge: acknowledged(p),
+		Strategy:    p.Strategy.Value}, nil
 }
 
 // preflightChecks are the plan's checks on Y, as the rules on what a

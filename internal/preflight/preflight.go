@@ -40,6 +40,8 @@ type Options struct {
 	// Acknowledge lists the plan's acknowledge entries; preflight rules
 	// that allow it are reported as acknowledged info.
 	Acknowledge []string
+	// Strategy is the plan's strategy (rules.Input.Strategy).
+	Strategy string
 }
 
 // Report is a preflight's result. Clean means no error finding.
@@ -111,7 +113,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	add := func(id string, sev rules.Severity, summary, detail, fix string) {
 		extra = append(extra, rules.Finding{Rule: id, Severity: sev, Summary: summary, Detail: detail, Fix: fix, Source: "preflight report"})
 	}
-	in := &rules.Input{From: o.X.Version, To: o.Y.Version, Checks: o.Checks}
+	in := &rules.Input{From: o.X.Version, To: o.Y.Version, Checks: o.Checks, Strategy: o.Strategy}
 
 	// X: GET /, then its dump.
 	from := o.X.Version

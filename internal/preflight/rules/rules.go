@@ -81,6 +81,9 @@ type Input struct {
 	YPlugins map[string]bool
 	// Checks are the plan's checks on Y (none offline).
 	Checks []Check
+	// Strategy is the plan's strategy ("" offline): some changes break
+	// only when X and Y share a database.
+	Strategy string
 }
 
 // Check is what one of the plan's checks on Y expects of a response.

@@ -25,6 +25,8 @@ type fixture struct {
 	Deck   map[string]any `yaml:"deck"`
 	Checks []Check        `yaml:"checks"`
 	Reason string         `yaml:"reason"`
+	// Strategy is the plan's (none by default, as offline).
+	Strategy string `yaml:"strategy"`
 }
 
 type fixtures struct {
@@ -118,7 +120,7 @@ func (f *fixture) input(t *testing.T, r *Rule) *Input {
 		to = "3.4.2"
 	}
 	in := &Input{Content: FromMap(f.Deck), From: kongrelease.MustParse(from), To: kongrelease.MustParse(to),
-		Mode: f.Mode, XConf: f.XConf, YConf: f.YConf, Checks: f.Checks}
+		Mode: f.Mode, XConf: f.XConf, YConf: f.YConf, Checks: f.Checks, Strategy: f.Strategy}
 	if f.Deck == nil {
 		in.Content = FromMap(map[string]any{})
 	}

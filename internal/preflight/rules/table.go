@@ -191,6 +191,11 @@ var Table = []*Rule{
 		Fix:     "Move them to config.redis.{host,port,...}.",
 		Source:  "BC-36x L67-69",
 		Check:   pluginField([]string{"rate-limiting", "response-ratelimiting"}, "redis_host", isSet)},
+	{ID: "PF36-2", Hop: "3.6", Entity: "rate-limiting, response-ratelimiting (policy redis), acme (storage redis)", Severity: map[Mode]Severity{ModeDB: Error},
+		Summary: "blue-green to 3.6.0/3.6.1: Y's `migrations up` moves the redis settings into config.redis and drops the flat fields at once (these 3.6 migrations have no teardown), so X's nodes, still serving from the shared database, lose their redis settings",
+		Fix:     "Upgrade to 3.7.0 or later (its migrations keep the flat fields until finish), or use dual_cluster (Y on its own database) or in_place.",
+		Source:  "kong@3.6.1 kong/plugins/rate-limiting/migrations/006_350_to_360.lua (no teardown; split into up and teardown in 3.7.0, 4724af0)",
+		Check:   redisMoveOnSharedDatabase},
 	{ID: "PF36-3", Hop: "3.6", Entity: "key-auth, basic-auth, ldap-auth", Severity: all(Warning), Acknowledgeable: true,
 		Summary: "401 bodies change from \"Invalid authentication credentials\" to \"Unauthorized\"",
 		Fix:     "Update checks and clients that compare the message; basic-auth also adds WWW-Authenticate.",
@@ -398,6 +403,25 @@ func pluginPresent(names ...string) func(*Input, func(Hit)) {
 	return func(in *Input, hit func(Hit)) {
 		for _, p := range in.Content.PluginsNamed(names...) {
 			hit(Hit{Entity: p})
+		}
+	}
+}
+
+// redisMoveOnSharedDatabase hits the plugins whose redis settings Kong
+// 3.6.0/3.6.1's `migrations up` moves under X's feet in a blue-green
+// upgrade (from 3.7.0 the flat fields stay until finish).
+func redisMoveOnSharedDatabase(in *Input, hit func(Hit)) {
+	if in.Strategy != "blue_green" || in.To.Series().Compare(kongrelease.MustParse("3.7.0").Series()) >= 0 {
+		return
+	}
+	for _, p := range in.Content.PluginsNamed("rate-limiting", "response-ratelimiting") {
+		if str(Config(p)["policy"]) == "redis" {
+			hit(Hit{Entity: p, Field: "config.policy", Detail: "redis"})
+		}
+	}
+	for _, p := range in.Content.PluginsNamed("acme") {
+		if str(Config(p)["storage"]) == "redis" {
+			hit(Hit{Entity: p, Field: "config.storage", Detail: "redis"})
 		}
 	}
 }
