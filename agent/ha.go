@@ -7,13 +7,15 @@ import (
 
 	"github.com/upshift-dev/upshift/agent/leader"
 	"github.com/upshift-dev/upshift/internal/engine"
+	"github.com/upshift-dev/upshift/schema"
 )
 
 // PollRequests is the journal that carries poll requests from standbys
 // to the leader: a standby that receives a webhook appends an event here
-// and the leader, which reads it every second, polls. No plan should take
-// its name (docs/install.md): the agent does not list it among the plans.
-const PollRequests = "upshift.agent.poll-requests"
+// and the leader, which reads it every second, polls. No plan may take
+// its name: lint refuses names starting with schema.ReservedPrefix (UP038),
+// and the agent does not list it among the plans.
+const PollRequests = schema.ReservedPrefix + "agent.poll-requests"
 
 // eventPollRequested is a poll request's event name.
 const eventPollRequested = "poll_requested"
