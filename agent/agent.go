@@ -391,7 +391,7 @@ func (a *Agent) reconcile(ctx context.Context, snap Snapshot) {
 				st.cancel() // the plan changed under a running apply: restart on the new state
 			}
 		}
-		a.preflightAt(p, st.Digest, st.Commit)
+		a.preflightAt(ctx, p, st.Digest, st.Commit)
 	}
 	// Removed plans: those we knew and those the journal knows.
 	for _, name := range known {

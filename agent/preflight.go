@@ -26,7 +26,9 @@ const preflightTimeout = 5 * time.Minute
 // credits a plan with after a restart is the head's). A plan changed back
 // to an earlier content is reported again. It runs beside the engine,
 // never before it: a report never holds a step up. The caller holds a.mu.
-func (a *Agent) preflightAt(p *plan.Plan, digest, commit string) {
+// ctx is the poll's: a lead lost or a stop ends the preflight, and the
+// next lead tries again.
+func (a *Agent) preflightAt(ctx context.Context, p *plan.Plan, digest, commit string) {
 	if a.cfg.Comments == nil || commit == "" {
 		return
 	}
@@ -39,32 +41,43 @@ func (a *Agent) preflightAt(p *plan.Plan, digest, commit string) {
 		defer a.obsWG.Done()
 		select {
 		case a.preflightSem <- struct{}{}:
-		case <-a.bg.Done():
-			return
+			defer func() { <-a.preflightSem }()
+			if a.postPreflight(ctx, p, digest, commit) {
+				return
+			}
+		case <-ctx.Done():
 		}
-		defer func() { <-a.preflightSem }()
-		a.postPreflight(a.bg, p, digest, commit)
+		if ctx.Err() != nil {
+			a.mu.Lock()
+			if a.preflighted[p.Name] == digest {
+				delete(a.preflighted, p.Name) // not posted: the next lead does it
+			}
+			a.mu.Unlock()
+		}
 	}()
 }
 
-func (a *Agent) postPreflight(ctx context.Context, p *plan.Plan, digest, commit string) {
+// postPreflight reports whether the report is handled: queued, or known
+// to be posted already.
+func (a *Agent) postPreflight(ctx context.Context, p *plan.Plan, digest, commit string) bool {
 	last, err := a.lastComment(ctx, p.Name)
 	switch {
 	case err != nil:
 		// Unknown is not "not posted": a second comment is noise, a
 		// missing one is what the next restart makes up for.
 		a.log.Warn("preflight comment: the journal cannot be read; not posted", "plan", p.Name, "commit", commit, "err", err)
-		return
+		return false
 	case last == short(digest):
 		a.log.Info("preflight comment already posted for this plan content", "plan", p.Name, "commit", commit)
-		return
+		return true
 	}
 	md := a.preflightMarkdown(ctx, p, commit)
 	if ctx.Err() != nil {
-		return
+		return false
 	}
 	a.cfg.Comments.Notify(notify.Event{ID: p.Name + "/preflight/" + short(digest) + "@" + short(commit), Event: notify.PreflightReport,
 		Plan: p.Name, Cluster: p.Cluster.Value, Commit: commit, Message: md, Time: a.cfg.Now()})
+	return true
 }
 
 // lastComment is the content digest (12 digits) of the last preflight
