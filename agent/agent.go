@@ -77,7 +77,7 @@ type Config struct {
 	// them. Never logged.
 	AdminToken string
 	// Comments, when set, receives each plan's read-only preflight report
-	// (notify.PreflightReport) once per plan commit, for a comment on that
+	// (notify.PreflightReport) once per plan content, for a comment on its
 	// commit (preflight.go; the caller closes it). Nil: no preflight runs.
 	Comments notify.Sink
 }
