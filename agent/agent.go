@@ -76,6 +76,10 @@ type Config struct {
 	// AdminToken enables the runtime controls (controls.go); "" refuses
 	// them. Never logged.
 	AdminToken string
+	// Comments, when set, receives each plan's read-only preflight report
+	// (notify.PreflightReport) once per plan content, for a comment on its
+	// commit (preflight.go; the caller closes it). Nil: no preflight runs.
+	Comments notify.Sink
 }
 
 // Agent drives a repository of plans: each poll that sees a new head
@@ -112,6 +116,10 @@ type Agent struct {
 	notifiers map[string]*planNotify // per plan: its notify blocks (notify.go)
 	// pollReqSeq is the last standby poll request seen (the leader's).
 	pollReqSeq int64
+	// preflighted: per plan, the content whose preflight comment this
+	// process has handled (a.mu); preflightSem bounds those running at once.
+	preflighted  map[string]string
+	preflightSem chan struct{}
 }
 
 // planState is what the agent knows of one plan.
@@ -191,7 +199,8 @@ func New(cfg Config) (*Agent, error) {
 	}
 	bg, bgCancel := context.WithCancel(context.Background())
 	return &Agent{cfg: cfg, log: log, sem: make(chan struct{}, cfg.Workers), kick: make(chan struct{}, 1),
-		plans: map[string]*planState{}, notifiers: map[string]*planNotify{}, metrics: newMetrics(), bg: bg, bgCancel: bgCancel}, nil
+		plans: map[string]*planState{}, notifiers: map[string]*planNotify{}, metrics: newMetrics(), bg: bg, bgCancel: bgCancel,
+		preflighted: map[string]string{}, preflightSem: make(chan struct{}, 2)}, nil
 }
 
 // Trigger asks for a poll now (the webhook); it never blocks.
@@ -382,6 +391,7 @@ func (a *Agent) reconcile(ctx context.Context, snap Snapshot) {
 				st.cancel() // the plan changed under a running apply: restart on the new state
 			}
 		}
+		a.preflightAt(ctx, p, st.Digest, st.Commit)
 	}
 	// Removed plans: those we knew and those the journal knows.
 	for _, name := range known {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/upshift-dev/upshift/agent"
-	"github.com/upshift-dev/upshift/agent/gitsource"
 	"github.com/upshift-dev/upshift/agent/leader"
 	"github.com/upshift-dev/upshift/internal/engine"
 )
@@ -37,51 +35,9 @@ func TestRuntimeControlsSurviveFailoverAndRestart(t *testing.T) {
 	journalDSN := gw.pg.NewDatabase(t)
 	const token = "admin-token-for-the-test"
 
-	type node struct {
-		id   string
-		a    *agent.Agent
-		el   *leader.Elector
-		url  string
-		stop func()
-	}
-	start := func(id string) *node {
-		store, err := engine.OpenPostgres(ctx, journalDSN)
-		if err != nil {
-			t.Fatal(err)
-		}
-		src, err := gitsource.Open(gitsource.Config{URL: gw.g.RepoURL("plans"), Path: "plans", Dir: t.TempDir()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		a, err := agent.New(agent.Config{Source: src, Store: store, Interval: 200 * time.Millisecond, Holder: "agent " + id, AdminToken: token,
-			Engine: func(c *engine.Config) {
-				c.Drain, c.RetryBase, c.PollInterval, c.WaitTimeout, c.LeaseTTL = 300*time.Millisecond, 100*time.Millisecond, 50*time.Millisecond, 30*time.Second, 3*time.Second
-			}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		el, err := leader.New(leader.Config{DSN: journalDSN, ID: id, Check: 200 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv := httptest.NewServer(a.Handler())
-		actx, stop := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- a.RunWithLeader(actx, el) }()
-		var once bool
-		n := &node{id: id, a: a, el: el, url: srv.URL, stop: func() {
-			if !once {
-				once = true
-				stop()
-				<-done
-				srv.Close()
-				_ = store.Close()
-			}
-		}}
-		t.Cleanup(n.stop)
-		return n
-	}
-	plan := func(n *node) agent.PlanStatus {
+	o := haOptions{dsn: journalDSN, repoURL: gw.g.RepoURL("plans"), interval: 200 * time.Millisecond, adminToken: token, engine: fastEngine}
+	start := func(id string) *haNode { return startHANode(t, ctx, o, id) }
+	plan := func(n *haNode) agent.PlanStatus {
 		for _, p := range n.a.Status(ctx).Plans {
 			if p.Name == "prod-3-9" {
 				return p
@@ -104,7 +60,7 @@ func TestRuntimeControlsSurviveFailoverAndRestart(t *testing.T) {
 		}
 	}
 	// post is what upshift pause|resume|approve|abort sends.
-	post := func(n *node, action, item string) (int, string) {
+	post := func(n *haNode, action, item string) (int, string) {
 		t.Helper()
 		b, _ := json.Marshal(map[string]string{"item": item, "reason": "test " + action, "by": "carol"})
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, n.url+"/api/v1/plans/prod-3-9/"+action, bytes.NewReader(b))
@@ -118,7 +74,7 @@ func TestRuntimeControlsSurviveFailoverAndRestart(t *testing.T) {
 		_, _ = body.ReadFrom(resp.Body)
 		return resp.StatusCode, body.String()
 	}
-	mustPost := func(n *node, action, item string) {
+	mustPost := func(n *haNode, action, item string) {
 		t.Helper()
 		if code, body := post(n, action, item); code != http.StatusOK {
 			t.Fatalf("%s on %s: %d %s", action, n.id, code, body)
@@ -153,17 +109,7 @@ func TestRuntimeControlsSurviveFailoverAndRestart(t *testing.T) {
 		return out
 	}
 
-	a, b := start("agent-a"), start("agent-b")
-	var lead, follow *node
-	wait("a leader", func() bool {
-		switch {
-		case a.el.IsLeader():
-			lead, follow = a, b
-		case b.el.IsLeader():
-			lead, follow = b, a
-		}
-		return lead != nil
-	})
+	lead, follow := electLeader(t, start("agent-a"), start("agent-b"))
 	gw.push(map[string]string{"plans/prod.upshift.hcl": gw.planFile("")}, "upgrade prod")
 	wait("the leader's rollout pause", func() bool { p := plan(lead); return p.Running && p.Step == "pause_10" })
 

@@ -11,11 +11,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/upshift-dev/upshift/agent"
 	"github.com/upshift-dev/upshift/agent/gitsource"
+	"github.com/upshift-dev/upshift/agent/leader"
+	"github.com/upshift-dev/upshift/agent/webhook"
 	"github.com/upshift-dev/upshift/internal/engine"
 	"github.com/upshift-dev/upshift/internal/kongsim"
 	"github.com/upshift-dev/upshift/internal/kongsim/fleet"
@@ -185,6 +188,102 @@ func (gw *gitopsWorld) startAgent(t *testing.T, ctx context.Context, holder stri
 	go func() { done <- a.Run(actx) }()
 	t.Cleanup(func() { stop(); <-done })
 	return a, store
+}
+
+// haNode is one agent of a pair on one PostgreSQL journal: its own store
+// on the shared database, its own clone of the plans, its elector and its
+// HTTP server (status, controls and, with a webhook secret, /webhook).
+type haNode struct {
+	id    string
+	a     *agent.Agent
+	el    *leader.Elector
+	store engine.Store
+	url   string
+	// stop ends the agent, then its server and its store (a crash or a
+	// restart); the test's cleanup calls it too.
+	stop func()
+}
+
+// haOptions is what the pair's tests vary.
+type haOptions struct {
+	dsn, repoURL  string
+	interval      time.Duration
+	adminToken    string
+	webhookSecret string               // "": no /webhook
+	engine        func(*engine.Config) // nil: the engine's defaults
+}
+
+// startHANode runs an agent with RunWithLeader until stop or the test's
+// end.
+func startHANode(t *testing.T, ctx context.Context, o haOptions, id string) *haNode {
+	t.Helper()
+	store, err := engine.OpenPostgres(ctx, o.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := gitsource.Open(gitsource.Config{URL: o.repoURL, Path: "plans", Dir: t.TempDir()})
+	if err != nil {
+		_ = store.Close()
+		t.Fatal(err)
+	}
+	a, err := agent.New(agent.Config{Source: src, Store: store, Interval: o.interval, Holder: "agent " + id,
+		AdminToken: o.adminToken, Engine: o.engine})
+	if err != nil {
+		_ = store.Close()
+		t.Fatal(err)
+	}
+	mux := a.Handler()
+	if o.webhookSecret != "" {
+		wh, err := webhook.Handler(webhook.Config{GitHubSecret: o.webhookSecret, Branch: "main",
+			Trigger: func(ev webhook.Event) error { return a.RequestPoll(ctx, ev.Provider, ev.After, ev.Delivery) }})
+		if err != nil {
+			_ = store.Close()
+			t.Fatal(err)
+		}
+		mux.Handle("POST /webhook", wh)
+	}
+	el, err := leader.New(leader.Config{DSN: o.dsn, ID: id, Check: 200 * time.Millisecond})
+	if err != nil {
+		_ = store.Close()
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(mux)
+	actx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- a.RunWithLeader(actx, el) }()
+	var once sync.Once
+	n := &haNode{id: id, a: a, el: el, store: store, url: srv.URL, stop: func() {
+		once.Do(func() {
+			cancel()
+			<-done
+			srv.Close()
+			_ = store.Close()
+		})
+	}}
+	t.Cleanup(n.stop)
+	return n
+}
+
+// electLeader waits until one of a and b leads.
+func electLeader(t *testing.T, a, b *haNode) (lead, follower *haNode) {
+	t.Helper()
+	waitFor(t, "a leader", 30*time.Second, func() bool {
+		switch {
+		case a.el.IsLeader():
+			lead, follower = a, b
+		case b.el.IsLeader():
+			lead, follower = b, a
+		}
+		return lead != nil
+	})
+	t.Logf("leader %s, follower %s", lead.id, follower.id)
+	return lead, follower
+}
+
+// fastEngine is the world's engine timings for the pair: short drains,
+// retries and polls, a 3 s lease so that a cut leader's lease lapses soon.
+func fastEngine(c *engine.Config) {
+	c.Drain, c.RetryBase, c.PollInterval, c.WaitTimeout, c.LeaseTTL = 300*time.Millisecond, 100*time.Millisecond, 50*time.Millisecond, 30*time.Second, 3*time.Second
 }
 
 func TestGitOpsEndToEnd(t *testing.T) {

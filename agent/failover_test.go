@@ -8,7 +8,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/upshift-dev/upshift/agent"
-	"github.com/upshift-dev/upshift/agent/gitsource"
 	"github.com/upshift-dev/upshift/agent/leader"
 	"github.com/upshift-dev/upshift/internal/engine"
 )
@@ -24,59 +23,10 @@ func TestLeaderFailover(t *testing.T) {
 	gw := newGitOpsWorld(t, ctx)
 	journalDSN := gw.pg.NewDatabase(t)
 
-	type node struct {
-		id    string
-		a     *agent.Agent
-		el    *leader.Elector
-		stop  context.CancelFunc
-		done  chan error
-		store engine.Store
-	}
-	start := func(id string) *node {
-		store, err := engine.OpenPostgres(ctx, journalDSN)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = store.Close() })
-		src, err := gitsource.Open(gitsource.Config{URL: gw.g.RepoURL("plans"), Path: "plans", Dir: t.TempDir()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		a, err := agent.New(agent.Config{Source: src, Store: store, Interval: 200 * time.Millisecond, Holder: "agent " + id,
-			Engine: func(c *engine.Config) {
-				c.Drain, c.RetryBase, c.PollInterval, c.WaitTimeout, c.LeaseTTL = 300*time.Millisecond, 100*time.Millisecond, 50*time.Millisecond, 30*time.Second, 3*time.Second
-			}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		el, err := leader.New(leader.Config{DSN: journalDSN, ID: id, Check: 200 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		actx, stop := context.WithCancel(ctx)
-		n := &node{id: id, a: a, el: el, stop: stop, done: make(chan error, 1), store: store}
-		go func() { n.done <- a.RunWithLeader(actx, el) }()
-		t.Cleanup(func() { stop(); <-n.done })
-		return n
-	}
-	a, b := start("agent-a"), start("agent-b")
-	var leaderNode, follower *node
-	deadline := time.Now().Add(20 * time.Second)
-	for leaderNode == nil {
-		switch {
-		case a.el.IsLeader():
-			leaderNode, follower = a, b
-		case b.el.IsLeader():
-			leaderNode, follower = b, a
-		case time.Now().After(deadline):
-			t.Fatal("no leader elected")
-		default:
-			time.Sleep(20 * time.Millisecond) // polling with a deadline
-		}
-	}
-	t.Logf("leader %s, follower %s", leaderNode.id, follower.id)
+	o := haOptions{dsn: journalDSN, repoURL: gw.g.RepoURL("plans"), interval: 200 * time.Millisecond, engine: fastEngine}
+	leaderNode, follower := electLeader(t, startHANode(t, ctx, o, "agent-a"), startHANode(t, ctx, o, "agent-b"))
 
-	plan := func(n *node) agent.PlanStatus {
+	plan := func(n *haNode) agent.PlanStatus {
 		for _, p := range n.a.Status(ctx).Plans {
 			if p.Name == "prod-3-9" {
 				return p

@@ -7,13 +7,15 @@ import (
 
 	"github.com/upshift-dev/upshift/agent/leader"
 	"github.com/upshift-dev/upshift/internal/engine"
+	"github.com/upshift-dev/upshift/schema"
 )
 
 // PollRequests is the journal that carries poll requests from standbys
 // to the leader: a standby that receives a webhook appends an event here
-// and the leader, which reads it every second, polls. No plan should take
-// its name (docs/install.md): the agent does not list it among the plans.
-const PollRequests = "upshift.agent.poll-requests"
+// and the leader, which reads it every second, polls. No plan may take
+// its name: lint refuses names starting with schema.ReservedPrefix (UP038),
+// and the agent does not list it among the plans.
+const PollRequests = schema.ReservedPrefix + "agent.poll-requests"
 
 // eventPollRequested is a poll request's event name.
 const eventPollRequested = "poll_requested"
@@ -100,16 +102,67 @@ func (a *Agent) RequestPoll(ctx context.Context, provider, after, delivery strin
 	return nil
 }
 
+// Handled poll requests kept in the journal (the newest, for a person
+// reading it), by count and by age; older ones are pruned by the leader.
+const (
+	pollRequestsKept   = 100
+	pollRequestsMaxAge = time.Hour
+)
+
+// pruner is a journal that can drop the agent's own old records (the
+// PostgreSQL journal: the only one standbys write to).
+type pruner interface {
+	PruneBefore(ctx context.Context, plan string, before int64) (int64, error)
+}
+
 // skipPollRequests marks the requests journaled so far as answered.
 func (a *Agent) skipPollRequests(ctx context.Context) {
 	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	recs, err := a.cfg.Store.Records(rctx, PollRequests, 0)
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	a.pollReqSeq = 0
 	if err == nil && len(recs) > 0 {
 		a.pollReqSeq = recs[len(recs)-1].Seq
+	}
+	a.mu.Unlock()
+	if err == nil {
+		a.prunePollRequests(ctx, recs)
+	}
+}
+
+// prunePollRequests drops handled requests beyond the newest
+// pollRequestsKept or older than pollRequestsMaxAge; recs is the journal
+// from its start. The journal keeps its newest record whatever happens.
+func (a *Agent) prunePollRequests(ctx context.Context, recs []engine.Record) {
+	p, ok := a.cfg.Store.(pruner)
+	if !ok {
+		return
+	}
+	a.mu.Lock()
+	handled := a.pollReqSeq
+	a.mu.Unlock()
+	cut := int64(0) // prune seq < cut
+	for i, r := range recs {
+		if r.Seq > handled {
+			break
+		}
+		if len(recs)-i > pollRequestsKept || a.cfg.Now().Sub(r.Time) > pollRequestsMaxAge {
+			cut = r.Seq + 1
+		}
+	}
+	if cut == 0 {
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	n, err := p.PruneBefore(rctx, PollRequests, cut)
+	if err != nil {
+		a.log.Warn("prune the handled poll requests", "err", err)
+		return
+	}
+	if n > 0 {
+		a.log.Info("pruned handled poll requests", "records", n, "before_seq", cut)
 	}
 }
 
@@ -140,4 +193,8 @@ func (a *Agent) watchPollRequests(ctx context.Context, el *leader.Elector) {
 	last := recs[len(recs)-1]
 	a.log.Info("poll requested by a standby", "by", last.Actor.Agent, "after", last.Details["after"], "requests", len(recs))
 	a.Trigger()
+	// The requests are answered: prune what is beyond the bounds.
+	if all, err := a.cfg.Store.Records(rctx, PollRequests, 0); err == nil {
+		a.prunePollRequests(ctx, all)
+	}
 }

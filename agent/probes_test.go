@@ -16,9 +16,6 @@ import (
 	"time"
 
 	"github.com/upshift-dev/upshift/agent"
-	"github.com/upshift-dev/upshift/agent/gitsource"
-	"github.com/upshift-dev/upshift/agent/leader"
-	"github.com/upshift-dev/upshift/agent/webhook"
 	"github.com/upshift-dev/upshift/internal/engine"
 	"github.com/upshift-dev/upshift/internal/testenv"
 )
@@ -61,66 +58,17 @@ func TestStandbyWebhookAndProbes(t *testing.T) {
 	work, first := g.NewRepo(t, "plans", map[string]string{"plans/README.md": "plans\n"})
 	const secret = "hook-secret-ha"
 
-	type node struct {
-		id    string
-		a     *agent.Agent
-		el    *leader.Elector
-		store engine.Store
-		url   string
-	}
-	start := func(id string) *node {
-		store, err := engine.OpenPostgres(ctx, dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = store.Close() })
-		src, err := gitsource.Open(gitsource.Config{URL: g.RepoURL("plans"), Path: "plans", Dir: t.TempDir()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		// An hour between polls: only the first poll of a lead and
-		// webhooks make it poll during the test.
-		a, err := agent.New(agent.Config{Source: src, Store: store, Interval: time.Hour, Holder: "agent " + id})
-		if err != nil {
-			t.Fatal(err)
-		}
-		mux := a.Handler()
-		wh, err := webhook.Handler(webhook.Config{GitHubSecret: secret, Branch: "main",
-			Trigger: func(ev webhook.Event) error { return a.RequestPoll(ctx, ev.Provider, ev.After, ev.Delivery) }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		mux.Handle("POST /webhook", wh)
-		srv := httptest.NewServer(mux)
-		t.Cleanup(srv.Close)
-		el, err := leader.New(leader.Config{DSN: dsn, ID: id, Check: 200 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		actx, stop := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- a.RunWithLeader(actx, el) }()
-		t.Cleanup(func() { stop(); <-done })
-		return &node{id: id, a: a, el: el, store: store, url: srv.URL}
-	}
-	a, b := start("agent-a"), start("agent-b")
-	var lead, standby *node
-	waitFor(t, "a leader", 30*time.Second, func() bool {
-		switch {
-		case a.el.IsLeader():
-			lead, standby = a, b
-		case b.el.IsLeader():
-			lead, standby = b, a
-		}
-		return lead != nil
-	})
+	// An hour between polls: only the first poll of a lead and webhooks
+	// make it poll during the test.
+	o := haOptions{dsn: dsn, repoURL: g.RepoURL("plans"), interval: time.Hour, webhookSecret: secret}
+	lead, standby := electLeader(t, startHANode(t, ctx, o, "agent-a"), startHANode(t, ctx, o, "agent-b"))
 	waitFor(t, "the leader's first poll", 30*time.Second, func() bool { return lead.a.Status(ctx).Head == first })
 	// The elector's verdict reaches each agent's own record of its role a
 	// moment later (seen: the leader's /readyz still said standby).
 	waitFor(t, "the leader to know its role", 30*time.Second, func() bool { return lead.a.Status(ctx).Role == "leader" })
 	waitFor(t, "the standby to know its role", 30*time.Second, func() bool { return standby.a.Status(ctx).Role == "follower" })
 
-	for _, n := range []*node{lead, standby} {
+	for _, n := range []*haNode{lead, standby} {
 		if code, body := get(t, n.url+"/healthz"); code != http.StatusOK {
 			t.Errorf("%s /healthz: %d %s", n.id, code, body)
 		}

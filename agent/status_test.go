@@ -342,3 +342,31 @@ func TestRemovedPlanUnreadableJournalIsRetried(t *testing.T) {
 		t.Errorf("after the journal reads again: rollback %q; want the removal's rollback", rollback)
 	}
 }
+
+// TestStatusPageSelectsPlan renders /?plan=edge-3-9 (a commit status's
+// link) in headless Chromium: that plan alone, selected; and a name the
+// agent does not know: said so, every plan shown.
+func TestStatusPageSelectsPlan(t *testing.T) {
+	bin := testenv.NeedBinary(t, "chromium", "chromium")
+	_, srv := statusAgent(t)
+	render := func(query string) string {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+			"--user-data-dir="+t.TempDir(), "--virtual-time-budget=5000", "--dump-dom", srv.URL+"/"+query).Output()
+		if err != nil {
+			t.Fatalf("chromium: %v", err)
+		}
+		return mainOf(string(out))
+	}
+	dom := render("?plan=edge-3-9")
+	if !strings.Contains(dom, `data-plan="edge-3-9" data-condition="Stalled/PreconditionFailed" data-selected="true"`) ||
+		strings.Contains(dom, `data-plan="broken"`) || !strings.Contains(dom, "Showing plan edge-3-9 only") {
+		t.Errorf("?plan=edge-3-9 does not show that plan alone, selected:\n%s", dom)
+	}
+	dom = render("?plan=nope")
+	if !strings.Contains(dom, "No plan named nope") || !strings.Contains(dom, `data-plan="broken"`) ||
+		!strings.Contains(dom, `data-plan="edge-3-9"`) || strings.Contains(dom, "data-selected") {
+		t.Errorf("?plan=nope:\n%s", dom)
+	}
+}

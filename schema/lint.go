@@ -5,6 +5,7 @@ import (
 	"os"
 	"regexp"
 	"sort"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -101,8 +102,11 @@ func (l *linter) reportf(r *Rule, rng hcl.Range, format string, args ...any) {
 
 // run applies the per-plan rules.
 func (l *linter) run() {
-	if !ValidPlanName(l.plan.Name) {
+	switch {
+	case !ValidPlanName(l.plan.Name):
 		l.reportf(rulePlanName, l.plan.NameRange, "%q is not a valid plan name.", l.plan.Name)
+	case ReservedPlanName(l.plan.Name):
+		l.reportf(rulePlanName, l.plan.NameRange, "%q is reserved: journal names starting with %q are the agent's own records (its poll requests), never a plan's.", l.plan.Name, ReservedPrefix)
 	}
 	l.checkAcknowledgeList()
 	l.checkEnums()
@@ -123,6 +127,18 @@ var planNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 // The journal keys its records and files by it, so it must be safe as a file
 // name; the engine checks the same rule through this function.
 func ValidPlanName(name string) bool { return planNameRE.MatchString(name) }
+
+// ReservedPrefix starts the journal names the agent keeps for itself
+// (upshift.agent.poll-requests): a plan of that name would mix its records
+// with the agent's. Lint refuses it (UP038); the journal does not, since
+// the agent writes there.
+const ReservedPrefix = "upshift."
+
+// ReservedPlanName reports whether name is one of the agent's own journal
+// names, in any case (a journal directory may not tell the cases apart).
+func ReservedPlanName(name string) bool {
+	return strings.HasPrefix(strings.ToLower(name), ReservedPrefix)
+}
 
 // acknowledge downgrades the findings of rules the plan acknowledges.
 func (l *linter) acknowledge() hcl.Diagnostics {

@@ -118,7 +118,7 @@ var (
 		Fix:     "Remove the rule from acknowledge: the plan does not trigger it, and a stale acknowledgement would silently accept a future finding."}
 	rulePlanName = &Rule{ID: "UP038", Severity: SeverityError,
 		Summary: "Invalid plan name",
-		Fix:     "A plan's name is its identity in the journal, in file names and in URLs: letters, digits, '.', '_' and '-', starting with a letter or digit, at most 64 characters."}
+		Fix:     "A plan's name is its identity in the journal, in file names and in URLs: letters, digits, '.', '_' and '-', starting with a letter or digit, at most 64 characters; names starting with `upshift.` are the agent's own journals."}
 	ruleInAdvance = &Rule{ID: "UP039", Severity: SeverityWarning,
 		Summary: "Points of no return approved in advance",
 		Fix:     "approve_in_advance crosses these gates without anyone looking: keep it for unattended environments (a test cluster), and elsewhere use approve = [...], which counts only when the item is added in a commit after the run stopped at the gate."}

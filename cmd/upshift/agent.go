@@ -19,6 +19,7 @@ import (
 	"github.com/upshift-dev/upshift/agent/signature"
 	"github.com/upshift-dev/upshift/agent/webhook"
 	"github.com/upshift-dev/upshift/internal/engine"
+	"github.com/upshift-dev/upshift/internal/notify"
 	"github.com/upshift-dev/upshift/plan"
 )
 
@@ -77,8 +78,10 @@ plan's commit with the token in --commit-status-token-env, to
 --commit-status-api (default https://api.github.com or
 https://gitlab.com/api/v4) for --commit-status-repo (GitHub owner/repo,
 GitLab project ID or path; default: read from --repo), linking to
---status-url (default http://LISTEN/). Deliveries are retried with backoff
-and journaled (sent, failed, dropped); they never hold a step up.
+--status-url (default http://LISTEN/). With --commit-status the agent also
+posts each new or changed plan's read-only preflight report (Markdown) as a
+comment on its commit, once per plan content. Deliveries are retried with
+backoff and journaled (sent, failed, dropped); they never hold a step up.
 
 Secrets come from environment variables named by the *-env flags. SSH host
 keys are always checked against --ssh-known-hosts. The SSH user is the one
@@ -248,17 +251,24 @@ var agentCommand = &command{
 				return fail("environment variable %s (--admin-token-env) is not set", *adminEnv)
 			}
 		}
-		nd, err := nf.dispatcher(ctx, *repo, *listen, store, engine.Actor{Agent: cfg.Holder}, log)
+		nd, cd, err := nf.dispatcher(ctx, *repo, *listen, store, engine.Actor{Agent: cfg.Holder}, log)
 		if err != nil {
 			return fail("%v", err)
 		}
+		for _, d := range []*notify.Dispatcher{nd, cd} {
+			if d != nil {
+				defer func() {
+					wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), notifyWait)
+					defer cancel()
+					d.Close(wctx)
+				}()
+			}
+		}
 		if nd != nil {
 			cfg.Notify = nd
-			defer func() {
-				wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), notifyWait)
-				defer cancel()
-				nd.Close(wctx)
-			}()
+		}
+		if cd != nil {
+			cfg.Comments = cd
 		}
 		if *verify {
 			cfg.Verify = verifyHead

@@ -50,10 +50,11 @@ func (f *agentNotifyFlags) check() error {
 	return nil
 }
 
-// dispatcher builds the agent's receivers ("" error and nil: none). An
-// unset variable stops the agent: a receiver asked for and silently
-// missing would be a notification that never comes.
-func (f *agentNotifyFlags) dispatcher(ctx context.Context, repo, listen string, store engine.Store, actor engine.Actor, log *slog.Logger) (*notify.Dispatcher, error) {
+// dispatcher builds the agent's receivers (nil: none) and, with
+// --commit-status, the preflight report's commit comments on the same
+// forge (nil: none). An unset variable stops the agent: a receiver asked
+// for and silently missing would be a notification that never comes.
+func (f *agentNotifyFlags) dispatcher(ctx context.Context, repo, listen string, store engine.Store, actor engine.Actor, log *slog.Logger) (events, comments *notify.Dispatcher, err error) {
 	need := func(name, flagName string) (string, error) {
 		v, ok := os.LookupEnv(name)
 		if !ok || v == "" {
@@ -65,12 +66,12 @@ func (f *agentNotifyFlags) dispatcher(ctx context.Context, repo, listen string, 
 	if *f.webhookEnv != "" {
 		u, err := need(*f.webhookEnv, "--notify-webhook-env")
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		w := &notify.Webhook{URL: u, Source: "--notify-webhook-env " + *f.webhookEnv}
 		if *f.webhookSecretEnv != "" {
 			if w.Secret, err = need(*f.webhookSecretEnv, "--notify-webhook-secret-env"); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 		rs = append(rs, w)
@@ -78,14 +79,14 @@ func (f *agentNotifyFlags) dispatcher(ctx context.Context, repo, listen string, 
 	if *f.slackEnv != "" {
 		u, err := need(*f.slackEnv, "--notify-slack-env")
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		rs = append(rs, &notify.Slack{URL: u, Source: "--notify-slack-env " + *f.slackEnv})
 	}
 	if *f.status != "" {
 		tok, err := need(*f.statusTokenEnv, "--commit-status-token-env")
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		api := *f.statusAPI
 		if api == "" {
@@ -94,7 +95,7 @@ func (f *agentNotifyFlags) dispatcher(ctx context.Context, repo, listen string, 
 		r := *f.statusRepo
 		if r == "" {
 			if r = notify.RepoFromURL(repo); r == "" {
-				return nil, fmt.Errorf("--commit-status: cannot tell the repository from --repo; give --commit-status-repo")
+				return nil, nil, fmt.Errorf("--commit-status: cannot tell the repository from --repo; give --commit-status-repo")
 			}
 		}
 		base := *f.statusURL
@@ -103,11 +104,15 @@ func (f *agentNotifyFlags) dispatcher(ctx context.Context, repo, listen string, 
 		}
 		rs = append(rs, &notify.CommitStatus{Forge: *f.status, API: api, Repo: r, Token: tok,
 			TargetURL: func(plan string) string { return strings.TrimRight(base, "/") + "/?plan=" + url.QueryEscape(plan) }})
+		// Its own queue: a report waiting on a slow forge delays no status.
+		comments = notify.NewDispatcher([]notify.Receiver{&notify.CommitComment{Forge: *f.status, API: api, Repo: r, Token: tok}},
+			notify.Options{Logger: log, Record: engine.DeliveryRecorder(ctx, store, actor)})
+		log.Info("preflight reports", "receivers", strings.Join(comments.Receivers(), ", "))
 	}
 	if len(rs) == 0 {
-		return nil, nil
+		return nil, comments, nil
 	}
-	d := notify.NewDispatcher(rs, notify.Options{Logger: log, Record: engine.DeliveryRecorder(ctx, store, actor)})
-	log.Info("notifications", "receivers", strings.Join(d.Receivers(), ", "))
-	return d, nil
+	events = notify.NewDispatcher(rs, notify.Options{Logger: log, Record: engine.DeliveryRecorder(ctx, store, actor)})
+	log.Info("notifications", "receivers", strings.Join(events.Receivers(), ", "))
+	return events, comments, nil
 }

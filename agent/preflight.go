@@ -1,0 +1,157 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/upshift-dev/upshift/internal/engine"
+	"github.com/upshift-dev/upshift/internal/kongrelease"
+	"github.com/upshift-dev/upshift/internal/notify"
+	"github.com/upshift-dev/upshift/internal/preflight"
+	"github.com/upshift-dev/upshift/internal/preflight/rules"
+	"github.com/upshift-dev/upshift/plan"
+)
+
+// preflightTimeout bounds one plan's read-only preflight (as upshift
+// preflight's own).
+const preflightTimeout = 5 * time.Minute
+
+// preflightAt queues the read-only preflight of p (content digest) at
+// commit for a commit comment (Config.Comments), once per plan content:
+// not again in this process, and not after a restart when the journal's
+// last comment sent for the plan is for this content (the commit the agent
+// credits a plan with after a restart is the head's). A plan changed back
+// to an earlier content is reported again. It runs beside the engine,
+// never before it: a report never holds a step up. The caller holds a.mu.
+// ctx is the poll's: a lead lost or a stop ends the preflight, and the
+// next lead tries again.
+func (a *Agent) preflightAt(ctx context.Context, p *plan.Plan, digest, commit string) {
+	if a.cfg.Comments == nil || commit == "" {
+		return
+	}
+	if a.preflighted[p.Name] == digest {
+		return
+	}
+	a.preflighted[p.Name] = digest
+	a.obsWG.Add(1)
+	go func() {
+		defer a.obsWG.Done()
+		select {
+		case a.preflightSem <- struct{}{}:
+			defer func() { <-a.preflightSem }()
+			if a.postPreflight(ctx, p, digest, commit) {
+				return
+			}
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			a.mu.Lock()
+			if a.preflighted[p.Name] == digest {
+				delete(a.preflighted, p.Name) // not posted: the next lead does it
+			}
+			a.mu.Unlock()
+		}
+	}()
+}
+
+// postPreflight reports whether the report is handled: queued, or known
+// to be posted already.
+func (a *Agent) postPreflight(ctx context.Context, p *plan.Plan, digest, commit string) bool {
+	last, err := a.lastComment(ctx, p.Name)
+	switch {
+	case err != nil:
+		// Unknown is not "not posted": a second comment is noise, a
+		// missing one is what the next restart makes up for.
+		a.log.Warn("preflight comment: the journal cannot be read; not posted", "plan", p.Name, "commit", commit, "err", err)
+		return false
+	case last == short(digest):
+		a.log.Info("preflight comment already posted for this plan content", "plan", p.Name, "commit", commit)
+		return true
+	}
+	md := a.preflightMarkdown(ctx, p, commit)
+	if ctx.Err() != nil {
+		return false
+	}
+	a.cfg.Comments.Notify(notify.Event{ID: p.Name + "/preflight/" + short(digest) + "@" + short(commit), Event: notify.PreflightReport,
+		Plan: p.Name, Cluster: p.Cluster.Value, Commit: commit, Message: md, Time: a.cfg.Now()})
+	return true
+}
+
+// lastComment is the content digest (12 digits) of the last preflight
+// comment the journal holds as sent for plan name ("" none).
+func (a *Agent) lastComment(ctx context.Context, name string) (string, error) {
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	recs, err := a.cfg.Store.Records(rctx, name, 0)
+	if err != nil {
+		return "", fmt.Errorf("read the journal of %s: %w", name, err)
+	}
+	last := ""
+	for _, r := range recs {
+		d := r.Details
+		if r.Event != engine.EventNotification || d["event"] != notify.PreflightReport || d["result"] != notify.Sent {
+			continue
+		}
+		_, rest, _ := strings.Cut(d["event_id"], "/preflight/")
+		last, _, _ = strings.Cut(rest, "@")
+	}
+	return last, nil
+}
+
+// preflightMarkdown is p's preflight report as upshift preflight --format
+// markdown writes it, with the commit it is for. A report that cannot be
+// produced says what could not be read: never "clean".
+func (a *Agent) preflightMarkdown(ctx context.Context, p *plan.Plan, commit string) string {
+	var b bytes.Buffer
+	r, err := a.runPreflight(ctx, p)
+	if err == nil {
+		err = r.WriteMarkdown(&b)
+	}
+	if err != nil {
+		b.Reset()
+		fmt.Fprintf(&b, "### Upshift preflight: NOT clean: the report could not be produced\n\nPlan `%s`: %s\n",
+			p.Name, engine.RedactSecrets(err.Error()))
+	}
+	fmt.Fprintf(&b, "\n_Read-only preflight by the Upshift agent (%s) for commit %s._\n", a.cfg.Holder, short(commit))
+	return b.String()
+}
+
+// runPreflight runs what upshift preflight runs for p: X and Y as the
+// engine reaches them, the plan's checks on Y, its acknowledgements.
+func (a *Agent) runPreflight(ctx context.Context, p *plan.Plan) (*preflight.Report, error) {
+	x, y, err := engine.PreflightSides(p, a.cfg.LookupEnv)
+	if err != nil {
+		return nil, fmt.Errorf("the plan's sides cannot be read: %w", err)
+	}
+	from, errF := kongrelease.Parse(p.From.Version.Value)
+	to, errT := kongrelease.Parse(p.To.Version.Value)
+	if errF != nil || errT != nil {
+		return nil, fmt.Errorf("from.version and to.version must be versions")
+	}
+	o := preflight.Options{Plan: p.Name,
+		X: preflight.Side{Client: x.Client, DSN: x.DSN, Version: from},
+		Y: preflight.Side{Client: y.Client, DSN: y.DSN, Version: to}}
+	for _, c := range p.Checks {
+		if c.Expect == nil || c.Target.Value == "from" {
+			continue // a check on X meets no change
+		}
+		rc := rules.Check{Name: c.Name, BodyContains: c.Expect.BodyContains.Value, Headers: map[string]string{}}
+		for k, v := range c.Expect.Headers {
+			rc.Headers[k] = v.Value
+		}
+		o.Checks = append(o.Checks, rc)
+	}
+	for _, ack := range p.Acknowledge {
+		o.Acknowledge = append(o.Acknowledge, ack.Value)
+	}
+	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
+	defer cancel()
+	r, err := preflight.Run(ctx, o)
+	if err != nil {
+		return nil, fmt.Errorf("preflight: %w", err)
+	}
+	return r, nil
+}
