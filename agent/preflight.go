@@ -8,10 +8,8 @@ import (
 	"time"
 
 	"github.com/upshift-dev/upshift/internal/engine"
-	"github.com/upshift-dev/upshift/internal/kongrelease"
 	"github.com/upshift-dev/upshift/internal/notify"
 	"github.com/upshift-dev/upshift/internal/preflight"
-	"github.com/upshift-dev/upshift/internal/preflight/rules"
 	"github.com/upshift-dev/upshift/plan"
 )
 
@@ -119,33 +117,12 @@ func (a *Agent) preflightMarkdown(ctx context.Context, p *plan.Plan, commit stri
 	return b.String()
 }
 
-// runPreflight runs what upshift preflight runs for p: X and Y as the
-// engine reaches them, the plan's checks on Y, its acknowledgements.
+// runPreflight runs what upshift preflight and the engine's preflight
+// step run for p (engine.PreflightOptions).
 func (a *Agent) runPreflight(ctx context.Context, p *plan.Plan) (*preflight.Report, error) {
-	x, y, err := engine.PreflightSides(p, a.cfg.LookupEnv)
+	o, err := engine.PreflightOptions(p, a.cfg.LookupEnv)
 	if err != nil {
 		return nil, fmt.Errorf("the plan's sides cannot be read: %w", err)
-	}
-	from, errF := kongrelease.Parse(p.From.Version.Value)
-	to, errT := kongrelease.Parse(p.To.Version.Value)
-	if errF != nil || errT != nil {
-		return nil, fmt.Errorf("from.version and to.version must be versions")
-	}
-	o := preflight.Options{Plan: p.Name,
-		X: preflight.Side{Client: x.Client, DSN: x.DSN, Version: from},
-		Y: preflight.Side{Client: y.Client, DSN: y.DSN, Version: to}}
-	for _, c := range p.Checks {
-		if c.Expect == nil || c.Target.Value == "from" {
-			continue // a check on X meets no change
-		}
-		rc := rules.Check{Name: c.Name, BodyContains: c.Expect.BodyContains.Value, Headers: map[string]string{}}
-		for k, v := range c.Expect.Headers {
-			rc.Headers[k] = v.Value
-		}
-		o.Checks = append(o.Checks, rc)
-	}
-	for _, ack := range p.Acknowledge {
-		o.Acknowledge = append(o.Acknowledge, ack.Value)
 	}
 	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
 	defer cancel()
