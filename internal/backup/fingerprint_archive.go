@@ -3,7 +3,6 @@ package backup
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -94,19 +93,11 @@ func (af *archiveFingerprint) read(r io.Reader) error {
 func (af *archiveFingerprint) table(te archiveTable, r io.Reader) error {
 	t := af.tables[te.Name]
 	kind := kindOf(t.name)
-	drop := droppedColumns(t.name, t.cols)
+	plan := bodyPlan(t)
 	idCol := slices.Index(t.cols, "id")
-	var fks []int // column index of each foreign key, with its field name in fkNames
-	var fkNames []string
-	for _, f := range entityTables[t.name] {
-		if i := slices.Index(t.cols, f+"_id"); i >= 0 {
-			fks, fkNames = append(fks, i), append(fkNames, f)
-		}
-	}
 	br := bufio.NewReaderSize(r, 64<<10)
 	var fields [][]byte
-	var members []member
-	var long []byte
+	var long, body, scratch []byte
 	for {
 		row, err := br.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
@@ -131,38 +122,85 @@ func (af *archiveFingerprint) table(te archiveTable, r io.Reader) error {
 		if len(fields) != len(t.cols) {
 			return fmt.Errorf("archive data of %s: a row has %d fields, want %d", t.name, len(fields), len(t.cols))
 		}
-		members = members[:0]
-		for i, f := range fields {
-			if drop[t.cols[i]] || isCopyNull(f) {
+		body = append(body[:0], '{')
+		n := 0
+		for _, m := range plan {
+			f := fields[m.col]
+			if isCopyNull(f) {
 				continue
 			}
-			v, ok, err := copyValueJSON(t.types[i], copyUnescape(f))
-			if err != nil {
-				return fmt.Errorf("archive data of %s.%s: %w", t.name, t.cols[i], err)
+			mark := len(body)
+			if n > 0 {
+				body = append(body, ", "...)
 			}
-			if ok {
-				members = append(members, member{t.cols[i], v})
+			body = append(body, m.prefix...)
+			scratch = copyUnescape(scratch[:0], f)
+			var keep bool
+			if m.fk {
+				body, keep = appendJSONBString(append(body, `{"id": `...), scratch), true
+				body = append(body, '}')
+			} else if body, keep, err = appendValueJSON(body, m.typ, scratch); err != nil {
+				return fmt.Errorf("archive data of %s.%s: %w", t.name, t.cols[m.col], err)
 			}
+			if !keep {
+				body = body[:mark]
+				continue
+			}
+			n++
 		}
-		for j, i := range fks {
-			if f := fields[i]; !isCopyNull(f) {
-				var b strings.Builder
-				b.WriteString(`{"id": `)
-				writeJSONBString(&b, string(copyUnescape(f)))
-				b.WriteByte('}')
-				members = append(members, member{fkNames[j], b.String()})
-			}
-		}
+		body = append(body, '}')
 		if isCopyNull(fields[idCol]) {
 			return fmt.Errorf("archive data of %s: a row without id", t.name)
 		}
-		af.lines[kind] = append(af.lines[kind], line{kind: kind, id: string(copyUnescape(fields[idCol])), body: jsonbObject(members)})
+		af.lines[kind] = append(af.lines[kind], line{kind: kind, id: string(copyUnescape(scratch[:0], fields[idCol])), body: string(body)})
 		if err == io.EOF {
 			break
 		}
 	}
 	af.done[t.name] = true
 	return nil
+}
+
+// planMember is one member of a table's body: the column it comes from,
+// as a value of its type or as a foreign key {"id": ...}.
+type planMember struct {
+	prefix []byte // "key":
+	col    int
+	typ    string
+	fk     bool
+}
+
+// bodyPlan lists a table's body members in jsonb's key order (shorter
+// keys first, then bytewise), once per table.
+func bodyPlan(t entityTable) []planMember {
+	drop := droppedColumns(t.name, t.cols)
+	type keyed struct {
+		key string
+		m   planMember
+	}
+	var ks []keyed
+	for i, c := range t.cols {
+		if !drop[c] {
+			ks = append(ks, keyed{c, planMember{col: i, typ: t.types[i]}})
+		}
+	}
+	for _, f := range entityTables[t.name] {
+		if i := slices.Index(t.cols, f+"_id"); i >= 0 {
+			ks = append(ks, keyed{f, planMember{col: i, fk: true}})
+		}
+	}
+	sort.SliceStable(ks, func(i, j int) bool {
+		if len(ks[i].key) != len(ks[j].key) {
+			return len(ks[i].key) < len(ks[j].key)
+		}
+		return ks[i].key < ks[j].key
+	})
+	plan := make([]planMember, len(ks))
+	for i, k := range ks {
+		k.m.prefix = append(appendJSONBString(nil, []byte(k.key)), ": "...)
+		plan[i] = k.m
+	}
+	return plan
 }
 
 // complete returns the lines of the kinds whose every table was read from
@@ -185,31 +223,6 @@ func (af *archiveFingerprint) complete(ek entityKinds) map[string][]line {
 	return out
 }
 
-type member struct{ key, value string }
-
-// jsonbObject prints members as jsonb prints an object: keys shorter
-// first, then bytewise; ", " and ": " separators.
-func jsonbObject(ms []member) string {
-	sort.Slice(ms, func(i, j int) bool {
-		if len(ms[i].key) != len(ms[j].key) {
-			return len(ms[i].key) < len(ms[j].key)
-		}
-		return ms[i].key < ms[j].key
-	})
-	var b strings.Builder
-	b.WriteByte('{')
-	for i, m := range ms {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		writeJSONBString(&b, m.key)
-		b.WriteString(": ")
-		b.WriteString(m.value)
-	}
-	b.WriteByte('}')
-	return b.String()
-}
-
 func splitCopyRow(dst [][]byte, row []byte) [][]byte {
 	for {
 		i := bytes.IndexByte(row, '\t')
@@ -225,11 +238,10 @@ func isCopyNull(f []byte) bool { return len(f) == 2 && f[0] == '\\' && f[1] == '
 
 // copyUnescape undoes COPY's text-format escapes (\b \f \n \r \t \v \\,
 // \ooo octal, \xhh hex; any other \c is c).
-func copyUnescape(f []byte) []byte {
+func copyUnescape(out, f []byte) []byte {
 	if bytes.IndexByte(f, '\\') < 0 {
-		return f
+		return append(out, f...)
 	}
-	out := make([]byte, 0, len(f))
 	for i := 0; i < len(f); i++ {
 		c := f[i]
 		if c != '\\' || i+1 == len(f) {
@@ -290,88 +302,183 @@ func hexVal(c byte) int {
 
 var errArchiveValue = errors.New("a value the archive reader does not render")
 
-// copyValueJSON is a column's value, from its COPY text, as it appears in
-// the body: false when the body leaves it out (an empty array, a jsonb
-// null, {} or [] once its nulls are stripped).
-func copyValueJSON(typ string, v []byte) (string, bool, error) {
+// appendJSONBString appends s as a JSON string escaped as PostgreSQL's
+// escape_json does (writeJSONBString), bytewise: UTF-8's multibyte
+// sequences never hold a byte below 0x80.
+func appendJSONBString(dst, s []byte) []byte {
+	dst = append(dst, '"')
+	for _, c := range s {
+		switch {
+		case c == '"':
+			dst = append(dst, '\\', '"')
+		case c == '\\':
+			dst = append(dst, '\\', '\\')
+		case c == '\b':
+			dst = append(dst, '\\', 'b')
+		case c == '\f':
+			dst = append(dst, '\\', 'f')
+		case c == '\n':
+			dst = append(dst, '\\', 'n')
+		case c == '\r':
+			dst = append(dst, '\\', 'r')
+		case c == '\t':
+			dst = append(dst, '\\', 't')
+		case c < 0x20:
+			dst = append(dst, '\\', 'u', '0', '0', "0123456789abcdef"[c>>4], "0123456789abcdef"[c&15])
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return append(dst, '"')
+}
+
+// appendValueJSON appends a column's value, from its COPY text, as it
+// appears in the body; false when the body leaves it out (an empty array,
+// a jsonb null, {} or [] once its nulls are stripped), dst then unchanged
+// up to its length on entry.
+func appendValueJSON(dst []byte, typ string, v []byte) ([]byte, bool, error) {
 	switch typ {
 	case "uuid", "text", "character varying":
-		var b strings.Builder
-		writeJSONBString(&b, string(v))
-		return b.String(), true, nil
+		return appendJSONBString(dst, v), true, nil
 	case "integer", "bigint", "smallint":
 		if len(v) == 0 || strings.Trim(string(v), "-0123456789") != "" {
-			return "", false, errArchiveValue
+			return dst, false, errArchiveValue
 		}
-		return string(v), true, nil
+		return append(dst, v...), true, nil
 	case "boolean":
 		switch string(v) {
 		case "t":
-			return "true", true, nil
+			return append(dst, "true"...), true, nil
 		case "f":
-			return "false", true, nil
+			return append(dst, "false"...), true, nil
 		}
-		return "", false, errArchiveValue
+		return dst, false, errArchiveValue
 	case "jsonb":
-		s := string(v)
-		if s == "{}" || s == "[]" {
-			return "", false, nil
+		if s := string(v); s == "{}" || s == "[]" || s == "null" {
+			return dst, false, nil
 		}
-		if !strings.Contains(s, "null") {
-			return s, true, nil // jsonb's own printing, without nulls to strip
+		if !bytes.Contains(v, []byte("null")) {
+			return append(dst, v...), true, nil // jsonb's own printing, no null to strip
 		}
-		d := json.NewDecoder(bytes.NewReader(v))
-		d.UseNumber()
-		var x any
-		if err := d.Decode(&x); err != nil {
-			return "", false, errArchiveValue
+		mark := len(dst)
+		out, rest, err := stripJSONBNulls(dst, v)
+		if err != nil || len(rest) != 0 {
+			return dst[:mark], false, errArchiveValue
 		}
-		stripNulls(x)
-		switch y := x.(type) {
-		case nil:
-			return "", false, nil
-		case map[string]any:
-			if len(y) == 0 {
-				return "", false, nil
-			}
-		case []any:
-			if len(y) == 0 {
-				return "", false, nil
-			}
+		if s := string(out[mark:]); s == "{}" || s == "[]" || s == "null" {
+			return out[:mark], false, nil
 		}
-		var b strings.Builder
-		if err := writeJSONB(&b, x); err != nil {
-			return "", false, errArchiveValue
-		}
-		return b.String(), true, nil
+		return out, true, nil
 	case "text[]", "uuid[]", "character varying[]":
-		return arrayJSON(v, false)
+		return appendArrayJSON(dst, v, false)
 	case "jsonb[]":
-		return arrayJSON(v, true)
+		return appendArrayJSON(dst, v, true)
 	}
-	return "", false, errArchiveValue
+	return dst, false, errArchiveValue
 }
 
-// arrayJSON renders a one-dimensional array literal as array_out prints it
-// ({a,"b c",NULL}) as to_jsonb does (["a", "b c", null]); {} is left out.
-// Elements are strings, or jsonb values (with null members stripped, as
-// the body's jsonb_strip_nulls does at every depth).
-func arrayJSON(v []byte, jsonb bool) (string, bool, error) {
+// stripJSONBNulls appends the jsonb text v (as jsonb prints it) with the
+// object members whose value is null removed at every depth, as
+// jsonb_strip_nulls does (nulls in arrays stay), and returns the rest of
+// v after the value. It reads only jsonb's own printing.
+func stripJSONBNulls(dst, v []byte) ([]byte, []byte, error) {
+	if len(v) == 0 {
+		return dst, v, errArchiveValue
+	}
+	switch v[0] {
+	case '{', '[':
+		obj := v[0] == '{'
+		end := byte(']')
+		if obj {
+			end = '}'
+		}
+		dst = append(dst, v[0])
+		v = v[1:]
+		if len(v) > 0 && v[0] == end {
+			return append(dst, end), v[1:], nil
+		}
+		n := 0
+		for {
+			mark := len(dst)
+			if n > 0 {
+				dst = append(dst, ", "...)
+			}
+			if obj {
+				k, rest, err := jsonString(v)
+				if err != nil || !bytes.HasPrefix(rest, []byte(": ")) {
+					return dst, v, errArchiveValue
+				}
+				dst = append(append(dst, k...), ": "...)
+				v = rest[2:]
+			}
+			var err error
+			vstart := len(dst)
+			if dst, v, err = stripJSONBNulls(dst, v); err != nil {
+				return dst, v, err
+			}
+			if obj && string(dst[vstart:]) == "null" {
+				dst = dst[:mark]
+			} else {
+				n++
+			}
+			switch {
+			case len(v) > 0 && v[0] == end:
+				return append(dst, end), v[1:], nil
+			case bytes.HasPrefix(v, []byte(", ")):
+				v = v[2:]
+			default:
+				return dst, v, errArchiveValue
+			}
+		}
+	case '"':
+		s, rest, err := jsonString(v)
+		return append(dst, s...), rest, err
+	}
+	i := bytes.IndexAny(v, ",}]")
+	if i < 0 {
+		i = len(v)
+	}
+	return append(dst, v[:i]...), v[i:], nil // a number, true, false or null
+}
+
+// jsonString returns the JSON string at the start of v and the rest.
+func jsonString(v []byte) ([]byte, []byte, error) {
+	if len(v) == 0 || v[0] != '"' {
+		return nil, v, errArchiveValue
+	}
+	for i := 1; i < len(v); i++ {
+		switch v[i] {
+		case '\\':
+			i++
+		case '"':
+			return v[:i+1], v[i+1:], nil
+		}
+	}
+	return nil, v, errArchiveValue
+}
+
+// appendArrayJSON renders a one-dimensional array literal as array_out
+// prints it ({a,"b c",NULL}) as to_jsonb does (["a", "b c", null]); {} is
+// left out. Elements are strings, or jsonb values (with null members
+// stripped, as the body's jsonb_strip_nulls does at every depth).
+func appendArrayJSON(dst, v []byte, jsonb bool) ([]byte, bool, error) {
 	if len(v) < 2 || v[0] != '{' || v[len(v)-1] != '}' {
-		return "", false, errArchiveValue // bounds decoration or not an array
+		return dst, false, errArchiveValue // bounds decoration or not an array
 	}
 	body := v[1 : len(v)-1]
 	if len(body) == 0 {
-		return "", false, nil
+		return dst, false, nil
 	}
-	var b strings.Builder
-	b.WriteByte('[')
+	mark := len(dst)
+	dst = append(dst, '[')
+	var elem []byte
 	for n := 0; ; n++ {
 		if n > 0 {
-			b.WriteString(", ")
+			dst = append(dst, ", "...)
 		}
-		var elem []byte
-		if len(body) > 0 && body[0] == '"' {
+		quoted := len(body) > 0 && body[0] == '"'
+		if quoted {
+			elem = elem[:0]
 			i := 1
 			for ; i < len(body) && body[i] != '"'; i++ {
 				if body[i] == '\\' {
@@ -382,12 +489,9 @@ func arrayJSON(v []byte, jsonb bool) (string, bool, error) {
 				}
 			}
 			if i >= len(body) {
-				return "", false, errArchiveValue
+				return dst[:mark], false, errArchiveValue
 			}
 			body = body[i+1:]
-			if err := writeElem(&b, elem, jsonb); err != nil {
-				return "", false, err
-			}
 		} else {
 			i := bytes.IndexByte(body, ',')
 			if i < 0 {
@@ -395,40 +499,28 @@ func arrayJSON(v []byte, jsonb bool) (string, bool, error) {
 			}
 			elem, body = body[:i], body[i:]
 			if bytes.ContainsAny(elem, "{}\"\\") {
-				return "", false, errArchiveValue // a nested array
+				return dst[:mark], false, errArchiveValue // a nested array
 			}
-			if string(elem) == "NULL" {
-				b.WriteString("null")
-			} else if err := writeElem(&b, elem, jsonb); err != nil {
-				return "", false, err
+		}
+		switch {
+		case !quoted && string(elem) == "NULL":
+			dst = append(dst, "null"...)
+		case jsonb:
+			var rest []byte
+			var err error
+			if dst, rest, err = stripJSONBNulls(dst, elem); err != nil || len(rest) != 0 {
+				return dst[:mark], false, errArchiveValue
 			}
+		default:
+			dst = appendJSONBString(dst, elem)
 		}
 		if len(body) == 0 {
 			break
 		}
 		if body[0] != ',' {
-			return "", false, errArchiveValue
+			return dst[:mark], false, errArchiveValue
 		}
 		body = body[1:]
 	}
-	b.WriteByte(']')
-	return b.String(), true, nil
-}
-
-func writeElem(b *strings.Builder, elem []byte, jsonb bool) error {
-	if !jsonb {
-		writeJSONBString(b, string(elem))
-		return nil
-	}
-	d := json.NewDecoder(bytes.NewReader(elem))
-	d.UseNumber()
-	var x any
-	if err := d.Decode(&x); err != nil {
-		return errArchiveValue
-	}
-	stripNulls(x)
-	if err := writeJSONB(b, x); err != nil {
-		return errArchiveValue
-	}
-	return nil
+	return append(dst, ']'), true, nil
 }

@@ -42,7 +42,7 @@ func TestArchiveFingerprintEqualsLive(t *testing.T) {
 				UPDATE routes SET headers = '{"x-a": ["v\"1", "line\nbreak", null], "x-b": null, "x-c": {}}', paths = ARRAY['~/orders/\d+$', '/a b'],
 					hosts = '{}', sources = ARRAY['{"ip": "10.0.0.1", "port": null}', NULL]::jsonb[], destinations = '{}', snis = ARRAY[NULL, 'x']::text[] WHERE name = 'orders-r';
 				UPDATE consumers SET custom_id = E'b\\-2\ttab\r' WHERE custom_id = 'b-2';
-				UPDATE plugins SET config = config || '{"nested": {"n": null, "e": {}, "l": [null, 1.50, 1e3]}, "s": "null"}' WHERE name = 'cors';
+				UPDATE plugins SET config = config || '{"nested": {"n": null, "e": {}, "l": [null, 1.50, 1e3, {"a": null, "b": "x"}, [null]]}, "s": "null", "q": "a\"null\\", "z": {"y": null}}' WHERE name = 'cors';
 				UPDATE plugins SET config = '{}' WHERE name = 'prometheus'`)
 
 			dir := t.TempDir()
