@@ -20,9 +20,11 @@ import (
 // in one run, each operation next to its plain PostgreSQL counterpart:
 //
 //	pg_dump_ms        plain pg_dump -Fc
-//	backup_ms         Backup (snapshot, schema_meta, fingerprint, pg_dump, SHA-256, manifest)
+//	backup_ms         Backup (snapshot, schema_meta, pg_dump, SHA-256 and fingerprint of its output, manifest)
+//	backup_sql_ms     Backup with the fingerprint read by SQL on the snapshot (before 7567113; the fallback)
 //	verify_ms         Verify (scratch restore, counts, schema_meta, fingerprint, drop)
 //	ratio_backup      backup_ms / pg_dump_ms              (target ≤ 1.2)
+//	ratio_backup_sql  backup_sql_ms / pg_dump_ms
 //	ratio_verified    (backup_ms + verify_ms) / pg_dump_ms
 //	pg_restore_ms     plain pg_restore into a new database
 //	restore_ms        Restore into a new database (checksum, header, marker, pg_restore)
@@ -72,7 +74,7 @@ func benchBackup(b *testing.B, dsn string, node *kongsim.Node, entities int64) {
 		client = kongClient(b, node)
 	}
 	c, _ := parseConn(dsn)
-	var sum [8]time.Duration
+	var sum [9]time.Duration
 	timeIt := func(i int, f func() error) {
 		start := time.Now()
 		if err := f(); err != nil {
@@ -96,6 +98,15 @@ func benchBackup(b *testing.B, dsn string, node *kongsim.Node, entities int64) {
 			v, err := Verify(ctx, m, pg.AdminDSN())
 			if err == nil && !v.OK {
 				err = fmt.Errorf("verification failed: %s", v.Reason)
+			}
+			return err
+		})
+		timeIt(8, func() (err error) {
+			fingerprintFromArchive = false
+			defer func() { fingerprintFromArchive = true }()
+			m, err := Backup(ctx, Options{DSN: dsn, Dir: dir, Plan: "bench-sql", Now: func() time.Time { return time.Now().Add(time.Duration(i) * time.Second) }})
+			if err == nil && m.Fingerprint.Entities() != entities {
+				err = fmt.Errorf("backup counts %d entities, want %d", m.Fingerprint.Entities(), entities)
 			}
 			return err
 		})
@@ -135,6 +146,8 @@ func benchBackup(b *testing.B, dsn string, node *kongsim.Node, entities int64) {
 	b.ReportMetric(ms(sum[1]), "backup_ms")
 	b.ReportMetric(ms(sum[2]), "verify_ms")
 	b.ReportMetric(ms(sum[1])/ms(sum[0]), "ratio_backup")
+	b.ReportMetric(ms(sum[8]), "backup_sql_ms")
+	b.ReportMetric(ms(sum[8])/ms(sum[0]), "ratio_backup_sql")
 	b.ReportMetric((ms(sum[1])+ms(sum[2]))/ms(sum[0]), "ratio_verified")
 	b.ReportMetric(ms(sum[3]), "pg_restore_ms")
 	b.ReportMetric(ms(sum[4]), "restore_ms")
