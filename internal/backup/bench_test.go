@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -19,9 +20,11 @@ import (
 // in one run, each operation next to its plain PostgreSQL counterpart:
 //
 //	pg_dump_ms        plain pg_dump -Fc
-//	backup_ms         Backup (snapshot, schema_meta, fingerprint, pg_dump, SHA-256, manifest)
+//	backup_ms         Backup (snapshot, schema_meta, pg_dump, SHA-256 and fingerprint of its output, manifest)
+//	backup_sql_ms     Backup with the fingerprint read by SQL on the snapshot (before 7567113; the fallback)
 //	verify_ms         Verify (scratch restore, counts, schema_meta, fingerprint, drop)
 //	ratio_backup      backup_ms / pg_dump_ms              (target ≤ 1.2)
+//	ratio_backup_sql  backup_sql_ms / pg_dump_ms
 //	ratio_verified    (backup_ms + verify_ms) / pg_dump_ms
 //	pg_restore_ms     plain pg_restore into a new database
 //	restore_ms        Restore into a new database (checksum, header, marker, pg_restore)
@@ -71,7 +74,7 @@ func benchBackup(b *testing.B, dsn string, node *kongsim.Node, entities int64) {
 		client = kongClient(b, node)
 	}
 	c, _ := parseConn(dsn)
-	var sum [8]time.Duration
+	var sum [9]time.Duration
 	timeIt := func(i int, f func() error) {
 		start := time.Now()
 		if err := f(); err != nil {
@@ -95,6 +98,15 @@ func benchBackup(b *testing.B, dsn string, node *kongsim.Node, entities int64) {
 			v, err := Verify(ctx, m, pg.AdminDSN())
 			if err == nil && !v.OK {
 				err = fmt.Errorf("verification failed: %s", v.Reason)
+			}
+			return err
+		})
+		timeIt(8, func() (err error) {
+			fingerprintFromArchive = false
+			defer func() { fingerprintFromArchive = true }()
+			m, err := Backup(ctx, Options{DSN: dsn, Dir: dir, Plan: "bench-sql", Now: func() time.Time { return time.Now().Add(time.Duration(i) * time.Second) }})
+			if err == nil && m.Fingerprint.Entities() != entities {
+				err = fmt.Errorf("backup counts %d entities, want %d", m.Fingerprint.Entities(), entities)
 			}
 			return err
 		})
@@ -134,6 +146,8 @@ func benchBackup(b *testing.B, dsn string, node *kongsim.Node, entities int64) {
 	b.ReportMetric(ms(sum[1]), "backup_ms")
 	b.ReportMetric(ms(sum[2]), "verify_ms")
 	b.ReportMetric(ms(sum[1])/ms(sum[0]), "ratio_backup")
+	b.ReportMetric(ms(sum[8]), "backup_sql_ms")
+	b.ReportMetric(ms(sum[8])/ms(sum[0]), "ratio_backup_sql")
 	b.ReportMetric((ms(sum[1])+ms(sum[2]))/ms(sum[0]), "ratio_verified")
 	b.ReportMetric(ms(sum[3]), "pg_restore_ms")
 	b.ReportMetric(ms(sum[4]), "restore_ms")
@@ -144,15 +158,16 @@ func benchBackup(b *testing.B, dsn string, node *kongsim.Node, entities int64) {
 }
 
 // BenchmarkBackupPhases takes Backup's DB-mode steps apart, one after the
-// other (Backup runs the reading of the snapshot in parallel with pg_dump),
-// next to plain pg_dump -Fc, on the 10,010-entity database, to show where
-// a backup's time goes beyond pg_dump's:
+// other, next to plain pg_dump -Fc, on the 10,010-entity database, to show
+// where a backup's time goes beyond pg_dump's:
 //
 //	pg_dump_ms        plain pg_dump -Fc -f (pg_dump fsyncs the file)
 //	connect_ms        connect, REPEATABLE READ transaction, pg_export_snapshot
-//	schema_ms         schema_meta read
-//	fingerprint_ms    FingerprintDB on the snapshot
-//	dump_ms           pg_dump -Fc --snapshot through SHA-256 into the file, fsync
+//	schema_ms         schema_meta read, entity tables' columns looked up
+//	fingerprint_ms    FingerprintDB on the snapshot: the second read of the
+//	                  database that Backup no longer makes (for comparison)
+//	dump_ms           pg_dump -Fc --snapshot through SHA-256 and the archive
+//	                  reader (the fingerprint) into the file, fsync
 //	finish_ms         archive header check, rename, manifest written and fsynced
 //
 // Run: go test -run '^$' -bench BackupPhases -benchtime 5x ./internal/backup/
@@ -190,6 +205,10 @@ func BenchmarkBackupPhases(b *testing.B) {
 		if _, err := kong.ReadSchemaFrom(ctx, tx); err != nil {
 			b.Fatal(err)
 		}
+		ek, err := readEntityKinds(ctx, tx)
+		if err != nil {
+			b.Fatal(err)
+		}
 		lap(2, &start)
 		fp, err := FingerprintDB(ctx, tx)
 		if err != nil || fp.Entities() != 10010 {
@@ -197,8 +216,18 @@ func BenchmarkBackupPhases(b *testing.B) {
 		}
 		lap(3, &start)
 		path := filepath.Join(dir, fmt.Sprintf("b-%d.dump", i))
-		if _, _, err := pgDumpTo(ctx, c, snapshot, path+".partial"); err != nil {
-			b.Fatal(err)
+		af := newArchiveFingerprint(ek, "public")
+		pr, pw := io.Pipe()
+		parsed := make(chan error, 1)
+		go func() { parsed <- af.read(pr) }()
+		_, _, err = pgDumpTo(ctx, c, snapshot, path+".partial", pw)
+		pw.CloseWithError(err)
+		if perr := <-parsed; err != nil || perr != nil {
+			b.Fatal(err, perr)
+		}
+		afp, err := ek.fingerprint(ctx, noQuerier{}, af.complete(ek))
+		if err != nil || afp.Hash != fp.Hash {
+			b.Fatalf("archive fingerprint %s (%v), database %s", afp.Hash, err, fp.Hash)
 		}
 		lap(4, &start)
 		if _, err := ReadArchiveVersion(path + ".partial"); err != nil {

@@ -114,6 +114,29 @@ func FingerprintDB(ctx context.Context, q Querier) (Fingerprint, error) {
 			q = tx
 		}
 	}
+	ek, err := readEntityKinds(ctx, q)
+	if err != nil {
+		return Fingerprint{}, err
+	}
+	return ek.fingerprint(ctx, q, nil)
+}
+
+// entityTable is an entity table of the current schema, with its columns
+// and their types (format_type) in column order.
+type entityTable struct {
+	name        string
+	cols, types []string
+}
+
+// entityKinds are the fingerprint's kinds present in a database, sorted,
+// with their tables.
+type entityKinds struct {
+	kinds  []string
+	byKind map[string][]entityTable
+}
+
+// readEntityKinds looks up which entity tables exist, with their columns.
+func readEntityKinds(ctx context.Context, q Querier) (entityKinds, error) {
 	names := make([]string, 0, len(entityTables))
 	for t := range entityTables {
 		names = append(names, t)
@@ -125,41 +148,58 @@ func FingerprintDB(ctx context.Context, q Querier) (Fingerprint, error) {
 		WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p') AND c.relname = ANY($1)
 		ORDER BY c.relname`, names)
 	if err != nil {
-		return Fingerprint{}, fmt.Errorf("fingerprint: list entity tables: %w", err)
+		return entityKinds{}, fmt.Errorf("fingerprint: list entity tables: %w", err)
 	}
-	type tbl struct {
-		name        string
-		cols, types []string
-	}
-	tables, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (tbl, error) {
-		var t tbl
+	tables, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (entityTable, error) {
+		var t entityTable
 		return t, r.Scan(&t.name, &t.cols, &t.types)
 	})
 	if err != nil {
-		return Fingerprint{}, fmt.Errorf("fingerprint: list entity tables: %w", err)
+		return entityKinds{}, fmt.Errorf("fingerprint: list entity tables: %w", err)
 	}
-	byKind := map[string][]tbl{}
-	var kinds []string
+	ek := entityKinds{byKind: map[string][]entityTable{}}
 	for _, t := range tables {
-		if t.name == "vaults_beta" && slices.ContainsFunc(tables, func(o tbl) bool { return o.name == "sm_vaults" }) {
+		if t.name == "vaults_beta" && slices.ContainsFunc(tables, func(o entityTable) bool { return o.name == "sm_vaults" }) {
 			continue // between 3.0's up and its teardown both hold the same vaults
 		}
 		k := kindOf(t.name)
-		if byKind[k] == nil {
-			kinds = append(kinds, k)
+		if ek.byKind[k] == nil {
+			ek.kinds = append(ek.kinds, k)
 		}
-		byKind[k] = append(byKind[k], t)
+		ek.byKind[k] = append(ek.byKind[k], t)
 	}
-	sort.Strings(kinds) // bytewise, as the lines are sorted
+	sort.Strings(ek.kinds) // bytewise, as the lines are sorted
+	return ek, nil
+}
+
+// fingerprint hashes every kind: those in read from their lines (already
+// sorted by id, as the archive gave them), the others by one ordered query
+// per kind on q.
+func (ek entityKinds) fingerprint(ctx context.Context, q Querier, read map[string][]line) (Fingerprint, error) {
 	fp := Fingerprint{Counts: map[string]int64{}}
 	h := sha256.New()
 	first := true
-	for _, k := range kinds {
+	for _, k := range ek.kinds {
+		n := int64(0)
+		if lines, ok := read[k]; ok {
+			for _, l := range lines {
+				if !first {
+					h.Write([]byte{'\n'})
+				}
+				first = false
+				h.Write([]byte(k + "\t" + l.id + "\t" + l.body))
+				n++
+			}
+			if n > 0 {
+				fp.Counts[k] = n
+			}
+			continue
+		}
 		var parts []string
 		order := "t.id"
-		for _, t := range byKind[k] {
+		for _, t := range ek.byKind[k] {
 			parts = append(parts, fmt.Sprintf("SELECT t.id::text, %s::text FROM %s AS t", rowBody(t.name, t.cols, t.types), pgx.Identifier{t.name}.Sanitize()))
-			if i := slices.Index(t.cols, "id"); i < 0 || t.types[i] != "uuid" || len(byKind[k]) > 1 {
+			if i := slices.Index(t.cols, "id"); i < 0 || t.types[i] != "uuid" || len(ek.byKind[k]) > 1 {
 				order = `1 COLLATE "C"`
 			}
 		}
@@ -168,7 +208,6 @@ func FingerprintDB(ctx context.Context, q Querier) (Fingerprint, error) {
 			return Fingerprint{}, fmt.Errorf("fingerprint %s: %w", k, err)
 		}
 		var id, body []byte
-		n := int64(0)
 		_, err = pgx.ForEachRow(rows, []any{&id, &body}, func() error {
 			if !first {
 				h.Write([]byte{'\n'})
