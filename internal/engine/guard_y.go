@@ -10,9 +10,9 @@ import (
 )
 
 // preparatory steps act on nothing of Y's: the guard, X's freeze hook and
-// X's backup.
+// X's backup, and the rehearsal on a scratch copy of it.
 func preparatory(step string) bool {
-	return step == "guard" || step == "freeze" || step == "backup"
+	return step == "guard" || step == "freeze" || step == "backup" || step == "rehearse"
 }
 
 // guardYProblems: before a run acts, Y must not carry traffic, and must not
