@@ -34,6 +34,9 @@ type rehearseWorld struct {
 	dsnX string
 	src  string        // the plan's text
 	wait time.Duration // the engine's WaitTimeout (30 s when 0)
+	// partTimeout, when set, bounds each part of an observation (a
+	// kongsim X holding 100,000 plugins answers slowly on a loaded machine).
+	partTimeout time.Duration
 }
 
 func newRehearseWorld(t testing.TB, n int) *rehearseWorld {
@@ -105,7 +108,15 @@ func (w *rehearseWorld) apply(t testing.TB, p *plan.Plan) Outcome {
 	if wait == 0 {
 		wait = 30 * time.Second
 	}
-	e, err := New(Config{Plan: p, Store: w.store, Holder: "test", Drain: -1, WaitTimeout: wait,
+	var drv *Drivers
+	if w.partTimeout > 0 {
+		var err error
+		if drv, err = BuildDrivers(p, os.LookupEnv); err != nil {
+			t.Fatal(err)
+		}
+		drv.Observer.PartTimeout = w.partTimeout
+	}
+	e, err := New(Config{Plan: p, Store: w.store, Holder: "test", Drain: -1, WaitTimeout: wait, Drivers: drv,
 		RetryBase: 50 * time.Millisecond, PollInterval: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -121,8 +132,18 @@ func (w *rehearseWorld) apply(t testing.TB, p *plan.Plan) Outcome {
 // what it was (read from the database, not from the journal).
 func (w *rehearseWorld) xUntouched(t testing.TB, before kong.SchemaState) {
 	t.Helper()
+	// X rebuilds after the crash world's Admin API writes: let it settle.
 	admin, _, _ := w.fleet.URLs("x")
-	waitStatus(t, admin+"/", 200)
+	for deadline := time.Now().Add(5 * time.Minute); ; {
+		got, err := httpGet(admin + "/")
+		if err == nil && got == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("X's GET /: %d %v", got, err)
+		}
+		time.Sleep(time.Second) // polling with a deadline
+	}
 	if !w.fleet.Running("x") || w.fleet.Running("y") {
 		t.Fatalf("X should still run and Y not: x %v y %v", w.fleet.Running("x"), w.fleet.Running("y"))
 	}
@@ -287,7 +308,19 @@ func TestRehearse100k(t *testing.T) {
 	t.Logf("load average at the start: %s", load())
 	seedStart := time.Now()
 	w := newRehearseWorld(t, 100000)
-	w.wait = 10 * time.Minute
+	w.wait, w.partTimeout = 10*time.Minute, 2*time.Minute
+	// X rebuilds after the crash world's Admin API writes: let it settle.
+	admin, _, _ := w.fleet.URLs("x")
+	for deadline := time.Now().Add(5 * time.Minute); ; {
+		got, err := httpGet(admin + "/")
+		if err == nil && got == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("X's GET /: %d %v", got, err)
+		}
+		time.Sleep(time.Second) // polling with a deadline
+	}
 	t.Logf("world with 100,000 rate-limiting plugins seeded and X started in %s; load %s", time.Since(seedStart).Round(time.Millisecond), load())
 	out := w.apply(t, w.withPlan(t, "10m", ""))
 	if out.Condition.Reason == ReasonPreconditionFail && strings.Contains(out.Condition.Message, "exceeds max_downtime") {
