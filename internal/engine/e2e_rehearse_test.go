@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/upshift-dev/upshift/internal/backup"
 	"github.com/upshift-dev/upshift/internal/kong"
 	"github.com/upshift-dev/upshift/internal/kongrelease"
 	"github.com/upshift-dev/upshift/internal/kongsim"
@@ -351,4 +352,62 @@ func TestRehearse100k(t *testing.T) {
 		took["stop_from"], took["migrations_up"], took["migrations_finish"], took["start_to"])
 	t.Logf("rehearse step %s (backup step %s) vs the migration steps' own %s; load average at the end: %s",
 		took["rehearse"], took["backup"], took["migrations_up"]+took["migrations_finish"], load())
+}
+
+// TestRehearse100kMigrations is the by-hand measurement without kongsim
+// nodes (UPSHIFT_REHEARSE_100K=1): 100,000 rate-limiting plugins on
+// 3.5.0, a pg_dump backup, the rehearsal (test restore, checked, then
+// kong migrations up and finish on it, dropped), and then the same
+// migrations on the original database, as in place runs them: the
+// rehearsal's figures and time against the migrations' own.
+func TestRehearse100kMigrations(t *testing.T) {
+	if os.Getenv("UPSHIFT_REHEARSE_100K") == "" {
+		t.Skip("by hand: UPSHIFT_REHEARSE_100K=1 go test -run TestRehearse100kMigrations -timeout 90m ./internal/engine/")
+	}
+	ctx := context.Background()
+	load := func() string { b, _ := os.ReadFile("/proc/loadavg"); return strings.TrimSpace(string(b)) }
+	pg := testenv.Postgres(t)
+	dsn := pg.NewDatabase(t)
+	if code, out, errOut, err := kongsim.Migrate(ctx, dsn, "3.5.0", "bootstrap"); err != nil || code != 0 {
+		t.Fatalf("bootstrap: %d %v %s %s", code, err, out, errOut)
+	}
+	start := time.Now()
+	if _, err := kongsim.Seed(ctx, dsn, "3.5.0", kongsim.SeedSpec{Consumers: 100000, RateLimiting: 100000}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("seeded 100,000 rate-limiting plugins in %s; load %s", time.Since(start).Round(time.Millisecond), load())
+	d := &backup.Driver{VerifyDSN: pg.AdminDSN(), Options: backup.Options{Dir: t.TempDir(), Plan: "p", KongVersion: "3.5.0", DSN: dsn}}
+	start = time.Now()
+	m, err := backup.Backup(ctx, d.Options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	kongArgv := []string{"env", "KONG_VERSION=3.6.1", kongsimKong(t)}
+	start = time.Now()
+	var res Rehearsal
+	err = d.Rehearse(ctx, m, func(ctx context.Context, scratch string) error {
+		var err error
+		res, err = Rehearse(ctx, RehearseOptions{Kong: kongArgv, DSN: scratch, Real: []string{dsn}, To: kongrelease.MustParse("3.6.1")})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rehearsal := time.Since(start)
+	t.Logf("backup %s; rehearsal %s in all: %s; load %s", took.Round(time.Millisecond), rehearsal.Round(time.Millisecond), res.Summary(), load())
+	db, err := kong.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var own [2]time.Duration
+	for i, cmd := range []string{"up", "finish"} {
+		r, err := (&kong.Command{Argv: kongArgv, DB: db}).Run(ctx, "migrations", cmd)
+		if err != nil {
+			t.Fatalf("migrations %s: %v\n%s%s", cmd, err, r.Stdout, r.Stderr)
+		}
+		own[i] = r.Duration.Round(time.Millisecond)
+	}
+	t.Logf("the migrations on the original database: up %s, finish %s (sum %s) against the rehearsal's up %s, finish %s; load %s",
+		own[0], own[1], own[0]+own[1], res.Up, res.Finish, load())
 }
