@@ -305,10 +305,17 @@ func TestRehearse100k(t *testing.T) {
 	if os.Getenv("UPSHIFT_REHEARSE_100K") == "" {
 		t.Skip("by hand: UPSHIFT_REHEARSE_100K=1 go test -run TestRehearse100k -timeout 90m ./internal/engine/")
 	}
+	// UPSHIFT_REHEARSE_100K=N (N > 1) seeds N plugins instead: kongsim's
+	// GET / reads every plugin row (enabled_in_cluster), and at 100,000
+	// it answers after the engine's Admin API client gives up (10 s).
+	n := 100000
+	if v, err := strconv.Atoi(os.Getenv("UPSHIFT_REHEARSE_100K")); err == nil && v > 1 {
+		n = v
+	}
 	load := func() string { b, _ := os.ReadFile("/proc/loadavg"); return strings.TrimSpace(string(b)) }
-	t.Logf("load average at the start: %s", load())
+	t.Logf("load average at the start: %s; %d rate-limiting plugins", load(), n)
 	seedStart := time.Now()
-	w := newRehearseWorld(t, 100000)
+	w := newRehearseWorld(t, n)
 	w.wait, w.partTimeout = 10*time.Minute, 2*time.Minute
 	// X rebuilds after the crash world's Admin API writes: let it settle.
 	admin, _, _ := w.fleet.URLs("x")
@@ -322,7 +329,7 @@ func TestRehearse100k(t *testing.T) {
 		}
 		time.Sleep(time.Second) // polling with a deadline
 	}
-	t.Logf("world with 100,000 rate-limiting plugins seeded and X started in %s; load %s", time.Since(seedStart).Round(time.Millisecond), load())
+	t.Logf("world with %d rate-limiting plugins seeded and X started in %s; load %s", n, time.Since(seedStart).Round(time.Millisecond), load())
 	out := w.apply(t, w.withPlan(t, "10m", ""))
 	if out.Condition.Reason == ReasonPreconditionFail && strings.Contains(out.Condition.Message, "exceeds max_downtime") {
 		t.Logf("10m refused: %s", out.Condition.Message)
