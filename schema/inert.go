@@ -18,8 +18,8 @@ type Inert struct {
 // yet. It is the one list both lint and plan read.
 func NotActedOn(p *plan.Plan) []Inert {
 	var out []Inert
-	if p.Rehearse.Set && p.Rehearse.Value {
-		out = append(out, Inert{What: "rehearse = true (the migrations rehearsal on verify_dsn is not built yet: nothing is rehearsed)", Range: p.Rehearse.Range})
+	if p.Rehearse.Set && p.Rehearse.Value && p.Strategy.Value == "rolling" {
+		out = append(out, Inert{What: "rehearse = true on a rolling plan (its nodes have no database to rehearse migrations on: nothing is rehearsed)", Range: p.Rehearse.Range})
 	}
 	return out
 }

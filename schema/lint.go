@@ -118,6 +118,7 @@ func (l *linter) run() {
 	l.checkValues()
 	l.checkTLS()
 	l.checkInert(l.plan)
+	l.checkRehearse()
 }
 
 var planNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)

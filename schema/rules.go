@@ -124,7 +124,7 @@ var (
 		Fix:     "approve_in_advance crosses these gates without anyone looking: keep it for unattended environments (a test cluster), and elsewhere use approve = [...], which counts only when the item is added in a commit after the run stopped at the gate."}
 	ruleInert = &Rule{ID: "UP040", Severity: SeverityWarning,
 		Summary: "Accepted, not acted on yet",
-		Fix:     "Upshift parses this and does nothing with it yet (rehearse: the preflight rehearsal). Remove it, or keep it knowing that nothing happens; this warning goes away when it works. upshift plan names it too."}
+		Fix:     "Upshift parses this and does nothing with it (rehearse on a rolling plan: no database to rehearse on). Remove it, or keep it knowing that nothing happens; this warning goes away when it works. upshift plan names it too."}
 	ruleJournalRelative = &Rule{ID: "UP041", Severity: SeverityError,
 		Summary: "Journal directory is not absolute",
 		Fix:     `Write an absolute path, journal { dir = "/var/lib/upshift/journal" }, the same on every host that runs plans of this repository, or use a shared PostgreSQL journal: postgres = env("UPSHIFT_JOURNAL_DSN") (docs/runs.md).`}
@@ -140,6 +140,9 @@ var (
 	ruleNotifyURL = &Rule{ID: "UP046", Severity: SeverityError,
 		Summary: "Notification URL is not an http(s) URL",
 		Fix:     `Write the receiver's full URL, https://host/path (a Slack incoming webhook's URL is its credential: webhook_url = env("SLACK_WEBHOOK_URL")); a webhook's secret comes from the environment too, secret = env("UPSHIFT_WEBHOOK_SECRET") (docs/notifications.md).`}
+	ruleRehearseVerify = &Rule{ID: "UP048", Severity: SeverityError,
+		Summary: "Rehearsal needs a verify server",
+		Fix:     `rehearse = true runs Y's migrations on a test restore of the backup, on the server of backup.verify_dsn (a role that may CREATE and DROP DATABASE): add verify_dsn = env("UPSHIFT_VERIFY_DSN") to the backup block, or remove rehearse.`}
 	ruleTLS = &Rule{ID: "UP045", Severity: SeverityError,
 		Summary: "TLS settings that cannot work",
 		Fix:     `Give cert_file and key_file together (key_file = env("KONG_CLIENT_KEY") keeps the key out of Git: a path, or the PEM itself), and PEM files upshift can read where it runs (a relative path is read from its working directory); lint --strict-env, run there, reads them.`}
@@ -158,6 +161,7 @@ var allRules = []*Rule{
 	ruleLTSHop,
 	ruleTLS,
 	ruleNotifyURL,
+	ruleRehearseVerify,
 }
 
 // Rules returns every rule, sorted by ID. The slice is a copy; the rules

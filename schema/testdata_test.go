@@ -248,13 +248,14 @@ var passingCase = map[string]string{
 	"UP036": "blue_green_patch.upshift.hcl", // finish for blue_green
 	"UP037": "blue_green_acknowledged.upshift.hcl",
 	"UP038": "dual_cluster.upshift.hcl",
-	"UP039": "blue_green_patch.upshift.hcl", // approve, not approve_in_advance
-	"UP040": "dual_cluster.upshift.hcl",     // no rehearse
-	"UP041": "journal_dir",                  // an absolute journal dir
-	"UP042": "journal_postgres",             // postgres = env(...)
-	"UP044": "dual_cluster.upshift.hcl",     // 3.8 → 3.9 skips nothing
-	"UP045": "tls_strict.upshift.hcl",       // CA, client certificate and key read and matched
-	"UP046": "notify.upshift.hcl",           // https URL, secret and Slack URL from env()
+	"UP039": "blue_green_patch.upshift.hcl",   // approve, not approve_in_advance
+	"UP040": "in_place_rehearsed.upshift.hcl", // rehearse on a database strategy
+	"UP041": "journal_dir",                    // an absolute journal dir
+	"UP042": "journal_postgres",               // postgres = env(...)
+	"UP044": "dual_cluster.upshift.hcl",       // 3.8 → 3.9 skips nothing
+	"UP045": "tls_strict.upshift.hcl",         // CA, client certificate and key read and matched
+	"UP046": "notify.upshift.hcl",             // https URL, secret and Slack URL from env()
+	"UP048": "in_place_rehearsed.upshift.hcl", // rehearse with verify_dsn
 }
 
 func TestEveryRuleHasAPassingCase(t *testing.T) {

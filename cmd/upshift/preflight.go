@@ -10,7 +10,7 @@ import (
 	"github.com/upshift-dev/upshift/internal/preflight"
 )
 
-const preflightUsage = `Usage: upshift preflight PATH [--plan NAME] [--format text|json|markdown]
+const preflightUsage = `Usage: upshift preflight PATH [--plan NAME] [--format text|json|markdown] [--rehearse]
 
 Reads the plan's clusters, changes nothing, and reports what the upgrade
 will meet: the version X answers (from.version) and Y answers (to.version,
@@ -32,9 +32,20 @@ Flags:
   --plan NAME      the plan, when PATH holds several
   --format FORMAT  text (default; findings grouped by severity), json,
                    markdown (for a commit or pull-request comment)
+  --rehearse       also rehearse the migrations: back X's database up to a
+                   temporary archive, restore it into a scratch database on
+                   backup.verify_dsn (required), run Y's kong migrations up
+                   and finish (to.kong) there, timed, and report the
+                   predicted in-place downtime (the migrations plus Y's
+                   start, 10s by default) against max_downtime. It writes
+                   only the scratch database, dropped afterwards. With
+                   --format json the document is {"report": ...,
+                   "rehearsal": ...}
 
 Exit codes: 0 clean (no errors), 1 errors found or the plan cannot be
-loaded, 2 usage error. What cannot be read is an error finding.
+loaded (or the rehearsal failed, or an in_place plan's predicted downtime
+exceeds max_downtime), 2 usage error. What cannot be read is an error
+finding.
 `
 
 var preflightCommand = &command{
@@ -45,6 +56,7 @@ var preflightCommand = &command{
 		fs := newFlagSet("preflight")
 		name := fs.String("plan", "", "")
 		format := fs.String("format", "text", "")
+		rehearse := fs.Bool("rehearse", false, "")
 		pos, err := parseFlags(fs, args)
 		switch {
 		case err != nil:
@@ -61,17 +73,26 @@ var preflightCommand = &command{
 			fmt.Fprintf(s.Err, "upshift preflight: %v\n", err)
 			return exitFail
 		}
+		if *rehearse {
+			if err := rehearseUsable(p); err != nil {
+				return handleParseError("preflight", preflightUsage, err, s)
+			}
+		}
 		o, err := engine.PreflightOptions(p, os.LookupEnv)
 		if err != nil {
 			fmt.Fprintf(s.Err, "upshift preflight: plan %q: %v\n", p.Name, err)
 			return exitFail
 		}
+		outer := ctx // the rehearsal takes as long as the migrations
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 		defer cancel()
 		r, err := preflight.Run(ctx, o)
 		if err != nil {
 			fmt.Fprintf(s.Err, "upshift preflight: %v\n", err)
 			return exitFail
+		}
+		if *rehearse {
+			return writeRehearsal(outer, s, p, r, *format, o.X.DSN, o.Y.DSN, o.Y.Version)
 		}
 		switch *format {
 		case "json":

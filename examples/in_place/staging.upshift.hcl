@@ -12,6 +12,10 @@ upgrade "staging-3.9" {
   # users at night, the rehearsal measures the migrations, and max_downtime
   # refuses the upgrade if the rehearsal predicts more.
   acknowledge = ["UP019"]
+  # Right after the backup, Y's migrations run on a test restore of it
+  # (backup.verify_dsn), timed: the predicted downtime is checked against
+  # max_downtime before X is stopped.
+  rehearse = true
 
   from {
     version     = "3.8.0"

@@ -84,3 +84,25 @@ func (d *Driver) Fingerprint(ctx context.Context) (Fingerprint, error) {
 func (d *Driver) Restore(ctx context.Context, m *Manifest, targetDSN string, allowReplace bool) (RestoreResult, error) {
 	return Restore(ctx, RestoreOptions{Manifest: m, TargetDSN: targetDSN, AllowReplace: allowReplace})
 }
+
+// Rehearse restores m into a scratch database on VerifyDSN's server,
+// checks it as Verify does, runs then on it and drops it (VerifyThen).
+// then does not run unless the copy matched the backup; the error says
+// why not.
+func (d *Driver) Rehearse(ctx context.Context, m *Manifest, then func(ctx context.Context, scratchDSN string) error) error {
+	if d.VerifyDSN == "" {
+		return fmt.Errorf("rehearse on %s: the plan has no backup.verify_dsn", m.Name)
+	}
+	ran := false
+	v, err := VerifyThen(ctx, m, d.VerifyDSN, func(ctx context.Context, dsn string) error {
+		ran = true
+		return then(ctx, dsn)
+	})
+	switch {
+	case ran || err != nil:
+		return err
+	case v != nil && !v.OK:
+		return fmt.Errorf("rehearse on %s: the test restore did not match the backup: %s", m.Name, v.Reason)
+	}
+	return fmt.Errorf("rehearse on %s: the test restore did not run", m.Name)
+}

@@ -29,6 +29,16 @@ import (
 // pg_restore). Safe to repeat; each call uses a new scratch database,
 // dropped even when the context is cancelled.
 func Verify(ctx context.Context, m *Manifest, verifyDSN string) (*Verification, error) {
+	return VerifyThen(ctx, m, verifyDSN, nil)
+}
+
+// VerifyThen is Verify, and when the restored copy matched, then runs on
+// it (scratchDSN: the scratch database on verifyDSN's server) before it is
+// dropped: the migrations rehearsal (rehearse = true) works on the very
+// copy the verification proved equal to the backup. then's error is
+// returned as is, wrapped by nothing: the Verification (OK) stays
+// recorded, since the backup itself is fine.
+func VerifyThen(ctx context.Context, m *Manifest, verifyDSN string, then func(ctx context.Context, scratchDSN string) error) (*Verification, error) {
 	start := time.Now()
 	v := &Verification{At: start.UTC()}
 	finish := func(ok bool, reason string) (*Verification, error) {
@@ -108,7 +118,12 @@ func Verify(ctx context.Context, m *Manifest, verifyDSN string) (*Verification, 
 	if len(diffs) > 0 {
 		return finish(false, "restored copy differs: "+strings.Join(diffs, "; "))
 	}
-	return finish(true, fmt.Sprintf("restored into a scratch database on the verify server: %d entities, schema_meta (%d subsystems) and fingerprint %s match", fp.Entities(), len(st.Rows), shortHash(fp.Hash)))
+	v, err = finish(true, fmt.Sprintf("restored into a scratch database on the verify server: %d entities, schema_meta (%d subsystems) and fingerprint %s match", fp.Entities(), len(st.Rows), shortHash(fp.Hash)))
+	if err != nil || then == nil {
+		return v, err
+	}
+	c.Close(context.WithoutCancel(ctx)) // then may need the database to itself
+	return v, then(ctx, dsn)
 }
 
 func shortHash(h string) string {

@@ -10,9 +10,10 @@ import (
 )
 
 // preparatory steps act on nothing of Y's: the guard, the preflight
-// passes (read-only), X's freeze hook and X's backup.
+// passes (read-only), X's freeze hook and X's backup, and the rehearsal
+// on a scratch copy of it.
 func preparatory(step string) bool {
-	return step == "guard" || step == "preflight" || step == "preflight_y" || step == "freeze" || step == "backup"
+	return step == "guard" || step == "preflight" || step == "preflight_y" || step == "freeze" || step == "backup" || step == "rehearse"
 }
 
 // guardYProblems: before a run acts, Y must not carry traffic, and must not

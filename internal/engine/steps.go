@@ -94,6 +94,9 @@ func (e *Engine) table() []step {
 		t = append(t, e.stepHook("freeze", "freeze admin writes (freeze.start)", p.Freeze.Start.Args))
 	}
 	t = append(t, e.stepBackup())
+	if e.rehearseWanted() {
+		t = append(t, e.stepRehearse()) // rehearse.go
+	}
 	switch p.Strategy.Value {
 	case "dual_cluster":
 		t = append(t, e.stepRestore(), e.stepMigrations("up", e.drv.ToDSN, false), e.stepMigrations("finish", e.drv.ToDSN, false),

@@ -1,20 +1,23 @@
-# rehearse parses and does nothing yet: lint says so.
+# rehearse on a rolling plan parses and does nothing (no database to
+# rehearse migrations on): lint says so.
 upgrade "p" {
-  cluster  = "c"
-  strategy = "dual_cluster"
+  cluster  = "edge"
+  strategy = "rolling"
+  mode     = "dbless"
   rehearse = true # WARNING: UP040
   from {
-    version   = "3.8.0"
-    admin_url = "http://x:8001"
-    proxy_url = "http://x:8000"
-    database { dsn = "postgres://kong@x-db/kong" }
+    version = "3.8.0"
+    node "x1" {
+      admin_url = "http://x1:8001"
+      proxy_url = "http://x1:8000"
+    }
   }
   to {
-    version   = "3.9.1"
-    admin_url = "http://y:8001"
-    proxy_url = "http://y:8000"
-    database { dsn = "postgres://kong@y-db/kong" }
-    kong      = ["kong"]
+    version = "3.9.1"
+    node "y1" {
+      admin_url = "http://y1:8001"
+      proxy_url = "http://y1:8000"
+    }
   }
   backup { dir = "/var/lib/upshift" }
   traffic "command" { set = ["./lb.sh", "{to_weight}"] }
