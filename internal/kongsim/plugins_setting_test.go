@@ -1,6 +1,7 @@
 package kongsim
 
 import (
+	"context"
 	"net/http"
 	"reflect"
 	"strings"
@@ -15,6 +16,8 @@ func TestPluginsSetting(t *testing.T) {
 	dsn := bootstrapped(t, "3.9.1")
 	n := startNode(t, Config{Version: "3.9.1", DSN: dsn, Plugins: []string{"bundled", "my-auth"}})
 	admin := n.AdminURL()
+	// Started while no my-auth is configured: it starts.
+	plain := startNode(t, Config{Version: "3.9.1", DSN: dsn})
 
 	code, root := send(t, http.MethodGet, admin+"/", "", nil)
 	wantStatus(t, "GET /", code, http.StatusOK, root)
@@ -41,7 +44,6 @@ func TestPluginsSetting(t *testing.T) {
 		"protocols": []any{"grpc", "grpcs", "http", "https"}})
 
 	// The same database without the setting: Kong's not-enabled error.
-	plain := startNode(t, Config{Version: "3.9.1", DSN: dsn})
 	code, body := send(t, http.MethodPost, plain.AdminURL()+"/plugins", "application/json", []byte(`{"name":"my-auth"}`))
 	wantStatus(t, "POST my-auth without the setting", code, http.StatusBadRequest, body)
 	wantFields(t, "not enabled", body, map[string]any{"fields": map[string]any{"name": "plugin 'my-auth' not enabled; add it to the 'plugins' configuration property"}})
@@ -76,4 +78,31 @@ func toStrings(v any) []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+// TestStartRefusesPluginInUseNotEnabled: a DB-mode node whose plugins
+// setting does not load a plugin configured in the database refuses to
+// start with Kong's message, as `kong start` fails in init; adding the
+// plugin to the setting lets it start.
+func TestStartRefusesPluginInUseNotEnabled(t *testing.T) {
+	dsn := bootstrapped(t, "3.9.1")
+	n := startNode(t, Config{Version: "3.9.1", DSN: dsn, Plugins: []string{"bundled", "my-auth"}})
+	code, p := send(t, http.MethodPost, n.AdminURL()+"/plugins", "application/json", []byte(`{"name":"my-auth","config":{}}`))
+	wantStatus(t, "POST my-auth", code, http.StatusCreated, p)
+
+	for _, setting := range [][]string{nil, {"bundled"}, {"off"}} {
+		cfg := Config{Version: "3.9.1", DSN: dsn, Plugins: setting,
+			AdminListen: "127.0.0.1:0", ProxyListen: "127.0.0.1:0", StatusListen: "127.0.0.1:0"}
+		m, err := Start(context.Background(), cfg)
+		if err == nil {
+			_ = m.Stop()
+			t.Fatalf("plugins=%v: started with my-auth in use", setting)
+		}
+		if want := "error building initial plugins: my-auth plugin is in use but not enabled"; err.Error() != want {
+			t.Errorf("plugins=%v: error %q, want %q", setting, err, want)
+		}
+	}
+	startNode(t, Config{Version: "3.9.1", DSN: dsn, Plugins: []string{"bundled", "my-auth"}})
+	// Only the plugins in use need loading: the bundled ones are not.
+	startNode(t, Config{Version: "3.9.1", DSN: dsn, Plugins: []string{"my-auth"}})
 }
