@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // TestPluginsSetting: Config.Plugins is kong.conf's plugins. A custom
@@ -105,4 +107,29 @@ func TestStartRefusesPluginInUseNotEnabled(t *testing.T) {
 	startNode(t, Config{Version: "3.9.1", DSN: dsn, Plugins: []string{"bundled", "my-auth"}})
 	// Only the plugins in use need loading: the bundled ones are not.
 	startNode(t, Config{Version: "3.9.1", DSN: dsn, Plugins: []string{"my-auth"}})
+}
+
+// TestCustomPluginWithoutConfig: a custom plugin created without config
+// is stored with config {} (Kong fills a config record with no required
+// fields), not refused by plugins.config's NOT NULL.
+func TestCustomPluginWithoutConfig(t *testing.T) {
+	dsn := bootstrapped(t, "3.9.1")
+	n := startNode(t, Config{Version: "3.9.1", DSN: dsn, Plugins: []string{"bundled", "my-auth"}})
+	code, p := send(t, http.MethodPost, n.AdminURL()+"/plugins", "application/json", []byte(`{"name":"my-auth"}`))
+	wantStatus(t, "POST my-auth without config", code, http.StatusCreated, p)
+	wantFields(t, "my-auth", p, map[string]any{"config": map[string]any{}})
+
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var cfg string
+	if err := conn.QueryRow(ctx, `SELECT config::text FROM plugins WHERE name = 'my-auth'`).Scan(&cfg); err != nil {
+		t.Fatalf("read my-auth's row: %v", err)
+	}
+	if cfg != "{}" {
+		t.Errorf("my-auth's stored config = %s, want {}", cfg)
+	}
 }
