@@ -67,12 +67,15 @@ func hasSchema(t *testing.T, dsn string) bool {
 //   - The engine stalls at preflight with PFX-1, the plugin and the fix;
 //     nothing changed: no backup, Y's database empty, Y not started, every
 //     request through nginx answered by X.
-//   - With acknowledge = ["PFX-1"] (installed on Y another way) it goes on,
-//     and stalls at preflight_y, before the checks, because Y does not
-//     offer my-auth (PFR-5, which cannot be acknowledged): Y runs, every
+//   - With acknowledge = ["PFX-1"] (installed on Y another way) it goes on
+//     and stalls at start_to, before the checks: Y's database holds my-auth
+//     and Y's plugins setting does not load it, so Y refuses to start with
+//     Kong's "my-auth plugin is in use but not enabled" (a DB-mode Y never
+//     serves without a plugin in use, so preflight_y's PFR-5 cannot be
+//     reached here; TestRunY covers it against a Y that answers). Every
 //     request through nginx is still answered by X.
-//   - Once Y offers my-auth, preflight_y passes and the run goes on
-//     through the checks and the rollout to the decommission gate.
+//   - Once Y loads my-auth, Y starts, preflight_y passes and the run goes
+//     on through the checks and the rollout to the decommission gate.
 func TestPreflightStopsBeforeAnythingChanges(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -124,7 +127,7 @@ func TestPreflightStopsBeforeAnythingChanges(t *testing.T) {
 		t.Errorf("the journal's preflight output is not the whole report:\n%s", report)
 	}
 
-	// 2. Acknowledged, Y without my-auth: stalls before the checks.
+	// 2. Acknowledged, Y without my-auth: Y refuses to start, before the checks.
 	ack := `  acknowledge = ["PFX-1"]`
 	out, err = engineFor(t, lintedPlan(t, w.planSrc(ack)), w.sim, w.store).Apply(ctx)
 	if err != nil {
@@ -132,18 +135,18 @@ func TestPreflightStopsBeforeAnythingChanges(t *testing.T) {
 	}
 	t.Logf("acknowledged, Y without my-auth: %+v ran %v", out.Condition, out.Ran)
 	ran := strings.Join(out.Ran, " ")
-	if !strings.HasPrefix(ran, "preflight backup") || !strings.HasSuffix(ran, "start_to preflight_y") || out.Condition.Reason != ReasonPreconditionFail ||
-		!strings.Contains(out.Condition.Message, "PFR-5") || !strings.Contains(out.Condition.Message, "my-auth not in Y's plugins.available_on_server") {
-		t.Fatalf("acknowledged: ran %q, %+v; want a stall at preflight_y naming PFR-5 and my-auth", ran, out.Condition)
+	if !strings.HasPrefix(ran, "preflight backup") || !strings.HasSuffix(ran, "start_to") || strings.Contains(ran, "preflight_y") || out.Condition.Type != ConditionStalled ||
+		!strings.Contains(out.Condition.Message, "my-auth plugin is in use but not enabled") {
+		t.Fatalf("acknowledged: ran %q, %+v; want a stall at start_to with Kong's in-use-but-not-enabled error", ran, out.Condition)
 	}
-	if w.sim.node("y") == nil {
-		t.Fatal("Y is not running at preflight_y")
+	if w.sim.node("y") != nil {
+		t.Fatal("Y runs without the plugin in use")
 	}
 	if by := w.throughLB(t, 20); by["3.8.0"] != 20 {
-		t.Errorf("through nginx at preflight_y: %v, want all 20 on X", by)
+		t.Errorf("through nginx after Y refused to start: %v, want all 20 on X", by)
 	}
 
-	// 3. Y offers my-auth: the run goes on.
+	// 3. Y loads my-auth: Y starts and the run goes on.
 	if err := w.sim.setPlugins(ctx, "y", "bundled", "my-auth"); err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +154,7 @@ func TestPreflightStopsBeforeAnythingChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ran := strings.Join(out.Ran, " "); !strings.HasPrefix(ran, "preflight_y checks traffic_10") || out.Condition.Reason != ReasonAwaitingApproval {
-		t.Fatalf("Y offers my-auth: ran %q, %+v; want preflight_y, the checks and the rollout up to the decommission gate", ran, out.Condition)
+	if ran := strings.Join(out.Ran, " "); !strings.Contains(ran, "start_to preflight_y checks traffic_10") || out.Condition.Reason != ReasonAwaitingApproval {
+		t.Fatalf("Y loads my-auth: ran %q, %+v; want start_to, preflight_y, the checks and the rollout up to the decommission gate", ran, out.Condition)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/upshift-dev/upshift/internal/kongrelease"
@@ -247,11 +248,36 @@ func (n *Node) openStorage(ctx context.Context) error {
 		pool.Close()
 		return err
 	}
+	if err := n.checkPluginsInUse(ctx); err != nil {
+		pool.Close()
+		return err
+	}
 	if info := st.StartInfo(); info != "" {
 		n.log.Info(info)
 	}
 	if warn := st.NginxWarning(); warn != "" {
 		n.log.Warn(warn)
+	}
+	return nil
+}
+
+// checkPluginsInUse refuses to start, as Kong's init does when it builds
+// the plugins iterator, when a plugin configured in the database (any
+// workspace) is not loaded by this node's plugins setting
+// (K: kong/runloop/plugins_iterator.lua, kong/init.lua).
+func (n *Node) checkPluginsInUse(ctx context.Context) error {
+	rows, err := n.pool.Query(ctx, `SELECT DISTINCT name FROM plugins ORDER BY name`)
+	if err != nil {
+		return fmt.Errorf("error building initial plugins: read plugins in use: %w", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("error building initial plugins: read plugins in use: %w", err)
+	}
+	for _, name := range names {
+		if !n.offer.Loaded(name) {
+			return fmt.Errorf("error building initial plugins: %s plugin is in use but not enabled", name)
+		}
 	}
 	return nil
 }

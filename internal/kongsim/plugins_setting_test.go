@@ -1,10 +1,13 @@
 package kongsim
 
 import (
+	"context"
 	"net/http"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // TestPluginsSetting: Config.Plugins is kong.conf's plugins. A custom
@@ -15,6 +18,8 @@ func TestPluginsSetting(t *testing.T) {
 	dsn := bootstrapped(t, "3.9.1")
 	n := startNode(t, Config{Version: "3.9.1", DSN: dsn, Plugins: []string{"bundled", "my-auth"}})
 	admin := n.AdminURL()
+	// Started while no my-auth is configured: it starts.
+	plain := startNode(t, Config{Version: "3.9.1", DSN: dsn})
 
 	code, root := send(t, http.MethodGet, admin+"/", "", nil)
 	wantStatus(t, "GET /", code, http.StatusOK, root)
@@ -41,7 +46,6 @@ func TestPluginsSetting(t *testing.T) {
 		"protocols": []any{"grpc", "grpcs", "http", "https"}})
 
 	// The same database without the setting: Kong's not-enabled error.
-	plain := startNode(t, Config{Version: "3.9.1", DSN: dsn})
 	code, body := send(t, http.MethodPost, plain.AdminURL()+"/plugins", "application/json", []byte(`{"name":"my-auth"}`))
 	wantStatus(t, "POST my-auth without the setting", code, http.StatusBadRequest, body)
 	wantFields(t, "not enabled", body, map[string]any{"fields": map[string]any{"name": "plugin 'my-auth' not enabled; add it to the 'plugins' configuration property"}})
@@ -76,4 +80,56 @@ func toStrings(v any) []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+// TestStartRefusesPluginInUseNotEnabled: a DB-mode node whose plugins
+// setting does not load a plugin configured in the database refuses to
+// start with Kong's message, as `kong start` fails in init; adding the
+// plugin to the setting lets it start.
+func TestStartRefusesPluginInUseNotEnabled(t *testing.T) {
+	dsn := bootstrapped(t, "3.9.1")
+	n := startNode(t, Config{Version: "3.9.1", DSN: dsn, Plugins: []string{"bundled", "my-auth"}})
+	code, p := send(t, http.MethodPost, n.AdminURL()+"/plugins", "application/json", []byte(`{"name":"my-auth","config":{}}`))
+	wantStatus(t, "POST my-auth", code, http.StatusCreated, p)
+
+	for _, setting := range [][]string{nil, {"bundled"}, {"off"}} {
+		cfg := Config{Version: "3.9.1", DSN: dsn, Plugins: setting,
+			AdminListen: "127.0.0.1:0", ProxyListen: "127.0.0.1:0", StatusListen: "127.0.0.1:0"}
+		m, err := Start(context.Background(), cfg)
+		if err == nil {
+			_ = m.Stop()
+			t.Fatalf("plugins=%v: started with my-auth in use", setting)
+		}
+		if want := "error building initial plugins: my-auth plugin is in use but not enabled"; err.Error() != want {
+			t.Errorf("plugins=%v: error %q, want %q", setting, err, want)
+		}
+	}
+	startNode(t, Config{Version: "3.9.1", DSN: dsn, Plugins: []string{"bundled", "my-auth"}})
+	// Only the plugins in use need loading: the bundled ones are not.
+	startNode(t, Config{Version: "3.9.1", DSN: dsn, Plugins: []string{"my-auth"}})
+}
+
+// TestCustomPluginWithoutConfig: a custom plugin created without config
+// is stored with config {} (Kong fills a config record with no required
+// fields), not refused by plugins.config's NOT NULL.
+func TestCustomPluginWithoutConfig(t *testing.T) {
+	dsn := bootstrapped(t, "3.9.1")
+	n := startNode(t, Config{Version: "3.9.1", DSN: dsn, Plugins: []string{"bundled", "my-auth"}})
+	code, p := send(t, http.MethodPost, n.AdminURL()+"/plugins", "application/json", []byte(`{"name":"my-auth"}`))
+	wantStatus(t, "POST my-auth without config", code, http.StatusCreated, p)
+	wantFields(t, "my-auth", p, map[string]any{"config": map[string]any{}})
+
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var cfg string
+	if err := conn.QueryRow(ctx, `SELECT config::text FROM plugins WHERE name = 'my-auth'`).Scan(&cfg); err != nil {
+		t.Fatalf("read my-auth's row: %v", err)
+	}
+	if cfg != "{}" {
+		t.Errorf("my-auth's stored config = %s, want {}", cfg)
+	}
 }

@@ -15,8 +15,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/kong/go-database-reconciler/pkg/file"
 
-	"github.com/upshift-dev/upshift/internal/backup"
 	"github.com/upshift-dev/upshift/internal/kong"
 	"github.com/upshift-dev/upshift/internal/kongrelease"
 	"github.com/upshift-dev/upshift/internal/preflight/rules"
@@ -138,7 +138,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			}
 			from = v // the path and the hops are evaluated on what X runs
 		}
-		d, err := backup.Dump(ctx, o.X.Client)
+		d, err := dumpX(ctx, o.X.Client)
 		if err != nil {
 			add(ruleUnread, rules.Error, "X's configuration could not be dumped", err.Error(), "Check the Admin API token's rights (read access to every entity).")
 		} else if content, err = dumpContent(d); err != nil {
@@ -225,17 +225,18 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	return r, nil
 }
 
-// dumpContent turns decK's dump into the rules' Content through JSON:
-// several times faster than YAML on a large dump. Enterprise workspaces
-// are checked together, each entity's place prefixed by its workspace.
-func dumpContent(d *backup.DeckDump) (*rules.Content, error) {
-	if len(d.Workspaces) == 1 {
-		for _, c := range d.Workspaces {
+// dumpContent turns decK's dump (per workspace) into the rules' Content
+// through JSON: several times faster than YAML on a large dump.
+// Enterprise workspaces are checked together, each entity's place
+// prefixed by its workspace.
+func dumpContent(d map[string]*file.Content) (*rules.Content, error) {
+	if len(d) == 1 {
+		for _, c := range d {
 			return contentOf(c)
 		}
 	}
 	merged := map[string]any{}
-	for ws, c := range d.Workspaces {
+	for ws, c := range d {
 		raw, err := rawOf(c)
 		if err != nil {
 			return nil, err

@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/upshift-dev/upshift/internal/backup"
 	"github.com/upshift-dev/upshift/internal/kong"
 	"github.com/upshift-dev/upshift/internal/kongrelease"
 	"github.com/upshift-dev/upshift/internal/preflight/rules"
@@ -77,7 +76,7 @@ func RunY(ctx context.Context, o YOptions) (*Report, error) {
 			r.Plugins.YAvailable = append(r.Plugins.YAvailable, n)
 		}
 		sort.Strings(r.Plugins.YAvailable)
-		if d, err := backup.Dump(ctx, o.Y); err != nil {
+		if d, err := dumpX(ctx, o.Y); err != nil {
 			add(ruleUnread, "Y's configuration could not be dumped", err.Error(), "Check the Admin API token's rights (read access to every entity).")
 		} else if c, err := dumpContent(d); err != nil {
 			add(ruleUnread, "Y's dump could not be read", err.Error(), "")

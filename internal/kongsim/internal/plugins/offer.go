@@ -83,12 +83,16 @@ func (o *Offer) Names() []string {
 
 // Validate is the package's Validate for a loaded plugin: a name not
 // loaded is a *NotEnabledError, a custom plugin's config is accepted as
-// given.
+// given, and none is {} (Kong fills a config record with no required
+// fields; plugins.config is NOT NULL).
 func (o *Offer) Validate(name string, config map[string]any) (map[string]any, map[string]any, error) {
 	if !o.loaded[name] {
 		return nil, nil, &NotEnabledError{Name: name}
 	}
 	if o.custom(name) {
+		if config == nil {
+			config = map[string]any{}
+		}
 		return config, nil, nil
 	}
 	return Validate(o.v, name, config)
