@@ -22,6 +22,7 @@ import (
 
 	"github.com/upshift-dev/upshift/internal/backup"
 	"github.com/upshift-dev/upshift/internal/kong"
+	"github.com/upshift-dev/upshift/internal/kongrelease"
 	"github.com/upshift-dev/upshift/internal/kongsim"
 	"github.com/upshift-dev/upshift/internal/kongsim/fleet"
 	"github.com/upshift-dev/upshift/internal/kongsim/kongcli"
@@ -547,8 +548,17 @@ func crashSeed(t testing.TB, adminURL string, withRateLimiting bool) {
 		t.Fatalf("seed key: %v", err)
 	}
 	if withRateLimiting {
-		if _, err := c.Plugins.Create(ctx, &gokong.Plugin{ID: id(7), Name: gokong.String("rate-limiting"),
-			Config: gokong.Configuration{"minute": 100000, "policy": "redis", "redis": map[string]any{"host": "redis.internal", "port": 6379}}}); err != nil {
+		// Kong 3.6 moved the redis settings into config.redis; before it
+		// they are flat fields (the rehearsal's world starts at 3.5).
+		conf := gokong.Configuration{"minute": 100000, "policy": "redis", "redis": map[string]any{"host": "redis.internal", "port": 6379}}
+		root, err := c.Root(ctx)
+		if err != nil {
+			t.Fatalf("seed: GET /: %v", err)
+		}
+		if v, _ := root["version"].(string); kongrelease.MustParse(v).Compare(kongrelease.MustParse("3.6.0")) < 0 {
+			conf = gokong.Configuration{"minute": 100000, "policy": "redis", "redis_host": "redis.internal", "redis_port": 6379}
+		}
+		if _, err := c.Plugins.Create(ctx, &gokong.Plugin{ID: id(7), Name: gokong.String("rate-limiting"), Config: conf}); err != nil {
 			t.Fatalf("seed rate-limiting: %v", err)
 		}
 	}

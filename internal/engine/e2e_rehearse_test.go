@@ -207,7 +207,7 @@ func TestRehearseInPlaceMaxDowntime(t *testing.T) {
 	p := w.withPlan(t, "1ms", "")
 	out := w.apply(t, p)
 	if out.Condition.Reason != ReasonPreconditionFail || !strings.Contains(out.Condition.Message, "rehearse: the predicted in-place downtime ") ||
-		!strings.Contains(out.Condition.Message, `exceeds max_downtime = "1ms"`) || strings.Join(out.Ran, " ") != "guard backup rehearse" {
+		!strings.Contains(out.Condition.Message, `exceeds max_downtime = "1ms"`) || strings.Join(out.Ran, " ") != "guard preflight backup rehearse" {
 		t.Fatalf("want a stall at rehearse naming the prediction; got %+v ran %v", out.Condition, out.Ran)
 	}
 	t.Logf("1ms: %s", out.Condition.Message)
@@ -265,7 +265,7 @@ func TestRehearseFailureStopsWithKongsOutput(t *testing.T) {
 	p := w.withPlan(t, "10m", failing)
 	out := w.apply(t, p)
 	if out.Condition.Reason != ReasonPreconditionFail || !strings.Contains(out.Condition.Message, "kong migrations up failed on the test restore") ||
-		!strings.Contains(out.Condition.Message, "custom plugin my-auth is enabled but not installed") || strings.Join(out.Ran, " ") != "guard backup rehearse" {
+		!strings.Contains(out.Condition.Message, "custom plugin my-auth is enabled but not installed") || strings.Join(out.Ran, " ") != "guard preflight backup rehearse" {
 		t.Fatalf("want a stall at rehearse with Kong's output; got %+v ran %v", out.Condition, out.Ran)
 	}
 	w.xUntouched(t, before)

@@ -432,9 +432,9 @@ func TestFaultAdminAPITimeouts(t *testing.T) {
 		t.Fatalf("apply after Y answers again: %+v %v ran %v", out.Condition, err, out.Ran)
 	}
 	// Y now answers ready, so start_to is observed done: the run goes on
-	// at the checks, and nothing before it (backup, restore, migrations)
-	// runs again.
-	if len(out.Ran) == 0 || out.Ran[0] != "checks" {
-		t.Errorf("the second apply should go on at the checks, ran %v", out.Ran)
+	// at Y's preflight pass and the checks, and nothing before it (backup,
+	// restore, migrations) runs again.
+	if len(out.Ran) < 2 || out.Ran[0] != "preflight_y" || out.Ran[1] != "checks" {
+		t.Errorf("the second apply should go on at preflight_y and the checks, ran %v", out.Ran)
 	}
 }
