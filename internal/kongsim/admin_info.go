@@ -94,6 +94,9 @@ func listenOrOff(s string) string {
 
 // enabledPlugins is the sorted, distinct list of plugin names configured.
 func (n *Node) enabledPlugins(r *http.Request) ([]string, error) {
+	if n.pool != nil {
+		return n.pluginNamesInUse(r.Context())
+	}
 	rows, err := n.store.All(r.Context(), n.reg.ByName("plugins"))
 	if err != nil {
 		return nil, err

@@ -133,3 +133,40 @@ func TestCustomPluginWithoutConfig(t *testing.T) {
 		t.Errorf("my-auth's stored config = %s, want {}", cfg)
 	}
 }
+
+// TestEnabledInCluster: GET /'s plugins.enabled_in_cluster is the sorted,
+// distinct names of the plugins in the database ([] when none), read as
+// one row per name (a node holding 100,000 plugins answered GET / after
+// the engine's 10 s timeout when every row was read).
+func TestEnabledInCluster(t *testing.T) {
+	dsn := bootstrapped(t, "3.9.1")
+	n := startNode(t, Config{Version: "3.9.1", DSN: dsn})
+	enabled := func() any {
+		t.Helper()
+		code, root := send(t, http.MethodGet, n.AdminURL()+"/", "", nil)
+		wantStatus(t, "GET /", code, http.StatusOK, root)
+		plugins, _ := root["plugins"].(map[string]any)
+		return plugins["enabled_in_cluster"]
+	}
+	if got := enabled(); !reflect.DeepEqual(got, []any{}) {
+		t.Errorf("no plugins: enabled_in_cluster = %#v, want []", got)
+	}
+	for _, body := range []string{`{"name":"key-auth"}`, `{"name":"rate-limiting","config":{"minute":5}}`, `{"name":"correlation-id"}`} {
+		code, p := send(t, http.MethodPost, n.AdminURL()+"/plugins", "application/json", []byte(body))
+		if code != http.StatusCreated {
+			t.Fatalf("POST %s: %d %v", body, code, p)
+		}
+	}
+	// A second key-auth, on a service: still one name.
+	code, s := send(t, http.MethodPost, n.AdminURL()+"/services", "application/json", []byte(`{"name":"s","url":"http://127.0.0.1:1"}`))
+	if code != http.StatusCreated {
+		t.Fatalf("POST service: %d %v", code, s)
+	}
+	if code, p := send(t, http.MethodPost, n.AdminURL()+"/services/s/plugins", "application/json", []byte(`{"name":"key-auth"}`)); code != http.StatusCreated {
+		t.Fatalf("POST service key-auth: %d %v", code, p)
+	}
+	want := []any{"correlation-id", "key-auth", "rate-limiting"}
+	if got := enabled(); !reflect.DeepEqual(got, want) {
+		t.Errorf("enabled_in_cluster = %#v, want %#v", got, want)
+	}
+}
