@@ -305,9 +305,7 @@ func TestRehearse100k(t *testing.T) {
 	if os.Getenv("UPSHIFT_REHEARSE_100K") == "" {
 		t.Skip("by hand: UPSHIFT_REHEARSE_100K=1 go test -run TestRehearse100k -timeout 90m ./internal/engine/")
 	}
-	// UPSHIFT_REHEARSE_100K=N (N > 1) seeds N plugins instead: kongsim's
-	// GET / reads every plugin row (enabled_in_cluster), and at 100,000
-	// it answers after the engine's Admin API client gives up (10 s).
+	// UPSHIFT_REHEARSE_100K=N (N > 1) seeds N plugins instead.
 	n := 100000
 	if v, err := strconv.Atoi(os.Getenv("UPSHIFT_REHEARSE_100K")); err == nil && v > 1 {
 		n = v
@@ -330,7 +328,15 @@ func TestRehearse100k(t *testing.T) {
 		time.Sleep(time.Second) // polling with a deadline
 	}
 	t.Logf("world with %d rate-limiting plugins seeded and X started in %s; load %s", n, time.Since(seedStart).Round(time.Millisecond), load())
-	out := w.apply(t, w.withPlan(t, "10m", ""))
+	// Issue 13's two verdicts on the same data: "1ms" is refused with the
+	// predicted figure (X untouched), then "10m" lets the same run go on
+	// without rehearsing again.
+	out := w.apply(t, w.withPlan(t, "1ms", ""))
+	if out.Condition.Reason != ReasonPreconditionFail || !strings.Contains(out.Condition.Message, `exceeds max_downtime = "1ms"`) {
+		t.Fatalf("1ms: want a refusal naming the prediction; got %+v ran %v", out.Condition, out.Ran)
+	}
+	t.Logf("1ms refused: %s", out.Condition.Message)
+	out = w.apply(t, w.withPlan(t, "10m", ""))
 	if out.Condition.Reason == ReasonPreconditionFail && strings.Contains(out.Condition.Message, "exceeds max_downtime") {
 		t.Logf("10m refused: %s", out.Condition.Message)
 		out = w.apply(t, w.withPlan(t, "3h", ""))
