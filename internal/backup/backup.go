@@ -125,9 +125,12 @@ func dumpDatabase(ctx context.Context, o Options, m *Manifest) error {
 	// snapshot cost 60-75% of pg_dump's time). A kind the archive reader
 	// cannot render is read from the snapshot afterwards, with SQL.
 	af := newArchiveFingerprint(ek, schema)
-	pr, pw := io.Pipe()
+	pw := newSpool(64 << 20)
 	parsed := make(chan error, 1)
-	go func() { parsed <- af.read(pr) }()
+	go func() {
+		defer pw.stop()
+		parsed <- af.read(pw)
+	}()
 
 	m.Archive = m.Name + ".dump"
 	tmp := m.ArchivePath() + ".partial"
@@ -149,7 +152,7 @@ func dumpDatabase(ctx context.Context, o Options, m *Manifest) error {
 	if err != nil {
 		return err
 	}
-	read := af.complete(ek)
+	read := af.complete()
 	if perr != nil {
 		o.Logger.Warn("fingerprint read from the database: the archive could not be read for it", "reason", perr.Error())
 		read = nil

@@ -8,7 +8,6 @@ import (
 	"io"
 	"slices"
 	"sort"
-	"strings"
 )
 
 // The fingerprint read from the archive: Backup feeds pg_dump's output,
@@ -26,10 +25,39 @@ import (
 // archiveFingerprint collects the lines of the entity tables of one
 // schema from an archive.
 type archiveFingerprint struct {
+	ek     entityKinds
 	schema string
 	tables map[string]entityTable // readable from the archive, by name
-	lines  map[string][]line      // by kind
+	kinds  map[string]*kindLines  // being read, by kind
 	done   map[string]bool        // tables whose data block was read to its end
+	texts  map[string]readKind    // kinds whose every table was read, by kind
+}
+
+// kindLines holds one kind's lines as they are read, each line's id and
+// body side by side in blocks of a megabyte (a few allocations per
+// megabyte, not two strings per row, and no copy of everything read so
+// far as one buffer grows: at 100,000 rows either cost more than the
+// rest of the reader).
+type kindLines struct {
+	block []byte
+	lines []archiveLine
+}
+
+// archiveLine is a line's id, then its body, in one of kindLines' blocks.
+type archiveLine struct {
+	b     []byte
+	idLen int
+}
+
+// add copies the line (its id is line[:idLen]) into the current block, or
+// a new one when it does not fit.
+func (kl *kindLines) add(line []byte, idLen int) {
+	if len(kl.block)+len(line) > cap(kl.block) {
+		kl.block = make([]byte, 0, max(1<<20, len(line)))
+	}
+	start := len(kl.block)
+	kl.block = append(kl.block, line...)
+	kl.lines = append(kl.lines, archiveLine{b: kl.block[start:len(kl.block):len(kl.block)], idLen: idLen})
 }
 
 // archiveColumnTypes are the column types rendered from COPY text.
@@ -39,7 +67,7 @@ var archiveColumnTypes = map[string]bool{
 }
 
 func newArchiveFingerprint(ek entityKinds, schema string) *archiveFingerprint {
-	af := &archiveFingerprint{schema: schema, tables: map[string]entityTable{}, lines: map[string][]line{}, done: map[string]bool{}}
+	af := &archiveFingerprint{ek: ek, schema: schema, tables: map[string]entityTable{}, kinds: map[string]*kindLines{}, done: map[string]bool{}, texts: map[string]readKind{}}
 	for _, ts := range ek.byKind {
 		for _, t := range ts {
 			if af.readable(t) {
@@ -96,6 +124,11 @@ func (af *archiveFingerprint) table(te archiveTable, r io.Reader) error {
 	plan := bodyPlan(t)
 	idCol := slices.Index(t.cols, "id")
 	br := bufio.NewReaderSize(r, 64<<10)
+	kl := af.kinds[kind]
+	if kl == nil {
+		kl = &kindLines{}
+		af.kinds[kind] = kl
+	}
 	var fields [][]byte
 	var long, body, scratch []byte
 	for {
@@ -122,7 +155,12 @@ func (af *archiveFingerprint) table(te archiveTable, r io.Reader) error {
 		if len(fields) != len(t.cols) {
 			return fmt.Errorf("archive data of %s: a row has %d fields, want %d", t.name, len(fields), len(t.cols))
 		}
-		body = append(body[:0], '{')
+		if isCopyNull(fields[idCol]) {
+			return fmt.Errorf("archive data of %s: a row without id", t.name)
+		}
+		body = copyUnescape(body[:0], fields[idCol])
+		idLen := len(body)
+		body = append(body, '{')
 		n := 0
 		for _, m := range plan {
 			f := fields[m.col]
@@ -149,16 +187,28 @@ func (af *archiveFingerprint) table(te archiveTable, r io.Reader) error {
 			n++
 		}
 		body = append(body, '}')
-		if isCopyNull(fields[idCol]) {
-			return fmt.Errorf("archive data of %s: a row without id", t.name)
-		}
-		af.lines[kind] = append(af.lines[kind], line{kind: kind, id: string(copyUnescape(scratch[:0], fields[idCol])), body: string(body)})
+		kl.add(body, idLen)
 		if err == io.EOF {
 			break
 		}
 	}
 	af.done[t.name] = true
+	for _, o := range af.ek.byKind[kind] {
+		if !af.done[o.name] {
+			return nil
+		}
+	}
+	af.texts[kind] = kl.sorted()
+	delete(af.kinds, kind)
 	return nil
+}
+
+// sorted sorts the lines by id (bytewise: a UUID's order is its hex
+// text's, as FingerprintDB's queries return them). It runs as soon as a
+// kind's last table is read, while pg_dump goes on with the next ones.
+func (kl *kindLines) sorted() readKind {
+	slices.SortFunc(kl.lines, func(a, b archiveLine) int { return bytes.Compare(a.b[:a.idLen], b.b[:b.idLen]) })
+	return readKind{lines: kl.lines}
 }
 
 // planMember is one member of a table's body: the column it comes from,
@@ -203,25 +253,9 @@ func bodyPlan(t entityTable) []planMember {
 	return plan
 }
 
-// complete returns the lines of the kinds whose every table was read from
-// the archive, sorted by id (bytewise: a UUID's order is its hex text's),
-// as FingerprintDB's queries return them.
-func (af *archiveFingerprint) complete(ek entityKinds) map[string][]line {
-	out := map[string][]line{}
-	for _, k := range ek.kinds {
-		all := true
-		for _, t := range ek.byKind[k] {
-			all = all && af.done[t.name]
-		}
-		if !all {
-			continue
-		}
-		lines := af.lines[k]
-		sort.Slice(lines, func(i, j int) bool { return lines[i].id < lines[j].id })
-		out[k] = lines
-	}
-	return out
-}
+// complete returns the lines of the kinds whose every table was read
+// from the archive, sorted.
+func (af *archiveFingerprint) complete() map[string]readKind { return af.texts }
 
 func splitCopyRow(dst [][]byte, row []byte) [][]byte {
 	for {
@@ -341,7 +375,7 @@ func appendValueJSON(dst []byte, typ string, v []byte) ([]byte, bool, error) {
 	case "uuid", "text", "character varying":
 		return appendJSONBString(dst, v), true, nil
 	case "integer", "bigint", "smallint":
-		if len(v) == 0 || strings.Trim(string(v), "-0123456789") != "" {
+		if len(v) == 0 || bytes.ContainsFunc(v, func(r rune) bool { return r != '-' && (r < '0' || r > '9') }) {
 			return dst, false, errArchiveValue
 		}
 		return append(dst, v...), true, nil
@@ -354,7 +388,7 @@ func appendValueJSON(dst []byte, typ string, v []byte) ([]byte, bool, error) {
 		}
 		return dst, false, errArchiveValue
 	case "jsonb":
-		if s := string(v); s == "{}" || s == "[]" || s == "null" {
+		if isEmptyJSON(v) {
 			return dst, false, nil
 		}
 		if !bytes.Contains(v, []byte("null")) {
@@ -365,7 +399,7 @@ func appendValueJSON(dst []byte, typ string, v []byte) ([]byte, bool, error) {
 		if err != nil || len(rest) != 0 {
 			return dst[:mark], false, errArchiveValue
 		}
-		if s := string(out[mark:]); s == "{}" || s == "[]" || s == "null" {
+		if isEmptyJSON(out[mark:]) {
 			return out[:mark], false, nil
 		}
 		return out, true, nil
@@ -375,6 +409,16 @@ func appendValueJSON(dst []byte, typ string, v []byte) ([]byte, bool, error) {
 		return appendArrayJSON(dst, v, true)
 	}
 	return dst, false, errArchiveValue
+}
+
+// isEmptyJSON: the jsonb text v is {}, [] or null, which the body leaves
+// out (a switch on string(v) does not allocate).
+func isEmptyJSON(v []byte) bool {
+	switch string(v) {
+	case "{}", "[]", "null":
+		return true
+	}
+	return false
 }
 
 // stripJSONBNulls appends the jsonb text v (as jsonb prints it) with the

@@ -85,7 +85,7 @@ func TestArchiveFingerprintEqualsLive(t *testing.T) {
 			if err := af.read(f); err != nil {
 				t.Fatal(err)
 			}
-			read := af.complete(ek)
+			read := af.complete()
 			for _, k := range ek.kinds {
 				if _, ok := read[k]; !ok {
 					t.Errorf("kind %s not read from the archive", k)

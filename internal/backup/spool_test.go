@@ -1,0 +1,64 @@
+package backup
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"testing"
+	"time"
+)
+
+// TestSpool: writes up to max do not wait for the reader; the reader gets
+// the bytes in order, then the close's error; a write past max waits
+// until the reader takes some; after stop, writes are dropped.
+func TestSpool(t *testing.T) {
+	s := newSpool(8)
+	for _, w := range []string{"abc", "defgh"} { // 8 bytes held, no reader yet
+		if n, err := s.Write([]byte(w)); n != len(w) || err != nil {
+			t.Fatalf("Write(%q) = %d, %v", w, n, err)
+		}
+	}
+	wrote := make(chan struct{})
+	go func() {
+		s.Write([]byte("ij"))
+		close(wrote)
+	}()
+	select {
+	case <-wrote:
+		t.Fatal("a write past max did not wait for the reader")
+	case <-time.After(50 * time.Millisecond):
+	}
+	p := make([]byte, 2)
+	if n, _ := s.Read(p); string(p[:n]) != "ab" {
+		t.Fatalf("first read %q, want ab", p[:n])
+	}
+	<-wrote // the reader took 2 bytes: the blocked write goes on
+	boom := errors.New("pg_dump failed")
+	s.CloseWithError(boom)
+	rest, err := io.ReadAll(s)
+	if !errors.Is(err, boom) || string(rest) != "cdefghij" {
+		t.Fatalf("rest %q, %v; want cdefghij, %v", rest, err, boom)
+	}
+
+	s = newSpool(4)
+	s.stop()
+	dropped := make(chan error, 1)
+	go func() {
+		for i := 0; i < 2; i++ { // the second would wait if the first were held
+			if n, err := s.Write(bytes.Repeat([]byte("x"), 10)); n != 10 || err != nil {
+				dropped <- fmt.Errorf("write after stop = %d, %v", n, err)
+				return
+			}
+		}
+		dropped <- nil
+	}()
+	select {
+	case err := <-dropped:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("writes after stop waited for a reader that is gone")
+	}
+}
