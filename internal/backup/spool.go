@@ -14,10 +14,12 @@ type spool struct {
 	mu     sync.Mutex
 	cond   sync.Cond
 	bufs   [][]byte
+	off    int // read of bufs[0]
 	held   int
 	max    int
-	err    error // what Read returns once bufs is empty; io.EOF after Close
-	broken bool  // the reader stopped: writes are dropped
+	err    error    // what Read returns once bufs is empty; io.EOF after Close
+	broken bool     // the reader stopped: writes are dropped
+	free   [][]byte // buffers read to their end, for the next writes
 }
 
 func newSpool(max int) *spool {
@@ -36,7 +38,15 @@ func (s *spool) Write(p []byte) (int, error) {
 	if s.broken || s.err != nil {
 		return len(p), nil
 	}
-	s.bufs = append(s.bufs, append([]byte(nil), p...))
+	// A buffer the reader is done with, when one is large enough: the
+	// reader keeps up, so a few buffers go round, not one new one per
+	// write (fresh memory is what a backup of 100,000 entities paid most
+	// for on this project's 2-core VM).
+	var b []byte
+	if n := len(s.free); n > 0 && cap(s.free[n-1]) >= len(p) {
+		b, s.free = s.free[n-1][:0], s.free[:n-1]
+	}
+	s.bufs = append(s.bufs, append(b, p...))
 	s.held += len(p)
 	s.cond.Broadcast()
 	return len(p), nil
@@ -66,10 +76,12 @@ func (s *spool) Read(p []byte) (int, error) {
 	if len(s.bufs) == 0 {
 		return 0, s.err
 	}
-	n := copy(p, s.bufs[0])
-	if s.bufs[0] = s.bufs[0][n:]; len(s.bufs[0]) == 0 {
-		s.bufs[0] = nil
-		s.bufs = s.bufs[1:]
+	n := copy(p, s.bufs[0][s.off:])
+	if s.off += n; s.off == len(s.bufs[0]) {
+		if len(s.free) < 8 {
+			s.free = append(s.free, s.bufs[0])
+		}
+		s.bufs[0], s.bufs, s.off = nil, s.bufs[1:], 0
 	}
 	s.held -= n
 	s.cond.Broadcast()
@@ -80,6 +92,6 @@ func (s *spool) Read(p []byte) (int, error) {
 func (s *spool) stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.broken, s.bufs, s.held = true, nil, 0
+	s.broken, s.bufs, s.held, s.off = true, nil, 0, 0
 	s.cond.Broadcast()
 }

@@ -62,3 +62,40 @@ func TestSpool(t *testing.T) {
 		t.Fatal("writes after stop waited for a reader that is gone")
 	}
 }
+
+// TestSpoolReusesNothingUnread: with buffers going round, what the reader
+// gets is exactly what was written, in order, read in pieces of another
+// size than written.
+func TestSpoolReusesNothingUnread(t *testing.T) {
+	s := newSpool(1 << 14)
+	var want bytes.Buffer
+	chunks := make([][]byte, 2000)
+	for i := range chunks {
+		chunks[i] = bytes.Repeat([]byte{byte(i), byte(i >> 8)}, 1+i%1500)
+		want.Write(chunks[i])
+	}
+	go func() {
+		for _, c := range chunks {
+			s.Write(c)
+		}
+		s.CloseWithError(nil)
+	}()
+	var got bytes.Buffer
+	p := make([]byte, 777)
+	for {
+		n, err := s.Read(p)
+		got.Write(p[:n])
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(got.Bytes(), want.Bytes()) {
+		t.Fatalf("read %d bytes, not the %d written", got.Len(), want.Len())
+	}
+	if len(s.free) == 0 {
+		t.Fatal("no buffer went back to the free list")
+	}
+}
