@@ -152,14 +152,16 @@ func dumpDatabase(ctx context.Context, o Options, m *Manifest) error {
 	if err != nil {
 		return err
 	}
-	read := af.complete()
+	var fp Fingerprint
 	if perr != nil {
 		o.Logger.Warn("fingerprint read from the database: the archive could not be read for it", "reason", perr.Error())
-		read = nil
-	} else if len(read) < len(ek.kinds) {
-		o.Logger.Info("fingerprint partly read from the database", "kinds_from_archive", len(read), "kinds", len(ek.kinds))
+		fp, err = ek.fingerprint(ctx, tx, newFingerprintHash(), nil)
+	} else {
+		if read := af.complete(); len(read) < len(ek.kinds) {
+			o.Logger.Info("fingerprint partly read from the database", "kinds_from_archive", len(read), "kinds", len(ek.kinds))
+		}
+		fp, err = af.fingerprint(ctx, tx)
 	}
-	fp, err := ek.fingerprint(ctx, tx, read)
 	if err != nil {
 		return err
 	}

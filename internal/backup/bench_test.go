@@ -258,7 +258,7 @@ func BenchmarkBackupPhases(b *testing.B) {
 		if perr := <-parsed; err != nil || perr != nil {
 			b.Fatal(err, perr)
 		}
-		afp, err := ek.fingerprint(ctx, noQuerier{}, af.complete())
+		afp, err := af.fingerprint(ctx, noQuerier{})
 		if err != nil || afp.Hash != fp.Hash {
 			b.Fatalf("archive fingerprint %s (%v), database %s", afp.Hash, err, fp.Hash)
 		}

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash"
 	"slices"
 	"sort"
 	"strings"
@@ -119,7 +120,7 @@ func FingerprintDB(ctx context.Context, q Querier) (Fingerprint, error) {
 	if err != nil {
 		return Fingerprint{}, err
 	}
-	return ek.fingerprint(ctx, q, nil)
+	return ek.fingerprint(ctx, q, newFingerprintHash(), nil)
 }
 
 // entityTable is an entity table of the current schema, with its columns
@@ -176,34 +177,54 @@ func readEntityKinds(ctx context.Context, q Querier) (entityKinds, error) {
 // readKind is one kind's lines read from an archive, sorted by id.
 type readKind struct{ lines []archiveLine }
 
-// fingerprint hashes every kind: those in read from their text, the
-// others by one ordered query per kind on q.
-func (ek entityKinds) fingerprint(ctx context.Context, q Querier, read map[string]readKind) (Fingerprint, error) {
-	fp := Fingerprint{Counts: map[string]int64{}}
+// fingerprintHash is a fingerprint being hashed kind after kind, in the
+// kinds' order: the archive reader hashes each kind as soon as it and
+// every kind before it are read, while pg_dump goes on.
+type fingerprintHash struct {
+	h      hash.Hash
+	w      *bufio.Writer // a few large writes to h, not five per line
+	first  bool
+	next   int // ek.kinds[:next] are hashed
+	counts map[string]int64
+}
+
+func newFingerprintHash() *fingerprintHash {
 	h := sha256.New()
-	first := true
-	for _, k := range ek.kinds {
-		n := int64(0)
+	return &fingerprintHash{h: h, w: bufio.NewWriterSize(h, 64<<10), first: true, counts: map[string]int64{}}
+}
+
+// line hashes one line of kind k.
+func (fh *fingerprintHash) line(k string, id, body []byte) {
+	if !fh.first {
+		fh.w.WriteByte('\n')
+	}
+	fh.first = false
+	fh.w.WriteString(k)
+	fh.w.WriteByte('\t')
+	fh.w.Write(id)
+	fh.w.WriteByte('\t')
+	fh.w.Write(body)
+	fh.counts[k]++
+}
+
+// kind hashes a kind read from an archive, the next in order.
+func (fh *fingerprintHash) kind(k string, r readKind) {
+	for _, l := range r.lines {
+		fh.line(k, l.b[:l.idLen], l.b[l.idLen:])
+	}
+	fh.next++
+}
+
+// fingerprint hashes the kinds fh has not hashed yet: those in read from
+// their lines, the others by one ordered query per kind on q.
+func (ek entityKinds) fingerprint(ctx context.Context, q Querier, fh *fingerprintHash, read map[string]readKind) (Fingerprint, error) {
+	for fh.next < len(ek.kinds) {
+		k := ek.kinds[fh.next]
 		if r, ok := read[k]; ok {
-			// Through a buffer: a few large writes, not five per line.
-			w := bufio.NewWriterSize(h, 64<<10)
-			for _, l := range r.lines {
-				if !first {
-					w.WriteByte('\n')
-				}
-				first = false
-				w.WriteString(k)
-				w.WriteByte('\t')
-				w.Write(l.b[:l.idLen])
-				w.WriteByte('\t')
-				w.Write(l.b[l.idLen:])
-			}
-			w.Flush()
-			if n := int64(len(r.lines)); n > 0 {
-				fp.Counts[k] = n
-			}
+			fh.kind(k, r)
 			continue
 		}
+		fh.next++
 		var parts []string
 		order := "t.id"
 		for _, t := range ek.byKind[k] {
@@ -218,27 +239,17 @@ func (ek entityKinds) fingerprint(ctx context.Context, q Querier, read map[strin
 		}
 		var id, body []byte
 		_, err = pgx.ForEachRow(rows, []any{&id, &body}, func() error {
-			if !first {
-				h.Write([]byte{'\n'})
-			}
-			first = false
-			h.Write([]byte(k))
-			h.Write([]byte{'\t'})
-			h.Write(id)
-			h.Write([]byte{'\t'})
-			h.Write(body)
-			n++
+			fh.line(k, id, body)
 			return nil
 		})
 		if err != nil {
 			return Fingerprint{}, fmt.Errorf("fingerprint %s: %w", k, err)
 		}
-		if n > 0 {
-			fp.Counts[k] = n
-		}
 	}
-	fp.Hash = hex.EncodeToString(h.Sum(nil))
-	return fp, nil
+	if err := fh.w.Flush(); err != nil {
+		return Fingerprint{}, err
+	}
+	return Fingerprint{Hash: hex.EncodeToString(fh.h.Sum(nil)), Counts: fh.counts}, nil
 }
 
 // rowBody is the SQL expression of a table row as the Admin API object,

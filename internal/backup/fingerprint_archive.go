@@ -3,6 +3,7 @@ package backup
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -30,7 +31,9 @@ type archiveFingerprint struct {
 	tables map[string]entityTable // readable from the archive, by name
 	kinds  map[string]*kindLines  // being read, by kind
 	done   map[string]bool        // tables whose data block was read to its end
-	texts  map[string]readKind    // kinds whose every table was read, by kind
+	texts  map[string]readKind    // kinds read, not hashed yet (a kind before them is not read yet)
+	got    map[string]bool        // kinds whose every table was read
+	fh     *fingerprintHash       // the kinds read, in order, up to the first one not read
 }
 
 // kindLines holds one kind's lines as they are read, each line's id and
@@ -67,7 +70,7 @@ var archiveColumnTypes = map[string]bool{
 }
 
 func newArchiveFingerprint(ek entityKinds, schema string) *archiveFingerprint {
-	af := &archiveFingerprint{ek: ek, schema: schema, tables: map[string]entityTable{}, kinds: map[string]*kindLines{}, done: map[string]bool{}, texts: map[string]readKind{}}
+	af := &archiveFingerprint{ek: ek, schema: schema, tables: map[string]entityTable{}, kinds: map[string]*kindLines{}, done: map[string]bool{}, texts: map[string]readKind{}, got: map[string]bool{}, fh: newFingerprintHash()}
 	for _, ts := range ek.byKind {
 		for _, t := range ts {
 			if af.readable(t) {
@@ -199,13 +202,24 @@ func (af *archiveFingerprint) table(te archiveTable, r io.Reader) error {
 		}
 	}
 	af.texts[kind] = kl.sorted()
+	af.got[kind] = true
 	delete(af.kinds, kind)
+	for af.fh.next < len(af.ek.kinds) {
+		k := af.ek.kinds[af.fh.next]
+		r, ok := af.texts[k]
+		if !ok {
+			break
+		}
+		af.fh.kind(k, r)
+		delete(af.texts, k)
+	}
 	return nil
 }
 
 // sorted sorts the lines by id (bytewise: a UUID's order is its hex
 // text's, as FingerprintDB's queries return them). It runs as soon as a
-// kind's last table is read, while pg_dump goes on with the next ones.
+// kind's last table is read, while pg_dump goes on with the next ones;
+// the kind is hashed then too unless a kind before it is not read yet.
 func (kl *kindLines) sorted() readKind {
 	slices.SortFunc(kl.lines, func(a, b archiveLine) int { return bytes.Compare(a.b[:a.idLen], b.b[:b.idLen]) })
 	return readKind{lines: kl.lines}
@@ -253,9 +267,16 @@ func bodyPlan(t entityTable) []planMember {
 	return plan
 }
 
-// complete returns the lines of the kinds whose every table was read
-// from the archive, sorted.
-func (af *archiveFingerprint) complete() map[string]readKind { return af.texts }
+// complete returns the kinds whose every table was read from the
+// archive.
+func (af *archiveFingerprint) complete() map[string]bool { return af.got }
+
+// fingerprint is the fingerprint of the kinds read from the archive, and
+// of the others read with SQL on q (the snapshot the archive was taken
+// from).
+func (af *archiveFingerprint) fingerprint(ctx context.Context, q Querier) (Fingerprint, error) {
+	return af.ek.fingerprint(ctx, q, af.fh, af.texts)
+}
 
 func splitCopyRow(dst [][]byte, row []byte) [][]byte {
 	for {
