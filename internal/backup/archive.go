@@ -187,9 +187,9 @@ func deflateBody(r io.Reader) (io.Reader, error) {
 	if _, err := io.ReadFull(r, h[:]); err != nil {
 		return nil, err
 	}
-	// RFC 1950: CM 8 (deflate), the header a multiple of 31, no preset
-	// dictionary.
-	if h[0]&0x0f != 8 || (uint(h[0])<<8|uint(h[1]))%31 != 0 || h[1]&0x20 != 0 {
+	// RFC 1950: CM 8 (deflate), a window of at most 32 KB (CINFO ≤ 7), the
+	// header a multiple of 31, no preset dictionary.
+	if h[0]&0x0f != 8 || h[0]>>4 > 7 || (uint(h[0])<<8|uint(h[1]))%31 != 0 || h[1]&0x20 != 0 {
 		return nil, errors.New("zlib: invalid header")
 	}
 	return flate.NewReader(r), nil
