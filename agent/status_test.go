@@ -29,42 +29,7 @@ func (f fixedSource) FilesAt(context.Context, string) (map[string][]byte, error)
 
 // A valid plan whose X does not answer (the guard stops it), and a file
 // with a lint error (the plan in it is invalid, the other one still runs).
-const unreachablePlan = `upgrade "edge-3-9" {
-  cluster  = "edge"
-  strategy = "blue_green"
-  mode     = "traditional"
-  from {
-    version   = "3.9.0"
-    admin_url = "http://127.0.0.1:PORT"
-    proxy_url = "http://127.0.0.1:PORT"
-    database { dsn = "postgres://kong@127.0.0.1:PORT/kong" }
-    start = ["true"]
-    stop  = ["true"]
-  }
-  to {
-    version   = "3.9.1"
-    admin_url = "http://127.0.0.1:PORT"
-    proxy_url = "http://127.0.0.1:PORT"
-    kong      = ["kong"]
-    start     = ["true"]
-    stop      = ["true"]
-  }
-  backup {
-    dir    = "BACKUPS"
-    verify = false
-  }
-  traffic "command" {
-    set = ["true"]
-    get = ["echo", "100 0"]
-  }
-  rollout {
-    step {
-      weight = 100
-      pause  = "1s"
-    }
-  }
-}
-`
+const unreachablePlan = testenv.UnreachablePlan
 
 const invalidPlan = `upgrade "broken" {
   cluster  = "core"

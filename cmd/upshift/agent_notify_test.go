@@ -19,42 +19,7 @@ import (
 
 // wiredPlan is valid, and its X does not answer: the guard stalls the run,
 // so a run brings run_started then stalled.
-const wiredPlan = `upgrade "edge-3-9" {
-  cluster  = "edge"
-  strategy = "blue_green"
-  mode     = "traditional"
-  from {
-    version   = "3.9.0"
-    admin_url = "http://127.0.0.1:PORT"
-    proxy_url = "http://127.0.0.1:PORT"
-    database { dsn = "postgres://kong@127.0.0.1:PORT/kong" }
-    start = ["true"]
-    stop  = ["true"]
-  }
-  to {
-    version   = "3.9.1"
-    admin_url = "http://127.0.0.1:PORT"
-    proxy_url = "http://127.0.0.1:PORT"
-    kong      = ["kong"]
-    start     = ["true"]
-    stop      = ["true"]
-  }
-  backup {
-    dir    = "BACKUPS"
-    verify = false
-  }
-  traffic "command" {
-    set = ["true"]
-    get = ["echo", "100 0"]
-  }
-  rollout {
-    step {
-      weight = 100
-      pause  = "1s"
-    }
-  }
-}
-`
+const wiredPlan = testenv.UnreachablePlan
 
 // received is one request a local receiver got.
 type received struct {
