@@ -130,19 +130,55 @@ func (v ArchiveVersion) less(o ArchiveVersion) bool {
 
 // ReadArchiveVersion reads the header of a pg_dump -Fc archive.
 func ReadArchiveVersion(path string) (ArchiveVersion, error) {
+	av, _, err := readArchiveHeader(path)
+	return av, err
+}
+
+// readArchiveHeader reads a custom-format archive's format version and,
+// for formats 1.10 to 1.14, the version of the pg_dump that wrote it
+// ("15.18"; "" for other formats). After the 11 bytes of magic, version,
+// sizes and format, ReadHead (pg_backup_archiver.c) reads the compression
+// level as an int (a byte from 1.15 on, which is why newer formats are
+// not read here), the creation time as 7 ints, then the database name,
+// the server's version and pg_dump's PG_VERSION as strings; pg_dump 15's
+// archives (1.14) were read to confirm it.
+func readArchiveHeader(path string) (ArchiveVersion, string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return ArchiveVersion{}, err
+		return ArchiveVersion{}, "", err
 	}
 	defer f.Close()
-	var h [8]byte
-	if _, err := io.ReadFull(bufio.NewReader(f), h[:]); err != nil {
-		return ArchiveVersion{}, fmt.Errorf("read archive header of %s: %w", path, err)
+	a := &archiveReader{r: bufio.NewReader(f)}
+	var h [11]byte
+	if n, err := io.ReadFull(a.r, h[:]); err != nil && n < 8 {
+		return ArchiveVersion{}, "", fmt.Errorf("read archive header of %s: %w", path, err)
 	}
 	if string(h[:5]) != "PGDMP" {
-		return ArchiveVersion{}, fmt.Errorf("%s is not a pg_dump custom-format archive", path)
+		return ArchiveVersion{}, "", fmt.Errorf("%s is not a pg_dump custom-format archive", path)
 	}
-	return ArchiveVersion{Major: int(h[5]), Minor: int(h[6]), Rev: int(h[7])}, nil
+	av := ArchiveVersion{Major: int(h[5]), Minor: int(h[6]), Rev: int(h[7])}
+	if av.Major != 1 || av.Minor < 10 || av.Minor > 14 || h[8] < 4 || h[8] > 8 {
+		return av, "", nil
+	}
+	a.intSize = int(h[8])
+	fail := func(err error) (ArchiveVersion, string, error) {
+		return ArchiveVersion{}, "", fmt.Errorf("read archive header of %s: %w", path, err)
+	}
+	for i := 0; i < 8; i++ { // compression, creation time
+		if _, err := a.int(); err != nil {
+			return fail(err)
+		}
+	}
+	var v string
+	for i := 0; i < 3; i++ { // database name, server version, pg_dump version
+		if v, _, err = a.str(); err != nil {
+			return fail(err)
+		}
+	}
+	if f := strings.Fields(v); len(f) > 0 {
+		return av, f[0], nil
+	}
+	return fail(errArchiveFormat)
 }
 
 // maxArchiveFor is the newest archive format a pg_restore of this major

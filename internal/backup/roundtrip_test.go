@@ -82,8 +82,11 @@ func TestRoundTrip(t *testing.T) {
 	if got := m.Fingerprint.Entities(); got != 10010 {
 		t.Fatalf("manifest counts %v (%d entities), want 10010", m.Fingerprint.Counts, got)
 	}
-	if m.Size == 0 || len(m.SHA256) != 64 || m.PGDumpVersion == "" || len(m.SchemaMeta) == 0 || m.ArchiveFormat == "" {
+	if m.Size == 0 || len(m.SHA256) != 64 || len(m.SchemaMeta) == 0 || m.ArchiveFormat == "" {
 		t.Fatalf("manifest incomplete: %+v", m)
+	}
+	if v, _, err := toolVersion(ctx, "pg_dump"); err != nil || m.PGDumpVersion != v {
+		t.Fatalf("manifest names pg_dump %q, the pg_dump installed is %q (%v)", m.PGDumpVersion, v, err)
 	}
 	if err := m.Usable(); !errors.Is(err, ErrUnverified) {
 		t.Fatalf("an unverified backup is usable: %v", err)
