@@ -122,11 +122,7 @@ func dumpDatabase(ctx context.Context, o Options, m *Manifest) error {
 	// cannot render is read from the snapshot afterwards, with SQL.
 	af := newArchiveFingerprint(ek, schema)
 	pw := newSpool(64 << 20)
-	parsed := make(chan error, 1)
-	go func() {
-		defer pw.stop()
-		parsed <- af.read(pw)
-	}()
+	parsed := af.readInBackground(pw)
 
 	m.Archive = m.Name + ".dump"
 	tmp := m.ArchivePath() + ".partial"

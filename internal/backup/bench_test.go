@@ -248,11 +248,7 @@ func BenchmarkBackupPhases(b *testing.B) {
 		path := filepath.Join(dir, fmt.Sprintf("b-%d.dump", i))
 		af := newArchiveFingerprint(ek, "public")
 		pw := newSpool(64 << 20)
-		parsed := make(chan error, 1)
-		go func() {
-			defer pw.stop()
-			parsed <- af.read(pw)
-		}()
+		parsed := af.readInBackground(pw)
 		_, _, err = pgDumpTo(ctx, c, snapshot, path+".partial", pw)
 		pw.CloseWithError(err)
 		if perr := <-parsed; err != nil || perr != nil {

@@ -119,6 +119,17 @@ func (af *archiveFingerprint) read(r io.Reader) error {
 	}, af.table)
 }
 
+// readInBackground reads s to its end on a reader thread, returns its
+// result on the channel, then stops s (what is still written is dropped).
+func (af *archiveFingerprint) readInBackground(s *spool) <-chan error {
+	parsed := make(chan error, 1)
+	readers.run(func() {
+		parsed <- af.read(s)
+		s.stop()
+	})
+	return parsed
+}
+
 // table turns one table's COPY text into lines. Errors name the table and
 // column, never a value (the data holds credentials).
 func (af *archiveFingerprint) table(te archiveTable, r io.Reader) error {
