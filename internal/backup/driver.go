@@ -37,7 +37,9 @@ func (d *Driver) Backup(ctx context.Context) (*Manifest, error) {
 			return m, err
 		}
 	case d.VerifyDSN != "":
-		if _, err := Verify(ctx, m, d.VerifyDSN); err != nil {
+		v, err := Verify(ctx, m, d.VerifyDSN)
+		d.logReclaimed(v)
+		if err != nil {
 			return m, err
 		}
 	}
@@ -98,6 +100,7 @@ func (d *Driver) Rehearse(ctx context.Context, m *Manifest, then func(ctx contex
 		ran = true
 		return then(ctx, dsn)
 	})
+	d.logReclaimed(v)
 	switch {
 	case ran || err != nil:
 		return err
@@ -105,4 +108,12 @@ func (d *Driver) Rehearse(ctx context.Context, m *Manifest, then func(ctx contex
 		return fmt.Errorf("rehearse on %s: the test restore did not match the backup: %s", m.Name, v.Reason)
 	}
 	return fmt.Errorf("rehearse on %s: the test restore did not run", m.Name)
+}
+
+// logReclaimed logs the scratch databases of killed runs that a
+// verification dropped (also in its manifest as reclaimed_scratch).
+func (d *Driver) logReclaimed(v *Verification) {
+	if v != nil && len(v.Reclaimed) > 0 && d.Options.Logger != nil {
+		d.Options.Logger.Warn("dropped scratch databases left by killed verifications or rehearsals", "databases", v.Reclaimed)
+	}
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -69,15 +71,21 @@ func VerifyThen(ctx context.Context, m *Manifest, verifyDSN string, then func(ct
 		return nil, fmt.Errorf("verify %s: connect to verify_dsn: %w", m.Name, err)
 	}
 	defer admin.Close(context.WithoutCancel(ctx))
+	if v.Reclaimed, err = reclaimScratch(ctx, admin); err != nil {
+		return nil, fmt.Errorf("verify %s: %w", m.Name, err)
+	}
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
-	scratch := "upshift_verify_" + hex.EncodeToString(rnd[:])
+	scratch := scratchPrefix + hex.EncodeToString(rnd[:])
 	if err := createDatabase(ctx, admin, scratch); err != nil {
 		return nil, fmt.Errorf("verify %s: %w", m.Name, err)
 	}
 	defer func() {
 		_, _ = admin.Exec(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+pgx.Identifier{scratch}.Sanitize()+" WITH (FORCE)")
 	}()
+	if err := markScratch(ctx, admin, scratch); err != nil {
+		return nil, fmt.Errorf("verify %s: %w", m.Name, err)
+	}
 	dsn, err := withDatabase(verifyDSN, scratch)
 	if err != nil {
 		return nil, err
@@ -131,4 +139,80 @@ func shortHash(h string) string {
 		return h[:12]
 	}
 	return h
+}
+
+// The scratch databases of verifications and rehearsals are named
+// scratchPrefix + 12 hex digits and, while in use, carry the comment
+// scratchOwner + the backend pid of the session that created them and
+// drops them at the end (the admin connection, open throughout).
+const (
+	scratchPrefix = "upshift_verify_"
+	scratchOwner  = "upshift scratch database; owner session pid "
+)
+
+var reScratchOwner = regexp.MustCompile(`^` + regexp.QuoteMeta(scratchOwner) + `([0-9]+)$`)
+
+// markScratch records admin's session as db's owner.
+func markScratch(ctx context.Context, admin *pgx.Conn, db string) error {
+	var pid int
+	if err := admin.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+		return fmt.Errorf("mark scratch database %s: %w", db, err)
+	}
+	if _, err := admin.Exec(ctx, fmt.Sprintf("COMMENT ON DATABASE %s IS '%s%d'", pgx.Identifier{db}.Sanitize(), scratchOwner, pid)); err != nil {
+		return fmt.Errorf("mark scratch database %s: %w", db, err)
+	}
+	return nil
+}
+
+// reclaimScratch drops the scratch databases that a killed verification
+// or rehearsal left behind, and returns their names. A scratch database
+// is dropped only on positive evidence that its owner is gone: its
+// comment names the owner's session, and no session with that pid is on
+// the server (pg_stat_activity lists every session, whatever the role).
+// One without the comment (killed between CREATE and COMMENT), one whose
+// owner's pid is in use, and one that someone is connected to (a
+// pg_restore that outlived its parent) are left alone; DROP DATABASE
+// without FORCE refuses the last, and the next verification tries again.
+func reclaimScratch(ctx context.Context, admin *pgx.Conn) ([]string, error) {
+	rows, err := admin.Query(ctx, `SELECT datname, coalesce(shobj_description(oid, 'pg_database'), '')
+		FROM pg_database WHERE left(datname, length($1::text)) = $1::text ORDER BY datname`, scratchPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("list scratch databases: %w", err)
+	}
+	type scratch struct {
+		name string
+		pid  int
+	}
+	var found []scratch
+	for rows.Next() {
+		var name, comment string
+		if err := rows.Scan(&name, &comment); err != nil {
+			return nil, fmt.Errorf("list scratch databases: %w", err)
+		}
+		if m := reScratchOwner.FindStringSubmatch(comment); m != nil {
+			pid, err := strconv.Atoi(m[1])
+			if err == nil {
+				found = append(found, scratch{name, pid})
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list scratch databases: %w", err)
+	}
+	var dropped []string
+	for _, sc := range found {
+		var alive bool
+		if err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)`, sc.pid).Scan(&alive); err != nil {
+			return dropped, fmt.Errorf("look up the owner of scratch database %s: %w", sc.name, err)
+		}
+		if alive {
+			continue
+		}
+		if _, err := admin.Exec(ctx, "DROP DATABASE "+pgx.Identifier{sc.name}.Sanitize()); err == nil {
+			dropped = append(dropped, sc.name)
+		} else if ctx.Err() != nil {
+			return dropped, ctx.Err()
+		}
+	}
+	return dropped, nil
 }
