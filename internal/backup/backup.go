@@ -159,7 +159,8 @@ func dumpDatabase(ctx context.Context, o Options, m *Manifest) error {
 	}
 	m.NeedsBootstrap, m.SchemaMeta, m.Fingerprint = st.NeedsBootstrap, st.Rows, fp
 	// The archive's header names the pg_dump that wrote it; asking
-	// pg_dump --version (Debian's wrapper) cost 30 ms.
+	// pg_dump --version (through Debian's wrapper) cost a process's first
+	// backup 30 ms.
 	av, dumpVersion, err := readArchiveHeader(tmp)
 	if err != nil {
 		return err

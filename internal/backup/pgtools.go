@@ -135,13 +135,15 @@ func ReadArchiveVersion(path string) (ArchiveVersion, error) {
 }
 
 // readArchiveHeader reads a custom-format archive's format version and,
-// for formats 1.10 to 1.14, the version of the pg_dump that wrote it
-// ("15.18"; "" for other formats). After the 11 bytes of magic, version,
+// for formats 1.10 to 1.14 (pg_dump 9.x to 15), the version of the
+// pg_dump that wrote it ("15.18"). After the 11 bytes of magic, version,
 // sizes and format, ReadHead (pg_backup_archiver.c) reads the compression
-// level as an int (a byte from 1.15 on, which is why newer formats are
-// not read here), the creation time as 7 ints, then the database name,
+// level as an int (one byte from 1.15 on, which no pg_dump here could
+// write to test), the creation time as 7 ints, then the database name,
 // the server's version and pg_dump's PG_VERSION as strings; pg_dump 15's
-// archives (1.14) were read to confirm it.
+// archives (1.14) were read to confirm it. The pg_dump version is "" for
+// other formats and for a header it cannot read past the first 8 bytes:
+// the caller asks pg_dump --version instead.
 func readArchiveHeader(path string) (ArchiveVersion, string, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -157,28 +159,25 @@ func readArchiveHeader(path string) (ArchiveVersion, string, error) {
 		return ArchiveVersion{}, "", fmt.Errorf("%s is not a pg_dump custom-format archive", path)
 	}
 	av := ArchiveVersion{Major: int(h[5]), Minor: int(h[6]), Rev: int(h[7])}
-	if av.Major != 1 || av.Minor < 10 || av.Minor > 14 || h[8] < 4 || h[8] > 8 {
+	if av.Major != 1 || av.Minor < 10 || av.Minor > 14 || h[8] < 4 || h[8] > 8 || h[10] != 1 {
 		return av, "", nil
 	}
 	a.intSize = int(h[8])
-	fail := func(err error) (ArchiveVersion, string, error) {
-		return ArchiveVersion{}, "", fmt.Errorf("read archive header of %s: %w", path, err)
-	}
 	for i := 0; i < 8; i++ { // compression, creation time
 		if _, err := a.int(); err != nil {
-			return fail(err)
+			return av, "", nil
 		}
 	}
 	var v string
 	for i := 0; i < 3; i++ { // database name, server version, pg_dump version
 		if v, _, err = a.str(); err != nil {
-			return fail(err)
+			return av, "", nil
 		}
 	}
 	if f := strings.Fields(v); len(f) > 0 {
 		return av, f[0], nil
 	}
-	return fail(errArchiveFormat)
+	return av, "", nil
 }
 
 // maxArchiveFor is the newest archive format a pg_restore of this major

@@ -9,14 +9,14 @@ import (
 
 // TestArchiveHeaderNamesPGDump: the version recorded is the third string
 // of a 1.14 header (pg_dump's, not the server's or the database name);
-// a format whose header layout differs (1.15, compression as a byte)
-// gives "" so that Backup asks pg_dump --version instead; a truncated
-// header is an error.
+// a format whose header layout differs (1.15, compression as a byte), a
+// directory-format header and a header cut short give "" so that Backup
+// asks pg_dump --version instead; fewer than 8 bytes are an error.
 func TestArchiveHeaderNamesPGDump(t *testing.T) {
-	header := func(minor byte, strs ...string) []byte {
+	header := func(minor, format byte, strs ...string) []byte {
 		var b bytes.Buffer
 		b.WriteString("PGDMP")
-		b.Write([]byte{1, minor, 0, 4, 8, 1})
+		b.Write([]byte{1, minor, 0, 4, 8, format})
 		putInt := func(v int) {
 			sign := byte(0)
 			if v < 0 {
@@ -42,9 +42,11 @@ func TestArchiveHeaderNamesPGDump(t *testing.T) {
 		want    string
 		wantErr bool
 	}{
-		{"1.14", header(14, "kong", "16.4 (Ubuntu 16.4-1)", "15.18 (Debian 15.18-0+deb12u1)"), "15.18", false},
-		{"1.15", header(15, "kong", "16.4", "16.4"), "", false},
-		{"truncated", header(14, "kong", "16.4")[:60], "", true},
+		{"1.14", header(14, 1, "kong", "16.4 (Ubuntu 16.4-1)", "15.18 (Debian 15.18-0+deb12u1)"), "15.18", false},
+		{"1.15", header(15, 1, "kong", "16.4", "16.4"), "", false},
+		{"directory format", header(14, 5, "kong", "16.4", "15.18"), "", false},
+		{"cut short", header(14, 1, "kong", "16.4")[:60], "", false},
+		{"7 bytes", header(14, 1)[:7], "", true},
 	} {
 		path := filepath.Join(dir, c.name)
 		if err := os.WriteFile(path, c.archive, 0o600); err != nil {

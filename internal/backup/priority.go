@@ -5,40 +5,43 @@ import (
 	"sync"
 )
 
-// readerNice is the nice value of the threads that read archives while
-// pg_dump writes them. pg_dump (compressing) and its PostgreSQL backend
-// keep two cores nearly busy; at nice 0 the reader took its share from
-// them and pg_dump ran 15-20% longer, at nice 10 3-7% longer, and the
-// reader still kept pace (BenchmarkBackupSeeded, docs/backups.md). The
+// readerNice is how far the threads that read archives while pg_dump
+// writes them lower their priority: 10 above the process's own nice value
+// (at most 19). pg_dump (compressing) and its PostgreSQL backend kept the
+// two cores of the benchmark machine nearly busy; with the reader at the
+// same priority pg_dump ran 15-20% longer than alone, 10 lower 3-7%, and
+// the reader still kept pace (BenchmarkBackupSeeded, docs/backups.md).
+// Where PostgreSQL runs on another host, only pg_dump is yielded to. The
 // cost: when other work in the same scheduling group (the agent's cgroup,
 // or its session under autogroup) saturates the CPUs, the reader gets
-// about a tenth of a nice-0 thread's share and the backup ends later
-// (100,000 entities beside two busy loops: 3.6 s, against 1.6 s at nice
-// 0). Beside work in another group the CPUs are shared between groups and
-// nice does not count (the same loops in another session: 1.3 s, against
-// 1.2 s at nice 0).
+// about a tenth of that work's share and the backup ends later (100,000
+// entities beside two busy loops: 3.6 s, against 1.6 s at the same
+// priority). Beside work in another group the CPUs are shared between
+// groups and nice does not count (the same loops in another session:
+// 1.3 s, against 1.2 s).
 const readerNice = 10
 
-// readers runs archive reads on threads at readerNice.
-var readers = &lowPriorityPool{nice: readerNice}
+// readers runs archive reads on threads readerNice below the process.
+var readers = &lowPriorityPool{by: readerNice}
 
 // lowPriorityPool runs functions on workers, each a goroutine locked to a
-// thread whose priority it lowered to nice. A worker, and its thread, live
-// as long as the process: an unprivileged process cannot raise a thread's
-// priority again, so the thread must never run another goroutine, and it
-// must not exit either, because Linux sends a child's parent-death signal
+// thread whose nice value it raised by by. A worker, and its thread, live
+// as long as the process: without CAP_SYS_NICE a process cannot raise a
+// thread's priority again, so the thread must never run another
+// goroutine, and it must not exit either, because Linux sends a child's parent-death signal
 // (PR_SET_PDEATHSIG, which the test environment sets on PostgreSQL) when
 // the thread that started the child exits, and any thread may have. There
 // are as many workers as calls have ever run at once.
 type lowPriorityPool struct {
-	nice    int
+	by      int
 	mu      sync.Mutex
 	idle    []chan func()
 	workers int
 }
 
 // run hands f to an idle worker, or to a new one, and returns without
-// waiting for f.
+// waiting for f. f must return: one that calls runtime.Goexit ends its
+// worker and, with it, the thread.
 func (p *lowPriorityPool) run(f func()) {
 	p.mu.Lock()
 	var w chan func()
@@ -54,8 +57,8 @@ func (p *lowPriorityPool) run(f func()) {
 }
 
 func (p *lowPriorityPool) work(jobs chan func()) {
-	runtime.LockOSThread()          // never unlocked, see lowPriorityPool
-	_ = lowerThreadPriority(p.nice) // refused (a seccomp profile): the work only yields less
+	runtime.LockOSThread()        // never unlocked, see lowPriorityPool
+	_ = lowerThreadPriority(p.by) // refused (a seccomp profile): the work only yields less
 	for f := range jobs {
 		f()
 		p.mu.Lock()
