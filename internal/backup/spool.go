@@ -20,6 +20,8 @@ type spool struct {
 	err    error    // what Read returns once bufs is empty; io.EOF after Close
 	broken bool     // the reader stopped: writes are dropped
 	free   [][]byte // buffers read to their end, for the next writes
+	// waiting is the number of writes waiting for the reader (for tests).
+	waiting int
 }
 
 func newSpool(max int) *spool {
@@ -33,7 +35,9 @@ func (s *spool) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for s.held >= s.max && !s.broken {
+		s.waiting++
 		s.cond.Wait()
+		s.waiting--
 	}
 	if s.broken || s.err != nil {
 		return len(p), nil

@@ -24,10 +24,22 @@ func TestSpool(t *testing.T) {
 		s.Write([]byte("ij"))
 		close(wrote)
 	}()
-	select {
-	case <-wrote:
-		t.Fatal("a write past max did not wait for the reader")
-	case <-time.After(50 * time.Millisecond):
+	// The write either ends (wrong) or is seen waiting (right).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		select {
+		case <-wrote:
+			t.Fatal("a write past max did not wait for the reader")
+		default:
+		}
+		s.mu.Lock()
+		waiting := s.waiting
+		s.mu.Unlock()
+		if waiting == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the write past max neither ended nor waited within 10 s")
+		}
 	}
 	p := make([]byte, 2)
 	if n, _ := s.Read(p); string(p[:n]) != "ab" {
