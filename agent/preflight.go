@@ -13,10 +13,6 @@ import (
 	"github.com/upshift-dev/upshift/plan"
 )
 
-// preflightTimeout bounds one plan's read-only preflight (as upshift
-// preflight's own).
-const preflightTimeout = 5 * time.Minute
-
 // preflightAt queues the read-only preflight of p (content digest) at
 // commit for a commit comment (Config.Comments), once per plan content:
 // not again in this process, and not after a restart when the journal's
@@ -124,7 +120,7 @@ func (a *Agent) runPreflight(ctx context.Context, p *plan.Plan) (*preflight.Repo
 	if err != nil {
 		return nil, fmt.Errorf("the plan's sides cannot be read: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
+	ctx, cancel := context.WithTimeout(ctx, preflight.Timeout)
 	defer cancel()
 	r, err := preflight.Run(ctx, o)
 	if err != nil {

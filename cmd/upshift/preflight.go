@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"time"
 
 	"github.com/upshift-dev/upshift/internal/engine"
 	"github.com/upshift-dev/upshift/internal/preflight"
@@ -84,7 +83,7 @@ var preflightCommand = &command{
 			return exitFail
 		}
 		outer := ctx // the rehearsal takes as long as the migrations
-		ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		ctx, cancel := context.WithTimeout(ctx, preflight.Timeout)
 		defer cancel()
 		r, err := preflight.Run(ctx, o)
 		if err != nil {

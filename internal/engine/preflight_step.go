@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/upshift-dev/upshift/internal/preflight"
 	"github.com/upshift-dev/upshift/internal/preflight/rules"
@@ -17,9 +16,6 @@ import (
 // answers. An error finding halts the plan; acknowledged findings are
 // info, warnings do not stop. Each pass runs once per run: its ok outcome
 // records the report's digest.
-
-// preflightTimeout bounds one pass (decK's dump of a large X).
-const preflightTimeout = 5 * time.Minute
 
 // withPreflight puts preflight right after guard and preflight_y right
 // before checks.
@@ -56,7 +52,7 @@ func (e *Engine) stepPreflight() step {
 			if err != nil {
 				return "", nil, &haltError{reason: ReasonPreconditionFail, msg: "preflight: " + err.Error()}
 			}
-			ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
+			ctx, cancel := context.WithTimeout(ctx, preflight.Timeout)
 			defer cancel()
 			rep, err := preflight.Run(ctx, o)
 			if err != nil {
@@ -94,7 +90,7 @@ func (e *Engine) stepPreflightY() step {
 			if n := r.state.h.detail("preflight", "plugins"); n != "" {
 				o.InUseOnX = strings.Split(n, ",")
 			}
-			ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
+			ctx, cancel := context.WithTimeout(ctx, preflight.Timeout)
 			defer cancel()
 			rep, err := preflight.RunY(ctx, o)
 			if err != nil {

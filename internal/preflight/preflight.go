@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/kong/go-database-reconciler/pkg/file"
@@ -103,6 +104,11 @@ const (
 	rulePath     = "PFR-3" // the observed versions make no supported path
 	ruleState    = "PFR-4" // migration state: leftovers, a lock row
 )
+
+// Timeout bounds one preflight pass, as upshift preflight, the agent's
+// pull-request preflight and the engine's preflight step run it: decK's
+// dump of a large X is most of it.
+const Timeout = 5 * time.Minute
 
 // Run reads X and Y and evaluates every rule. It returns an error only
 // when it cannot produce a report at all; what it cannot read is an error
