@@ -18,7 +18,8 @@ import (
 // not again in this process, and not after a restart when the journal's
 // last comment sent for the plan is for this content (the commit the agent
 // credits a plan with after a restart is the head's). A plan changed back
-// to an earlier content is reported again. It runs beside the engine,
+// to an earlier content is reported again, and so is one whose journal
+// could not be read (at the next poll). It runs beside the engine,
 // never before it: a report never holds a step up. The caller holds a.mu.
 // ctx is the poll's: a lead lost or a stop ends the preflight, and the
 // next lead tries again.
@@ -41,13 +42,13 @@ func (a *Agent) preflightAt(ctx context.Context, p *plan.Plan, digest, commit st
 			}
 		case <-ctx.Done():
 		}
-		if ctx.Err() != nil {
-			a.mu.Lock()
-			if a.preflighted[p.Name] == digest {
-				delete(a.preflighted, p.Name) // not posted: the next lead does it
-			}
-			a.mu.Unlock()
+		// Not posted (the journal unreadable, or the lead lost): the next
+		// poll, or the next lead, tries again.
+		a.mu.Lock()
+		if a.preflighted[p.Name] == digest {
+			delete(a.preflighted, p.Name)
 		}
+		a.mu.Unlock()
 	}()
 }
 
@@ -57,9 +58,9 @@ func (a *Agent) postPreflight(ctx context.Context, p *plan.Plan, digest, commit 
 	last, err := a.lastComment(ctx, p.Name)
 	switch {
 	case err != nil:
-		// Unknown is not "not posted": a second comment is noise, a
-		// missing one is what the next restart makes up for.
-		a.log.Warn("preflight comment: the journal cannot be read; not posted", "plan", p.Name, "commit", commit, "err", err)
+		// Unknown is not "not posted": a second comment is noise; the
+		// next poll asks the journal again.
+		a.log.Warn("preflight comment: the journal cannot be read; not posted, tried again at the next poll", "plan", p.Name, "commit", commit, "err", err)
 		return false
 	case last == short(digest):
 		a.log.Info("preflight comment already posted for this plan content", "plan", p.Name, "commit", commit)

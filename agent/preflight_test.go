@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -167,4 +169,106 @@ func TestPreflightCommentOnce(t *testing.T) {
 	if strings.Contains(string(j)+logs.String(), "-token-1") {
 		t.Errorf("a token reached the journal or the log")
 	}
+}
+
+// TestPreflightCommentAfterJournalRecovers: while the plan's journal
+// cannot be read the agent does not post the report (it cannot tell
+// whether it was sent); once the journal reads again, a later poll of the
+// same process posts it, once.
+func TestPreflightCommentAfterJournalRecovers(t *testing.T) {
+	var mu sync.Mutex
+	posts := 0
+	forge := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		posts++
+		mu.Unlock()
+		w.WriteHeader(http.StatusCreated)
+	}))
+	defer forge.Close()
+	src := strings.ReplaceAll(unreachablePlan, "PORT", strconv.Itoa(testenv.FreePort(t)))
+	src = strings.ReplaceAll(src, "BACKUPS", t.TempDir())
+	dir, err := engine.OpenDir(t.TempDir(), engine.DirOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	store := &brokenRecords{Store: dir, plan: "edge-3-9"}
+	store.broken.Store(true)
+	logs := &logBuffer{}
+	comments := notify.NewDispatcher([]notify.Receiver{
+		&notify.CommitComment{Forge: "github", API: forge.URL + "/github", Repo: "acme/plans", Token: "gh-token-1"},
+	}, notify.Options{Backoff: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(logs, nil)),
+		Record: engine.DeliveryRecorder(context.Background(), dir, engine.Actor{Agent: "agent-1"})})
+	defer comments.Close(context.Background())
+	a, err := New(Config{Source: fixedSource{Snapshot{Commit: "0123456789abcdef0123", Files: map[string][]byte{"plans/edge.upshift.hcl": []byte(src)}}},
+		Store: store, Holder: "agent-1", Comments: comments, Interval: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(logs, nil)),
+		Engine: func(c *engine.Config) { c.WaitTimeout, c.RetryBase, c.Retries = time.Second, 10*time.Millisecond, 1 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = a.Run(ctx); close(done) }()
+	stop := sync.OnceFunc(func() { cancel(); <-done })
+	defer stop()
+	waitLog := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(60 * time.Second); !ok(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s; log:\n%s", what, logs.String())
+			}
+		}
+	}
+	waitLog("two polls that could not read the journal", func() bool {
+		return strings.Count(logs.String(), "preflight comment: the journal cannot be read") >= 2
+	})
+	mu.Lock()
+	if posts != 0 {
+		t.Fatalf("%d posts while the journal could not be read", posts)
+	}
+	mu.Unlock()
+	store.broken.Store(false)
+	waitLog("the report posted", func() bool { mu.Lock(); defer mu.Unlock(); return posts > 0 })
+	waitLog("the report journaled as sent", func() bool {
+		recs, err := dir.Records(context.Background(), "edge-3-9", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			if r.Event == engine.EventNotification && r.Details["event"] == notify.PreflightReport && r.Details["result"] == notify.Sent {
+				return true
+			}
+		}
+		return false
+	})
+	// Two more polls, and still one post.
+	polls2 := 0
+	sent := a.Status(context.Background()).LastPoll
+	waitLog("two more polls", func() bool {
+		last := a.Status(context.Background()).LastPoll
+		if last.After(sent) {
+			sent, polls2 = last, polls2+1
+		}
+		return polls2 >= 2
+	})
+	stop()
+	mu.Lock()
+	defer mu.Unlock()
+	if posts != 1 {
+		t.Fatalf("%d posts, want 1", posts)
+	}
+}
+
+// brokenRecords fails Records for one plan while broken is set.
+type brokenRecords struct {
+	engine.Store
+	plan   string
+	broken atomic.Bool
+}
+
+func (s *brokenRecords) Records(ctx context.Context, plan string, since int64) ([]engine.Record, error) {
+	if plan == s.plan && s.broken.Load() {
+		return nil, errors.New("journal read failed (injected)")
+	}
+	return s.Store.Records(ctx, plan, since)
 }
