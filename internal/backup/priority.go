@@ -15,8 +15,9 @@ import (
 // cost: when other work in the same scheduling group (the agent's cgroup,
 // or its session under autogroup) saturates the CPUs, the reader gets
 // about a tenth of that work's share and the backup ends later (100,000
-// entities beside two busy loops: 3.6 s, against 1.6 s at the same
-// priority). Beside work in another group the CPUs are shared between
+// entities beside two busy loops: 3.6-5.0 s, against 1.6 s at the same
+// priority), and the process's garbage collections, which must stop the
+// reader, pause longer (84 ms at most, against 10 ms). Beside work in another group the CPUs are shared between
 // groups and nice does not count (the same loops in another session:
 // 1.3 s, against 1.2 s).
 const readerNice = 10
