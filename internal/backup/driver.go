@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -37,9 +38,8 @@ func (d *Driver) Backup(ctx context.Context) (*Manifest, error) {
 			return m, err
 		}
 	case d.VerifyDSN != "":
-		v, err := Verify(ctx, m, d.VerifyDSN)
-		d.logReclaimed(v)
-		if err != nil {
+		d.reclaim(ctx)
+		if _, err := Verify(ctx, m, d.VerifyDSN); err != nil {
 			return m, err
 		}
 	}
@@ -95,12 +95,12 @@ func (d *Driver) Rehearse(ctx context.Context, m *Manifest, then func(ctx contex
 	if d.VerifyDSN == "" {
 		return fmt.Errorf("rehearse on %s: the plan has no backup.verify_dsn", m.Name)
 	}
+	d.reclaim(ctx)
 	ran := false
 	v, err := VerifyThen(ctx, m, d.VerifyDSN, func(ctx context.Context, dsn string) error {
 		ran = true
 		return then(ctx, dsn)
 	})
-	d.logReclaimed(v)
 	switch {
 	case ran || err != nil:
 		return err
@@ -110,10 +110,23 @@ func (d *Driver) Rehearse(ctx context.Context, m *Manifest, then func(ctx contex
 	return fmt.Errorf("rehearse on %s: the test restore did not run", m.Name)
 }
 
-// logReclaimed logs the scratch databases of killed runs that a
-// verification dropped (also in its manifest as reclaimed_scratch).
-func (d *Driver) logReclaimed(v *Verification) {
-	if v != nil && len(v.Reclaimed) > 0 && d.Options.Logger != nil {
-		d.Options.Logger.Warn("dropped scratch databases left by killed verifications or rehearsals", "databases", v.Reclaimed)
+// reclaim drops the scratch databases that killed verifications or
+// rehearsals left on VerifyDSN's server (ReclaimScratch) and logs what it
+// dropped and what it could not. Its failure is logged, not returned:
+// not reclaiming changes nothing, and the verification goes on.
+func (d *Driver) reclaim(ctx context.Context) {
+	log := d.Options.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r, err := ReclaimScratch(ctx, d.VerifyDSN)
+	for _, db := range r.Dropped {
+		log.Warn("dropped a scratch database left by a killed verification or rehearsal", "database", db)
+	}
+	for db, why := range r.Kept {
+		log.Warn("a scratch database left by a killed verification or rehearsal could not be dropped; drop it by hand", "database", db, "reason", why)
+	}
+	if err != nil {
+		log.Warn("scratch databases left by killed verifications were not looked for", "err", err)
 	}
 }

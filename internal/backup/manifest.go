@@ -67,10 +67,6 @@ type Verification struct {
 	// PGRestoreVersion is the pg_restore that restored it.
 	PGRestoreVersion string `json:"pg_restore_version,omitempty"`
 	Duration         string `json:"duration"`
-	// Reclaimed lists the scratch databases of killed verifications or
-	// rehearsals (their owner's session gone) that this one dropped
-	// before it began.
-	Reclaimed []string `json:"reclaimed_scratch,omitempty"`
 }
 
 // ArchivePath is the archive's path.

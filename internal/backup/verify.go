@@ -71,20 +71,33 @@ func VerifyThen(ctx context.Context, m *Manifest, verifyDSN string, then func(ct
 		return nil, fmt.Errorf("verify %s: connect to verify_dsn: %w", m.Name, err)
 	}
 	defer admin.Close(context.WithoutCancel(ctx))
-	if v.Reclaimed, err = reclaimScratch(ctx, admin); err != nil {
+	var pid int
+	if err := admin.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
 		return nil, fmt.Errorf("verify %s: %w", m.Name, err)
 	}
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
-	scratch := scratchPrefix + hex.EncodeToString(rnd[:])
+	scratch := fmt.Sprintf("%s%d_%s", scratchPrefix, pid, hex.EncodeToString(rnd[:]))
 	if err := createDatabase(ctx, admin, scratch); err != nil {
 		return nil, fmt.Errorf("verify %s: %w", m.Name, err)
 	}
+	// The admin session owns the scratch database (its pid is in the
+	// name): once that session is gone, another verification may drop the
+	// database (ReclaimScratch), so this one stops when the heartbeat
+	// finds it lost.
+	vctx, lost := context.WithCancelCause(ctx)
+	defer lost(nil)
+	stopBeat := heartbeat(vctx, admin, lost, scratch)
 	defer func() {
+		stopBeat()
 		_, _ = admin.Exec(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+pgx.Identifier{scratch}.Sanitize()+" WITH (FORCE)")
 	}()
-	if err := markScratch(ctx, admin, scratch); err != nil {
-		return nil, fmt.Errorf("verify %s: %w", m.Name, err)
+	// stopped is the error for work cut short: the session lost, or ctx.
+	stopped := func() error {
+		if vctx.Err() == nil {
+			return nil
+		}
+		return fmt.Errorf("verify %s: %w", m.Name, context.Cause(vctx))
 	}
 	dsn, err := withDatabase(verifyDSN, scratch)
 	if err != nil {
@@ -94,23 +107,29 @@ func VerifyThen(ctx context.Context, m *Manifest, verifyDSN string, then func(ct
 	if err != nil {
 		return nil, err
 	}
-	if _, err := run(ctx, sc.Env, "pg_restore", "--no-owner", "--no-acl", "--exit-on-error", "-d", sc.Arg, m.ArchivePath()); err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("verify %s: %w", m.Name, ctx.Err())
+	if _, err := run(vctx, sc.Env, "pg_restore", "--no-owner", "--no-acl", "--exit-on-error", "-d", sc.Arg, m.ArchivePath()); err != nil {
+		if err := stopped(); err != nil {
+			return nil, err
 		}
 		return finish(false, "test restore failed: "+err.Error())
 	}
-	c, err := pgx.Connect(ctx, dsn)
+	c, err := pgx.Connect(vctx, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("verify %s: connect to scratch database: %w", m.Name, err)
 	}
 	defer c.Close(context.WithoutCancel(ctx))
-	st, err := kong.ReadSchemaFrom(ctx, c)
+	st, err := kong.ReadSchemaFrom(vctx, c)
 	if err != nil {
+		if err := stopped(); err != nil {
+			return nil, err
+		}
 		return finish(false, "reading schema_meta of the restored copy: "+err.Error())
 	}
-	fp, err := FingerprintDB(ctx, c)
+	fp, err := FingerprintDB(vctx, c)
 	if err != nil {
+		if err := stopped(); err != nil {
+			return nil, err
+		}
 		return finish(false, "fingerprint of the restored copy: "+err.Error())
 	}
 	var diffs []string
@@ -131,7 +150,47 @@ func VerifyThen(ctx context.Context, m *Manifest, verifyDSN string, then func(ct
 		return v, err
 	}
 	c.Close(context.WithoutCancel(ctx)) // then may need the database to itself
-	return v, then(ctx, dsn)
+	err = then(vctx, dsn)
+	if serr := stopped(); err != nil && serr != nil && ctx.Err() == nil {
+		err = serr // the session lost, not then's own failure
+	}
+	return v, err
+}
+
+// scratchHeartbeat is how often a verification checks that its admin
+// session is alive (a variable for tests). It also keeps the session from
+// idling into idle_session_timeout or a NAT's idle timeout.
+var scratchHeartbeat = 10 * time.Second
+
+// heartbeat pings admin every scratchHeartbeat until stop is called or
+// ctx ends, and calls lost when a ping fails. stop waits for it to end,
+// so admin is free again afterwards.
+func heartbeat(ctx context.Context, admin *pgx.Conn, lost context.CancelCauseFunc, scratch string) (stop func()) {
+	done, ended := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(ended)
+		t := time.NewTicker(scratchHeartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				// Not ctx: a ping cut short by cancellation closes the
+				// connection, and the scratch database's DROP needs it.
+				pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+				err := admin.Ping(pctx)
+				cancel()
+				if err != nil {
+					lost(fmt.Errorf("the session that owns scratch database %s was lost (%v); another verification may drop that database", scratch, err))
+					return
+				}
+			}
+		}
+	}()
+	return func() { close(done); <-ended }
 }
 
 func shortHash(h string) string {
@@ -142,77 +201,74 @@ func shortHash(h string) string {
 }
 
 // The scratch databases of verifications and rehearsals are named
-// scratchPrefix + 12 hex digits and, while in use, carry the comment
-// scratchOwner + the backend pid of the session that created them and
-// drops them at the end (the admin connection, open throughout).
-const (
-	scratchPrefix = "upshift_verify_"
-	scratchOwner  = "upshift scratch database; owner session pid "
-)
+// scratchPrefix + the backend pid of the admin session that creates them,
+// holds them and drops them + "_" + 12 random hex digits. Older ones,
+// without the pid, are never reclaimed.
+const scratchPrefix = "upshift_verify_"
 
-var reScratchOwner = regexp.MustCompile(`^` + regexp.QuoteMeta(scratchOwner) + `([0-9]+)$`)
+var reScratch = regexp.MustCompile(`^` + scratchPrefix + `([0-9]+)_[0-9a-f]{12}$`)
 
-// markScratch records admin's session as db's owner.
-func markScratch(ctx context.Context, admin *pgx.Conn, db string) error {
-	var pid int
-	if err := admin.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
-		return fmt.Errorf("mark scratch database %s: %w", db, err)
-	}
-	if _, err := admin.Exec(ctx, fmt.Sprintf("COMMENT ON DATABASE %s IS '%s%d'", pgx.Identifier{db}.Sanitize(), scratchOwner, pid)); err != nil {
-		return fmt.Errorf("mark scratch database %s: %w", db, err)
-	}
-	return nil
+// Reclaimed is what ReclaimScratch found: the scratch databases it
+// dropped, and those whose owner is gone but that it could not drop (with
+// PostgreSQL's reason: a session connected, another owner, a standby).
+type Reclaimed struct {
+	Dropped []string
+	Kept    map[string]string
 }
 
-// reclaimScratch drops the scratch databases that a killed verification
-// or rehearsal left behind, and returns their names. A scratch database
-// is dropped only on positive evidence that its owner is gone: its
-// comment names the owner's session, and no session with that pid is on
-// the server (pg_stat_activity lists every session, whatever the role).
-// One without the comment (killed between CREATE and COMMENT), one whose
-// owner's pid is in use, and one that someone is connected to (a
-// pg_restore that outlived its parent) are left alone; DROP DATABASE
-// without FORCE refuses the last, and the next verification tries again.
-func reclaimScratch(ctx context.Context, admin *pgx.Conn) ([]string, error) {
-	rows, err := admin.Query(ctx, `SELECT datname, coalesce(shobj_description(oid, 'pg_database'), '')
-		FROM pg_database WHERE left(datname, length($1::text)) = $1::text ORDER BY datname`, scratchPrefix)
+// ReclaimScratch drops the scratch databases on verifyDSN's server that a
+// killed verification or rehearsal left behind. A scratch database is
+// dropped only on evidence that its owner is gone: the pid in its name is
+// the owner's session, which stays open (and is pinged) while the owner
+// works and whose loss stops the owner (heartbeat), and no session with
+// that pid is on the server (pg_stat_activity lists every session,
+// whatever the role). A reused pid keeps the database, one without a pid
+// in its name is left alone, and DROP DATABASE without FORCE refuses one
+// that someone is connected to (a pg_restore that outlived its parent).
+func ReclaimScratch(ctx context.Context, verifyDSN string) (Reclaimed, error) {
+	admin, err := pgx.Connect(ctx, verifyDSN)
 	if err != nil {
-		return nil, fmt.Errorf("list scratch databases: %w", err)
+		return Reclaimed{}, fmt.Errorf("reclaim scratch databases: connect to verify_dsn: %w", err)
 	}
-	type scratch struct {
-		name string
-		pid  int
+	defer admin.Close(context.WithoutCancel(ctx))
+	return reclaimScratch(ctx, admin)
+}
+
+func reclaimScratch(ctx context.Context, admin *pgx.Conn) (Reclaimed, error) {
+	r := Reclaimed{Kept: map[string]string{}}
+	rows, err := admin.Query(ctx, `SELECT d.datname FROM pg_database d
+		WHERE left(d.datname, length($1::text)) = $1::text ORDER BY d.datname`, scratchPrefix)
+	if err != nil {
+		return r, fmt.Errorf("list scratch databases: %w", err)
 	}
-	var found []scratch
-	for rows.Next() {
-		var name, comment string
-		if err := rows.Scan(&name, &comment); err != nil {
-			return nil, fmt.Errorf("list scratch databases: %w", err)
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return r, fmt.Errorf("list scratch databases: %w", err)
+	}
+	for _, name := range names {
+		m := reScratch.FindStringSubmatch(name)
+		if m == nil {
+			continue
 		}
-		if m := reScratchOwner.FindStringSubmatch(comment); m != nil {
-			pid, err := strconv.Atoi(m[1])
-			if err == nil {
-				found = append(found, scratch{name, pid})
-			}
+		pid, err := strconv.Atoi(m[1])
+		if err != nil {
+			continue
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list scratch databases: %w", err)
-	}
-	var dropped []string
-	for _, sc := range found {
 		var alive bool
-		if err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)`, sc.pid).Scan(&alive); err != nil {
-			return dropped, fmt.Errorf("look up the owner of scratch database %s: %w", sc.name, err)
+		if err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)`, pid).Scan(&alive); err != nil {
+			return r, fmt.Errorf("look up the owner of scratch database %s: %w", name, err)
 		}
 		if alive {
 			continue
 		}
-		if _, err := admin.Exec(ctx, "DROP DATABASE "+pgx.Identifier{sc.name}.Sanitize()); err == nil {
-			dropped = append(dropped, sc.name)
-		} else if ctx.Err() != nil {
-			return dropped, ctx.Err()
+		if _, err := admin.Exec(ctx, "DROP DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+			if ctx.Err() != nil {
+				return r, ctx.Err()
+			}
+			r.Kept[name] = err.Error()
+			continue
 		}
+		r.Dropped = append(r.Dropped, name)
 	}
-	return dropped, nil
+	return r, nil
 }

@@ -3,12 +3,15 @@ package backup
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"os/exec"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,10 +24,11 @@ import (
 
 // TestVerifyReclaimsScratchOfKilledRun: a process killed (SIGKILL) while
 // its rehearsal runs on the scratch copy leaves that database behind; the
-// next verification on the server drops it and names it in the manifest
-// (reclaimed_scratch). It leaves alone a scratch database whose owner is
-// alive (a rehearsal running in this process), one without the owner's
-// comment, and one whose owner is gone but that a session is connected to.
+// next backup's verification on the server drops it first and logs it. It
+// leaves alone a scratch database whose owner is alive (a rehearsal
+// running in this process), one without an owner's pid in its name (an
+// older version's), and one whose owner is gone but that a session is
+// connected to (logged as not dropped, with PostgreSQL's reason).
 func TestVerifyReclaimsScratchOfKilledRun(t *testing.T) {
 	ctx := context.Background()
 	pg := testenv.Postgres(t)
@@ -32,7 +36,8 @@ func TestVerifyReclaimsScratchOfKilledRun(t *testing.T) {
 	if _, err := kongsim.Seed(ctx, dsn, "3.9.1", kongsim.SeedSpec{Services: 5, Routes: 5, Consumers: 5, KeyAuth: 5, RateLimiting: 5}); err != nil {
 		t.Fatal(err)
 	}
-	m, err := Backup(ctx, Options{DSN: dsn, Dir: t.TempDir(), Plan: "p"})
+	dir := t.TempDir()
+	m, err := Backup(ctx, Options{DSN: dsn, Dir: dir, Plan: "p"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,9 +53,13 @@ func TestVerifyReclaimsScratchOfKilledRun(t *testing.T) {
 		}
 		return n == 1
 	}
+	const unowned = "upshift_verify_00000000b5ed"
+	var inUseDB string
 	t.Cleanup(func() {
-		for _, db := range []string{"upshift_verify_00000000dead", "upshift_verify_00000000b5ed", "upshift_verify_0000000000c0"} {
-			_, _ = admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)")
+		for _, db := range []string{unowned, inUseDB} {
+			if db != "" {
+				_, _ = admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{db}.Sanitize()+" WITH (FORCE)")
+			}
 		}
 	})
 
@@ -104,56 +113,131 @@ func TestVerifyReclaimsScratchOfKilledRun(t *testing.T) {
 	if killed == "" || !exists(killed) {
 		t.Fatalf("the child's scratch database %q is not there to reclaim", killed)
 	}
-	var owner string
-	if err := admin.QueryRow(ctx, `SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database WHERE datname = $1`, killed).Scan(&owner); err != nil || !strings.HasPrefix(owner, scratchOwner) {
-		t.Fatalf("scratch database %s has comment %q (%v)", killed, owner, err)
-	}
-	gone := false
-	for deadline := time.Now().Add(time.Minute); !gone && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if err := admin.QueryRow(ctx, `SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1::int)`, strings.TrimPrefix(owner, scratchOwner)).Scan(&gone); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if !gone {
-		t.Fatalf("the killed child's session (%s) is still on the server after a minute", owner)
-	}
+	waitSessionGone(t, admin, ownerPid(t, killed))
 
-	// No owner comment; and an owner gone but a session connected.
-	if err := createDatabase(ctx, admin, "upshift_verify_00000000b5ed"); err != nil {
+	// No owner's pid in the name; and an owner gone but a session
+	// connected.
+	if err := createDatabase(ctx, admin, unowned); err != nil {
 		t.Fatal(err)
 	}
 	other, err := pgx.Connect(ctx, pg.AdminDSN())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := createDatabase(ctx, other, "upshift_verify_0000000000c0"); err != nil {
+	var otherPid int
+	if err := other.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&otherPid); err != nil {
 		t.Fatal(err)
 	}
-	if err := markScratch(ctx, other, "upshift_verify_0000000000c0"); err != nil {
+	inUseDB = fmt.Sprintf("upshift_verify_%d_0000000000c0", otherPid)
+	if err := createDatabase(ctx, other, inUseDB); err != nil {
 		t.Fatal(err)
 	}
 	other.Close(ctx)
-	inUse, err := pgx.Connect(ctx, withDB(t, pg.AdminDSN(), "upshift_verify_0000000000c0"))
+	waitSessionGone(t, admin, otherPid)
+	inUse, err := pgx.Connect(ctx, withDB(t, pg.AdminDSN(), inUseDB))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer inUse.Close(ctx)
 
-	v, err := Verify(ctx, m, pg.AdminDSN())
-	if err != nil || !v.OK {
-		t.Fatalf("verification: %+v, %v", v, err)
+	logs := &strings.Builder{}
+	d := &Driver{Options: Options{DSN: dsn, Dir: dir, Plan: "p", Logger: slog.New(slog.NewTextHandler(logs, nil))}, VerifyDSN: pg.AdminDSN()}
+	m2, err := d.Backup(ctx)
+	if err != nil || m2.Usable() != nil {
+		t.Fatalf("backup: %v, %v", err, m2.Usable())
 	}
-	if !slices.Equal(v.Reclaimed, []string{killed}) || exists(killed) {
-		t.Fatalf("reclaimed %v (killed run's %s still there: %v)", v.Reclaimed, killed, exists(killed))
+	if exists(killed) {
+		t.Fatalf("the killed run's %s is still there; log:\n%s", killed, logs)
 	}
-	for _, db := range []string{live, "upshift_verify_00000000b5ed", "upshift_verify_0000000000c0"} {
+	// With a server shared by parallel test packages, another package's
+	// verification may have reclaimed it first.
+	if shared := os.Getenv("UPSHIFT_TEST_DATABASE_URL") != ""; !shared && !strings.Contains(logs.String(), "dropped a scratch database left by a killed verification or rehearsal\" database="+killed) {
+		t.Errorf("the drop of %s is not logged:\n%s", killed, logs)
+	}
+	if !strings.Contains(logs.String(), "could not be dropped; drop it by hand\" database="+inUseDB) || !strings.Contains(logs.String(), "being accessed by other users") {
+		t.Errorf("the scratch database in use is not logged as kept:\n%s", logs)
+	}
+	for _, db := range []string{live, unowned, inUseDB} {
 		if !exists(db) {
 			t.Errorf("scratch database %s was dropped", db)
 		}
 	}
-	saved, err := LoadManifest(m.Path())
-	if err != nil || !slices.Equal(saved.Verification.Reclaimed, []string{killed}) {
-		t.Fatalf("manifest: %+v, %v", saved.Verification, err)
+}
+
+// TestVerifyStopsWhenItsSessionIsLost: the admin session that owns a
+// scratch database is ended (pg_terminate_backend, as an idle timeout or a
+// pooler would) while the rehearsal runs on it; the heartbeat finds it
+// lost and cancels the rehearsal with that reason, the backup's
+// verification stays recorded as it was (OK), and the database, whose
+// owner's session is gone, is reclaimed by the next look.
+func TestVerifyStopsWhenItsSessionIsLost(t *testing.T) {
+	ctx := context.Background()
+	pg := testenv.Postgres(t)
+	dsn := bootstrapped(t, "3.9.1")
+	m, err := Backup(ctx, Options{DSN: dsn, Dir: t.TempDir(), Plan: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func(d time.Duration) { scratchHeartbeat = d }(scratchHeartbeat)
+	scratchHeartbeat = 20 * time.Millisecond
+	admin, err := pgx.Connect(ctx, pg.AdminDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	var scratch string
+	v, err := VerifyThen(ctx, m, pg.AdminDSN(), func(ctx context.Context, scratchDSN string) error {
+		scratch = dbOf(t, scratchDSN)
+		if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend($1)`, ownerPid(t, scratch)); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Minute):
+			return errors.New("the rehearsal was not stopped within a minute")
+		}
+	})
+	if err == nil || !strings.Contains(err.Error(), "the session that owns scratch database "+scratch+" was lost") {
+		t.Fatalf("VerifyThen: %v", err)
+	}
+	if v == nil || !v.OK || m.Usable() != nil {
+		t.Fatalf("verification %+v, usable: %v", v, m.Usable())
+	}
+	r, err := ReclaimScratch(ctx, pg.AdminDSN())
+	if err != nil || !slices.Contains(r.Dropped, scratch) {
+		t.Fatalf("reclaim: %+v, %v (scratch %s)", r, err, scratch)
+	}
+}
+
+// ownerPid is the owner's pid in a scratch database's name.
+func ownerPid(t *testing.T, db string) int {
+	t.Helper()
+	m := reScratch.FindStringSubmatch(db)
+	if m == nil {
+		t.Fatalf("scratch database %q has no owner's pid in its name", db)
+	}
+	pid, err := strconv.Atoi(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
+}
+
+// waitSessionGone polls until no session has pid.
+func waitSessionGone(t *testing.T, admin *pgx.Conn, pid int) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		var gone bool
+		if err := admin.QueryRow(context.Background(), `SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)`, pid).Scan(&gone); err != nil {
+			t.Fatal(err)
+		}
+		if gone {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("session %d is still on the server after a minute", pid)
+		}
 	}
 }
 
