@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -81,6 +82,9 @@ func VerifyThen(ctx context.Context, m *Manifest, verifyDSN string, then func(ct
 	if err := createDatabase(ctx, admin, scratch); err != nil {
 		return nil, fmt.Errorf("verify %s: %w", m.Name, err)
 	}
+	if scratchCreated != nil {
+		scratchCreated(scratch)
+	}
 	// The admin session owns the scratch database (its pid is in the
 	// name): once that session is gone, another verification may drop the
 	// database (ReclaimScratch), so this one stops when the heartbeat
@@ -93,9 +97,19 @@ func VerifyThen(ctx context.Context, m *Manifest, verifyDSN string, then func(ct
 		_, _ = admin.Exec(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+pgx.Identifier{scratch}.Sanitize()+" WITH (FORCE)")
 	}()
 	// stopped is the error for work cut short: the session lost, or ctx.
+	// Before a failure is recorded against the backup, the session is
+	// checked at once: lost between two heartbeats, another verification
+	// may have dropped the database under the restore.
 	stopped := func() error {
 		if vctx.Err() == nil {
-			return nil
+			stopBeat()
+			pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			err := admin.Ping(pctx)
+			cancel()
+			if err == nil {
+				return nil
+			}
+			lost(fmt.Errorf("the session that owns scratch database %s was lost (%v); another verification may drop that database", scratch, err))
 		}
 		return fmt.Errorf("verify %s: %w", m.Name, context.Cause(vctx))
 	}
@@ -151,11 +165,17 @@ func VerifyThen(ctx context.Context, m *Manifest, verifyDSN string, then func(ct
 	}
 	c.Close(context.WithoutCancel(ctx)) // then may need the database to itself
 	err = then(vctx, dsn)
-	if serr := stopped(); err != nil && serr != nil && ctx.Err() == nil {
-		err = serr // the session lost, not then's own failure
+	if err != nil && ctx.Err() == nil {
+		if serr := stopped(); serr != nil {
+			err = serr // the session lost, not then's own failure
+		}
 	}
 	return v, err
 }
+
+// scratchCreated, set by tests only, runs right after the scratch
+// database is created.
+var scratchCreated func(db string)
 
 // scratchHeartbeat is how often a verification checks that its admin
 // session is alive (a variable for tests). It also keeps the session from
@@ -163,8 +183,8 @@ func VerifyThen(ctx context.Context, m *Manifest, verifyDSN string, then func(ct
 var scratchHeartbeat = 10 * time.Second
 
 // heartbeat pings admin every scratchHeartbeat until stop is called or
-// ctx ends, and calls lost when a ping fails. stop waits for it to end,
-// so admin is free again afterwards.
+// ctx ends, and calls lost when a ping fails. stop (safe to call again)
+// waits for it to end, so admin is free again afterwards.
 func heartbeat(ctx context.Context, admin *pgx.Conn, lost context.CancelCauseFunc, scratch string) (stop func()) {
 	done, ended := make(chan struct{}), make(chan struct{})
 	go func() {
@@ -190,7 +210,8 @@ func heartbeat(ctx context.Context, admin *pgx.Conn, lost context.CancelCauseFun
 			}
 		}
 	}()
-	return func() { close(done); <-ended }
+	var once sync.Once
+	return func() { once.Do(func() { close(done) }); <-ended }
 }
 
 func shortHash(h string) string {

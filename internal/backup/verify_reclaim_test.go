@@ -210,6 +210,45 @@ func TestVerifyStopsWhenItsSessionIsLost(t *testing.T) {
 	}
 }
 
+// TestVerifyDoesNotBlameTheBackupForALostSession: the owner's session is
+// ended and its scratch database dropped (as another verification may,
+// once the session is gone) before pg_restore starts, between two
+// heartbeats; pg_restore fails, and the verification reports the lost
+// session instead of recording the backup as failing its test restore.
+func TestVerifyDoesNotBlameTheBackupForALostSession(t *testing.T) {
+	ctx := context.Background()
+	pg := testenv.Postgres(t)
+	dsn := bootstrapped(t, "3.9.1")
+	m, err := Backup(ctx, Options{DSN: dsn, Dir: t.TempDir(), Plan: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := pgx.Connect(ctx, pg.AdminDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	defer func() { scratchCreated = nil }()
+	var scratch string
+	scratchCreated = func(db string) {
+		scratch = db
+		if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend($1)`, ownerPid(t, db)); err != nil {
+			t.Error(err)
+		}
+		waitSessionGone(t, admin, ownerPid(t, db))
+		if _, err := admin.Exec(ctx, "DROP DATABASE "+pgx.Identifier{db}.Sanitize()); err != nil {
+			t.Error(err)
+		}
+	}
+	v, err := Verify(ctx, m, pg.AdminDSN())
+	if err == nil || !strings.Contains(err.Error(), "the session that owns scratch database "+scratch+" was lost") {
+		t.Fatalf("Verify: %+v, %v", v, err)
+	}
+	if m.Verification != nil {
+		t.Fatalf("the backup was blamed: %+v", m.Verification)
+	}
+}
+
 // ownerPid is the owner's pid in a scratch database's name.
 func ownerPid(t *testing.T, db string) int {
 	t.Helper()
