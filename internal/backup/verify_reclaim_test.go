@@ -31,21 +31,7 @@ import (
 // connected to (logged as not dropped, with PostgreSQL's reason).
 func TestVerifyReclaimsScratchOfKilledRun(t *testing.T) {
 	ctx := context.Background()
-	pg := testenv.Postgres(t)
-	dsn := bootstrapped(t, "3.9.1")
-	if _, err := kongsim.Seed(ctx, dsn, "3.9.1", kongsim.SeedSpec{Services: 5, Routes: 5, Consumers: 5, KeyAuth: 5, RateLimiting: 5}); err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	m, err := Backup(ctx, Options{DSN: dsn, Dir: dir, Plan: "p"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := pgx.Connect(ctx, pg.AdminDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
+	pg, dsn, m, admin := verifyFixture(t)
 	exists := func(db string) bool {
 		var n int
 		if err := admin.QueryRow(ctx, `SELECT count(*) FROM pg_database WHERE datname = $1`, db).Scan(&n); err != nil {
@@ -141,7 +127,7 @@ func TestVerifyReclaimsScratchOfKilledRun(t *testing.T) {
 	defer inUse.Close(ctx)
 
 	logs := &strings.Builder{}
-	d := &Driver{Options: Options{DSN: dsn, Dir: dir, Plan: "p", Logger: slog.New(slog.NewTextHandler(logs, nil))}, VerifyDSN: pg.AdminDSN()}
+	d := &Driver{Options: Options{DSN: dsn, Dir: m.Dir(), Plan: "p", Logger: slog.New(slog.NewTextHandler(logs, nil))}, VerifyDSN: pg.AdminDSN()}
 	m2, err := d.Backup(ctx)
 	if err != nil || m2.Usable() != nil {
 		t.Fatalf("backup: %v, %v", err, m2.Usable())
@@ -172,19 +158,9 @@ func TestVerifyReclaimsScratchOfKilledRun(t *testing.T) {
 // owner's session is gone, is reclaimed by the next look.
 func TestVerifyStopsWhenItsSessionIsLost(t *testing.T) {
 	ctx := context.Background()
-	pg := testenv.Postgres(t)
-	dsn := bootstrapped(t, "3.9.1")
-	m, err := Backup(ctx, Options{DSN: dsn, Dir: t.TempDir(), Plan: "p"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pg, _, m, admin := verifyFixture(t)
 	defer func(d time.Duration) { scratchHeartbeat = d }(scratchHeartbeat)
 	scratchHeartbeat = 20 * time.Millisecond
-	admin, err := pgx.Connect(ctx, pg.AdminDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
 	var scratch string
 	v, err := VerifyThen(ctx, m, pg.AdminDSN(), func(ctx context.Context, scratchDSN string) error {
 		scratch = dbOf(t, scratchDSN)
@@ -217,17 +193,7 @@ func TestVerifyStopsWhenItsSessionIsLost(t *testing.T) {
 // session instead of recording the backup as failing its test restore.
 func TestVerifyDoesNotBlameTheBackupForALostSession(t *testing.T) {
 	ctx := context.Background()
-	pg := testenv.Postgres(t)
-	dsn := bootstrapped(t, "3.9.1")
-	m, err := Backup(ctx, Options{DSN: dsn, Dir: t.TempDir(), Plan: "p"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := pgx.Connect(ctx, pg.AdminDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
+	pg, _, m, admin := verifyFixture(t)
 	defer func() { scratchCreated = nil }()
 	var scratch string
 	scratchCreated = func(db string) {
@@ -247,6 +213,28 @@ func TestVerifyDoesNotBlameTheBackupForALostSession(t *testing.T) {
 	if m.Verification != nil {
 		t.Fatalf("the backup was blamed: %+v", m.Verification)
 	}
+}
+
+// verifyFixture: a small Kong database (dsn), a backup of it (m, not
+// verified), and a connection to the verify server.
+func verifyFixture(t *testing.T) (*testenv.PG, string, *Manifest, *pgx.Conn) {
+	t.Helper()
+	ctx := context.Background()
+	pg := testenv.Postgres(t)
+	dsn := bootstrapped(t, "3.9.1")
+	if _, err := kongsim.Seed(ctx, dsn, "3.9.1", kongsim.SeedSpec{Services: 5, Routes: 5, Consumers: 5, KeyAuth: 5, RateLimiting: 5}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Backup(ctx, Options{DSN: dsn, Dir: t.TempDir(), Plan: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := pgx.Connect(ctx, pg.AdminDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close(context.Background()) })
+	return pg, dsn, m, admin
 }
 
 // ownerPid is the owner's pid in a scratch database's name.
