@@ -117,6 +117,15 @@ func Nginx(t testing.TB, cfg NginxConfig) *NginxProc {
 	if err := n.WriteUpstream(cfg.Servers...); err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
+	// The traffic driver takes a worker started in the same clock tick
+	// (10 ms) as the upstream file's modification for one that may not
+	// have loaded it: the file nginx starts with is dated a second back,
+	// so that its first workers are younger (a guard right after start
+	// once read "nginx has not loaded the upstream file").
+	back := time.Now().Add(-time.Second)
+	if err := os.Chtimes(n.UpstreamFile(), back, back); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
 	without := nginxMissingModules(bin)
 	err = retryPorts(2, func(ports []int) error {
 		n.port, n.genPort = ports[0], ports[1]
