@@ -17,9 +17,9 @@ import (
 // about a tenth of that work's share and the backup ends later (100,000
 // entities beside two busy loops: 3.6-5.0 s, against 1.6 s at the same
 // priority), and the process's garbage collections, which must stop the
-// reader, pause longer (84 ms at most, against 10 ms). Beside work in another group the CPUs are shared between
-// groups and nice does not count (the same loops in another session:
-// 1.3 s, against 1.2 s).
+// reader, pause longer (84 ms at most, against 10 ms). Beside work in
+// another group the CPUs are shared between groups and nice does not
+// count (the same loops in another session: 1.3 s, against 1.2 s).
 const readerNice = 10
 
 // readers runs archive reads on threads readerNice below the process.
@@ -29,10 +29,11 @@ var readers = &lowPriorityPool{by: readerNice}
 // thread whose nice value it raised by by. A worker, and its thread, live
 // as long as the process: without CAP_SYS_NICE a process cannot raise a
 // thread's priority again, so the thread must never run another
-// goroutine, and it must not exit either, because Linux sends a child's parent-death signal
-// (PR_SET_PDEATHSIG, which the test environment sets on PostgreSQL) when
-// the thread that started the child exits, and any thread may have. There
-// are as many workers as calls have ever run at once.
+// goroutine, and it must not exit either, because Linux sends a child's
+// parent-death signal (PR_SET_PDEATHSIG, which the test environment sets
+// on PostgreSQL) when the thread that started the child exits, and any
+// thread may have. There are as many workers as calls have ever run at
+// once.
 type lowPriorityPool struct {
 	by      int
 	mu      sync.Mutex
