@@ -83,31 +83,12 @@ func TestPreflightCommentOnce(t *testing.T) {
 			&notify.CommitComment{Forge: "gitlab", API: forge.URL + "/gitlab/api/v4", Repo: "acme/plans", Token: "gl-token-1"},
 		}, notify.Options{Backoff: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(logs, nil)),
 			Record: engine.DeliveryRecorder(context.Background(), store, engine.Actor{Agent: holder})})
-		a, err := New(Config{Source: fixedSource{Snapshot{Commit: commit, Author: "Alice <alice@example.com>",
+		_, stop := runAgent(t, Config{Source: fixedSource{Snapshot{Commit: commit, Author: "Alice <alice@example.com>",
 			Files: map[string][]byte{"plans/edge.upshift.hcl": []byte(src)}}},
-			Store: store, Holder: holder, Comments: comments, Logger: slog.New(slog.NewTextHandler(logs, nil)),
-			Engine: func(c *engine.Config) { c.WaitTimeout, c.RetryBase, c.Retries = time.Second, 10*time.Millisecond, 1 }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { _ = a.Run(ctx); close(done) }()
-		return func() { cancel(); <-done; comments.Close(context.Background()) }
+			Store: store, Holder: holder, Comments: comments, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+		return func() { stop(); comments.Close(context.Background()) }
 	}
-	sentReports := func() []engine.Record {
-		recs, err := store.Records(context.Background(), "edge-3-9", 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []engine.Record
-		for _, r := range recs {
-			if r.Event == engine.EventNotification && r.Details["event"] == notify.PreflightReport && r.Details["result"] == notify.Sent {
-				out = append(out, r)
-			}
-		}
-		return out
-	}
+	sentReports := func() []engine.Record { return sentPreflightReports(t, store) }
 	waitFor := func(what string, ok func() bool) {
 		t.Helper()
 		for deadline := time.Now().Add(60 * time.Second); !ok(); {
@@ -200,16 +181,8 @@ func TestPreflightCommentAfterJournalRecovers(t *testing.T) {
 	}, notify.Options{Backoff: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(logs, nil)),
 		Record: engine.DeliveryRecorder(context.Background(), dir, engine.Actor{Agent: "agent-1"})})
 	defer comments.Close(context.Background())
-	a, err := New(Config{Source: fixedSource{Snapshot{Commit: "0123456789abcdef0123", Files: map[string][]byte{"plans/edge.upshift.hcl": []byte(src)}}},
-		Store: store, Holder: "agent-1", Comments: comments, Interval: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(logs, nil)),
-		Engine: func(c *engine.Config) { c.WaitTimeout, c.RetryBase, c.Retries = time.Second, 10*time.Millisecond, 1 }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = a.Run(ctx); close(done) }()
-	stop := sync.OnceFunc(func() { cancel(); <-done })
+	a, stop := runAgent(t, Config{Source: fixedSource{Snapshot{Commit: "0123456789abcdef0123", Files: map[string][]byte{"plans/edge.upshift.hcl": []byte(src)}}},
+		Store: store, Holder: "agent-1", Comments: comments, Interval: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	defer stop()
 	waitLog := func(what string, ok func() bool) {
 		t.Helper()
@@ -229,18 +202,7 @@ func TestPreflightCommentAfterJournalRecovers(t *testing.T) {
 	mu.Unlock()
 	store.broken.Store(false)
 	waitLog("the report posted", func() bool { mu.Lock(); defer mu.Unlock(); return posts > 0 })
-	waitLog("the report journaled as sent", func() bool {
-		recs, err := dir.Records(context.Background(), "edge-3-9", 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range recs {
-			if r.Event == engine.EventNotification && r.Details["event"] == notify.PreflightReport && r.Details["result"] == notify.Sent {
-				return true
-			}
-		}
-		return false
-	})
+	waitLog("the report journaled as sent", func() bool { return len(sentPreflightReports(t, dir)) > 0 })
 	// Two more polls, and still one post.
 	polls2 := 0
 	sent := a.Status(context.Background()).LastPoll
@@ -271,4 +233,36 @@ func (s *brokenRecords) Records(ctx context.Context, plan string, since int64) (
 		return nil, errors.New("journal read failed (injected)")
 	}
 	return s.Store.Records(ctx, plan, since)
+}
+
+// runAgent runs an agent on cfg, its engine's waits and retries cut short,
+// until the returned stop (safe to call again).
+func runAgent(t *testing.T, cfg Config) (*Agent, func()) {
+	t.Helper()
+	cfg.Engine = func(c *engine.Config) { c.WaitTimeout, c.RetryBase, c.Retries = time.Second, 10*time.Millisecond, 1 }
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = a.Run(ctx); close(done) }()
+	return a, sync.OnceFunc(func() { cancel(); <-done })
+}
+
+// sentPreflightReports are the preflight reports the journal of edge-3-9
+// (the unreachable plan) holds as sent.
+func sentPreflightReports(t *testing.T, store engine.Store) []engine.Record {
+	t.Helper()
+	recs, err := store.Records(context.Background(), "edge-3-9", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []engine.Record
+	for _, r := range recs {
+		if r.Event == engine.EventNotification && r.Details["event"] == notify.PreflightReport && r.Details["result"] == notify.Sent {
+			out = append(out, r)
+		}
+	}
+	return out
 }
